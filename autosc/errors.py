@@ -1,0 +1,10 @@
+"""The one exception type users see.
+
+Every problem caused by the user's input is raised as :class:`AutoscError`
+with a message that says what is wrong and what to do; the CLI prints it as
+one line and exits with code 2 instead of showing a traceback.
+"""
+
+
+class AutoscError(ValueError):
+    """A user-facing error: bad input, impossible request, unreadable file."""

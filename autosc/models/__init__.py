@@ -1,0 +1,147 @@
+"""Model zoo: the human-designed networks autosc starts from, at any width.
+
+``build_model("mobilenet_v2", width=1.4)`` builds a zoo network;
+``build_model("path/to/file.py:build")`` or ``build_model("pkg.mod:build")``
+calls a user's own builder with the same keyword arguments.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.util
+import inspect
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from torch import nn
+
+from ..errors import AutoscError
+from ._utils import make_divisible
+from .mobilenet import mobilenet_v2, mobilenet_v2_cifar
+from .resnet import resnet18, resnet18_cifar, resnet50, resnet50_cifar
+from .vgg import vgg16_bn, vgg16_bn_cifar
+
+Builder = Callable[..., nn.Module]
+
+#: name -> (builder, default number of classes, natural input size)
+ZOO: dict[str, tuple[Builder, int, int]] = {
+    "mobilenet_v2": (mobilenet_v2, 1000, 224),
+    "mobilenet_v2_cifar": (mobilenet_v2_cifar, 10, 32),
+    "resnet18": (resnet18, 1000, 224),
+    "resnet18_cifar": (resnet18_cifar, 10, 32),
+    "resnet50": (resnet50, 1000, 224),
+    "resnet50_cifar": (resnet50_cifar, 10, 32),
+    "vgg16_bn": (vgg16_bn, 1000, 224),
+    "vgg16_bn_cifar": (vgg16_bn_cifar, 10, 32),
+}
+
+
+def list_models() -> list[str]:
+    """Names of the built-in networks."""
+    return sorted(ZOO)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to rebuild the same human network: the architecture comes from here, never from a pickle."""
+
+    name: str
+    width: float = 1.0
+    num_classes: int | None = None
+    in_channels: int = 3
+
+    def build(self) -> nn.Module:
+        return build_model(self.name, width=self.width, num_classes=self.num_classes, in_channels=self.in_channels)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def default_input_size(name: str) -> int:
+    """The input size a zoo network was designed for (224 for user networks)."""
+    return ZOO[name][2] if name in ZOO else 224
+
+
+def _check_positive(what: str, value: float, integer: bool = False) -> None:
+    bad = not math.isfinite(value) or value <= 0 or (integer and int(value) != value)
+    if bad:
+        kind = "a positive integer" if integer else "a positive number"
+        raise AutoscError(f"{what} must be {kind}, got {value!r}")
+
+
+def _load_user_builder(ref: str) -> Builder:
+    target, _, attr = ref.rpartition(":")
+    if not target or not attr:
+        raise AutoscError(f"model reference {ref!r} must look like path/to/file.py:build or package.module:build")
+    if target.endswith(".py"):
+        path = Path(target)
+        if not path.is_file():
+            raise AutoscError(f"model file {target} does not exist; give the path to a .py file defining {attr}()")
+        spec = importlib.util.spec_from_file_location(f"autosc_user_{path.stem}", path)
+        if spec is None or spec.loader is None:
+            raise AutoscError(f"cannot import {target} as a Python file")
+        module = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:  # the user's file failed to import: say where, not a traceback
+            raise AutoscError(f"importing {target} failed: {type(exc).__name__}: {exc}") from exc
+    else:
+        try:
+            module = importlib.import_module(target)
+        except ImportError as exc:
+            raise AutoscError(f"cannot import module {target!r} ({exc}); is it installed or on PYTHONPATH?") from exc
+    builder = getattr(module, attr, None)
+    if not callable(builder):
+        raise AutoscError(f"{target} has no callable named {attr!r}")
+    return builder
+
+
+def _accepts(builder: Builder, name: str) -> bool:
+    try:
+        params = inspect.signature(builder).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+def build_model(name: str, *, width: float = 1.0, num_classes: int | None = None, in_channels: int = 3) -> nn.Module:
+    """Build a zoo network or a user's network with every channel count scaled by ``width``.
+
+    ``num_classes=None`` keeps the family's default (1000 for ImageNet layouts, 10 for CIFAR ones).
+    """
+    _check_positive("width", width)
+    _check_positive("in_channels", in_channels, integer=True)
+    if num_classes is not None:
+        _check_positive("num_classes", num_classes, integer=True)
+    if name in ZOO:
+        builder, default_classes, _ = ZOO[name]
+        return builder(width=width, num_classes=num_classes or default_classes, in_channels=in_channels)
+    if ":" not in name:
+        close = difflib.get_close_matches(name, list_models(), n=3, cutoff=0.5)
+        hint = f"did you mean {', '.join(close)}?" if close else f"choose one of {', '.join(list_models())}"
+        raise AutoscError(f"unknown model {name!r}: {hint} (or give path/to/file.py:build)")
+    builder = _load_user_builder(name)
+    kwargs: dict = {}
+    for key, value, default in (
+        ("width", width, 1.0),
+        ("num_classes", num_classes, None),
+        ("in_channels", in_channels, 3),
+    ):
+        if _accepts(builder, key):
+            if value is not None:
+                kwargs[key] = value
+        elif value != default:
+            raise AutoscError(f"{name} does not take a {key} argument, so {key}={value} cannot be applied")
+    try:
+        model = builder(**kwargs)
+    except Exception as exc:
+        raise AutoscError(f"{name}({kwargs}) failed: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(model, nn.Module):
+        raise AutoscError(f"{name} returned {type(model).__name__}, not a torch.nn.Module")
+    return model
+
+
+__all__ = ["ZOO", "ModelSpec", "build_model", "default_input_size", "list_models", "make_divisible"]

@@ -1,0 +1,95 @@
+"""Parsing and printing of the quantities users type: input sizes, MAC counts, byte sizes."""
+
+from __future__ import annotations
+
+import math
+import re
+
+from .errors import AutoscError
+
+_MAC_UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+_BYTE_UNITS = {
+    "": 1,
+    "B": 1,
+    "KB": 10**3,
+    "MB": 10**6,
+    "GB": 10**9,
+    "KIB": 2**10,
+    "MIB": 2**20,
+    "GIB": 2**30,
+}
+_NUMBER = r"(?P<num>\d+(?:\.\d*)?|\.\d+)(?:[eE](?P<exp>[+-]?\d+))?"
+
+
+def _split(text: str) -> tuple[float, str] | None:
+    m = re.fullmatch(rf"\s*{_NUMBER}\s*(?P<unit>[A-Za-z%]*)\s*", text)
+    if not m:
+        return None
+    value = float(m.group("num")) * (10 ** int(m.group("exp")) if m.group("exp") else 1)
+    return value, m.group("unit")
+
+
+def parse_input_size(text: str | int | tuple[int, int]) -> tuple[int, int]:
+    """``224`` -> (224, 224); ``32x48`` -> (32, 48) as (height, width)."""
+    if isinstance(text, tuple):
+        h, w = text
+    elif isinstance(text, int):
+        h = w = text
+    else:
+        m = re.fullmatch(r"\s*(-?\d+)\s*(?:[xX*,]\s*(-?\d+))?\s*", str(text))
+        if not m:
+            raise AutoscError(f"cannot read input size {text!r}: give one integer (224) or HxW (32x48)")
+        h = int(m.group(1))
+        w = int(m.group(2)) if m.group(2) is not None else h
+    if h < 1 or w < 1:
+        raise AutoscError(f"input size must be at least 1 pixel on each side, got {h}x{w}")
+    return int(h), int(w)
+
+
+def parse_macs(text: str) -> tuple[int | None, float | None]:
+    """A MACs budget: ``300M``, ``1.2G``, ``95000000`` -> (macs, None); ``60%`` -> (None, 0.6)."""
+    parsed = _split(str(text))
+    if parsed is None:
+        raise AutoscError(
+            f"cannot read MACs budget {text!r}: write a number with an optional K/M/G (300M, 1.2G) or a percentage (60%)"
+        )
+    value, unit = parsed
+    if unit == "%":
+        if not 0 < value <= 100:
+            raise AutoscError(f"budget {text!r}: a percentage must be in (0, 100]")
+        return None, value / 100
+    if unit.upper() not in _MAC_UNITS:
+        raise AutoscError(f"budget {text!r}: unknown unit {unit!r}; use K, M or G (300M, 1.2G) or a percentage (60%)")
+    macs = value * _MAC_UNITS[unit.upper()]
+    if macs < 1 or not math.isfinite(macs):
+        raise AutoscError(f"budget {text!r} must be at least 1 MAC")
+    return int(round(macs)), None
+
+
+def parse_bytes(text: str) -> int:
+    """A memory budget: ``4MiB``, ``512KB``, ``1000000`` (bytes) -> bytes."""
+    parsed = _split(str(text))
+    if parsed is None:
+        raise AutoscError(f"cannot read memory budget {text!r}: write a number with a unit such as 4MiB, 512KB or 2GB")
+    value, unit = parsed
+    if unit.upper() not in _BYTE_UNITS:
+        raise AutoscError(f"memory budget {text!r}: unknown unit {unit!r}; use B, KB, MB, GB, KiB, MiB or GiB")
+    size = value * _BYTE_UNITS[unit.upper()]
+    if size < 1:
+        raise AutoscError(f"memory budget {text!r} must be at least 1 byte")
+    return int(round(size))
+
+
+def format_count(n: float, digits: int = 2) -> str:
+    """300774272 -> '300.77M' (decimal units, as MAC budgets are written)."""
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.{digits}f}{unit}"
+    return f"{n:.0f}"
+
+
+def format_bytes(n: float) -> str:
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if abs(n) >= scale:
+            return f"{n / scale:.2f}{unit}"
+    return f"{n:.0f}B"
