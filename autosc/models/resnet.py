@@ -32,15 +32,12 @@ class ResNet(nn.Module):
     ) -> None:
         super().__init__()
         stem = make_divisible(64 * width)
-        if cifar_stem:
-            # 32 px inputs: a 3x3 stride-1 stem and no max-pool (the seed paper's CIFAR ResNets).
-            self.conv1 = nn.Conv2d(in_channels, stem, kernel_size=3, stride=1, padding=1, bias=False)
-            self.maxpool: nn.Module = nn.Identity()
-        else:
-            self.conv1 = nn.Conv2d(in_channels, stem, kernel_size=7, stride=2, padding=3, bias=False)
-            self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        # 32 px inputs get a 3x3 stride-1 stem and no max-pool (the seed paper's CIFAR ResNets).
+        kernel, stride = (3, 1) if cifar_stem else (7, 2)
+        self.conv1 = nn.Conv2d(in_channels, stem, kernel_size=kernel, stride=stride, padding=kernel // 2, bias=False)
         self.bn1 = nn.BatchNorm2d(stem)
         self.relu = nn.ReLU(inplace=True)
+        self.maxpool: nn.Module = nn.Identity() if cifar_stem else nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
         self.inplanes = stem
         self.layer1 = self._make_layer(block, make_divisible(64 * width), layers[0])
         self.layer2 = self._make_layer(block, make_divisible(128 * width), layers[1], stride=2)
