@@ -35,7 +35,9 @@ def test_unknown_option_and_bad_convention(cli):
 
 def test_console_script_process_exit_code():
     """The real process: `python -m autosc` with a bad model prints one line and exits 2."""
-    proc = subprocess.run([sys.executable, "-m", "autosc", "count", "resnet_18"], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "autosc", "count", "resnet_18"], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "did you mean resnet18" in proc.stderr
     assert "Traceback" not in proc.stderr

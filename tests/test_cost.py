@@ -43,7 +43,9 @@ def test_mobilenet_v2_reference_numbers(cli):
 
 
 def test_paper_convention_reproduces_seed_table(cli):
-    data = cli("count", "mobilenet_v2_cifar", "--num-classes", "100", "--input-size", "32", "--convention", "paper", "--json").json()
+    data = cli(
+        "count", "mobilenet_v2_cifar", "--num-classes", "100", "--input-size", "32", "--convention", "paper", "--json"
+    ).json()
     assert round(data["macs"] / 1e6, 1) == 94.7
     assert round(data["params"] / 1e6, 2) == 2.35
 
@@ -52,7 +54,11 @@ def test_paper_convention_is_conv_linear_plus_four_per_bn_element():
     """thop's count checked against a second derivation: FlopCounter MACs + 4 x BN output elements."""
     model = build_model("mobilenet_v2_cifar", num_classes=100).eval()
     bn_elements = []
-    hooks = [m.register_forward_hook(lambda m, i, o: bn_elements.append(o.numel())) for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    hooks = [
+        m.register_forward_hook(lambda m, i, o: bn_elements.append(o.numel()))
+        for m in model.modules()
+        if isinstance(m, nn.BatchNorm2d)
+    ]
     standard = count(model, (32, 32), cells=False).macs
     for h in hooks:
         h.remove()
@@ -94,20 +100,39 @@ def test_count_table_names_the_counter(cli):
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("300M", (300_000_000, None)), ("1.2G", (1_200_000_000, None)), ("95000000", (95_000_000, None)), ("60%", (None, 0.6)), ("2.5e8", (250_000_000, None))],
+    [
+        ("300M", (300_000_000, None)),
+        ("1.2G", (1_200_000_000, None)),
+        ("95000000", (95_000_000, None)),
+        ("60%", (None, 0.6)),
+        ("2.5e8", (250_000_000, None)),
+    ],
 )
 def test_budget_grammar(text, expected):
     assert parse_macs(text) == expected
 
 
-@pytest.mark.parametrize(("text", "expected"), [("4MiB", 4 * 2**20), ("512KB", 512_000), ("1000", 1000), ("1.5GiB", 3 * 2**29)])
+@pytest.mark.parametrize(
+    ("text", "expected"), [("4MiB", 4 * 2**20), ("512KB", 512_000), ("1000", 1000), ("1.5GiB", 3 * 2**29)]
+)
 def test_memory_grammar(text, expected):
     assert parse_bytes(text) == expected
 
 
-@pytest.mark.parametrize(("text", "fragment"), [("300X", "unknown unit 'X'"), ("abc", "cannot read"), ("0", "at least 1"), ("150%", "(0, 100]"), ("", "cannot read")])
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("300X", "unknown unit 'X'"),
+        ("abc", "cannot read"),
+        ("0", "at least 1"),
+        ("150%", "(0, 100]"),
+        ("", "cannot read"),
+    ],
+)
 def test_budget_errors(text, fragment):
-    with pytest.raises(AutoscError, match=fragment.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(
+        AutoscError, match=fragment.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[").replace("]", r"\]")
+    ):
         parse_macs(text)
 
 

@@ -1,0 +1,30 @@
+"""Shape adaptors: the learnable resizing module and where it goes in a network."""
+
+from .module import (
+    LOWER_BOUND,
+    MIN_SIZE,
+    AdaptedCell,
+    ShapeAdaptor,
+    factor_to_alpha,
+    identity_alpha,
+    low_branch,
+    resize,
+)
+from .placement import Candidate, choose, default_adaptor_count, find_candidates, insert_adaptors, meta_copy
+
+__all__ = [
+    "LOWER_BOUND",
+    "MIN_SIZE",
+    "AdaptedCell",
+    "Candidate",
+    "ShapeAdaptor",
+    "choose",
+    "default_adaptor_count",
+    "factor_to_alpha",
+    "identity_alpha",
+    "find_candidates",
+    "insert_adaptors",
+    "low_branch",
+    "meta_copy",
+    "resize",
+]

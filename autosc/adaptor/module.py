@@ -1,0 +1,85 @@
+"""The shape adaptor: a learnable, downsampling-only resizing module (SPEC §1)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+#: Lower bound r of a factor: the low branch halves the map (2x2 max-pool), so s = r + (1 - r) sigma lies in (0.5, 1).
+LOWER_BOUND = 0.5
+#: No map is resized below 2x2: a 1-pixel bilinear resize exports wrongly or divides by zero in some runtimes.
+MIN_SIZE = 2
+
+
+def resize(x: Tensor, size: tuple[int, int]) -> Tensor:
+    """Bilinear resize to an integer size (never ``scale_factor``, so ONNX gets constant sizes)."""
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+
+def low_branch(x: Tensor) -> Tensor:
+    """The parameter-free x0.5 resize of the block output: 2x2 max-pool with ceil_mode."""
+    return F.max_pool2d(x, kernel_size=2, stride=2, ceil_mode=True)
+
+
+def factor_to_alpha(s: float, lower: float = LOWER_BOUND) -> float:
+    """The alpha whose factor r + (1 - r) sigmoid(alpha) equals ``s``."""
+    sigma = (s - lower) / (1 - lower)
+    return math.log(sigma / (1 - sigma))
+
+
+class ShapeAdaptor(nn.Module):
+    """Mixes a halved and an unchanged copy of its input, both resized to ``self.size``.
+
+    ``out = (1 - sigma) R(low(x), size) + sigma R(x, size)``, sigma = sigmoid(alpha).
+    ``size`` is not read from ``x``: the owning :class:`~autosc.adaptor.AdaptedNetwork`
+    sets it before every forward from the tracked product of all factors and the
+    budget. It is not differentiable; alpha learns through the mixing weights only.
+    Both branches are always resized (even at the human size) so that the work
+    done, and therefore the cost model, does not depend on the size chosen.
+    """
+
+    def __init__(self, human_size: tuple[int, int], *, alpha: float = 0.0) -> None:
+        super().__init__()
+        self.alpha = nn.Parameter(torch.tensor(float(alpha)))
+        self.human_size = (int(human_size[0]), int(human_size[1]))
+        self.size = self.human_size
+
+    def sigma(self) -> Tensor:
+        return torch.sigmoid(self.alpha)
+
+    def factor(self) -> float:
+        """The reshaping factor s = r + (1 - r) sigma in (0.5, 1)."""
+        return LOWER_BOUND + (1 - LOWER_BOUND) * float(torch.sigmoid(self.alpha.detach().float()))
+
+    def forward(self, x: Tensor) -> Tensor:
+        sigma = self.sigma().to(x.dtype)
+        return (1 - sigma) * resize(low_branch(x), self.size) + sigma * resize(x, self.size)
+
+    def extra_repr(self) -> str:
+        return f"human_size={self.human_size}, size={self.size}"
+
+
+class AdaptedCell(nn.Module):
+    """A network cell followed by its shape adaptor (the adaptor acts on the cell's output)."""
+
+    def __init__(self, cell: nn.Module, adaptor: nn.Module) -> None:
+        super().__init__()
+        self.cell = cell
+        self.adaptor = adaptor
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.adaptor(self.cell(x))
+
+
+def identity_alpha(human_sizes: list[tuple[int, int]]) -> float:
+    """The common initial alpha under which every adaptor keeps its human size (SPEC §2).
+
+    Adaptor k (1-based) sits behind k factors, so its size is round(H s0^k);
+    it stays H when H (1 - s0^k) < 0.5. The smallest s0 that satisfies this
+    for every adaptor and both sides keeps the most gradient in sigma(1 - sigma).
+    """
+    s0 = max((1 - 0.49 / max(h, w)) ** (1 / k) for k, (h, w) in enumerate(human_sizes, start=1))
+    return factor_to_alpha(max(s0, LOWER_BOUND + 1e-6))

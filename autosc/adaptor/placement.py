@@ -1,0 +1,113 @@
+"""Where shape adaptors go: after non-resizing cells, found by a shape-only probe (SPEC §2)."""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..errors import AutoscError
+from ..models.cells import model_cells
+from .module import MIN_SIZE, AdaptedCell, ShapeAdaptor
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A cell whose output has the spatial size of its input, so an adaptor may follow it."""
+
+    name: str
+    size: tuple[int, int]  # spatial size of its output in the human network
+
+
+def meta_copy(model: nn.Module) -> nn.Module:
+    """A weightless copy for shape-only passes: the same code runs, no arithmetic is done."""
+    return copy.deepcopy(model).to("meta")
+
+
+def _has_conv(module: nn.Module) -> bool:
+    return any(isinstance(m, nn.Conv2d) for m in module.modules())
+
+
+def find_candidates(model: nn.Module, input_size: tuple[int, int], in_channels: int = 3) -> list[Candidate]:
+    """Non-resizing cells, in execution order, probed on the meta device.
+
+    A candidate contains a convolution, maps a 4-D tensor to a 4-D tensor of the
+    same height and width, is larger than the 2-pixel floor, runs once, and is
+    followed by at least one more convolution cell (an adaptor is never placed
+    after the last cell before global pooling).
+    """
+    probe = meta_copy(model)
+    cells = model_cells(probe)
+    calls: list[tuple[str, tuple, tuple]] = []
+    seen: dict[str, int] = {}
+
+    def hook(name: str):
+        def fn(module, args, output):
+            seen[name] = seen.get(name, 0) + 1
+            if args and isinstance(args[0], torch.Tensor) and isinstance(output, torch.Tensor):
+                calls.append((name, tuple(args[0].shape), tuple(output.shape)))
+
+        return fn
+
+    handles = [module.register_forward_hook(hook(name)) for name, module in cells]
+    try:
+        with torch.no_grad():
+            probe.eval()(torch.zeros(1, in_channels, *input_size, device="meta"))
+    except RuntimeError as exc:
+        raise AutoscError(
+            f"the network cannot run on a {in_channels}x{input_size[0]}x{input_size[1]} input: {str(exc).splitlines()[0]}"
+        ) from exc
+    finally:
+        for h in handles:
+            h.remove()
+    by_name = dict(cells)
+    conv_calls = [i for i, (name, _, _) in enumerate(calls) if _has_conv(by_name[name])]
+    last_conv = conv_calls[-1] if conv_calls else -1
+    found = []
+    for i, (name, shape_in, shape_out) in enumerate(calls):
+        if i >= last_conv or seen[name] != 1 or len(shape_in) != 4 or len(shape_out) != 4:
+            continue
+        if shape_in[-2:] == shape_out[-2:] and max(shape_out[-2:]) > MIN_SIZE and _has_conv(by_name[name]):
+            found.append(Candidate(name, (int(shape_out[-2]), int(shape_out[-1]))))
+    return found
+
+
+def default_adaptor_count(input_size: tuple[int, int]) -> int:
+    """3 adaptors for inputs under 64 px, else 4 (the reference defaults)."""
+    return 3 if min(input_size) < 64 else 4
+
+
+def choose(
+    candidates: list[Candidate], adaptors: int | list[str] | None, input_size: tuple[int, int]
+) -> list[Candidate]:
+    """Pick adaptor places: N spread evenly over the candidates, or the named cells."""
+    if not candidates:
+        raise AutoscError("this network has no non-resizing convolution cell to place a shape adaptor after")
+    if isinstance(adaptors, list | tuple):
+        by_name = {c.name: c for c in candidates}
+        unknown = [n for n in adaptors if n not in by_name]
+        if unknown:
+            raise AutoscError(f"{', '.join(unknown)} cannot take an adaptor; candidates are: {', '.join(by_name)}")
+        if len(set(adaptors)) != len(adaptors):
+            raise AutoscError("each cell can take one adaptor; a name is repeated in --adaptor-at")
+        return [c for c in candidates if c.name in set(adaptors)]
+    n = min(default_adaptor_count(input_size), len(candidates)) if adaptors is None else adaptors
+    if not 1 <= n <= len(candidates):
+        raise AutoscError(
+            f"--adaptors must be between 1 and {len(candidates)} (the non-resizing cells of this network), got {n}"
+        )
+    return [candidates[math.floor((i + 0.5) * len(candidates) / n)] for i in range(n)]
+
+
+def insert_adaptors(model: nn.Module, chosen: list[Candidate]) -> list[str]:
+    """Wrap each chosen cell as ``AdaptedCell(cell, ShapeAdaptor)`` in place; return the adaptors' names."""
+    names = []
+    for cand in chosen:
+        parent_name, _, child = cand.name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, child, AdaptedCell(getattr(parent, child), ShapeAdaptor(cand.size)))
+        names.append(f"{cand.name}.adaptor")
+    return names

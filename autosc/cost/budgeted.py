@@ -1,0 +1,70 @@
+"""An adapted network that keeps itself under budget: the projection runs before every forward."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor, nn
+
+from ..adaptor import ShapeAdaptor
+from ..errors import AutoscError
+from .budget import Budget
+from .projection import Projection, check_reachable, project
+from .shape_cost import ShapeCostModel
+
+
+class BudgetedNetwork(nn.Module):
+    """Wraps a network holding :class:`ShapeAdaptor` s; sizes are a pure function of the alphas.
+
+    Every process computes the same sizes from the same alphas, so nothing
+    about the shape needs to be communicated in data-parallel training.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        adaptor_names: list[str],
+        *,
+        input_size: tuple[int, int],
+        budget: Budget,
+        in_channels: int = 3,
+    ) -> None:
+        super().__init__()
+        self.net = net
+        self.adaptor_names = list(adaptor_names)
+        self.input_size = (int(input_size[0]), int(input_size[1]))
+        self.budget = budget
+        self.cost_model = ShapeCostModel(net, self.adaptor_names, self.input_size, in_channels)
+        check_reachable(self.cost_model, budget)
+        self.last_projection: Projection | None = None
+
+    def adaptors(self) -> list[ShapeAdaptor]:
+        return [self.net.get_submodule(n) for n in self.adaptor_names]
+
+    def alpha_parameters(self) -> Iterator[nn.Parameter]:
+        return (a.alpha for a in self.adaptors())
+
+    def weight_parameters(self) -> Iterator[nn.Parameter]:
+        alphas = {id(p) for p in self.alpha_parameters()}
+        return (p for p in self.parameters() if id(p) not in alphas)
+
+    def factors(self) -> list[float]:
+        return [a.factor() for a in self.adaptors()]
+
+    @torch.no_grad()
+    def update_shape(self) -> Projection:
+        """Project the learned factors under the budget and set every adaptor's size."""
+        projection = project(self.cost_model, self.factors(), self.budget)
+        for adaptor, size in zip(self.adaptors(), projection.sizes, strict=True):
+            adaptor.size = size
+        self.last_projection = projection
+        return projection
+
+    def forward(self, x: Tensor) -> Tensor:
+        if tuple(x.shape[-2:]) != self.input_size:
+            raise AutoscError(
+                f"this network was planned for {self.input_size[0]}x{self.input_size[1]} inputs, got {x.shape[-2]}x{x.shape[-1]}"
+            )
+        self.update_shape()
+        return self.net(x)

@@ -1,0 +1,95 @@
+"""The hard budget: from learned factors to integer sizes that fit (SPEC §3).
+
+Before every forward pass, if the cost of the learned shape is above the
+budget, every factor is multiplied by one common P < 1, the largest for which
+the cost fits. Cost is monotone in every size, so bisection on P finds it.
+This generalises the reference's final-size rule from "last feature size"
+to MACs and memory.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ..errors import AutoscError
+from ..units import format_bytes, format_count
+from .budget import Budget
+from .shape_cost import Cost, ShapeCostModel, Sizes
+
+#: Bisection steps on P: 2^-40 is far below the step between two integer sizes.
+BISECTION_STEPS = 40
+
+
+def round_half_up(x: float) -> int:
+    return math.floor(x + 0.5)
+
+
+def sizes_from_factors(human_sizes: Sizes, factors: list[float], scale: float = 1.0) -> Sizes:
+    """Global-type sizes: each adaptor's size is its human size times the product of all factors so far.
+
+    ``scale`` multiplies every factor (the projection's P). Rounding, not
+    flooring, so a factor near 1 keeps the human size.
+    """
+    sizes, product = [], 1.0
+    for (h, w), s in zip(human_sizes, factors, strict=True):
+        product *= scale * s
+        sizes.append((round_half_up(h * product), round_half_up(w * product)))
+    return sizes
+
+
+def fits(cost: Cost, budget: Budget) -> bool:
+    """Resize MACs count inside a MACs budget (the adaptors add them)."""
+    if budget.macs is not None and cost.total_macs > budget.macs:
+        return False
+    return budget.memory_bytes is None or cost.activation_bytes <= budget.memory_bytes
+
+
+@dataclass(frozen=True)
+class Projection:
+    scale: float  # P: 1.0 when the learned shape already fits
+    sizes: Sizes
+    cost: Cost
+
+
+def check_reachable(model: ShapeCostModel, budget: Budget) -> None:
+    """Refuse a budget that even the smallest shape cannot meet, before any training."""
+    floor = model.floor_cost()
+    if not fits(floor, budget):
+        parts = []
+        if budget.macs is not None and floor.total_macs > budget.macs:
+            parts.append(
+                f"{format_count(floor.total_macs)} MACs ({floor.total_macs:,}) against {format_count(budget.macs)}"
+            )
+        if budget.memory_bytes is not None and floor.activation_bytes > budget.memory_bytes:
+            parts.append(
+                f"{format_bytes(floor.activation_bytes)} of activations against {format_bytes(budget.memory_bytes)}"
+            )
+        raise AutoscError(
+            f"budget {budget.describe()} is impossible: the smallest reachable cost at this width is "
+            f"{' and '.join(parts)} (every adapted map at its floor); raise the budget or lower --width"
+        )
+
+
+def project(model: ShapeCostModel, factors: list[float], budget: Budget) -> Projection:
+    """The largest common P <= 1 such that the shape ``P * factors`` fits ``budget``."""
+
+    def at(scale: float) -> tuple[Sizes, Cost]:
+        sizes = model.clamp(sizes_from_factors(model.human_sizes, factors, scale))
+        return sizes, model.cost(sizes)
+
+    sizes, cost = at(1.0)
+    if fits(cost, budget):
+        return Projection(1.0, sizes, cost)
+    lo, hi = 0.0, 1.0
+    best = at(lo)
+    if not fits(best[1], budget):
+        check_reachable(model, budget)
+    for _ in range(BISECTION_STEPS):
+        mid = (lo + hi) / 2
+        trial = at(mid)
+        if fits(trial[1], budget):
+            lo, best = mid, trial
+        else:
+            hi = mid
+    return Projection(lo, *best)

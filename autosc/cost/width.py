@@ -1,0 +1,54 @@
+"""``--width auto``: the widest human network whose cost is a fixed ratio above the budget (SPEC §3)."""
+
+from __future__ import annotations
+
+import torch
+
+from ..models import ModelSpec
+from .budget import Budget
+from .counters import count
+
+#: The widened human network costs this much more than the budget; the adaptors then remove the excess.
+#: The seed paper's models sit at about 1.2-1.3x (ImageNet 300M: 1.1x width), to be tuned by benchmark.
+AUTO_WIDTH_RATIO = 1.25
+
+
+#: Up to this many input pixels, networks are counted on the CPU; above it on the meta device, where no
+#: arithmetic is done but every operator costs ~0.5 ms of Python (faster only for ImageNet-size inputs).
+CPU_PIXELS = 128 * 128
+
+
+def human_cost(spec: ModelSpec, input_size: tuple[int, int]) -> tuple[int, int]:
+    """(MACs, activation bytes) of the human network at ``input_size``.
+
+    Built on the meta device so no weights are initialised (the values do not
+    matter for counting), then given uninitialised CPU memory for small inputs.
+    """
+    with torch.device("meta"):
+        net = spec.build()
+    if input_size[0] * input_size[1] <= CPU_PIXELS:
+        net = net.to_empty(device="cpu")
+    report = count(net, input_size, cells=False)
+    return report.macs, report.activation_bytes
+
+
+def auto_width(spec: ModelSpec, input_size: tuple[int, int], budget: Budget, ratio: float = AUTO_WIDTH_RATIO) -> float:
+    """The largest width (in steps of 0.01) whose human network costs at most ``ratio`` x the budget."""
+
+    def ok(hundredths: int) -> bool:
+        macs, memory = human_cost(
+            ModelSpec(spec.name, hundredths / 100, spec.num_classes, spec.in_channels), input_size
+        )
+        return (budget.macs is None or macs <= ratio * budget.macs) and (
+            budget.memory_bytes is None or memory <= ratio * budget.memory_bytes
+        )
+
+    lo, hi = 1, 800  # widths 0.01 .. 8.0
+    if not ok(lo):
+        return lo / 100
+    if ok(hi):
+        return hi / 100
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if ok(mid) else (lo, mid)
+    return lo / 100

@@ -1,0 +1,245 @@
+"""ONNX Runtime CPU latency of one or more exported networks (SPEC §6).
+
+The networks are measured interleaved in the same process (run i times every
+model once), so drift in clock speed, thermal state or background load hits
+all of them alike; the run records the library versions and the CPU so the
+numbers can be compared across machines.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import platform
+import sys
+import time
+from importlib import metadata
+
+import numpy as np
+from rich.table import Table
+
+from .errors import AutoscError
+from .export import load_onnx
+
+PERCENTILES = (50, 90, 99)
+
+
+def n_cores() -> int:
+    """Logical cores this process may use (the affinity mask, not the whole machine)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def cpu_model() -> str:
+    """The CPU's marketing name from /proc/cpuinfo, else what :mod:`platform` knows."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def _version(module: str) -> str | None:
+    """A module's own ``__version__`` (torch's carries the build tag), else the installed dist's."""
+    mod = sys.modules.get(module)
+    if mod is None:
+        try:
+            mod = importlib.import_module(module)
+        except ImportError:
+            mod = None
+    version = getattr(mod, "__version__", None)
+    if version is None:
+        try:
+            version = metadata.version(module)
+        except metadata.PackageNotFoundError:
+            return None
+    return str(version)
+
+
+def _ort_providers() -> list[str]:
+    import onnxruntime as ort
+
+    return list(ort.get_available_providers())
+
+
+def environment() -> dict:
+    """Library versions, CPU and Python: what a latency number depends on besides the network."""
+    return {
+        "onnxruntime": _version("onnxruntime"),
+        "onnx": _version("onnx"),
+        "torch": _version("torch"),
+        "numpy": np.__version__,
+        "onnxruntime_providers": _ort_providers(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpu_model": cpu_model(),
+        "logical_cores": os.cpu_count(),
+        "usable_cores": n_cores(),
+    }
+
+
+def _check_counts(name: str, values: list[int]) -> list[int]:
+    if not values or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in values):
+        raise AutoscError(f"{name} must be a non-empty list of integers >= 1, got {values!r}")
+    return list(dict.fromkeys(values))  # drop repeats, keep order
+
+
+def _labels(paths: list[str], labels: list[str] | None) -> list[str]:
+    if labels is None:
+        stems = [os.path.splitext(os.path.basename(p))[0] for p in paths]
+        return stems if len(set(stems)) == len(stems) else list(paths)
+    if len(labels) != len(paths):
+        raise AutoscError(f"got {len(labels)} labels for {len(paths)} ONNX files")
+    if len(set(labels)) != len(labels):
+        raise AutoscError(f"labels must be distinct, got {labels!r}")
+    return [str(label) for label in labels]
+
+
+def _model_info(path: str, in_shape: tuple[int, ...] | None) -> dict:
+    """Read and check one file: its single input, its opset and who produced it."""
+    model = load_onnx(path)
+    inits = {t.name for t in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in inits]
+    if len(inputs) != 1:
+        raise AutoscError(f"{path}: expected a network with one input, found {len(inputs)}")
+    dims = inputs[0].type.tensor_type.shape.dim
+    shape: list[int | None] = [d.dim_value if d.HasField("dim_value") else None for d in dims]
+    if in_shape is not None:
+        if len(in_shape) != len(shape) - 1:
+            raise AutoscError(f"{path}: in_shape {tuple(in_shape)} does not fit the input rank {len(shape)}")
+        for k, (have, want) in enumerate(zip(shape[1:], in_shape, strict=True), start=1):
+            if have is not None and have != want:
+                raise AutoscError(f"{path}: input dim {k} is fixed to {have}, in_shape asks for {want}")
+        shape = [shape[0], *in_shape]
+    if not shape or None in shape[1:]:
+        raise AutoscError(f"{path}: input shape {shape} has dynamic dims besides the batch; pass in_shape")
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+    props = {p.key: p.value for p in model.metadata_props}
+    return {
+        "path": path,
+        "input": inputs[0].name,
+        "shape": shape,
+        "opset": opset,
+        "exporter": props.get("autosc.exporter"),
+        "producer": f"{model.producer_name} {model.producer_version}".strip(),
+    }
+
+
+def _session(path: str, threads: int):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3
+    return ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+
+
+def _feed(info: dict, batch: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    fixed = info["shape"][0]
+    if fixed is not None and fixed != batch:
+        raise AutoscError(f"{info['path']} has a fixed batch of {fixed}; cannot run batch {batch}")
+    return {info["input"]: rng.standard_normal((batch, *info["shape"][1:]), dtype=np.float32)}
+
+
+def _stats(seconds: list[float]) -> dict[str, float]:
+    ms = np.asarray(seconds) * 1e3
+    p = np.percentile(ms, PERCENTILES)
+    return {"p50": float(p[0]), "p90": float(p[1]), "p99": float(p[2]), "mean": float(ms.mean())}
+
+
+def _measure(sessions: list, feeds: list[dict], runs: int, warmup: int) -> list[list[float]]:
+    """Warm every model up, then time ``runs`` interleaved rounds (one call per model per round).
+
+    The first model of a round rotates so no model always runs right after
+    the same neighbour (cache and frequency effects of position cancel out).
+    """
+    for sess, feed in zip(sessions, feeds, strict=True):
+        for _ in range(warmup):
+            sess.run(None, feed)
+    n = len(sessions)
+    times: list[list[float]] = [[] for _ in sessions]
+    for i in range(runs):
+        for k in range(n):
+            j = (i + k) % n
+            t0 = time.perf_counter()
+            sessions[j].run(None, feeds[j])
+            times[j].append(time.perf_counter() - t0)
+    return times
+
+
+def bench(
+    paths: list[str],
+    *,
+    labels: list[str] | None = None,
+    threads: list[int] | None = None,
+    batches: list[int] | None = None,
+    runs: int = 200,
+    warmup: int = 20,
+    in_shape: tuple[int, ...] | None = None,
+) -> dict:
+    """Latency (ms: p50/p90/p99/mean) of each ONNX file for every (threads, batch) setting.
+
+    ``threads`` defaults to ``[1, all usable cores]``, ``batches`` to ``[1]``.
+    ``in_shape`` (C, H, W) fills input dims the files leave dynamic besides the
+    batch. The result is JSON-serialisable: ``{"env", "runs", "warmup",
+    "models", "results": [{label, path, threads, batch, p50, p90, p99, mean}]}``.
+    """
+    paths = [os.fspath(p) for p in paths]
+    if not paths:
+        raise AutoscError("no ONNX files to benchmark")
+    threads = _check_counts("threads", threads if threads is not None else [1, n_cores()])
+    batches = _check_counts("batches", batches if batches is not None else [1])
+    if not isinstance(runs, int) or runs < 1:
+        raise AutoscError(f"runs must be an integer >= 1, got {runs!r}")
+    if not isinstance(warmup, int) or warmup < 0:
+        raise AutoscError(f"warmup must be an integer >= 0, got {warmup!r}")
+    names = _labels(paths, labels)
+    infos = [_model_info(p, tuple(in_shape) if in_shape is not None else None) for p in paths]
+    results = []
+    for t in threads:
+        for b in batches:
+            rng = np.random.default_rng(0)
+            feeds = [_feed(info, b, rng) for info in infos]
+            sessions = [_session(p, t) for p in paths]
+            times = _measure(sessions, feeds, runs, warmup)
+            for name, path, seconds in zip(names, paths, times, strict=True):
+                results.append({"label": name, "path": path, "threads": t, "batch": b, **_stats(seconds)})
+    models = [
+        {
+            "label": name,
+            "path": info["path"],
+            "input_shape": info["shape"],
+            "opset": info["opset"],
+            "exporter": info["exporter"],
+            "producer": info["producer"],
+        }
+        for name, info in zip(names, infos, strict=True)
+    ]
+    return {"env": environment(), "runs": runs, "warmup": warmup, "models": models, "results": results}
+
+
+def bench_table(result: dict) -> Table:
+    """One row per (threads, batch, model); with two or more models, p50 relative to the first one's."""
+    labels = list(dict.fromkeys(r["label"] for r in result["results"]))
+    compare = len(labels) > 1
+    table = Table(title=f"ONNX Runtime CPU latency (ms, {result['runs']} interleaved runs)")
+    for col in ("threads", "batch", "model", "p50", "p90", "p99"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    if compare:
+        table.add_column(f"p50 / {labels[0]}", justify="right")
+    first_p50 = {(r["threads"], r["batch"]): r["p50"] for r in result["results"] if r["label"] == labels[0]}
+    for r in result["results"]:
+        row = [str(r["threads"]), str(r["batch"]), r["label"], *(f"{r[k]:.3f}" for k in ("p50", "p90", "p99"))]
+        if compare:
+            base = first_p50.get((r["threads"], r["batch"]))
+            row.append(f"{r['p50'] / base:.2f}x" if base else "-")
+        table.add_row(*row)
+    return table
