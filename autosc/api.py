@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 from .cost import count, fvcore_macs, thop_macs
 from .cost.counters import CONVENTIONS, example_input
 from .errors import AutoscError
+from .export import ExportResult, export_onnx
 from .models import ModelSpec, default_input_size
+from .planning import Plan, make_plan
 from .units import parse_input_size
 
 
@@ -42,3 +46,37 @@ def count_model(
             "thop (paper convention)": thop_macs(net, x),
         }
     return result
+
+
+def plan(model: str, **options) -> Plan:
+    """``autosc plan``: width, adaptor places and the MACs envelope for a budget, without training.
+
+    Options are :func:`autosc.planning.make_plan`'s: ``budget``, ``memory``,
+    ``input_size``, ``width`` ("auto" or a number), ``num_classes``,
+    ``in_channels``, ``adaptors`` (a count or a list of cell names).
+    """
+    return make_plan(model, **options)
+
+
+def export_model(
+    path: str | os.PathLike,
+    output: str | os.PathLike,
+    *,
+    opset: int = 18,
+    exporter: str = "dynamo",
+    dynamic_batch: bool = True,
+) -> ExportResult:
+    """``autosc export``: a frozen model or a training checkpoint to a checked ONNX file."""
+    from .checkpoint import load_frozen_or_checkpoint
+
+    frozen, spec = load_frozen_or_checkpoint(path)
+    size = tuple(spec["input_size"])
+    return export_onnx(
+        frozen,
+        size,
+        output,
+        in_channels=spec["model"].get("in_channels", 3),
+        opset=opset,
+        exporter=exporter,
+        dynamic_batch=dynamic_batch,
+    )

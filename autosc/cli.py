@@ -100,6 +100,171 @@ def count(
         out.print(f"  {name:<34} {value:>14,}")
 
 
+BudgetOpt = Annotated[
+    str | None, typer.Option("--budget", help="MACs budget: 300M, 1.2G, 95000000 or 60% of the human network.")
+]
+MemoryOpt = Annotated[str | None, typer.Option("--memory", help="Activation-memory budget: 4MiB, 512KB, ...")]
+WidthAutoOpt = Annotated[
+    str, typer.Option("--width", help="'auto' (widened human network ~1.25x the budget) or a multiplier.")
+]
+AdaptorsOpt = Annotated[
+    int | None, typer.Option("--adaptors", help="Number of shape adaptors (default 3 under 64 px, else 4).")
+]
+AdaptorAtOpt = Annotated[
+    list[str] | None, typer.Option("--adaptor-at", help="Place an adaptor after this cell (repeatable).")
+]
+
+
+def _adaptor_choice(adaptors: int | None, adaptor_at: list[str] | None) -> int | list[str] | None:
+    if adaptors is not None and adaptor_at:
+        raise AutoscError("give either --adaptors N or --adaptor-at NAME, not both")
+    return list(adaptor_at) if adaptor_at else adaptors
+
+
+@app.command()
+def plan(
+    model: ModelArg,
+    budget: BudgetOpt = None,
+    memory: MemoryOpt = None,
+    input_size: InputSizeOpt = None,
+    width: WidthAutoOpt = "auto",
+    num_classes: ClassesOpt = None,
+    in_channels: InChannelsOpt = 3,
+    adaptors: AdaptorsOpt = None,
+    adaptor_at: AdaptorAtOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show, without training, the width, the adaptor places and the MACs envelope for a budget."""
+    result = api.plan(
+        model,
+        budget=budget,
+        memory=memory,
+        input_size=input_size,
+        width=width,
+        num_classes=num_classes,
+        in_channels=in_channels,
+        adaptors=_adaptor_choice(adaptors, adaptor_at),
+    ).to_dict()
+    if as_json:
+        _print_json(result)
+        return
+    h, w = result["input_size"]
+    out.print(f"[bold]{model}[/bold] at {h}x{w}, budget {_describe_budget(result['budget'])}")
+    out.print(f"width {result['width']:g} ({result['width_mode']})")
+    table = Table(title="shape adaptors (identity init, then projected under the budget)")
+    for col in ("#", "after cell", "human size", "projected size", "factor s"):
+        table.add_column(col, justify="left" if col == "after cell" else "right")
+    for i, a in enumerate(result["adaptors"], start=1):
+        table.add_row(
+            str(i), a["name"], "x".join(map(str, a["human_size"])), "x".join(map(str, a["size"])), f"{a['s']:.4f}"
+        )
+    out.print(table)
+    m = result["macs"]
+    budget_macs = result["budget"]["macs"]
+    projected_total = m["projected"] + m["projected_resize"]
+    rows = [
+        ("human network (width 1)", m["human"], ""),
+        (
+            f"widened (width {result['width']:g}, identity shape)",
+            m["widened"],
+            f" + {format_count(m['widened_resize'])} resize",
+        ),
+        (
+            f"projected identity shape (P = {result['projection_scale']:.4f})",
+            m["projected"],
+            f" + {format_count(m['projected_resize'])} resize = {format_count(projected_total)}",
+        ),
+        ("smallest reachable (every adapted map at its floor)", m["floor"], ""),
+    ]
+    out.print("MACs (standard convention: conv + linear; bilinear resize counted apart and inside the budget)")
+    for label, value, extra in rows:
+        out.print(f"  {label:<55} {format_count(value):>10}{extra}")
+    if budget_macs:
+        out.print(f"  budget use of the projected shape: {100 * projected_total / budget_macs:.2f}%")
+    a = result["activation_bytes"]
+    out.print(
+        f"activations: human {format_bytes(a['human'])}, widened {format_bytes(a['widened'])}, projected {format_bytes(a['projected'])}"
+    )
+
+
+def _describe_budget(budget: dict) -> str:
+    parts = []
+    if budget["macs"] is not None:
+        parts.append(f"{format_count(budget['macs'])} MACs")
+    if budget["memory_bytes"] is not None:
+        parts.append(f"{format_bytes(budget['memory_bytes'])} activations")
+    return " and ".join(parts)
+
+
+@app.command()
+def export(
+    path: Annotated[str, typer.Argument(help="A frozen model (frozen.pt) or a training checkpoint (checkpoint.pt).")],
+    output: Annotated[str, typer.Option("--output", "-o", help="Where to write the .onnx file.")] = "model.onnx",
+    opset: Annotated[int, typer.Option(help="ONNX opset (>= 17).")] = 18,
+    exporter: Annotated[str, typer.Option(help="dynamo (default) or torchscript.")] = "dynamo",
+    static_batch: Annotated[
+        bool, typer.Option("--static-batch", help="Fix the batch at 1 instead of leaving it dynamic.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Export a frozen network to ONNX, checked against PyTorch with onnxruntime (optimisation off and on)."""
+    result = api.export_model(path, output, opset=opset, exporter=exporter, dynamic_batch=not static_batch).to_dict()
+    if as_json:
+        _print_json(result)
+        return
+    out.print(
+        f"wrote {result['path']} ({result['exporter']} exporter, opset {result['opset']}, "
+        f"{result['resize_nodes']} Resize nodes with constant sizes); onnxruntime vs PyTorch max abs diff "
+        f"{result['max_abs_diff']:.2e}"
+    )
+
+
+def _int_list(text: str, what: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise AutoscError(f"{what} must be a comma-separated list of integers such as 1,2, got {text!r}") from None
+    if not values:
+        raise AutoscError(f"{what} is empty; give e.g. 1,2")
+    return values
+
+
+@app.command()
+def bench(
+    model: Annotated[str, typer.Argument(help="The ONNX file to time.")],
+    vs: Annotated[
+        list[str] | None, typer.Option("--vs", help="Another ONNX file timed interleaved with it (repeatable).")
+    ] = None,
+    threads: Annotated[
+        str | None, typer.Option(help="Intra-op thread counts, e.g. 1,2 (default: 1 and all cores).")
+    ] = None,
+    batch: Annotated[str, typer.Option(help="Batch sizes, e.g. 1,32.")] = "1",
+    runs: Annotated[int, typer.Option(help="Timed runs per model and setting (>= 200 for reported figures).")] = 200,
+    warmup: Annotated[int, typer.Option(help="Untimed warm-up runs.")] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """Time ONNX files with onnxruntime on the CPU: interleaved runs, p50/p90/p99, versions and CPU model."""
+    from .latency import bench as run_bench
+    from .latency import bench_table
+
+    paths = [model, *(vs or [])]
+    result = run_bench(
+        paths,
+        threads=_int_list(threads, "--threads") if threads else None,
+        batches=_int_list(batch, "--batch"),
+        runs=runs,
+        warmup=warmup,
+    )
+    if as_json:
+        _print_json(result)
+        return
+    out.print(bench_table(result))
+    env = result["env"]
+    out.print(
+        f"CPU: {env.get('cpu_model')}; onnxruntime {env.get('onnxruntime')}, onnx {env.get('onnx')}, torch {env.get('torch')}"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: every user error becomes one line on stderr and exit code 2, never a traceback."""
     err = Console(stderr=True, highlight=False, soft_wrap=True)

@@ -38,12 +38,7 @@ class Plan:
 
     def config(self) -> dict:
         """Plain data that rebuilds the architecture (see :func:`network_from_config`)."""
-        return {
-            "model": self.spec.to_dict(),
-            "input_size": list(self.input_size),
-            "budget": self.budget.to_dict(),
-            "cells": list(self.cells),
-        }
+        return self.network.config()
 
     def to_dict(self) -> dict:
         adaptors = [
@@ -105,7 +100,7 @@ def _adapt(
     alpha = identity_alpha([c.size for c in chosen])
     for name in names:
         net.get_submodule(name).alpha.data.fill_(alpha)
-    network = BudgetedNetwork(net, names, input_size=size, budget=budget, in_channels=spec.in_channels)
+    network = BudgetedNetwork(net, names, input_size=size, budget=budget, in_channels=spec.in_channels, spec=spec)
     return network, [c.name for c in chosen], [c.name for c in candidates]
 
 

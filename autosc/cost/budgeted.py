@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from ..adaptor import ShapeAdaptor
 from ..errors import AutoscError
+from ..models import ModelSpec
 from .budget import Budget
 from .projection import Projection, check_reachable, project
 from .shape_cost import ShapeCostModel
@@ -29,8 +30,11 @@ class BudgetedNetwork(nn.Module):
         input_size: tuple[int, int],
         budget: Budget,
         in_channels: int = 3,
+        spec: ModelSpec | None = None,
     ) -> None:
         super().__init__()
+        self.spec = spec  # how to rebuild the widened human network (needed to freeze and reload)
+        self.in_channels = in_channels
         self.net = net
         self.adaptor_names = list(adaptor_names)
         self.input_size = (int(input_size[0]), int(input_size[1]))
@@ -38,6 +42,17 @@ class BudgetedNetwork(nn.Module):
         self.cost_model = ShapeCostModel(net, self.adaptor_names, self.input_size, in_channels)
         check_reachable(self.cost_model, budget)
         self.last_projection: Projection | None = None
+
+    def config(self) -> dict:
+        """Plain data that rebuilds this architecture (:func:`autosc.planning.network_from_config`)."""
+        if self.spec is None:
+            raise AutoscError("this network was built without a model spec, so it cannot be saved and rebuilt")
+        return {
+            "model": self.spec.to_dict(),
+            "input_size": list(self.input_size),
+            "budget": self.budget.to_dict(),
+            "cells": [n.removesuffix(".adaptor") for n in self.adaptor_names],
+        }
 
     def adaptors(self) -> list[ShapeAdaptor]:
         return [self.net.get_submodule(n) for n in self.adaptor_names]

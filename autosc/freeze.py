@@ -1,0 +1,112 @@
+"""Freeze a learned shape into an ordinary fixed-resize network (SPEC §6).
+
+Each :class:`~autosc.adaptor.ShapeAdaptor` becomes a :class:`FrozenAdaptor`
+with a constant integer size and a constant sigma: the same function as the
+trained network in eval mode, with no alpha, no budget logic and no cost
+model. The learned shape is also a small JSON *shape spec* that rebuilds the
+frozen architecture around fresh weights.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+
+from torch import Tensor, nn
+
+from . import io
+from .adaptor import AdaptedCell, low_branch, resize
+from .cost.budgeted import BudgetedNetwork
+from .errors import AutoscError
+from .models import ModelSpec
+
+SHAPE_SPEC_FORMAT = "autosc-shape/1"
+
+
+class FrozenAdaptor(nn.Module):
+    """A shape adaptor with its size and mixing weight fixed.
+
+    When the size equals the input's, the unchanged branch skips its resize
+    (bilinear resizing to the same size is the identity), which saves the
+    work and the ONNX node without changing the function.
+    """
+
+    def __init__(self, size: tuple[int, int], sigma: float) -> None:
+        super().__init__()
+        self.size = (int(size[0]), int(size[1]))
+        self.sigma = float(sigma)
+
+    def forward(self, x: Tensor) -> Tensor:
+        same = tuple(x.shape[-2:]) == self.size
+        return (1 - self.sigma) * resize(low_branch(x), self.size) + self.sigma * (x if same else resize(x, self.size))
+
+    def extra_repr(self) -> str:
+        return f"size={self.size}, sigma={self.sigma:.6f}"
+
+
+def shape_spec(network: BudgetedNetwork) -> dict:
+    """The learned shape as plain data: model spec, input size and each adaptor's size and sigma."""
+    if network.spec is None:
+        raise AutoscError("this network was built without a model spec, so its shape cannot be written down")
+    projection = network.update_shape()
+    adaptors = []
+    for name, adaptor, size in zip(network.adaptor_names, network.adaptors(), projection.sizes, strict=True):
+        adaptors.append(
+            {
+                "name": name.removesuffix(".adaptor"),
+                "human_size": list(adaptor.human_size),
+                "size": list(size),
+                "sigma": float(adaptor.sigma().detach()),
+                "s": adaptor.factor(),
+            }
+        )
+    return {
+        "format": SHAPE_SPEC_FORMAT,
+        "model": network.spec.to_dict(),
+        "input_size": list(network.input_size),
+        "budget": network.budget.to_dict(),
+        "projection_scale": projection.scale,
+        "adaptors": adaptors,
+    }
+
+
+def _replace(model: nn.Module, name: str, module: nn.Module) -> None:
+    parent_name, _, child = name.rpartition(".")
+    setattr(model.get_submodule(parent_name) if parent_name else model, child, module)
+
+
+def freeze(network: BudgetedNetwork) -> tuple[nn.Module, dict]:
+    """A plain network computing what ``network`` computes in eval mode, and its shape spec."""
+    spec = shape_spec(network)
+    frozen = copy.deepcopy(network.net)
+    for entry in spec["adaptors"]:
+        _replace(frozen, f"{entry['name']}.adaptor", FrozenAdaptor(entry["size"], entry["sigma"]))
+    return frozen.eval(), spec
+
+
+def build_frozen(spec: dict) -> nn.Module:
+    """Rebuild the frozen architecture from a shape spec, with fresh weights."""
+    if spec.get("format") != SHAPE_SPEC_FORMAT:
+        raise AutoscError(f"not an autosc shape spec (format {spec.get('format')!r}, expected {SHAPE_SPEC_FORMAT})")
+    net = ModelSpec(**spec["model"]).build()
+    for entry in spec["adaptors"]:
+        cell = net.get_submodule(entry["name"])
+        _replace(net, entry["name"], AdaptedCell(cell, FrozenAdaptor(entry["size"], entry["sigma"])))
+    return net
+
+
+def save_frozen(frozen: nn.Module, spec: dict, path: str | os.PathLike) -> Path:
+    """Write the frozen weights and shape spec to one file, plus the spec as JSON beside it."""
+    path = Path(path)
+    io.save({"format": io.FROZEN_FORMAT, "shape_spec": spec, "state_dict": frozen.state_dict()}, path)
+    io.write_json(path.with_suffix(".shape.json"), spec)
+    return path
+
+
+def load_frozen(path: str | os.PathLike) -> tuple[nn.Module, dict]:
+    """Rebuild a frozen network from its file; the file holds data only (``weights_only=True``)."""
+    data = io.load(path, expect=(io.FROZEN_FORMAT,))
+    net = build_frozen(data["shape_spec"])
+    net.load_state_dict(data["state_dict"])
+    return net.eval(), data["shape_spec"]
