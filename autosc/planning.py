@@ -90,9 +90,10 @@ def _width(value: float | str) -> float | None:
     return float(value)
 
 
-def _adapt(
-    spec: ModelSpec, size: tuple[int, int], budget: Budget, adaptors: int | list[str] | None
+def adapt_network(
+    spec: ModelSpec, size: tuple[int, int], budget: Budget, adaptors: int | list[str] | None = None
 ) -> tuple[BudgetedNetwork, list[str], list[str]]:
+    """Build ``spec``, insert adaptors at identity and wrap it under ``budget``: (network, cells, candidates)."""
     net = spec.build()
     candidates = find_candidates(net, size, spec.in_channels)
     chosen = choose(candidates, adaptors, size)
@@ -125,7 +126,7 @@ def make_plan(
     fixed = _width(width)
     chosen_width = fixed if fixed is not None else auto_width(human, size, parsed, width_ratio)
     spec = ModelSpec(model, chosen_width, num_classes, in_channels)
-    network, cells, candidates = _adapt(spec, size, parsed, adaptors)
+    network, cells, candidates = adapt_network(spec, size, parsed, adaptors)
     widened = network.cost_model.human_cost()
     if fixed is not None and fits(widened, parsed):
         suggestion = auto_width(human, size, parsed, width_ratio)
@@ -159,5 +160,5 @@ def network_from_config(config: dict) -> BudgetedNetwork:
     """Rebuild the adapted network of a plan from :meth:`Plan.config` data (fresh weights)."""
     spec = ModelSpec(**config["model"])
     budget = Budget(**config["budget"])
-    network, _, _ = _adapt(spec, tuple(config["input_size"]), budget, list(config["cells"]))
+    network, _, _ = adapt_network(spec, tuple(config["input_size"]), budget, list(config["cells"]))
     return network
