@@ -11,7 +11,8 @@ def train_a_little(network: BudgetedNetwork, steps: int = 4, batch: int = 8, see
     g = torch.Generator().manual_seed(seed)
     h, w = network.input_size
     x = torch.randn(batch, network.in_channels, h, w, generator=g)
-    classes = network(x[:1]).shape[1]
+    with torch.no_grad():
+        classes = network.eval()(x[:1]).shape[1]
     y = torch.randint(0, classes, (batch,), generator=g)
     weights = torch.optim.SGD(network.weight_parameters(), lr=0.05, momentum=0.9)
     alphas = torch.optim.Adam(network.alpha_parameters(), lr=0.2)

@@ -1,0 +1,123 @@
+"""Freeze, checkpoints and ONNX export of learned shapes, for every zoo family."""
+
+import json
+
+import onnx
+import pytest
+import torch
+
+from autosc import count, list_models
+from autosc.checkpoint import load_checkpoint, save_checkpoint
+from autosc.cost.width import human_cost
+from autosc.export import export_onnx, resize_nodes
+from autosc.freeze import FrozenAdaptor, build_frozen, freeze, load_frozen, save_frozen
+from autosc.models import ModelSpec
+from autosc.planning import make_plan
+
+from .conftest import assert_one_line_error
+from .helpers import train_a_little
+
+
+def _size(name: str) -> int:
+    return 32 if name.endswith("_cifar") else 64
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_freeze_and_export_every_family(name, tmp_path):
+    size = _size(name)
+    width = 0.25 if name == "vgg16_bn" else 0.5  # the shape logic does not care; the test time does
+    widened_macs, _ = human_cost(ModelSpec(name, width, 10), (size, size))
+    plan = make_plan(name, budget=int(0.8 * widened_macs), width=width, input_size=size, num_classes=10)
+    network = plan.network
+    before = network.factors()
+    train_a_little(network)
+    assert network.factors() != before  # the alphas moved, so the shape is a learned one
+    frozen, spec = freeze(network)
+    assert all(not hasattr(m, "alpha") for m in frozen.modules() if isinstance(m, FrozenAdaptor))
+
+    x = torch.randn(4, 3, size, size, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        reference, ours = network(x), frozen(x)
+    scale = reference.abs().max().item()
+    assert reference.std().item() > 1e-3  # trained logits, not the near-zero output of a fresh network
+    assert (reference - ours).abs().max().item() <= 1e-5 * max(scale, 1.0)
+
+    # budget met by the frozen network, counted by the counters (not the cost model)
+    frozen_cost = count(frozen, (size, size), cells=False)
+    assert frozen_cost.total_macs <= plan.budget.macs
+
+    # the shape spec alone rebuilds the architecture; weights load strictly
+    path = save_frozen(frozen, spec, tmp_path / "frozen.pt")
+    reloaded, _ = load_frozen(path)
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(x), ours, rtol=0, atol=0)
+    assert json.loads(path.with_suffix(".shape.json").read_text()) == spec
+    assert [m.size for m in build_frozen(spec).modules() if isinstance(m, FrozenAdaptor)] == [
+        tuple(a["size"]) for a in spec["adaptors"]
+    ]
+
+    # ONNX: checked at both ORT optimisation levels inside export_onnx (rtol 1e-3, atol 1e-4)
+    result = export_onnx(frozen, (size, size), tmp_path / "model.onnx", opset=18, exporter="dynamo")
+    assert result.max_abs_diff is not None and result.max_abs_diff <= 1e-4 + 1e-3 * scale
+    nodes = resize_nodes(onnx.load(tmp_path / "model.onnx"))
+    assert nodes and all(n["uses"] == "sizes" and n["spatial_size"] is not None for n in nodes)
+    expected = {tuple(a["size"]) for a in spec["adaptors"]}
+    assert {tuple(n["spatial_size"]) for n in nodes} <= expected
+
+
+def test_checkpoint_roundtrip_and_safe_loading(tmp_path):
+    plan = make_plan("mobilenet_v2_cifar", budget="30M", width=0.75)
+    train_a_little(plan.network)
+    path = save_checkpoint(plan.network, tmp_path / "checkpoint.pt", epoch=3)
+    network, data = load_checkpoint(path)
+    assert data["epoch"] == 3
+    x = torch.randn(2, 3, 32, 32)
+    plan.network.eval(), network.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(network(x), plan.network(x), rtol=0, atol=0)
+    assert network.last_projection.sizes == plan.network.last_projection.sizes
+
+
+def test_cli_export_from_checkpoint_and_frozen(cli, tmp_path):
+    plan = make_plan("resnet18_cifar", budget="15%", width=0.5)
+    train_a_little(plan.network)
+    ckpt = save_checkpoint(plan.network, tmp_path / "checkpoint.pt")
+    result = cli("export", ckpt, "-o", tmp_path / "a.onnx", "--json")
+    assert result.code == 0, result.err
+    data = result.json()
+    assert data["opset"] == 18 and data["exporter"] == "dynamo" and data["resize_nodes"] >= 3
+    frozen, spec = freeze(plan.network)
+    save_frozen(frozen, spec, tmp_path / "frozen.pt")
+    assert cli("export", tmp_path / "frozen.pt", "-o", tmp_path / "b.onnx").code == 0
+    bench = cli(
+        "bench",
+        tmp_path / "a.onnx",
+        "--vs",
+        tmp_path / "b.onnx",
+        "--threads",
+        "1",
+        "--runs",
+        "5",
+        "--warmup",
+        "1",
+        "--json",
+    )
+    assert bench.code == 0, bench.err
+    assert len(bench.json()["results"]) == 2
+
+
+def test_unsafe_or_corrupt_files_are_refused(cli, tmp_path):
+    pickled = tmp_path / "pickled.pt"
+    torch.save(torch.nn.Linear(2, 2), pickled)  # a whole pickled module: opening it would run code
+    assert_one_line_error(cli("export", pickled, "-o", tmp_path / "x.onnx"), "cannot read")
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a checkpoint")
+    assert_one_line_error(cli("export", garbage, "-o", tmp_path / "x.onnx"), "cannot read")
+    assert_one_line_error(cli("export", tmp_path / "missing.pt"), "does not exist")
+    other = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(2)}, other)
+    assert_one_line_error(cli("export", other), "not an autosc file")
+    (tmp_path / "bad.onnx").write_bytes(b"\x00\x01junk")
+    assert_one_line_error(cli("bench", tmp_path / "bad.onnx", "--runs", "2"), "cannot read ONNX file")
+    assert_one_line_error(cli("bench", tmp_path / "none.onnx"), "cannot read ONNX file")
+    assert not list(tmp_path.glob("x.onnx*"))
