@@ -20,7 +20,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="autosc: compress a CNN to a MACs or memory budget by learning where to shrink its feature maps.",
 )
-out = Console()
+console = Console()
 
 ModelArg = Annotated[
     str, typer.Argument(help="Zoo name (autosc count --list) or path/to/file.py:build or pkg.module:build.")
@@ -88,16 +88,18 @@ def count(
         table.add_row(
             cell["name"], cell["kind"], shape, format_count(cell["macs"]), share, format_count(cell["params"])
         )
-    out.print(table)
-    out.print(f"MACs          {result['macs']:>14,}  ({format_count(result['macs'])}; counter: {result['counter']})")
+    console.print(table)
+    console.print(
+        f"MACs          {result['macs']:>14,}  ({format_count(result['macs'])}; counter: {result['counter']})"
+    )
     if result["resize_macs"]:
-        out.print(f"resize MACs   {result['resize_macs']:>14,}  (bilinear, 4 per output element)")
-    out.print(f"params        {result['params']:>14,}  ({format_count(result['params'])})")
-    out.print(
+        console.print(f"resize MACs   {result['resize_macs']:>14,}  (bilinear, 4 per output element)")
+    console.print(f"params        {result['params']:>14,}  ({format_count(result['params'])})")
+    console.print(
         f"activations   {result['activation_bytes']:>14,}  bytes ({format_bytes(result['activation_bytes'])}, float32, batch 1)"
     )
     for name, value in result.get("cross_check", {}).items():
-        out.print(f"  {name:<34} {value:>14,}")
+        console.print(f"  {name:<34} {value:>14,}")
 
 
 BudgetOpt = Annotated[
@@ -149,8 +151,8 @@ def plan(
         _print_json(result)
         return
     h, w = result["input_size"]
-    out.print(f"[bold]{model}[/bold] at {h}x{w}, budget {_describe_budget(result['budget'])}")
-    out.print(f"width {result['width']:g} ({result['width_mode']})")
+    console.print(f"[bold]{model}[/bold] at {h}x{w}, budget {_describe_budget(result['budget'])}")
+    console.print(f"width {result['width']:g} ({result['width_mode']})")
     table = Table(title="shape adaptors (identity init, then projected under the budget)")
     for col in ("#", "after cell", "human size", "projected size", "factor s"):
         table.add_column(col, justify="left" if col == "after cell" else "right")
@@ -158,7 +160,7 @@ def plan(
         table.add_row(
             str(i), a["name"], "x".join(map(str, a["human_size"])), "x".join(map(str, a["size"])), f"{a['s']:.4f}"
         )
-    out.print(table)
+    console.print(table)
     m = result["macs"]
     budget_macs = result["budget"]["macs"]
     projected_total = m["projected"] + m["projected_resize"]
@@ -176,13 +178,13 @@ def plan(
         ),
         ("smallest reachable (every adapted map at its floor)", m["floor"], ""),
     ]
-    out.print("MACs (standard convention: conv + linear; bilinear resize counted apart and inside the budget)")
+    console.print("MACs (standard convention: conv + linear; bilinear resize counted apart and inside the budget)")
     for label, value, extra in rows:
-        out.print(f"  {label:<55} {format_count(value):>10}{extra}")
+        console.print(f"  {label:<55} {format_count(value):>10}{extra}")
     if budget_macs:
-        out.print(f"  budget use of the projected shape: {100 * projected_total / budget_macs:.2f}%")
+        console.print(f"  budget use of the projected shape: {100 * projected_total / budget_macs:.2f}%")
     a = result["activation_bytes"]
-    out.print(
+    console.print(
         f"activations: human {format_bytes(a['human'])}, widened {format_bytes(a['widened'])}, projected {format_bytes(a['projected'])}"
     )
 
@@ -212,7 +214,7 @@ def export(
     if as_json:
         _print_json(result)
         return
-    out.print(
+    console.print(
         f"wrote {result['path']} ({result['exporter']} exporter, opset {result['opset']}, "
         f"{result['resize_nodes']} Resize nodes with constant sizes); onnxruntime vs PyTorch max abs diff "
         f"{result['max_abs_diff']:.2e}"
@@ -258,11 +260,117 @@ def bench(
     if as_json:
         _print_json(result)
         return
-    out.print(bench_table(result))
+    console.print(bench_table(result))
     env = result["env"]
-    out.print(
+    console.print(
         f"CPU: {env.get('cpu_model')}; onnxruntime {env.get('onnxruntime')}, onnx {env.get('onnx')}, torch {env.get('torch')}"
     )
+
+
+@app.command()
+def compress(
+    model: Annotated[
+        str | None, typer.Argument(help="Zoo name or path/to/file.py:build (may come from --preset).")
+    ] = None,
+    budget: BudgetOpt = None,
+    memory: MemoryOpt = None,
+    data: Annotated[
+        str | None, typer.Option(help="fashion-mnist, cifar10, cifar100, svhn, imagefolder:PATH or synthetic.")
+    ] = None,
+    data_root: Annotated[str | None, typer.Option("--data-root", help="Folder holding the dataset files.")] = None,
+    download: Annotated[
+        bool, typer.Option("--download", help="Let torchvision download the dataset (needs internet).")
+    ] = False,
+    input_size: InputSizeOpt = None,
+    width: Annotated[str | None, typer.Option("--width", help="'auto' (default) or a multiplier.")] = None,
+    num_classes: ClassesOpt = None,
+    adaptors: AdaptorsOpt = None,
+    adaptor_at: AdaptorAtOpt = None,
+    epochs: Annotated[
+        int | None, typer.Option(help="Training epochs (default: 200 for small inputs, 100 else).")
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", help="Batch size (default 128 small inputs, 64 else).")
+    ] = None,
+    lr: Annotated[float | None, typer.Option(help="Weight learning rate (SGD Nesterov, cosine).")] = None,
+    weight_decay: Annotated[
+        float | None, typer.Option("--weight-decay", help="Weight decay (MobileNetV2 4e-5, else 5e-4).")
+    ] = None,
+    alpha_optimizer: Annotated[str | None, typer.Option("--alpha-optimizer", help="adam (default) or sgd.")] = None,
+    alpha_lr: Annotated[float | None, typer.Option("--alpha-lr", help="Alpha learning rate.")] = None,
+    alpha_step: Annotated[
+        int | None, typer.Option("--alpha-step", help="Alpha update every N batches (0: auto, ~600 per run).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed for initialisation, data order and augmentation.")] = None,
+    subset: Annotated[int | None, typer.Option(help="Train on a seeded random subset of N images.")] = None,
+    test_subset: Annotated[int | None, typer.Option("--test-subset", help="Evaluate on N test images.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Data-loader worker processes.")] = None,
+    baseline: Annotated[
+        bool, typer.Option("--baseline", help="Also train the human network at the width that fits the budget.")
+    ] = False,
+    latency_runs: Annotated[
+        int | None, typer.Option("--latency-runs", help="Timed ONNX Runtime runs per model.")
+    ] = None,
+    exporter: Annotated[
+        str | None, typer.Option(help="ONNX exporter: dynamo (default) or torchscript (faster).")
+    ] = None,
+    opset: Annotated[int | None, typer.Option(help="ONNX opset (>= 17, default 18).")] = None,
+    out: Annotated[str | None, typer.Option("--out", help="Run folder (default exports/<model>-<budget>/).")] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the run in --out (or the default folder).")
+    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing run folder.")] = False,
+    preset: Annotated[
+        str | None, typer.Option("--preset", help="A TOML preset (budgets/*.toml); flags override it.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar or log lines (for scripts).")] = False,
+) -> None:
+    """Compress a network under a budget: train weights and shapes, freeze, export to ONNX, measure, report."""
+    from .compress import compress as run_compress
+
+    result = run_compress(
+        model,
+        preset=preset,
+        command=None,
+        budget=budget,
+        memory=memory,
+        data=data,
+        data_root=data_root,
+        download=download or None,
+        input_size=input_size,
+        width=width,
+        num_classes=num_classes,
+        adaptors=_adaptor_choice(adaptors, adaptor_at),
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        weight_decay=weight_decay,
+        alpha_optimizer=alpha_optimizer,
+        alpha_lr=alpha_lr,
+        alpha_step=alpha_step,
+        seed=seed,
+        subset=subset,
+        test_subset=test_subset,
+        workers=workers,
+        baseline=baseline or None,
+        latency_runs=latency_runs,
+        exporter=exporter,
+        opset=opset,
+        out=out,
+        resume=resume,
+        force=force,
+        quiet=quiet,
+    )
+    if not result.completed:
+        raise typer.Exit(130)
+    if not quiet:
+        r = result.report
+        acc = r["accuracy"]["final"]
+        console.print(
+            f"done: {result.run_dir} | top-1 {100 * acc:.2f}% | MACs {format_count(r['macs']['final_total'])} "
+            f"(budget {_describe_budget(r['budget'])}) | ONNX p50 {r['latency_ms']['compressed']['p50']:.2f} ms "
+            f"vs human {r['latency_ms']['human']['p50']:.2f} ms | see {result.run_dir / 'report.md'}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

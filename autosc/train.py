@@ -1,0 +1,353 @@
+"""Training weights and shapes together under the budget (SPEC §4).
+
+Two optimisers split the parameters by role: weights (SGD with Nesterov
+momentum, cosine schedule) and the adaptors' alphas (Adam by default, cosine).
+Every ``alpha_step`` batches one extra forward/backward on the same batch
+updates the alphas only. The budget projection runs inside every forward.
+
+Runs are deterministic for a seed and resumable to the same result: the data
+order and augmentation randomness are re-seeded per epoch, and a stop
+(Ctrl-C) at a batch boundary saves the exact mid-epoch state.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import signal
+import time
+from collections.abc import Callable
+from contextlib import contextmanager, suppress
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, RandomSampler
+
+from .cost.budgeted import BudgetedNetwork
+from .errors import AutoscError
+
+ALPHA_OPTIMIZERS = ("adam", "sgd")
+
+
+@dataclass
+class TrainConfig:
+    """Every hyper-parameter of a run; ``defaults_for`` gives the per-family starting point."""
+
+    epochs: int = 200
+    batch_size: int = 128
+    lr: float = 0.1
+    weight_decay: float = 5e-4
+    momentum: float = 0.9
+    alpha_optimizer: str = "adam"
+    alpha_lr: float = 0.05
+    alpha_step: int = 0  # 0: auto, about ALPHA_UPDATES alpha updates per run
+    seed: int = 0
+    workers: int = 0
+
+    def validate(self) -> None:
+        if self.epochs < 1:
+            raise AutoscError(f"--epochs must be at least 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise AutoscError(f"--batch-size must be at least 1, got {self.batch_size}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise AutoscError(f"--lr must be a positive number, got {self.lr}")
+        if not (self.alpha_lr >= 0 and math.isfinite(self.alpha_lr)):
+            raise AutoscError(f"--alpha-lr must be >= 0, got {self.alpha_lr}")
+        if self.weight_decay < 0:
+            raise AutoscError(f"--weight-decay must be >= 0, got {self.weight_decay}")
+        if self.alpha_step < 0:
+            raise AutoscError(f"--alpha-step must be >= 0 (0 = auto), got {self.alpha_step}")
+        if self.alpha_optimizer not in ALPHA_OPTIMIZERS:
+            raise AutoscError(
+                f"--alpha-optimizer must be one of {', '.join(ALPHA_OPTIMIZERS)}, got {self.alpha_optimizer!r}"
+            )
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+#: With ``alpha_step=0`` the alphas get about this many updates per run, however short the run: the
+#: reference's "every 20 batches" gives a 6-epoch run only ~24 updates, and the alphas then do not move (SPEC §4).
+ALPHA_UPDATES = 600
+
+
+def defaults_for(model: str, input_size: tuple[int, int]) -> TrainConfig:
+    """The seed paper's recipe (SPEC §4): CIFAR-size inputs batch 128, lr 0.1; larger ones batch 64, lr 0.05."""
+    small = min(input_size) < 64
+    mobilenet = model.startswith("mobilenet")
+    return TrainConfig(
+        epochs=200 if small else 100,
+        batch_size=128 if small else 64,
+        lr=0.1 if small else 0.05,
+        weight_decay=4e-5 if mobilenet else 5e-4,
+    )
+
+
+@dataclass
+class EpochMetrics:
+    epoch: int
+    train_loss: float
+    train_acc: float
+    test_loss: float
+    test_acc: float
+    lr: float
+    seconds: float
+    macs: int | None = None
+    resize_macs: int | None = None
+    activation_bytes: int | None = None
+    sizes: list[list[int]] = field(default_factory=list)
+    factors: list[float] = field(default_factory=list)
+    alphas: list[float] = field(default_factory=list)
+    alpha_moved: float | None = None  # largest |alpha - alpha at start| so far
+
+
+class StopRequested(Exception):
+    """Ctrl-C arrived; the state was saved at a batch boundary."""
+
+
+@contextmanager
+def _stop_on_sigint():
+    """The first Ctrl-C asks the loop to stop at the next batch boundary; a second one interrupts at once."""
+    flag = {"stop": False}
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum, frame):  # noqa: ARG001 - signal's signature
+        if flag["stop"]:
+            raise KeyboardInterrupt
+        flag["stop"] = True
+
+    with suppress(ValueError):  # not the main thread: no handler, Ctrl-C behaves as usual
+        signal.signal(signal.SIGINT, handler)
+    try:
+        yield flag
+    finally:
+        with suppress(ValueError):
+            signal.signal(signal.SIGINT, previous)
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    return seed * 100_003 + epoch
+
+
+def _seed_epoch(seed: int, epoch: int) -> torch.Generator:
+    """Seed everything an epoch draws from, so any epoch can be replayed on its own."""
+    s = _epoch_seed(seed, epoch)
+    torch.manual_seed(s)
+    random.seed(s)
+    return torch.Generator().manual_seed(s)
+
+
+def evaluate(net: nn.Module, dataset: Dataset, batch_size: int = 256, workers: int = 0) -> tuple[float, float]:
+    """(mean cross-entropy, top-1 accuracy) on ``dataset`` in eval mode."""
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
+    was_training = net.training
+    net.eval()
+    total, correct, loss_sum = 0, 0, 0.0
+    with torch.no_grad():
+        for x, y in loader:
+            out = net(x)
+            loss_sum += F.cross_entropy(out, y, reduction="sum").item()
+            correct += (out.argmax(1) == y).sum().item()
+            total += y.numel()
+    net.train(was_training)
+    return loss_sum / max(total, 1), correct / max(total, 1)
+
+
+class Trainer:
+    """One training run of a network (budgeted or plain) with resumable state.
+
+    ``state_dict()`` holds everything a resume needs, as plain tensors and
+    numbers (loadable with ``weights_only=True``).
+    """
+
+    def __init__(self, net: nn.Module, train_set: Dataset, test_set: Dataset, config: TrainConfig) -> None:
+        config.validate()
+        self.net, self.train_set, self.test_set, self.config = net, train_set, test_set, config
+        self.budgeted = isinstance(net, BudgetedNetwork)
+        self.batches_per_epoch = math.ceil(len(train_set) / config.batch_size)
+        self.total_steps = self.batches_per_epoch * config.epochs
+        weights = list(net.weight_parameters()) if self.budgeted else list(net.parameters())
+        self.alpha_params = list(net.alpha_parameters()) if self.budgeted else []
+        self.weight_opt = torch.optim.SGD(
+            weights, lr=config.lr, momentum=config.momentum, nesterov=True, weight_decay=config.weight_decay
+        )
+        self.weight_sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.weight_opt, T_max=self.total_steps)
+        self.alpha_step = config.alpha_step or max(1, round(self.total_steps / ALPHA_UPDATES))
+        self.alpha_opt = self.alpha_sched = None
+        if self.alpha_params:
+            if config.alpha_optimizer == "adam":
+                self.alpha_opt = torch.optim.Adam(self.alpha_params, lr=config.alpha_lr)
+            else:
+                self.alpha_opt = torch.optim.SGD(self.alpha_params, lr=config.alpha_lr, momentum=0.9, nesterov=True)
+            alpha_updates = max(1, self.total_steps // self.alpha_step)
+            self.alpha_sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.alpha_opt, T_max=alpha_updates)
+        self.alpha_start = [float(p.detach()) for p in self.alpha_params]
+        self.epoch = 0  # finished epochs
+        self.batch = 0  # finished batches of the current epoch
+        self.step = 0  # finished batches overall
+        self.history: list[dict] = []
+        self._running = {"loss": 0.0, "correct": 0, "seen": 0}
+        self._rng: dict | None = None  # RNG state to restore when resuming mid-epoch
+
+    # -- state ----------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        state = {
+            "epoch": self.epoch,
+            "batch": self.batch,
+            "step": self.step,
+            "weight_opt": self.weight_opt.state_dict(),
+            "weight_sched": self.weight_sched.state_dict(),
+            "history": self.history,
+            "running": dict(self._running),
+            "alpha_start": self.alpha_start,
+            "torch_rng": torch.get_rng_state(),
+            "python_rng": random.getstate(),
+            "config": self.config.to_dict(),
+        }
+        if self.alpha_opt is not None:
+            state["alpha_opt"] = self.alpha_opt.state_dict()
+            state["alpha_sched"] = self.alpha_sched.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch, self.batch, self.step = state["epoch"], state["batch"], state["step"]
+        self.weight_opt.load_state_dict(state["weight_opt"])
+        self.weight_sched.load_state_dict(state["weight_sched"])
+        if self.alpha_opt is not None and "alpha_opt" in state:
+            self.alpha_opt.load_state_dict(state["alpha_opt"])
+            self.alpha_sched.load_state_dict(state["alpha_sched"])
+        self.history = list(state["history"])
+        self._running = dict(state["running"])
+        self.alpha_start = list(state["alpha_start"])
+        if self.batch:
+            self._rng = {"torch": state["torch_rng"], "python": state["python_rng"]}
+
+    @property
+    def finished(self) -> bool:
+        return self.epoch >= self.config.epochs
+
+    # -- one batch ------------------------------------------------------------------
+    def _check_finite(self, loss: torch.Tensor) -> None:
+        if not torch.isfinite(loss):
+            raise AutoscError(
+                f"the loss became {loss.item()} in epoch {self.epoch + 1}, batch {self.batch + 1}; training stopped and "
+                f"the last good checkpoint is kept; lower --lr (now {self.config.lr:g}) or --alpha-lr and --resume"
+            )
+
+    def _train_batch(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        out = self.net(x)
+        loss = F.cross_entropy(out, y)
+        self._check_finite(loss)
+        self.weight_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        for p in self.alpha_params:  # the weight step must not leave gradients on the alphas
+            p.grad = None
+        self.weight_opt.step()
+        self.weight_sched.step()
+        self._running["loss"] += loss.item() * y.numel()
+        self._running["correct"] += (out.argmax(1) == y).sum().item()
+        self._running["seen"] += y.numel()
+        if self.alpha_opt is not None and (self.step + 1) % self.alpha_step == 0:
+            alpha_loss = F.cross_entropy(self.net(x), y)
+            self._check_finite(alpha_loss)
+            grads = torch.autograd.grad(alpha_loss, self.alpha_params)  # alphas only: no weight gradients computed
+            for p, g in zip(self.alpha_params, grads, strict=True):
+                p.grad = g
+            self.alpha_opt.step()
+            self.alpha_sched.step()
+            for p in self.alpha_params:
+                p.grad = None
+
+    # -- epochs ---------------------------------------------------------------------
+    def _loader(self) -> DataLoader:
+        generator = _seed_epoch(self.config.seed, self.epoch)
+        sampler = RandomSampler(self.train_set, generator=generator)
+        return DataLoader(
+            self.train_set, batch_size=self.config.batch_size, sampler=sampler, num_workers=self.config.workers
+        )
+
+    def run_epoch(self, stop: dict, on_batch: Callable[[Trainer], None] | None = None) -> dict | None:
+        """Train (the rest of) one epoch and evaluate; None if a stop was requested mid-epoch."""
+        start = time.perf_counter()
+        loader = self._loader()
+        skip = self.batch
+        if self._rng is not None:  # resuming mid-epoch: replay the order, restore the RNG where we stopped
+            torch.set_rng_state(self._rng["torch"])
+            random.setstate(self._rng["python"])
+            self._rng = None
+        self.net.train()
+        batches = iter(loader)
+        if skip:
+            # skip batches already trained without loading them: the sampler's order is fixed by the epoch seed
+            batches = _skip_batches(loader, skip)
+        for x, y in batches:
+            self._train_batch(x, y)
+            self.batch += 1
+            self.step += 1
+            if on_batch is not None:
+                on_batch(self)
+            if stop["stop"] and self.batch < self.batches_per_epoch:
+                raise StopRequested
+        test_loss, test_acc = evaluate(self.net, self.test_set, workers=self.config.workers)
+        seen = max(self._running["seen"], 1)
+        metrics = EpochMetrics(
+            epoch=self.epoch + 1,
+            train_loss=self._running["loss"] / seen,
+            train_acc=self._running["correct"] / seen,
+            test_loss=test_loss,
+            test_acc=test_acc,
+            lr=self.weight_opt.param_groups[0]["lr"],
+            seconds=time.perf_counter() - start,
+        )
+        if self.budgeted:
+            projection = self.net.update_shape()
+            alphas = [float(p.detach()) for p in self.alpha_params]
+            metrics.macs = projection.cost.macs
+            metrics.resize_macs = projection.cost.resize_macs
+            metrics.activation_bytes = projection.cost.activation_bytes
+            metrics.sizes = [list(s) for s in projection.sizes]
+            metrics.factors = self.net.factors()
+            metrics.alphas = alphas
+            metrics.alpha_moved = max(abs(a - b) for a, b in zip(alphas, self.alpha_start, strict=True))
+        row = asdict(metrics)
+        self.history.append(row)
+        self.epoch += 1
+        self.batch = 0
+        self._running = {"loss": 0.0, "correct": 0, "seen": 0}
+        return row
+
+
+def _skip_batches(loader: DataLoader, skip: int):
+    """Iterate ``loader`` from batch ``skip`` on, drawing the sampler's order but loading no skipped item."""
+    indices = list(loader.sampler)
+    size = loader.batch_size
+    dataset = loader.dataset
+    collate = loader.collate_fn
+    for start in range(skip * size, len(indices), size):
+        yield collate([dataset[i] for i in indices[start : start + size]])
+
+
+def train(
+    trainer: Trainer,
+    *,
+    save: Callable[[Trainer], None],
+    on_batch: Callable[[Trainer], None] | None = None,
+    on_epoch: Callable[[Trainer, dict], None] | None = None,
+) -> bool:
+    """Run the remaining epochs, saving after each; returns False if stopped by Ctrl-C (state saved)."""
+    with _stop_on_sigint() as stop:
+        while not trainer.finished:
+            try:
+                row = trainer.run_epoch(stop, on_batch)
+            except StopRequested:
+                save(trainer)
+                return False
+            save(trainer)
+            if on_epoch is not None:
+                on_epoch(trainer, row)
+    return True
+
+
+__all__ = ["TrainConfig", "Trainer", "defaults_for", "evaluate", "train"]
