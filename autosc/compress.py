@@ -13,7 +13,6 @@ import platform
 import re
 import shlex
 import shutil
-import sys
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -265,6 +264,12 @@ def _run(model: str, args: dict, run_dir: Path, display: _Display, resume: bool,
     started = time.perf_counter()
     seed = int(args.get("seed", 0))
     size = parse_input_size(args.get("input_size") or default_input_size(model))
+    config = defaults_for(model, size)
+    for key in TRAIN_KEYS:
+        if args.get(key) is not None:
+            setattr(config, key, type(getattr(config, key))(args[key]))
+    config.seed = seed
+    config.validate()  # bad hyper-parameters are refused before any data is read
     bundle = load_data(
         args.get("data", "synthetic"),
         input_size=size,
@@ -305,11 +310,6 @@ def _run(model: str, args: dict, run_dir: Path, display: _Display, resume: bool,
         f"plan: width {spec.width:g}, adaptors after {', '.join(network.config()['cells'])}, "
         f"budget {network.budget.describe()}"
     )
-    config = defaults_for(model, size)
-    for key in TRAIN_KEYS:
-        if args.get(key) is not None:
-            setattr(config, key, type(getattr(config, key))(args[key]))
-    config.seed = seed
     trainer = _train_phase(
         "autosc", network, bundle, config, run_dir / "checkpoint.pt", run_dir / "metrics.jsonl", display, {}
     )
@@ -420,7 +420,7 @@ def _finish(
         "epochs": trainer.epoch,
         "train": trainer.config.to_dict(),
         "alpha_step": trainer.alpha_step,
-        "env": {**_environment(), "python": platform.python_version(), "argv": sys.argv[1:]},
+        "env": {**_environment(), "python": platform.python_version()},
     }
     if baseline_row is not None:
         bcost = count(baseline_net, size, cells=False)

@@ -278,10 +278,9 @@ class Trainer:
             random.setstate(self._rng["python"])
             self._rng = None
         self.net.train()
-        batches = iter(loader)
-        if skip:
-            # skip batches already trained without loading them: the sampler's order is fixed by the epoch seed
-            batches = _skip_batches(loader, skip)
+        # When resuming, skip the batches already trained without loading them (the sampler's order is fixed by the
+        # epoch seed) and without creating a loader iterator, which would draw from the restored RNG.
+        batches = _skip_batches(loader, skip) if skip else iter(loader)
         for x, y in batches:
             self._train_batch(x, y)
             self.batch += 1

@@ -1,0 +1,175 @@
+"""`autosc compress` end to end on small data: run folder, report keys, budget, resume, bad input."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from autosc.compress import RUN_FILE
+
+from .conftest import assert_one_line_error
+
+SMALL = [
+    "--data", "synthetic", "--subset", "96", "--test-subset", "64", "--batch-size", "32",
+    "--width", "0.35", "--budget", "8M", "--latency-runs", "5", "--alpha-lr", "0.2",
+]  # fmt: skip
+
+
+def test_compress_run_folder_report_and_budget(cli, tmp_path):
+    out = tmp_path / "run"
+    result = cli("compress", "mobilenet_v2_cifar", *SMALL, "--epochs", "2", "--baseline", "--out", out, "--quiet")
+    assert result.code == 0, result.err
+    for name in ("model.onnx", "frozen.pt", "frozen.shape.json", "checkpoint.pt", "metrics.jsonl", "report.json",
+                 "report.md", "shape.png", "dynamics.png", "baseline.onnx", "human.onnx", RUN_FILE):  # fmt: skip
+        assert (out / name).is_file(), name
+    report = json.loads((out / "report.json").read_text())
+    # SPEC §7 keys other tools rely on
+    assert report["budget"]["macs"] == 8_000_000 and report["budget"]["memory_bytes"] is None
+    assert isinstance(report["width"], float)
+    for key in ("human", "widened", "final"):
+        assert isinstance(report["macs"][key], int)
+    assert report["macs"]["convention"] == "standard"
+    assert report["macs"]["final"] + report["macs"]["final_resize"] <= report["budget"]["macs"]
+    assert set(report["params"]) >= {"human", "final"}
+    for a in report["adaptors"]:
+        assert {"name", "human_size", "size", "s", "sigma"} <= set(a)
+        assert a["size"][0] <= a["human_size"][0]
+    assert 0.0 <= report["accuracy"]["final"] <= 1.0
+    assert report["onnx"]["opset"] >= 17 and report["onnx"]["exporter"] == "dynamo"
+    assert report["onnx"]["max_abs_diff"] < 1e-3
+    for who in ("compressed", "human", "baseline"):
+        assert report["latency_ms"][who]["p50"] <= report["latency_ms"][who]["p90"]
+    assert report["latency_ms"]["threads"] == 1 and report["latency_ms"]["batch"] == 1
+    assert report["baseline"]["macs"] <= report["budget"]["macs"]
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [m["epoch"] for m in metrics] == [1, 2]
+    assert "alpha_moved" in metrics[-1] and metrics[-1]["alpha_moved"] > 0
+    md = (out / "report.md").read_text()
+    assert "shape.png" in md and "autosc compress mobilenet_v2_cifar" in md
+    # an existing run is not overwritten
+    assert_one_line_error(
+        cli("compress", "mobilenet_v2_cifar", *SMALL, "--epochs", "2", "--out", out), "already holds a run"
+    )
+
+
+def _compress_process(out: Path, *extra: str) -> subprocess.Popen:
+    args = [sys.executable, "-m", "autosc", "compress", "mobilenet_v2_cifar", *SMALL, "--epochs", "3",
+            "--exporter", "torchscript", "--out", str(out), "--quiet", *extra]  # fmt: skip
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_epochs(out: Path, proc: subprocess.Popen, n: int, timeout: float = 300) -> None:
+    deadline = time.time() + timeout
+    metrics = out / "metrics.jsonl"
+    while time.time() < deadline:
+        if metrics.is_file() and len(metrics.read_text().splitlines()) >= n:
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"run ended early: {proc.returncode} {proc.stderr.read()}")
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for the first epoch")
+
+
+def _outcome(out: Path) -> tuple:
+    report = json.loads((out / "report.json").read_text())
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    sizes = [a["size"] for a in report["adaptors"]]
+    numbers = [(m["train_loss"], m["test_acc"], m["test_loss"], *m["factors"]) for m in metrics]
+    return sizes, numbers
+
+
+def _same(a: tuple, b: tuple) -> None:
+    assert a[0] == b[0]  # identical adaptor sizes
+    for row_a, row_b in zip(a[1], b[1], strict=True):
+        assert row_a == pytest.approx(row_b, rel=1e-6, abs=1e-7)  # float noise only
+
+
+@pytest.mark.parametrize("how", ["kill", "ctrl-c"])
+def test_stopped_run_resumes_to_the_same_result(tmp_path, how):
+    """SIGKILL after epoch 1 (resume from the epoch checkpoint) and Ctrl-C mid-epoch 2 (resume mid-epoch)."""
+    reference = tmp_path / "reference"
+    proc = _compress_process(reference)
+    assert proc.wait(timeout=600) == 0, proc.stderr.read()
+
+    stopped = tmp_path / "stopped"
+    proc = _compress_process(stopped)
+    _wait_for_epochs(stopped, proc, 1)
+    if how == "kill":
+        proc.kill()
+        proc.wait()
+    else:
+        time.sleep(0.3)  # inside epoch 2
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=120) == 130, proc.stderr.read()
+        assert len((stopped / "metrics.jsonl").read_text().splitlines()) < 3
+    assert not (stopped / "report.json").exists()
+    resumed = subprocess.run(
+        [sys.executable, "-m", "autosc", "compress", "mobilenet_v2_cifar", "--out", str(stopped), "--resume", "--quiet"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    _same(_outcome(stopped), _outcome(reference))
+
+
+def _image_folder(root: Path, classes: list[str], per_class: int = 6) -> Path:
+    for split in ("train", "val"):
+        for i, name in enumerate(classes):
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for j in range(per_class):
+                Image.new("RGB", (36, 30), color=(40 * i, 255 - 30 * j, 90)).save(folder / f"{j}.png")
+    return root
+
+
+def test_image_folder_trains(cli, tmp_path):
+    root = _image_folder(tmp_path / "images", ["cat", "dog", "owl"])
+    result = cli(
+        "compress", "resnet18_cifar", "--data", f"imagefolder:{root}", "--input-size", "32", "--epochs", "1",
+        "--batch-size", "6", "--width", "0.25", "--budget", "10M", "--latency-runs", "3",
+        "--exporter", "torchscript", "--out", tmp_path / "run", "--quiet",
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["data"].startswith("imagefolder:") and len(report["adaptors"]) == 3
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--data", "cifar11"], "cifar10"),
+        (["--data", "cifar10", "--data-root", "/nonexistent/autosc"], "/nonexistent/autosc"),
+        (["--epochs", "0"], "--epochs must be at least 1"),
+        (["--out", "/dev/null/run"], "cannot write"),
+    ],
+)
+def test_compress_bad_input(cli, args, fragment):
+    base = ["compress", "mobilenet_v2_cifar", "--budget", "8M", "--data", "synthetic", "--quiet"]
+    assert_one_line_error(cli(*base, *args), fragment)
+
+
+def test_compress_bad_image_folders(cli, tmp_path):
+    empty = tmp_path / "empty"
+    (empty / "train").mkdir(parents=True)
+    (empty / "val").mkdir()
+    single = _image_folder(tmp_path / "single", ["only"])
+    for root in (empty, single):
+        result = cli(
+            "compress", "resnet18_cifar", "--budget", "10M", "--data", f"imagefolder:{root}", "--out", tmp_path / "x"
+        )
+        assert_one_line_error(result, str(root))
+
+
+def test_preset_unknown_key_and_override(cli, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('model = "mobilenet_v2_cifar"\nbudget = "8M"\nlearning_rate = 0.1\n')
+    assert_one_line_error(cli("compress", "--preset", bad), "unknown key(s) learning_rate")
+    good = tmp_path / "good.toml"
+    good.write_text('model = "mobilenet_v2_cifar"\nbudget = "8M"\ndata = "synthetic"\nepochs = 0\n')
+    assert_one_line_error(cli("compress", "--preset", good, "--quiet"), "--epochs must be at least 1")  # from the file
+    assert os.environ.get("AUTOSC_NEVER_SET") is None
