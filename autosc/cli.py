@@ -112,6 +112,9 @@ WidthAutoOpt = Annotated[
 AdaptorsOpt = Annotated[
     int | None, typer.Option("--adaptors", help="Number of shape adaptors (default 3 under 64 px, else 4).")
 ]
+ConventionOpt = Annotated[
+    str, typer.Option("--macs-convention", help="How the budget counts MACs: standard, or paper (+ 4 per BN element).")
+]
 AdaptorAtOpt = Annotated[
     list[str] | None, typer.Option("--adaptor-at", help="Place an adaptor after this cell (repeatable).")
 ]
@@ -134,6 +137,7 @@ def plan(
     in_channels: InChannelsOpt = 3,
     adaptors: AdaptorsOpt = None,
     adaptor_at: AdaptorAtOpt = None,
+    macs_convention: ConventionOpt = "standard",
     as_json: JsonOpt = False,
 ) -> None:
     """Show, without training, the width, the adaptor places and the MACs envelope for a budget."""
@@ -146,6 +150,7 @@ def plan(
         num_classes=num_classes,
         in_channels=in_channels,
         adaptors=_adaptor_choice(adaptors, adaptor_at),
+        macs_convention=macs_convention,
     ).to_dict()
     if as_json:
         _print_json(result)
@@ -178,7 +183,7 @@ def plan(
         ),
         ("smallest reachable (every adapted map at its floor)", m["floor"], ""),
     ]
-    console.print("MACs (standard convention: conv + linear; bilinear resize counted apart and inside the budget)")
+    console.print(f"MACs ({m['convention']} convention; bilinear resize counted apart and inside the budget)")
     for label, value, extra in rows:
         console.print(f"  {label:<55} {format_count(value):>10}{extra}")
     if budget_macs:
@@ -274,6 +279,9 @@ def compress(
     ] = None,
     budget: BudgetOpt = None,
     memory: MemoryOpt = None,
+    macs_convention: Annotated[
+        str | None, typer.Option("--macs-convention", help="standard (default) or paper (+ 4 per BN element).")
+    ] = None,
     data: Annotated[
         str | None, typer.Option(help="fashion-mnist, cifar10, cifar100, svhn, imagefolder:PATH or synthetic.")
     ] = None,
@@ -300,6 +308,12 @@ def compress(
     alpha_lr: Annotated[float | None, typer.Option("--alpha-lr", help="Alpha learning rate.")] = None,
     alpha_step: Annotated[
         int | None, typer.Option("--alpha-step", help="Alpha update every N batches (0: auto, ~600 per run).")
+    ] = None,
+    alpha_pass: Annotated[
+        str | None,
+        typer.Option(
+            "--alpha-pass", help="shared (alphas use the weight step's gradient) or separate (extra pass, ref)."
+        ),
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for initialisation, data order and augmentation.")] = None,
     subset: Annotated[int | None, typer.Option(help="Train on a seeded random subset of N images.")] = None,
@@ -334,6 +348,7 @@ def compress(
         command=None,
         budget=budget,
         memory=memory,
+        macs_convention=macs_convention,
         data=data,
         data_root=data_root,
         download=download or None,
@@ -348,6 +363,7 @@ def compress(
         alpha_optimizer=alpha_optimizer,
         alpha_lr=alpha_lr,
         alpha_step=alpha_step,
+        alpha_pass=alpha_pass,
         seed=seed,
         subset=subset,
         test_subset=test_subset,

@@ -45,7 +45,7 @@ RUN_FILE = "run.json"
 PRESET_KEYS = (
     "model", "budget", "memory", "data", "data_root", "input_size", "width", "num_classes", "adaptors",
     "epochs", "batch_size", "lr", "weight_decay", "alpha_optimizer", "alpha_lr", "alpha_step", "seed",
-    "subset", "test_subset", "baseline", "latency_runs", "opset", "exporter",
+    "subset", "test_subset", "baseline", "latency_runs", "opset", "exporter", "macs_convention", "alpha_pass",
 )  # fmt: skip
 TRAIN_KEYS = tuple(f.name for f in fields(TrainConfig))
 
@@ -227,7 +227,7 @@ def _environment() -> dict:
     return env
 
 
-def compress(model: str, *, preset: str | Path | None = None, command: str | None = None, **options) -> Result:
+def compress(model: str | None, *, preset: str | Path | None = None, command: str | None = None, **options) -> Result:
     """Compress ``model`` under a budget end to end; the Python face of ``autosc compress``.
 
     Options are those of :data:`PRESET_KEYS` plus ``out``, ``resume``,
@@ -236,7 +236,12 @@ def compress(model: str, *, preset: str | Path | None = None, command: str | Non
     """
     args = read_preset(preset) if preset is not None else {}
     args.update({k: v for k, v in options.items() if v is not None})
-    model = args.pop("model", model) if model is None else model
+    preset_model = args.pop("model", None)
+    model = model or preset_model
+    if not model:
+        raise AutoscError(
+            "no model given: name one (e.g. autosc compress mobilenet_v2_cifar ...) or set model in --preset"
+        )
     resume, force = bool(args.pop("resume", False)), bool(args.pop("force", False))
     quiet = bool(args.pop("quiet", False))
     out = args.pop("out", None)
@@ -299,6 +304,7 @@ def _run(model: str, args: dict, run_dir: Path, display: _Display, resume: bool,
             num_classes=bundle.num_classes,
             in_channels=bundle.channels,
             adaptors=[a for a in adaptors.split(",")] if isinstance(adaptors, str) else adaptors,
+            macs_convention=args.get("macs_convention", "standard"),
         )
         network = plan.network
         io.write_json(
@@ -352,6 +358,11 @@ def _run(model: str, args: dict, run_dir: Path, display: _Display, resume: bool,
     return Result(run_dir, report, frozen)
 
 
+def _in_convention(report, convention: str) -> int:
+    """Conv + linear MACs of a counted network, plus 4 per BN element in the paper convention."""
+    return report.macs + (4 * report.norm_elements if convention == "paper" else 0)
+
+
 def _load_frozen(run_dir: Path) -> nn.Module:
     from .freeze import load_frozen
 
@@ -378,6 +389,7 @@ def _finish(
     timing = bench([str(p) for p in paths], labels=labels, threads=[1], batches=[1], runs=runs, warmup=min(20, runs))
     latency = {r["label"]: {k: r[k] for k in ("p50", "p90", "p99")} for r in timing["results"]}
 
+    conv = network.budget.convention
     human_cost = count(human, size, cells=False)
     final = count(frozen, size, cells=False)
     widened = network.cost_model.human_cost()
@@ -393,13 +405,15 @@ def _finish(
         "budget": network.budget.to_dict(),
         "width": network.spec.width,
         "macs": {
-            "convention": "standard",
-            "counter": final.counter,
-            "human": human_cost.macs,
-            "widened": widened.macs,
-            "final": final.macs,
+            "convention": conv,
+            "counter": final.counter
+            if conv == "standard"
+            else "FlopCounterMode MACs + 4 x BatchNorm elements (= thop)",
+            "human": _in_convention(human_cost, conv),
+            "widened": widened.budget_macs(conv) - widened.resize_macs,
+            "final": _in_convention(final, conv),
             "final_resize": final.resize_macs,
-            "final_total": final.total_macs,
+            "final_total": _in_convention(final, conv) + final.resize_macs,
         },
         "params": {"human": human_cost.params, "final": final.params},
         "activation_bytes": {"human": human_cost.activation_bytes, "final": final.activation_bytes},
@@ -424,5 +438,5 @@ def _finish(
     }
     if baseline_row is not None:
         bcost = count(baseline_net, size, cells=False)
-        report["baseline"] = {**baseline_row, "macs": bcost.macs, "params": bcost.params}
+        report["baseline"] = {**baseline_row, "macs": _in_convention(bcost, conv), "params": bcost.params}
     return report

@@ -51,18 +51,19 @@ class Plan:
                 strict=True,
             )
         ]
+        conv = self.budget.convention
         return {
             **self.config(),
             "width": self.spec.width,
             "width_mode": self.width_mode,
             "macs": {
-                "convention": "standard",
+                "convention": conv,
                 "human": self.human_macs,
-                "widened": self.widened.macs,
+                "widened": self.widened.budget_macs(conv) - self.widened.resize_macs,
                 "widened_resize": self.widened.resize_macs,
-                "projected": self.projected.cost.macs,
+                "projected": self.projected.cost.budget_macs(conv) - self.projected.cost.resize_macs,
                 "projected_resize": self.projected.cost.resize_macs,
-                "floor": self.floor.total_macs,
+                "floor": self.floor.budget_macs(conv),
             },
             "activation_bytes": {
                 "human": self.human_activation_bytes,
@@ -116,13 +117,16 @@ def make_plan(
     in_channels: int = 3,
     adaptors: int | list[str] | None = None,
     width_ratio: float = AUTO_WIDTH_RATIO,
+    macs_convention: str = "standard",
 ) -> Plan:
     """Choose the width, place adaptors at identity, and project the identity shape under the budget."""
     size = parse_input_size(input_size if input_size is not None else default_input_size(model))
     human = ModelSpec(model, 1.0, num_classes, in_channels)
     human.build()  # validates the name and arguments with a clear message before anything else
-    human_macs, human_bytes = human_cost(human, size)
-    parsed = parse_budget(str(budget) if budget is not None else None, memory, human_macs=human_macs)
+    human_macs, human_bytes = human_cost(human, size, macs_convention)
+    parsed = parse_budget(
+        str(budget) if budget is not None else None, memory, human_macs=human_macs, convention=macs_convention
+    )
     fixed = _width(width)
     chosen_width = fixed if fixed is not None else auto_width(human, size, parsed, width_ratio)
     spec = ModelSpec(model, chosen_width, num_classes, in_channels)
@@ -131,7 +135,7 @@ def make_plan(
     if fixed is not None and fits(widened, parsed):
         suggestion = auto_width(human, size, parsed, width_ratio)
         have = (
-            f"{format_count(widened.total_macs)} MACs"
+            f"{format_count(widened.budget_macs(parsed.convention))} MACs"
             if parsed.macs is not None
             else format_bytes(widened.activation_bytes)
         )

@@ -144,3 +144,19 @@ def test_projection_is_cheap_enough_for_every_step():
         plan.network.update_shape()
     per_call = (time.perf_counter() - start) / 20
     assert per_call < 1.0  # sanity only (seconds); the measured figure is in benchmarks/RESULTS.md
+
+
+def test_paper_convention_budget_matches_thop():
+    """A paper-convention budget (the seed table's 94.7M): thop's count of the frozen network fits it."""
+    from autosc.cost import example_input, thop_macs
+    from autosc.freeze import freeze
+
+    plan = make_plan("mobilenet_v2_cifar", num_classes=100, budget="94.7M", macs_convention="paper", width=1.2)
+    assert plan.budget.convention == "paper"
+    assert round(plan.human_macs / 1e6, 1) == 94.7  # the seed table's human MobileNetV2
+    frozen, _ = freeze(plan.network)
+    x = example_input(frozen, (32, 32))
+    counted = count(frozen, (32, 32), cells=False)
+    assert thop_macs(frozen, x) == counted.macs + 4 * counted.norm_elements
+    assert thop_macs(frozen, x) + counted.resize_macs <= 94_700_000
+    assert plan.projected.cost.budget_macs("paper") == thop_macs(frozen, x) + counted.resize_macs

@@ -173,3 +173,22 @@ def test_preset_unknown_key_and_override(cli, tmp_path):
     good.write_text('model = "mobilenet_v2_cifar"\nbudget = "8M"\ndata = "synthetic"\nepochs = 0\n')
     assert_one_line_error(cli("compress", "--preset", good, "--quiet"), "--epochs must be at least 1")  # from the file
     assert os.environ.get("AUTOSC_NEVER_SET") is None
+
+
+@pytest.mark.parametrize(
+    "preset", sorted(Path(__file__).parent.parent.joinpath("budgets").glob("*.toml")), ids=lambda p: p.name
+)
+def test_shipped_presets_are_valid(preset):
+    from autosc.compress import read_preset
+    from autosc.planning import make_plan
+
+    options = read_preset(preset)
+    assert options["model"] and (options.get("budget") or options.get("memory"))
+    plan = make_plan(
+        options["model"],
+        budget=options.get("budget"),
+        input_size=options.get("input_size"),
+        num_classes=100 if options.get("data") == "cifar100" else None,
+        macs_convention=options.get("macs_convention", "standard"),
+    )
+    assert plan.projected.cost.budget_macs(plan.budget.convention) <= plan.budget.macs

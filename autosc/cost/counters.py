@@ -49,6 +49,7 @@ class CostReport:
     params: int
     activation_bytes: int
     cells: list[CellCost] = field(default_factory=list)
+    norm_elements: int = 0  # batch-norm output elements (the paper convention adds 4 MACs each)
 
     @property
     def total_macs(self) -> int:
@@ -184,5 +185,6 @@ def count(
         resize_macs=sum(r.resize_macs for r in recorder.records),
         params=count_params(model),
         activation_bytes=sum(r.new_bytes for r in recorder.records),
+        norm_elements=sum(r.norm_elements for r in recorder.records),
         cells=rows,
     )

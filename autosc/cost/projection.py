@@ -47,7 +47,7 @@ def sizes_from_factors(human_sizes: Sizes, factors: list[float], scale: float = 
 
 def fits(cost: Cost, budget: Budget) -> bool:
     """Resize MACs count inside a MACs budget (the adaptors add them)."""
-    if budget.macs is not None and cost.total_macs > budget.macs:
+    if budget.macs is not None and cost.budget_macs(budget.convention) > budget.macs:
         return False
     return budget.memory_bytes is None or cost.activation_bytes <= budget.memory_bytes
 
@@ -64,10 +64,9 @@ def check_reachable(model: ShapeCostModel, budget: Budget) -> None:
     floor = model.floor_cost()
     if not fits(floor, budget):
         parts = []
-        if budget.macs is not None and floor.total_macs > budget.macs:
-            parts.append(
-                f"{format_count(floor.total_macs)} MACs ({floor.total_macs:,}) against {format_count(budget.macs)}"
-            )
+        floor_macs = floor.budget_macs(budget.convention)
+        if budget.macs is not None and floor_macs > budget.macs:
+            parts.append(f"{format_count(floor_macs)} MACs ({floor_macs:,}) against {format_count(budget.macs)}")
         if budget.memory_bytes is not None and floor.activation_bytes > budget.memory_bytes:
             parts.append(
                 f"{format_bytes(floor.activation_bytes)} of activations against {format_bytes(budget.memory_bytes)}"

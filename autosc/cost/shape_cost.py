@@ -36,10 +36,15 @@ class Cost:
     macs: int
     resize_macs: int
     activation_bytes: int
+    norm_elements: int = 0
 
     @property
     def total_macs(self) -> int:
         return self.macs + self.resize_macs
+
+    def budget_macs(self, convention: str = "standard") -> int:
+        """MACs as a budget counts them: conv + linear + resize, plus 4 per BN element in the paper convention."""
+        return self.total_macs + (4 * self.norm_elements if convention == "paper" else 0)
 
 
 Sizes = list[tuple[int, int]]
@@ -118,10 +123,10 @@ class ShapeCostModel:
 
     def _coefficients(self, base: list[OpRecord]) -> tuple[np.ndarray, np.ndarray]:
         """Per dependent operator, its cost per output pixel; the summed cost of all other operators."""
-        coef = np.zeros((len(base), 3), dtype=np.int64)
-        const = np.zeros(3, dtype=np.int64)
+        coef = np.zeros((len(base), 4), dtype=np.int64)
+        const = np.zeros(4, dtype=np.int64)
         for i, r in enumerate(base):
-            values = (r.macs, r.resize_macs, r.new_bytes)
+            values = (r.macs, r.resize_macs, r.new_bytes, r.norm_elements)
             if self._deps[i] < 0:
                 const += values
                 continue
@@ -170,7 +175,12 @@ class ShapeCostModel:
             for (h, w), (fh, fw) in zip(self.human_sizes, self.min_sizes, strict=True)
         ]
         rec = self._trace(sizes)
-        traced = Cost(sum(r.macs for r in rec), sum(r.resize_macs for r in rec), sum(r.new_bytes for r in rec))
+        traced = Cost(
+            sum(r.macs for r in rec),
+            sum(r.resize_macs for r in rec),
+            sum(r.new_bytes for r in rec),
+            sum(r.norm_elements for r in rec),
+        )
         if traced != self.cost(sizes):
             raise AutoscError(
                 f"internal error: the cost model disagrees with a traced pass at sizes {sizes}: {self.cost(sizes)} vs {traced}"
@@ -192,7 +202,7 @@ class ShapeCostModel:
             ops = self._ops_of[k]
             area = self._f_h[ops, h] * self._f_w[ops, w]
             total += (self._coef[ops] * area[:, None]).sum(axis=0)
-        return Cost(int(total[0]), int(total[1]), int(total[2]))
+        return Cost(int(total[0]), int(total[1]), int(total[2]), int(total[3]))
 
     def floor_cost(self) -> Cost:
         """The smallest reachable cost: every adapted map at its floor."""

@@ -27,6 +27,7 @@ class OpRecord:
     macs: int  # conv / matmul multiply-accumulates (flop_counter FLOPs / 2)
     resize_macs: int
     new_bytes: int  # bytes of outputs that do not alias an input (views and in-place ops add nothing)
+    norm_elements: int = 0  # output elements of batch norm (the paper convention counts 4 MACs each)
 
 
 class OpRecorder(TorchDispatchMode):
@@ -51,7 +52,8 @@ class OpRecorder(TorchDispatchMode):
             aliases = i < len(returns) and returns[i].alias_info is not None
             if not aliases and t.dim() >= 2:
                 fresh += t.numel() * t.element_size()
-        self.records.append(OpRecord(str(packet), tuple(outs[0].shape), int(macs), int(resize), fresh))
+        norm = outs[0].numel() if "batch_norm" in str(packet) else 0
+        self.records.append(OpRecord(str(packet), tuple(outs[0].shape), int(macs), int(resize), fresh, norm))
         return out
 
 

@@ -18,8 +18,8 @@ AUTO_WIDTH_RATIO = 1.25
 CPU_PIXELS = 128 * 128
 
 
-def human_cost(spec: ModelSpec, input_size: tuple[int, int]) -> tuple[int, int]:
-    """(MACs, activation bytes) of the human network at ``input_size``.
+def human_cost(spec: ModelSpec, input_size: tuple[int, int], convention: str = "standard") -> tuple[int, int]:
+    """(MACs in ``convention``, activation bytes) of the human network at ``input_size``.
 
     Built on the meta device so no weights are initialised (the values do not
     matter for counting), then given uninitialised CPU memory for small inputs.
@@ -29,7 +29,8 @@ def human_cost(spec: ModelSpec, input_size: tuple[int, int]) -> tuple[int, int]:
     if input_size[0] * input_size[1] <= CPU_PIXELS:
         net = net.to_empty(device="cpu")
     report = count(net, input_size, cells=False)
-    return report.macs, report.activation_bytes
+    paper_extra = 4 * report.norm_elements if convention == "paper" else 0
+    return report.macs + paper_extra, report.activation_bytes
 
 
 def auto_width(spec: ModelSpec, input_size: tuple[int, int], budget: Budget, ratio: float = AUTO_WIDTH_RATIO) -> float:
