@@ -192,3 +192,34 @@ def test_shipped_presets_are_valid(preset):
         macs_convention=options.get("macs_convention", "standard"),
     )
     assert plan.projected.cost.budget_macs(plan.budget.convention) <= plan.budget.macs
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    """A loss that becomes inf/nan stops training with one clear message; the checkpoint of the last epoch stays."""
+    import torch
+
+    from autosc import AutoscError, io
+    from autosc.checkpoint import load_checkpoint, save_checkpoint
+    from autosc.data import load_data
+    from autosc.planning import make_plan
+    from autosc.train import TrainConfig, Trainer, train
+
+    data = load_data("synthetic", input_size=(32, 32), subset=64, test_subset=32)
+    plan = make_plan("mobilenet_v2_cifar", budget="8M", width=0.35)
+    trainer = Trainer(plan.network, data.train, data.test, TrainConfig(epochs=3, batch_size=32, lr=0.05))
+    ckpt = tmp_path / "checkpoint.pt"
+
+    def save(t):
+        save_checkpoint(plan.network, ckpt, trainer=t.state_dict())
+        if t.epoch == 1:  # after a good first epoch, make the next step explode
+            for group in t.weight_opt.param_groups:
+                group["lr"] = 1e38
+            with torch.no_grad():
+                for p in plan.network.weight_parameters():
+                    p.mul_(1e30)
+
+    with pytest.raises(AutoscError, match="the loss became (nan|inf).*last good checkpoint is kept"):
+        train(trainer, save=save)
+    _, stored = load_checkpoint(ckpt)
+    assert stored["trainer"]["epoch"] == 1
+    assert io.load(ckpt)["format"] == io.CHECKPOINT_FORMAT

@@ -1,7 +1,6 @@
 """Datasets: every loader on tiny fake data written here in the real on-disk layouts (no downloads, no system data)."""
 
 import gzip
-import importlib.util
 import os
 import pickle
 import struct
@@ -17,7 +16,6 @@ from autosc import AutoscError
 from autosc import data as data_module
 from autosc.data import DATASETS, load_data
 
-HAS_SCIPY = importlib.util.find_spec("scipy") is not None
 FASHION_MEAN, FASHION_STD = 0.2860, 0.3530
 
 
@@ -238,7 +236,6 @@ def _svhn_files(root) -> None:
         scipy.io.savemat(root / f"{split}_32x32.mat", {"X": x, "y": y})
 
 
-@pytest.mark.skipif(not HAS_SCIPY, reason="writing and reading SVHN's .mat files needs scipy")
 def test_svhn_layout(tmp_path, skip_checksums):
     _svhn_files(tmp_path)
     bundle = load_data("svhn", input_size=(32, 32), data_root=str(tmp_path))
@@ -248,15 +245,6 @@ def test_svhn_layout(tmp_path, skip_checksums):
     assert not any(
         isinstance(t, torchvision.transforms.v2.RandomHorizontalFlip) for t in bundle.train.transform.transforms
     )
-
-
-@pytest.mark.skipif(HAS_SCIPY, reason="only without scipy")
-def test_svhn_without_scipy_says_so(tmp_path):
-    for split in ("train", "test"):
-        (tmp_path / f"{split}_32x32.mat").write_bytes(b"x")
-    with pytest.raises(AutoscError) as excinfo:
-        load_data("svhn", input_size=(32, 32), data_root=str(tmp_path))
-    _one_line_error(excinfo, "pip install scipy")
 
 
 # ---------------------------------------------------------------------------------------------- imagefolder

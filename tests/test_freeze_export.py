@@ -121,3 +121,42 @@ def test_unsafe_or_corrupt_files_are_refused(cli, tmp_path):
     assert_one_line_error(cli("bench", tmp_path / "bad.onnx", "--runs", "2"), "cannot read ONNX file")
     assert_one_line_error(cli("bench", tmp_path / "none.onnx"), "cannot read ONNX file")
     assert not list(tmp_path.glob("x.onnx*"))
+
+
+def test_user_network_from_file_plans_freezes_and_exports(tmp_path):
+    """A user's own (non-Sequential) network: probe placement, budget, freeze and ONNX all work."""
+    (tmp_path / "tiny.py").write_text(
+        "import torch\n"
+        "from torch import nn\n"
+        "class Block(nn.Module):\n"
+        "    def __init__(self, c):\n"
+        "        super().__init__()\n"
+        "        self.conv = nn.Conv2d(c, c, 3, padding=1, bias=False)\n"
+        "        self.bn = nn.BatchNorm2d(c)\n"
+        "    def forward(self, x):\n"
+        "        return torch.relu(x + self.bn(self.conv(x)))\n"
+        "class Tiny(nn.Module):\n"
+        "    def __init__(self, width=1.0, num_classes=10, in_channels=3):\n"
+        "        super().__init__()\n"
+        "        c = max(8, int(16 * width))\n"
+        "        self.stem = nn.Conv2d(in_channels, c, 3, padding=1)\n"
+        "        self.block1 = Block(c)\n"
+        "        self.down = nn.Conv2d(c, 2 * c, 3, stride=2, padding=1)\n"
+        "        self.block2 = Block(2 * c)\n"
+        "        self.block3 = Block(2 * c)\n"
+        "        self.head = nn.Linear(2 * c, num_classes)\n"
+        "    def forward(self, x):\n"
+        "        x = self.block3(self.block2(self.down(self.block1(self.stem(x)))))\n"
+        "        return self.head(x.mean((2, 3)))\n"
+        "def build(**kwargs):\n"
+        "    return Tiny(**kwargs)\n"
+    )
+    ref = f"{tmp_path}/tiny.py:build"
+    widened_macs, _ = human_cost(ModelSpec(ref, 1.0), (32, 32))
+    plan = make_plan(ref, budget=int(0.7 * widened_macs), width=1.0, input_size=32, adaptors=2)
+    assert plan.cells == ["stem", "block2"]  # block3 is the last conv cell; "down" resizes
+    train_a_little(plan.network)
+    frozen, spec = freeze(plan.network)
+    assert count(frozen, (32, 32), cells=False).total_macs <= plan.budget.macs
+    result = export_onnx(frozen, (32, 32), tmp_path / "tiny.onnx", exporter="torchscript", opset=17)
+    assert result.resize_nodes >= 2
