@@ -79,7 +79,7 @@ def read_preset(path: str | Path) -> dict:
 
 
 def _tag(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9.]+", "-", text.replace("%", "pct")).strip("-") or "run"
+    return re.sub(r"[^A-Za-z0-9._]+", "-", text.replace("%", "pct")).strip("-") or "run"
 
 
 def default_run_dir(model: str, budget: str | None, memory: str | None) -> Path:
