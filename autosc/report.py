@@ -375,7 +375,7 @@ def _latency_row(latency: dict) -> list[str]:
         p50, p90 = _get(latency, which, "p50"), _get(latency, which, "p90")
         if p50 is None:
             return DASH
-        text = f"{p50:.3g} / {_fmt(p90, '{:.3g}')} ms"
+        text = f"{p50:.2f} / {_fmt(p90, '{:.2f}')} ms"
         if which != "human" and human_p50:
             text += f" ({human_p50 / p50:.2f}× human speed)"
         return text
