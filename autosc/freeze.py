@@ -45,6 +45,37 @@ class FrozenAdaptor(nn.Module):
         return f"size={self.size}, sigma={self.sigma:.6f}"
 
 
+class SingleBranchAdaptor(nn.Module):
+    """A collapsed adaptor: only its dominant branch, resized to the learned size (SPEC §6, optional).
+
+    Not the same function as the two-branch mix: it needs fine-tuning before use
+    (the reference author reports slightly lower accuracy, still above human).
+    It exists because every adaptor otherwise costs two resizes and a max-pool.
+    """
+
+    def __init__(self, size: tuple[int, int], low: bool) -> None:
+        super().__init__()
+        self.size = (int(size[0]), int(size[1]))
+        self.low = bool(low)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.low:
+            return resize(low_branch(x), self.size)
+        return x if tuple(x.shape[-2:]) == self.size else resize(x, self.size)
+
+    def extra_repr(self) -> str:
+        return f"size={self.size}, branch={'low' if self.low else 'full'}"
+
+
+def collapse(frozen: nn.Module) -> nn.Module:
+    """A copy of a frozen network with every adaptor reduced to its dominant branch (sigma >= 0.5: the full one)."""
+    collapsed = copy.deepcopy(frozen)
+    for name, module in list(collapsed.named_modules()):
+        if isinstance(module, FrozenAdaptor):
+            _replace(collapsed, name, SingleBranchAdaptor(module.size, low=module.sigma < 0.5))
+    return collapsed
+
+
 def shape_spec(network: BudgetedNetwork) -> dict:
     """The learned shape as plain data: model spec, input size and each adaptor's size and sigma."""
     if network.spec is None:

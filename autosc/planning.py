@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import torch
+
 from .adaptor import choose, find_candidates, identity_alpha, insert_adaptors
 from .cost.budget import Budget, parse_budget
 from .cost.budgeted import BudgetedNetwork
@@ -122,7 +124,8 @@ def make_plan(
     """Choose the width, place adaptors at identity, and project the identity shape under the budget."""
     size = parse_input_size(input_size if input_size is not None else default_input_size(model))
     human = ModelSpec(model, 1.0, num_classes, in_channels)
-    human.build()  # validates the name and arguments with a clear message before anything else
+    with torch.device("meta"):  # validates name and arguments first; meta: no weights, no draws from the seeded RNG
+        human.build()
     human_macs, human_bytes = human_cost(human, size, macs_convention)
     parsed = parse_budget(
         str(budget) if budget is not None else None, memory, human_macs=human_macs, convention=macs_convention

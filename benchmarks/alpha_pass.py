@@ -1,6 +1,6 @@
 """Seconds per training step with the alpha update in a separate pass (reference) vs shared with the weight step.
 
-    .venv/bin/python benchmarks/alpha_pass.py
+.venv/bin/python benchmarks/alpha_pass.py
 """
 
 from __future__ import annotations

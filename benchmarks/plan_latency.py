@@ -4,8 +4,9 @@ For mobilenet_v2 at 224 px and budgets 100M/200M/300M with --width auto, the
 identity shape is projected under the budget and frozen (no training: this
 measures the shape machinery, not accuracy). Reported: frozen MACs / budget
 (counted by the counters on the frozen network), and ONNX Runtime p50/p90 at 1
-and 2 threads, batch 1, interleaved with the human network (width 1) and the
-human network at the widest width that fits the same budget.
+and 2 threads, batch 1, interleaved with the human network (width 1), the
+human network at the widest width that fits the same budget, and the frozen
+network collapsed to one branch per adaptor.
 
     .venv/bin/python benchmarks/plan_latency.py --out benchmarks/results/plan_latency.json
 """
@@ -24,7 +25,7 @@ import torch
 from autosc import count
 from autosc.cost.width import auto_width
 from autosc.export import export_onnx
-from autosc.freeze import freeze
+from autosc.freeze import collapse, freeze
 from autosc.latency import bench
 from autosc.models import ModelSpec
 from autosc.planning import make_plan
@@ -76,12 +77,19 @@ def main() -> None:
             counted = count(frozen, SIZE, cells=False)
             name = f"autosc {budget}"
             export_onnx(frozen, SIZE, Path(tmp) / f"autosc_{budget}.onnx")
+            # the single-branch variant (SPEC §6, optional; needs fine-tuning): what the second branch costs
+            export_onnx(collapse(frozen), SIZE, Path(tmp) / f"collapsed_{budget}.onnx", check=False)
+            collapsed_cost = count(collapse(frozen), SIZE, cells=False)
             width = auto_width(ModelSpec(MODEL), SIZE, plan.budget, ratio=1.0)
             scaled = ModelSpec(MODEL, width).build().eval()
             scaled_cost = count(scaled, SIZE, cells=False)
             export_onnx(scaled, SIZE, Path(tmp) / f"scaled_{budget}.onnx", check=False)
-            paths += [str(Path(tmp) / f"autosc_{budget}.onnx"), str(Path(tmp) / f"scaled_{budget}.onnx")]
-            labels += [name, f"human {width:g}x @ {budget}"]
+            paths += [
+                str(Path(tmp) / f"autosc_{budget}.onnx"),
+                str(Path(tmp) / f"collapsed_{budget}.onnx"),
+                str(Path(tmp) / f"scaled_{budget}.onnx"),
+            ]
+            labels += [name, f"{name} collapsed", f"human {width:g}x @ {budget}"]
             rows.append(
                 {
                     "budget": budget,
@@ -92,6 +100,7 @@ def main() -> None:
                     "frozen_macs": counted.macs,
                     "frozen_resize_macs": counted.resize_macs,
                     "frozen_total_over_budget": counted.total_macs / plan.budget.macs,
+                    "collapsed_total_macs": collapsed_cost.total_macs,
                     "scaled_width": width,
                     "scaled_macs": scaled_cost.macs,
                     "scaled_over_budget": scaled_cost.macs / plan.budget.macs,

@@ -160,3 +160,22 @@ def test_user_network_from_file_plans_freezes_and_exports(tmp_path):
     assert count(frozen, (32, 32), cells=False).total_macs <= plan.budget.macs
     result = export_onnx(frozen, (32, 32), tmp_path / "tiny.onnx", exporter="torchscript", opset=17)
     assert result.resize_nodes >= 2
+
+
+def test_collapse_keeps_the_shape_and_drops_the_second_branch():
+    from autosc.freeze import SingleBranchAdaptor, collapse
+
+    plan = make_plan("resnet18_cifar", budget="40%", width=0.75)
+    train_a_little(plan.network)
+    frozen, spec = freeze(plan.network)
+    collapsed = collapse(frozen)
+    singles = [m for m in collapsed.modules() if isinstance(m, SingleBranchAdaptor)]
+    assert [m.size for m in singles] == [tuple(a["size"]) for a in spec["adaptors"]]
+    assert [m.low for m in singles] == [a["sigma"] < 0.5 for a in spec["adaptors"]]
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert collapsed(x).shape == frozen(x).shape
+    full, single = count(frozen, (32, 32), cells=False), count(collapsed, (32, 32), cells=False)
+    assert single.macs == full.macs  # same convolutions at the same sizes
+    assert single.resize_macs < full.resize_macs and single.activation_bytes < full.activation_bytes
+    assert not any(isinstance(m, FrozenAdaptor) for m in collapsed.modules())
