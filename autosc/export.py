@@ -15,7 +15,6 @@ import contextlib
 import io
 import logging
 import os
-import uuid
 import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -27,6 +26,7 @@ from onnx import numpy_helper
 from torch import nn
 
 from .errors import AutoscError
+from .io import atomic_write
 
 EXPORTERS = ("dynamo", "torchscript")
 MIN_OPSET = 17
@@ -329,8 +329,9 @@ def export_onnx(
     if not os.path.isdir(folder):
         raise AutoscError(f"cannot write ONNX file {target}: folder {folder} does not exist")
     x = torch.zeros(2 if dynamic_batch else 1, in_channels, *size, device=_device(model))
-    tmp = os.path.join(folder, f".{os.path.basename(target)}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
+    found: dict = {}
+
+    def write(tmp: str) -> None:
         with _eval_mode(model), torch.no_grad():
             try:
                 n_out = len(_as_list(model(x)))
@@ -349,16 +350,15 @@ def export_onnx(
                     f"ONNX export failed ({exporter} exporter, opset {opset}): {type(cause).__name__}: {_one_line(cause)}"
                 ) from exc
         onnx_model = load_onnx(tmp)
-        n_resize = _check_resizes(onnx_model)
+        found["resize_nodes"] = _check_resizes(onnx_model)
         _stamp(onnx_model, tmp, exporter, size)
-        diffs = (None, None)
+        found["diffs"] = (None, None)
         if check:
             # A batch other than the traced one shows the dynamic batch really works.
-            diffs = check_parity(model, tmp, size, in_channels=in_channels, batch=3 if dynamic_batch else 1)
-        os.replace(tmp, target)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
+            found["diffs"] = check_parity(model, tmp, size, in_channels=in_channels, batch=3 if dynamic_batch else 1)
+
+    atomic_write(target, write)
+    diffs, n_resize = found["diffs"], found["resize_nodes"]
     return ExportResult(
         path=target,
         opset=opset,
