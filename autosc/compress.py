@@ -26,8 +26,9 @@ from . import io
 from .checkpoint import save_checkpoint
 from .cost import count
 from .cost.budget import Budget
+from .cost.budgeted import BudgetedNetwork
 from .cost.width import auto_width
-from .data import load_data
+from .data import DataBundle, load_data
 from .errors import AutoscError
 from .export import export_onnx
 from .freeze import freeze, save_frozen
@@ -58,6 +59,22 @@ class Result:
     report: dict
     frozen: nn.Module | None
     completed: bool = True
+
+
+@dataclass
+class _Context:
+    """What every stage of one run needs to know."""
+
+    model: str
+    args: dict
+    run_dir: Path
+    command: str
+    size: tuple[int, int]
+    bundle: DataBundle
+    display: _Display
+
+    def human_spec(self, width: float = 1.0) -> ModelSpec:
+        return ModelSpec(self.model, width, self.bundle.num_classes, self.bundle.channels)
 
 
 def read_preset(path: str | Path) -> dict:
@@ -323,14 +340,13 @@ def _run(model: str, args: dict, run_dir: Path, display: _Display, resume: bool,
         display.log(f"stopped; the state is saved. Continue with: autosc compress {model} --out {run_dir} --resume")
         return Result(run_dir, {}, None, completed=False)
 
-    human_spec = ModelSpec(model, 1.0, bundle.num_classes, bundle.channels)
-    baseline_row = None
-    baseline_net = None
+    ctx = _Context(model, args, run_dir, command, size, bundle, display)
+    baseline = None
     if args.get("baseline"):
         budget: Budget = network.budget
-        width = auto_width(human_spec, size, budget, ratio=1.0)
+        width = auto_width(ctx.human_spec(), size, budget, ratio=1.0)
         torch.manual_seed(seed)
-        baseline_net = ModelSpec(model, width, bundle.num_classes, bundle.channels).build()
+        baseline_net = ctx.human_spec(width).build()
         btrainer = _train_phase(
             f"baseline (width {width:g})",
             baseline_net,
@@ -339,16 +355,17 @@ def _run(model: str, args: dict, run_dir: Path, display: _Display, resume: bool,
             run_dir / "baseline_checkpoint.pt",
             run_dir / "baseline_metrics.jsonl",
             display,
-            {"model": ModelSpec(model, width, bundle.num_classes, bundle.channels).to_dict()},
+            {"model": ctx.human_spec(width).to_dict()},
         )
         if btrainer is None:
             display.log(f"stopped; the state is saved. Continue with: autosc compress {model} --out {run_dir} --resume")
             return Result(run_dir, {}, None, completed=False)
-        baseline_row = {"width": width, "accuracy": btrainer.history[-1]["test_acc"], "epochs": btrainer.epoch}
+        baseline = (
+            baseline_net,
+            {"width": width, "accuracy": btrainer.history[-1]["test_acc"], "epochs": btrainer.epoch},
+        )
 
-    report = _finish(
-        model, args, run_dir, display, network, trainer, human_spec, size, bundle, baseline_net, baseline_row, command
-    )
+    report = _finish(ctx, network, trainer, baseline)
     report["seconds"] = time.perf_counter() - started
     io.write_json(run_dir / "report.json", report)
     from .report import write_report
@@ -369,20 +386,20 @@ def _load_frozen(run_dir: Path) -> nn.Module:
     return load_frozen(run_dir / "frozen.pt")[0]
 
 
-def _finish(
-    model, args, run_dir, display, network, trainer, human_spec, size, bundle, baseline_net, baseline_row, command
-) -> dict:
+def _finish(ctx: _Context, network: BudgetedNetwork, trainer: Trainer, baseline: tuple[nn.Module, dict] | None) -> dict:
+    """Freeze, export and check, time against the human (and baseline) network, and assemble report.json."""
+    model, args, run_dir, display, size, bundle = ctx.model, ctx.args, ctx.run_dir, ctx.display, ctx.size, ctx.bundle
     display.log("freezing, exporting to ONNX and measuring latency ...")
     network.eval()
     frozen, shape = freeze(network)
     save_frozen(frozen, shape, run_dir / "frozen.pt")
     onnx_options = {"opset": int(args.get("opset", 18)), "exporter": args.get("exporter", "dynamo")}
     exported = export_onnx(frozen, size, run_dir / "model.onnx", in_channels=bundle.channels, **onnx_options)
-    human = human_spec.build().eval()
+    human = ctx.human_spec().build().eval()
     export_onnx(human, size, run_dir / "human.onnx", in_channels=bundle.channels, check=False, **onnx_options)
     paths, labels = [run_dir / "model.onnx", run_dir / "human.onnx"], ["compressed", "human"]
-    if baseline_net is not None:
-        export_onnx(baseline_net.eval(), size, run_dir / "baseline.onnx", in_channels=bundle.channels, **onnx_options)
+    if baseline is not None:
+        export_onnx(baseline[0].eval(), size, run_dir / "baseline.onnx", in_channels=bundle.channels, **onnx_options)
         paths.append(run_dir / "baseline.onnx")
         labels.append("baseline")
     runs = int(args.get("latency_runs", 200))
@@ -401,7 +418,7 @@ def _finish(
         "model": model,
         "data": bundle.name,
         "input_size": list(size),
-        "command": command,
+        "command": ctx.command,
         "budget": network.budget.to_dict(),
         "width": network.spec.width,
         "macs": {
@@ -436,7 +453,7 @@ def _finish(
         "alpha_step": trainer.alpha_step,
         "env": {**_environment(), "python": platform.python_version()},
     }
-    if baseline_row is not None:
-        bcost = count(baseline_net, size, cells=False)
-        report["baseline"] = {**baseline_row, "macs": _in_convention(bcost, conv), "params": bcost.params}
+    if baseline is not None:
+        bcost = count(baseline[0], size, cells=False)
+        report["baseline"] = {**baseline[1], "macs": _in_convention(bcost, conv), "params": bcost.params}
     return report
