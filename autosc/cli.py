@@ -319,6 +319,12 @@ def compress(
     subset: Annotated[int | None, typer.Option(help="Train on a seeded random subset of N images.")] = None,
     test_subset: Annotated[int | None, typer.Option("--test-subset", help="Evaluate on N test images.")] = None,
     workers: Annotated[int | None, typer.Option(help="Data-loader worker processes.")] = None,
+    channels_last: Annotated[
+        bool | None,
+        typer.Option(
+            "--channels-last/--no-channels-last", help="NHWC activations while training (default on: faster on CPU)."
+        ),
+    ] = None,
     baseline: Annotated[
         bool, typer.Option("--baseline", help="Also train the human network at the width that fits the budget.")
     ] = False,
@@ -368,6 +374,7 @@ def compress(
         subset=subset,
         test_subset=test_subset,
         workers=workers,
+        channels_last=channels_last,
         baseline=baseline or None,
         latency_runs=latency_runs,
         exporter=exporter,

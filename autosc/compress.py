@@ -46,7 +46,7 @@ RUN_FILE = "run.json"
 PRESET_KEYS = (
     "model", "budget", "memory", "data", "data_root", "input_size", "width", "num_classes", "adaptors",
     "epochs", "batch_size", "lr", "weight_decay", "alpha_optimizer", "alpha_lr", "alpha_step", "seed",
-    "subset", "test_subset", "baseline", "latency_runs", "opset", "exporter", "macs_convention", "alpha_pass",
+    "subset", "test_subset", "baseline", "latency_runs", "opset", "exporter", "macs_convention", "alpha_pass", "channels_last",
 )  # fmt: skip
 TRAIN_KEYS = tuple(f.name for f in fields(TrainConfig))
 

@@ -52,6 +52,7 @@ class TrainConfig:
     alpha_pass: str = "shared"  # "shared": alphas use the weight step's gradient; "separate": an extra pass (ref)
     seed: int = 0
     workers: int = 0
+    channels_last: bool = True  # NHWC activations: 1.8x faster training on this project's CPU (benchmarks/RESULTS.md)
 
     def validate(self) -> None:
         if self.epochs < 1:
@@ -148,7 +149,13 @@ def _seed_epoch(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(s)
 
 
-def evaluate(net: nn.Module, dataset: Dataset, batch_size: int = 256, workers: int = 0) -> tuple[float, float]:
+def _layout(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last) if channels_last and x.dim() == 4 else x
+
+
+def evaluate(
+    net: nn.Module, dataset: Dataset, batch_size: int = 256, workers: int = 0, channels_last: bool = False
+) -> tuple[float, float]:
     """(mean cross-entropy, top-1 accuracy) on ``dataset`` in eval mode."""
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
     was_training = net.training
@@ -156,7 +163,7 @@ def evaluate(net: nn.Module, dataset: Dataset, batch_size: int = 256, workers: i
     total, correct, loss_sum = 0, 0, 0.0
     with torch.no_grad():
         for x, y in loader:
-            out = net(x)
+            out = net(_layout(x, channels_last))
             loss_sum += F.cross_entropy(out, y, reduction="sum").item()
             correct += (out.argmax(1) == y).sum().item()
             total += y.numel()
@@ -174,6 +181,8 @@ class Trainer:
     def __init__(self, net: nn.Module, train_set: Dataset, test_set: Dataset, config: TrainConfig) -> None:
         config.validate()
         self.net, self.train_set, self.test_set, self.config = net, train_set, test_set, config
+        if config.channels_last:
+            net.to(memory_format=torch.channels_last)
         self.budgeted = isinstance(net, BudgetedNetwork)
         self.batches_per_epoch = math.ceil(len(train_set) / config.batch_size)
         self.total_steps = self.batches_per_epoch * config.epochs
@@ -246,6 +255,7 @@ class Trainer:
             )
 
     def _train_batch(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        x = _layout(x, self.config.channels_last)
         alpha_now = self.alpha_opt is not None and (self.step + 1) % self.alpha_step == 0
         shared = alpha_now and self.config.alpha_pass == "shared"
         out = self.net(x)
@@ -307,7 +317,9 @@ class Trainer:
                 on_batch(self)
             if stop["stop"] and self.batch < self.batches_per_epoch:
                 raise StopRequested
-        test_loss, test_acc = evaluate(self.net, self.test_set, workers=self.config.workers)
+        test_loss, test_acc = evaluate(
+            self.net, self.test_set, workers=self.config.workers, channels_last=self.config.channels_last
+        )
         seen = max(self._running["seen"], 1)
         metrics = EpochMetrics(
             epoch=self.epoch + 1,

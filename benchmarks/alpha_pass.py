@@ -1,4 +1,5 @@
-"""Seconds per training step with the alpha update in a separate pass (reference) vs shared with the weight step.
+"""Seconds per training step: alpha update in a separate pass (reference) vs shared with the weight step, and
+channels-last vs contiguous activations.
 
 .venv/bin/python benchmarks/alpha_pass.py
 """
@@ -14,11 +15,13 @@ from autosc.planning import make_plan
 from autosc.train import TrainConfig, Trainer
 
 
-def seconds_per_step(alpha_pass: str, alpha_step: int, steps: int = 12) -> float:
+def seconds_per_step(alpha_pass: str, alpha_step: int, steps: int = 12, channels_last: bool = True) -> float:
     torch.manual_seed(0)
     plan = make_plan("mobilenet_v2_cifar", budget="25M", width=0.55, in_channels=1)
     data = [(torch.randn(1, 32, 32), i % 10) for i in range(128)]
-    config = TrainConfig(epochs=1, batch_size=128, alpha_pass=alpha_pass, alpha_step=alpha_step)
+    config = TrainConfig(
+        epochs=1, batch_size=128, alpha_pass=alpha_pass, alpha_step=alpha_step, channels_last=channels_last
+    )
     trainer = Trainer(plan.network, data, data, config)
     x = torch.randn(128, 1, 32, 32)
     y = torch.randint(0, 10, (128,))
@@ -33,6 +36,7 @@ def seconds_per_step(alpha_pass: str, alpha_step: int, steps: int = 12) -> float
 
 if __name__ == "__main__":
     rows = {
+        "contiguous (NCHW), shared, alpha every step": seconds_per_step("shared", 1, channels_last=False),
         "no alpha step (alpha_step=10**9)": seconds_per_step("shared", 10**9),
         "shared, alpha every step": seconds_per_step("shared", 1),
         "separate, alpha every step": seconds_per_step("separate", 1),
