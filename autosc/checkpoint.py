@@ -9,7 +9,7 @@ from torch import nn
 
 from . import io
 from .cost.budgeted import BudgetedNetwork
-from .freeze import build_frozen, freeze
+from .freeze import freeze, frozen_from_data
 from .planning import network_from_config
 
 
@@ -23,18 +23,18 @@ def save_checkpoint(network: BudgetedNetwork, path: str | os.PathLike, **extra: 
 def load_checkpoint(path: str | os.PathLike) -> tuple[BudgetedNetwork, dict]:
     """Rebuild the network from the stored config and load its state; returns the raw data too."""
     data = io.load(path, expect=(io.CHECKPOINT_FORMAT,))
+    return _network_from_data(data), data
+
+
+def _network_from_data(data: dict) -> BudgetedNetwork:
     network = network_from_config(data["config"])
     network.load_state_dict(data["state_dict"])
-    return network, data
+    return network
 
 
 def load_frozen_or_checkpoint(path: str | os.PathLike) -> tuple[nn.Module, dict]:
     """A frozen network and its shape spec, from a frozen file or (frozen on the fly) from a checkpoint."""
     data = io.load(path)
     if data["format"] == io.FROZEN_FORMAT:
-        net = build_frozen(data["shape_spec"])
-        net.load_state_dict(data["state_dict"])
-        return net.eval(), data["shape_spec"]
-    network = network_from_config(data["config"])
-    network.load_state_dict(data["state_dict"])
-    return freeze(network)
+        return frozen_from_data(data)
+    return freeze(_network_from_data(data))

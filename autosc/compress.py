@@ -337,8 +337,7 @@ def _run(model: str, args: dict, run_dir: Path, display: _Display, resume: bool,
         "autosc", network, bundle, config, run_dir / "checkpoint.pt", run_dir / "metrics.jsonl", display, {}
     )
     if trainer is None:
-        display.log(f"stopped; the state is saved. Continue with: autosc compress {model} --out {run_dir} --resume")
-        return Result(run_dir, {}, None, completed=False)
+        return _stopped(model, run_dir, display)
 
     ctx = _Context(model, args, run_dir, command, size, bundle, display)
     baseline = None
@@ -358,35 +357,29 @@ def _run(model: str, args: dict, run_dir: Path, display: _Display, resume: bool,
             {"model": ctx.human_spec(width).to_dict()},
         )
         if btrainer is None:
-            display.log(f"stopped; the state is saved. Continue with: autosc compress {model} --out {run_dir} --resume")
-            return Result(run_dir, {}, None, completed=False)
+            return _stopped(model, run_dir, display)
         baseline = (
             baseline_net,
             {"width": width, "accuracy": btrainer.history[-1]["test_acc"], "epochs": btrainer.epoch},
         )
 
-    report = _finish(ctx, network, trainer, baseline)
+    report, frozen = _finish(ctx, network, trainer, baseline)
     report["seconds"] = time.perf_counter() - started
     io.write_json(run_dir / "report.json", report)
     from .report import write_report
 
     write_report(run_dir, report, trainer.history)
-    frozen = _load_frozen(run_dir)
     return Result(run_dir, report, frozen)
 
 
-def _in_convention(report, convention: str) -> int:
-    """Conv + linear MACs of a counted network, plus 4 per BN element in the paper convention."""
-    return report.macs + (4 * report.norm_elements if convention == "paper" else 0)
+def _stopped(model: str, run_dir: Path, display: _Display) -> Result:
+    display.log(f"stopped; the state is saved. Continue with: autosc compress {model} --out {run_dir} --resume")
+    return Result(run_dir, {}, None, completed=False)
 
 
-def _load_frozen(run_dir: Path) -> nn.Module:
-    from .freeze import load_frozen
-
-    return load_frozen(run_dir / "frozen.pt")[0]
-
-
-def _finish(ctx: _Context, network: BudgetedNetwork, trainer: Trainer, baseline: tuple[nn.Module, dict] | None) -> dict:
+def _finish(
+    ctx: _Context, network: BudgetedNetwork, trainer: Trainer, baseline: tuple[nn.Module, dict] | None
+) -> tuple[dict, nn.Module]:
     """Freeze, export and check, time against the human (and baseline) network, and assemble report.json."""
     model, args, run_dir, display, size, bundle = ctx.model, ctx.args, ctx.run_dir, ctx.display, ctx.size, ctx.bundle
     display.log("freezing, exporting to ONNX and measuring latency ...")
@@ -426,11 +419,11 @@ def _finish(ctx: _Context, network: BudgetedNetwork, trainer: Trainer, baseline:
             "counter": final.counter
             if conv == "standard"
             else "FlopCounterMode MACs + 4 x BatchNorm elements (= thop)",
-            "human": _in_convention(human_cost, conv),
+            "human": human_cost.macs_in(conv),
             "widened": widened.budget_macs(conv) - widened.resize_macs,
-            "final": _in_convention(final, conv),
+            "final": final.macs_in(conv),
             "final_resize": final.resize_macs,
-            "final_total": _in_convention(final, conv) + final.resize_macs,
+            "final_total": final.macs_in(conv) + final.resize_macs,
         },
         "params": {"human": human_cost.params, "final": final.params},
         "activation_bytes": {"human": human_cost.activation_bytes, "final": final.activation_bytes},
@@ -455,5 +448,5 @@ def _finish(ctx: _Context, network: BudgetedNetwork, trainer: Trainer, baseline:
     }
     if baseline is not None:
         bcost = count(baseline[0], size, cells=False)
-        report["baseline"] = {**baseline[1], "macs": _in_convention(bcost, conv), "params": bcost.params}
-    return report
+        report["baseline"] = {**baseline[1], "macs": bcost.macs_in(conv), "params": bcost.params}
+    return report, frozen

@@ -135,9 +135,13 @@ def save_frozen(frozen: nn.Module, spec: dict, path: str | os.PathLike) -> Path:
     return path
 
 
-def load_frozen(path: str | os.PathLike) -> tuple[nn.Module, dict]:
-    """Rebuild a frozen network from its file; the file holds data only (``weights_only=True``)."""
-    data = io.load(path, expect=(io.FROZEN_FORMAT,))
+def frozen_from_data(data: dict) -> tuple[nn.Module, dict]:
+    """The frozen network (eval mode) and shape spec held by a loaded frozen file."""
     net = build_frozen(data["shape_spec"])
     net.load_state_dict(data["state_dict"])
     return net.eval(), data["shape_spec"]
+
+
+def load_frozen(path: str | os.PathLike) -> tuple[nn.Module, dict]:
+    """Rebuild a frozen network from its file; the file holds data only (``weights_only=True``)."""
+    return frozen_from_data(io.load(path, expect=(io.FROZEN_FORMAT,)))

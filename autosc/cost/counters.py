@@ -56,6 +56,14 @@ class CostReport:
         """MACs including the adaptors' bilinear resizes (what a budget is checked against)."""
         return self.macs + self.resize_macs
 
+    def macs_in(self, convention: str) -> int:
+        """Conv + linear MACs in ``convention``: a standard count plus 4 per BN element gives the paper one."""
+        if convention == self.convention:
+            return self.macs
+        if (self.convention, convention) == ("standard", "paper"):
+            return self.macs + 4 * self.norm_elements
+        raise AutoscError(f"a {self.convention}-convention count cannot be expressed in the {convention} convention")
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["input_size"] = list(self.input_size)

@@ -29,8 +29,7 @@ def human_cost(spec: ModelSpec, input_size: tuple[int, int], convention: str = "
     if input_size[0] * input_size[1] <= CPU_PIXELS:
         net = net.to_empty(device="cpu")
     report = count(net, input_size, cells=False)
-    paper_extra = 4 * report.norm_elements if convention == "paper" else 0
-    return report.macs + paper_extra, report.activation_bytes
+    return report.macs_in(convention), report.activation_bytes
 
 
 def auto_width(spec: ModelSpec, input_size: tuple[int, int], budget: Budget, ratio: float = AUTO_WIDTH_RATIO) -> float:
