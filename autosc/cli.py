@@ -315,6 +315,13 @@ def compress(
             "--alpha-pass", help="shared (alphas use the weight step's gradient) or separate (extra pass, ref)."
         ),
     ] = None,
+    cost_term: Annotated[
+        bool | None,
+        typer.Option(
+            "--cost-term/--no-cost-term",
+            help="Alphas also see their MACs' cost (budget Lagrangian; default on). Off: loss only (ref).",
+        ),
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for initialisation, data order and augmentation.")] = None,
     subset: Annotated[int | None, typer.Option(help="Train on a seeded random subset of N images.")] = None,
     test_subset: Annotated[int | None, typer.Option("--test-subset", help="Evaluate on N test images.")] = None,
@@ -324,6 +331,13 @@ def compress(
         typer.Option(
             "--channels-last/--no-channels-last", help="NHWC activations while training (default on: faster on CPU)."
         ),
+    ] = None,
+    device: Annotated[
+        str | None, typer.Option("--device", help="auto (CUDA when present), cpu, cuda or cuda:N.")
+    ] = None,
+    amp: Annotated[
+        str | None,
+        typer.Option("--amp", help="Mixed precision: off (default), bf16 or fp16; alphas and budget stay float32."),
     ] = None,
     baseline: Annotated[
         bool, typer.Option("--baseline", help="Also train the human network at the width that fits the budget.")
@@ -370,11 +384,14 @@ def compress(
         alpha_lr=alpha_lr,
         alpha_step=alpha_step,
         alpha_pass=alpha_pass,
+        cost_term=cost_term,
         seed=seed,
         subset=subset,
         test_subset=test_subset,
         workers=workers,
         channels_last=channels_last,
+        device=device,
+        amp=amp,
         baseline=baseline or None,
         latency_runs=latency_runs,
         exporter=exporter,

@@ -47,6 +47,7 @@ PRESET_KEYS = (
     "model", "budget", "memory", "data", "data_root", "input_size", "width", "num_classes", "adaptors",
     "epochs", "batch_size", "lr", "weight_decay", "alpha_optimizer", "alpha_lr", "alpha_step", "seed",
     "subset", "test_subset", "baseline", "latency_runs", "opset", "exporter", "macs_convention", "alpha_pass", "channels_last",
+    "cost_term", "device", "amp",
 )  # fmt: skip
 TRAIN_KEYS = tuple(f.name for f in fields(TrainConfig))
 
@@ -383,7 +384,9 @@ def _finish(
     """Freeze, export and check, time against the human (and baseline) network, and assemble report.json."""
     model, args, run_dir, display, size, bundle = ctx.model, ctx.args, ctx.run_dir, ctx.display, ctx.size, ctx.bundle
     display.log("freezing, exporting to ONNX and measuring latency ...")
-    network.eval()
+    network.cpu().eval()  # export and latency are CPU work, whichever device trained it
+    if baseline is not None:
+        baseline[0].cpu()
     frozen, shape = freeze(network)
     save_frozen(frozen, shape, run_dir / "frozen.pt")
     onnx_options = {"opset": int(args.get("opset", 18)), "exporter": args.get("exporter", "dynamo")}

@@ -22,7 +22,7 @@ import random
 import signal
 import time
 from collections.abc import Callable
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -35,6 +35,28 @@ from .errors import AutoscError
 
 ALPHA_OPTIMIZERS = ("adam", "sgd")
 ALPHA_PASSES = ("shared", "separate")
+AMP_MODES = ("off", "bf16", "fp16")
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` (CUDA when present, else CPU), ``cpu``, ``cuda`` or ``cuda:i``; a clear error when absent."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise AutoscError(f"--device must be auto, cpu, cuda or cuda:N, got {name!r}") from exc
+    if device.type not in ("cpu", "cuda"):
+        raise AutoscError(f"--device must be auto, cpu, cuda or cuda:N, got {name!r}")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise AutoscError(f"--device {name}: no CUDA device is visible here; use --device cpu (or auto)")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise AutoscError(
+                f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) are visible (cuda:0 .. "
+                f"cuda:{torch.cuda.device_count() - 1})"
+            )
+    return device
 
 
 @dataclass
@@ -50,9 +72,12 @@ class TrainConfig:
     alpha_lr: float = 0.05
     alpha_step: int = 0  # 0: auto, about ALPHA_UPDATES alpha updates per run
     alpha_pass: str = "shared"  # "shared": alphas use the weight step's gradient; "separate": an extra pass (ref)
+    cost_term: bool = True  # the alphas also see what their MACs cost (a dual-ascent Lagrangian; see _alpha_update)
     seed: int = 0
     workers: int = 0
     channels_last: bool = True  # NHWC activations: 1.8x faster training on this project's CPU (benchmarks/RESULTS.md)
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    amp: str = "off"  # off | bf16 | fp16: autocast for the network; the alpha step and the projection stay float32
 
     def validate(self) -> None:
         if self.epochs < 1:
@@ -69,6 +94,8 @@ class TrainConfig:
             raise AutoscError(f"--alpha-step must be >= 0 (0 = auto), got {self.alpha_step}")
         if self.alpha_pass not in ALPHA_PASSES:
             raise AutoscError(f"--alpha-pass must be one of {', '.join(ALPHA_PASSES)}, got {self.alpha_pass!r}")
+        if self.amp not in AMP_MODES:
+            raise AutoscError(f"--amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}")
         if self.alpha_optimizer not in ALPHA_OPTIMIZERS:
             raise AutoscError(
                 f"--alpha-optimizer must be one of {', '.join(ALPHA_OPTIMIZERS)}, got {self.alpha_optimizer!r}"
@@ -81,6 +108,8 @@ class TrainConfig:
 #: With ``alpha_step=0`` the alphas get about this many updates per run, however short the run: the
 #: reference's "every 20 batches" gives a 6-epoch run only ~24 updates, and the alphas then do not move (SPEC §4).
 ALPHA_UPDATES = 600
+#: Step of the budget's dual variable per alpha update, per unit of relative over-budget (see ``_alpha_update``).
+DUAL_LR = 0.05
 
 
 def defaults_for(model: str, input_size: tuple[int, int]) -> TrainConfig:
@@ -111,6 +140,9 @@ class EpochMetrics:
     factors: list[float] = field(default_factory=list)
     alphas: list[float] = field(default_factory=list)
     alpha_moved: float | None = None  # largest |alpha - alpha at start| so far
+    learned_cost: float | None = None  # the learned (unprojected) shape's smooth cost over budget
+    dual: float | None = None  # the budget's dual variable (cost_term)
+    scale: float | None = None  # the projection's common P (1.0: the learned shape fits as it is)
 
 
 class StopRequested(Exception):
@@ -153,22 +185,40 @@ def _layout(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last) if channels_last and x.dim() == 4 else x
 
 
+def _autocast(device: torch.device, amp: str):
+    if amp == "off":
+        return nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
+
+
 def evaluate(
-    net: nn.Module, dataset: Dataset, batch_size: int = 256, workers: int = 0, channels_last: bool = False
+    net: nn.Module,
+    dataset: Dataset,
+    batch_size: int = 256,
+    workers: int = 0,
+    channels_last: bool = False,
+    *,
+    device: torch.device | str | None = None,
+    amp: str = "off",
 ) -> tuple[float, float]:
-    """(mean cross-entropy, top-1 accuracy) on ``dataset`` in eval mode."""
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
+    """(mean cross-entropy, top-1 accuracy) on ``dataset`` in eval mode, on the network's device by default."""
+    device = torch.device(device) if device is not None else next(net.parameters()).device
+    loader = DataLoader(
+        dataset, batch_size=batch_size, shuffle=False, num_workers=workers, pin_memory=device.type == "cuda"
+    )
     was_training = net.training
     net.eval()
-    total, correct, loss_sum = 0, 0, 0.0
+    total, correct, loss_sum = 0, 0.0, 0.0
     with torch.no_grad():
         for x, y in loader:
-            out = net(_layout(x, channels_last))
-            loss_sum += F.cross_entropy(out, y, reduction="sum").item()
-            correct += (out.argmax(1) == y).sum().item()
+            x, y = _layout(x.to(device, non_blocking=True), channels_last), y.to(device, non_blocking=True)
+            with _autocast(device, amp):
+                out = net(x)
+            loss_sum += F.cross_entropy(out.float(), y, reduction="sum")
+            correct += (out.argmax(1) == y).sum()
             total += y.numel()
     net.train(was_training)
-    return loss_sum / max(total, 1), correct / max(total, 1)
+    return float(loss_sum) / max(total, 1), float(correct) / max(total, 1)
 
 
 class Trainer:
@@ -181,8 +231,12 @@ class Trainer:
     def __init__(self, net: nn.Module, train_set: Dataset, test_set: Dataset, config: TrainConfig) -> None:
         config.validate()
         self.net, self.train_set, self.test_set, self.config = net, train_set, test_set, config
+        self.device = resolve_device(config.device)
+        net.to(self.device)
         if config.channels_last:
             net.to(memory_format=torch.channels_last)
+        # fp16 needs loss scaling (bf16 has float32's range and does not); a disabled scaler is a no-op.
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=config.amp == "fp16")
         self.budgeted = isinstance(net, BudgetedNetwork)
         self.batches_per_epoch = math.ceil(len(train_set) / config.batch_size)
         self.total_steps = self.batches_per_epoch * config.epochs
@@ -202,6 +256,7 @@ class Trainer:
             alpha_updates = max(1, self.total_steps // self.alpha_step)
             self.alpha_sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.alpha_opt, T_max=alpha_updates)
         self.alpha_start = [float(p.detach()) for p in self.alpha_params]
+        self.dual = 1.0  # the budget's Lagrange multiplier, in units of the normalised loss gradient
         self.epoch = 0  # finished epochs
         self.batch = 0  # finished batches of the current epoch
         self.step = 0  # finished batches overall
@@ -220,6 +275,8 @@ class Trainer:
             "history": self.history,
             "running": dict(self._running),
             "alpha_start": self.alpha_start,
+            "dual": self.dual,
+            "scaler": self.scaler.state_dict(),
             "torch_rng": torch.get_rng_state(),
             "python_rng": random.getstate(),
             "config": self.config.to_dict(),
@@ -239,6 +296,9 @@ class Trainer:
         self.history = list(state["history"])
         self._running = dict(state["running"])
         self.alpha_start = list(state["alpha_start"])
+        self.dual = float(state.get("dual", 1.0))
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
         if self.batch:
             self._rng = {"torch": state["torch_rng"], "python": state["python_rng"]}
 
@@ -255,27 +315,32 @@ class Trainer:
             )
 
     def _train_batch(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        x = _layout(x, self.config.channels_last)
+        x = _layout(x.to(self.device, non_blocking=True), self.config.channels_last)
+        y = y.to(self.device, non_blocking=True)
         alpha_now = self.alpha_opt is not None and (self.step + 1) % self.alpha_step == 0
         shared = alpha_now and self.config.alpha_pass == "shared"
-        out = self.net(x)
-        loss = F.cross_entropy(out, y)
+        with _autocast(self.device, self.config.amp):
+            out = self.net(x)
+        loss = F.cross_entropy(out.float(), y)
         self._check_finite(loss)
         self.weight_opt.zero_grad(set_to_none=True)
         for p in self.alpha_params:
             p.grad = None
-        loss.backward()
+        self.scaler.scale(loss).backward()
         if shared:
             self._alpha_update()
         for p in self.alpha_params:  # the alphas keep no gradient between steps
             p.grad = None
-        self.weight_opt.step()
+        self.scaler.step(self.weight_opt)
+        self.scaler.update()
         self.weight_sched.step()
         self._running["loss"] += loss.item() * y.numel()
         self._running["correct"] += (out.argmax(1) == y).sum().item()
         self._running["seen"] += y.numel()
         if alpha_now and not shared:
-            alpha_loss = F.cross_entropy(self.net(x), y)
+            with _autocast(self.device, self.config.amp):
+                alpha_out = self.net(x)
+            alpha_loss = F.cross_entropy(alpha_out.float(), y)
             self._check_finite(alpha_loss)
             grads = torch.autograd.grad(alpha_loss, self.alpha_params)  # alphas only: no weight gradients computed
             for p, g in zip(self.alpha_params, grads, strict=True):
@@ -285,6 +350,35 @@ class Trainer:
                 p.grad = None
 
     def _alpha_update(self) -> None:
+        """One alpha step; with ``cost_term``, on the Lagrangian of the loss and the budget.
+
+        The loss alone always prefers more detail, so every sigma rises and the
+        hard projection undoes it uniformly: the shape is never learned (SPEC
+        §4). Here the loss gradient and the gradient of the smooth cost
+        (``relaxed_cost``) are each normalised, so the dual variable is a plain
+        exchange rate, and mixed as ``loss + dual * cost``; the dual rises while
+        the learned shape is over budget and falls while it is under. The
+        alphas then move towards an allocation in which detail is bought where
+        the loss values it most per MAC, and the learned shape itself comes to
+        fit the budget, so the projection's uniform rescaling fades out.
+        """
+        grads = [p.grad for p in self.alpha_params]
+        if any(g is not None and not torch.isfinite(g).all() for g in grads):
+            return  # an fp16 overflow step: the loss scaler skips it for the weights, and so do the alphas
+        if self.config.cost_term:
+            ratio = self.net.relaxed_cost()
+            cost_grads = torch.autograd.grad(ratio, self.alpha_params)
+            g_loss = torch.stack(
+                [
+                    p.grad.float() if p.grad is not None else p.new_zeros((), dtype=torch.float32)
+                    for p in self.alpha_params
+                ]
+            )
+            g_cost = torch.stack([g.float() for g in cost_grads])
+            mixed = g_loss / g_loss.norm().clamp_min(1e-12) + self.dual * g_cost / g_cost.norm().clamp_min(1e-12)
+            for p, g in zip(self.alpha_params, mixed, strict=True):
+                p.grad = g.to(p.dtype)
+            self.dual = max(0.0, self.dual + DUAL_LR * (ratio.detach().item() - 1.0))
         self.alpha_opt.step()
         self.alpha_sched.step()
 
@@ -293,7 +387,12 @@ class Trainer:
         generator = _seed_epoch(self.config.seed, self.epoch)
         sampler = RandomSampler(self.train_set, generator=generator)
         return DataLoader(
-            self.train_set, batch_size=self.config.batch_size, sampler=sampler, num_workers=self.config.workers
+            self.train_set,
+            batch_size=self.config.batch_size,
+            sampler=sampler,
+            num_workers=self.config.workers,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=False,
         )
 
     def run_epoch(self, stop: dict, on_batch: Callable[[Trainer], None] | None = None) -> dict | None:
@@ -318,7 +417,12 @@ class Trainer:
             if stop["stop"] and self.batch < self.batches_per_epoch:
                 raise StopRequested
         test_loss, test_acc = evaluate(
-            self.net, self.test_set, workers=self.config.workers, channels_last=self.config.channels_last
+            self.net,
+            self.test_set,
+            workers=self.config.workers,
+            channels_last=self.config.channels_last,
+            device=self.device,
+            amp=self.config.amp,
         )
         seen = max(self._running["seen"], 1)
         metrics = EpochMetrics(
@@ -340,6 +444,10 @@ class Trainer:
             metrics.factors = self.net.factors()
             metrics.alphas = alphas
             metrics.alpha_moved = max(abs(a - b) for a, b in zip(alphas, self.alpha_start, strict=True))
+            with torch.no_grad():
+                metrics.learned_cost = self.net.relaxed_cost().item()
+            metrics.dual = self.dual
+            metrics.scale = projection.scale
         row = asdict(metrics)
         self.history.append(row)
         self.epoch += 1

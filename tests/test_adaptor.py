@@ -91,7 +91,8 @@ def _network(name: str, size: int, width: float):
 @given(data=st.data())
 def test_projection_is_feasible_tight_and_exact(name, size, width, data):
     """Random alphas and budgets in [smallest reachable, widened]: the projected cost fits, no adaptor
-    can grow one more pixel without breaking the budget, and the cost model equals the counters."""
+    can grow one more pixel without breaking the budget (up to its learned size when the learned shape is
+    over budget, up to its human size when it is under and is scaled up), and the cost model equals the counters."""
     network = _network(name, size, width)
     model = network.cost_model
     low, high = model.floor_cost().total_macs, model.human_cost().total_macs
@@ -102,7 +103,9 @@ def test_projection_is_feasible_tight_and_exact(name, size, width, data):
     network.budget = budget
     projection = network.update_shape()
     assert projection.cost.total_macs <= budget.macs
-    caps = model.clamp(sizes_from_factors(model.human_sizes, network.factors()))
+    learned = model.clamp(sizes_from_factors(model.human_sizes, network.factors()))
+    caps = learned if projection.scale < 1 else model.human_sizes
+    assert (projection.scale < 1) == (not fits(model.cost(learned), budget))
     for k, ((h, w), (ch, cw)) in enumerate(zip(projection.sizes, caps, strict=True)):
         if (h, w) != (ch, cw):
             grown = list(projection.sizes)

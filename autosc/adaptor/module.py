@@ -52,7 +52,11 @@ class ShapeAdaptor(nn.Module):
 
     def factor(self) -> float:
         """The reshaping factor s = r + (1 - r) sigma in (0.5, 1)."""
-        return LOWER_BOUND + (1 - LOWER_BOUND) * float(torch.sigmoid(self.alpha.detach().float()))
+        return float(self.factor_tensor().detach())
+
+    def factor_tensor(self) -> Tensor:
+        """The factor as a differentiable function of alpha (float32), for the cost term of the alpha update."""
+        return LOWER_BOUND + (1 - LOWER_BOUND) * torch.sigmoid(self.alpha.float())
 
     def forward(self, x: Tensor) -> Tensor:
         sigma = self.sigma().to(x.dtype)

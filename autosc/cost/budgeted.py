@@ -67,6 +67,28 @@ class BudgetedNetwork(nn.Module):
     def factors(self) -> list[float]:
         return [a.factor() for a in self.adaptors()]
 
+    def relaxed_cost(self) -> Tensor:
+        """Learned cost over budget (1.0 = exactly at budget) as a smooth function of the alphas.
+
+        The exact cost is a step function of integer sizes and gives the alphas no
+        gradient; each segment's cost scales with its map's area, i.e. with the
+        square of the product of the factors before it. The largest ratio counts
+        when both a MACs and a memory budget are set.
+        """
+        parts, rest = self.cost_model.segments()
+        area = torch.cumprod(torch.stack([a.factor_tensor() for a in self.adaptors()]), 0) ** 2
+        ratios = []
+        if self.budget.macs is not None:
+            seg = torch.tensor(
+                [p.budget_macs(self.budget.convention) for p in parts], dtype=torch.float64, device=area.device
+            )
+            total = rest.budget_macs(self.budget.convention) + (seg * area.double()).sum()
+            ratios.append(total / self.budget.macs)
+        if self.budget.memory_bytes is not None:
+            seg = torch.tensor([p.activation_bytes for p in parts], dtype=torch.float64, device=area.device)
+            ratios.append((rest.activation_bytes + (seg * area.double()).sum()) / self.budget.memory_bytes)
+        return torch.stack(ratios).max().float()
+
     @torch.no_grad()
     def update_shape(self) -> Projection:
         """Project the learned factors under the budget and set every adaptor's size."""

@@ -1,10 +1,13 @@
-"""The hard budget: from learned factors to integer sizes that fit (SPEC §3).
+"""The hard budget: from learned factors to integer sizes that fill it (SPEC §3).
 
-Before every forward pass, if the cost of the learned shape is above the
-budget, every factor is multiplied by one common P < 1, the largest for which
-the cost fits. Cost is monotone in every size, so bisection on P finds it.
-This generalises the reference's final-size rule from "last feature size"
-to MACs and memory.
+Before every forward pass every factor is multiplied by one common P, the
+largest for which the cost fits. Cost is monotone in every size, so bisection
+on P finds it. This generalises the reference's final-size rule from "last
+feature size" to MACs and memory. P is not capped at 1: a learned shape that
+is already under budget is scaled *up* (no map beyond its human size) until
+the budget is used, so that what the alphas decide is the *allocation* of the
+budget between maps, never whether to spend it (measured: with P <= 1 a run
+whose shape undershot left 8% of the budget unused).
 
 Integer sizes make that common P coarse: one more pixel on a 7x7 map can be
 worth 25% of the tail's MACs. So the bisection is followed by a deterministic
@@ -86,11 +89,22 @@ def project(model: ShapeCostModel, factors: list[float], budget: Budget) -> Proj
 
     sizes, cost = at(1.0)
     if fits(cost, budget):
-        return Projection(1.0, sizes, cost)
-    lo, hi = 0.0, 1.0
-    best = at(lo)
-    if not fits(best[1], budget):
-        check_reachable(model, budget)
+        # Under budget: grow. At P = 1 / (smallest running product of factors) every map is at its human size.
+        running, smallest = 1.0, 1.0
+        for s in factors:
+            running *= s
+            smallest = min(smallest, running)
+        lo, hi, best = 1.0, 1.0 / smallest, (sizes, cost)
+        top = at(hi)
+        if fits(top[1], budget):
+            return Projection(hi, *top)
+        caps = model.human_sizes
+    else:
+        lo, hi = 0.0, 1.0
+        best = at(lo)
+        if not fits(best[1], budget):
+            check_reachable(model, budget)
+        caps = sizes
     for _ in range(BISECTION_STEPS):
         mid = (lo + hi) / 2
         trial = at(mid)
@@ -98,7 +112,7 @@ def project(model: ShapeCostModel, factors: list[float], budget: Budget) -> Proj
             lo, best = mid, trial
         else:
             hi = mid
-    return Projection(lo, *_fill(model, best[0], best[1], sizes, budget))
+    return Projection(lo, *_fill(model, best[0], best[1], caps, budget))
 
 
 def _fill(model: ShapeCostModel, sizes: Sizes, cost: Cost, caps: Sizes, budget: Budget) -> tuple[Sizes, Cost]:

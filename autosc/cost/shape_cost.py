@@ -13,6 +13,7 @@ is asked for, so a projection costs a few passes once and table lookups after.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import random
 from dataclasses import dataclass
@@ -80,7 +81,11 @@ class ShapeCostModel:
     def _trace(self, sizes: Sizes) -> list[OpRecord]:
         for adaptor, size in zip(self._adaptors, sizes, strict=True):
             adaptor.size = size
-        return record_ops(self._probe, self._x)
+        # The projection runs inside the training forward; an enclosing autocast (--amp) would add casts to the
+        # probe's operators. Cost is a float32 matter: probe without it.
+        cuda = torch.autocast("cuda", enabled=False) if torch.cuda.is_available() else contextlib.nullcontext()
+        with torch.autocast("cpu", enabled=False), cuda:
+            return record_ops(self._probe, self._x)
 
     def _runs(self, sizes: Sizes) -> bool:
         try:
@@ -203,6 +208,20 @@ class ShapeCostModel:
             area = self._f_h[ops, h] * self._f_w[ops, w]
             total += (self._coef[ops] * area[:, None]).sum(axis=0)
         return Cost(int(total[0]), int(total[1]), int(total[2]), int(total[3]))
+
+    def segments(self) -> tuple[list[Cost], Cost]:
+        """Per adaptor, the cost of the operators whose size follows it (at the human shape); and the rest.
+
+        Each segment's cost scales with its map's area, so ``rest + sum_k segment_k * prod_{j<=k} s_j^2`` is a
+        smooth stand-in for the exact cost that the alphas can be differentiated through.
+        """
+        parts = []
+        for k, (h, w) in enumerate(self.human_sizes):
+            ops = self._ops_of[k]
+            area = self._f_h[ops, h] * self._f_w[ops, w]
+            total = (self._coef[ops] * area[:, None]).sum(axis=0)
+            parts.append(Cost(*(int(v) for v in total)))
+        return parts, Cost(*(int(v) for v in self._const))
 
     def floor_cost(self) -> Cost:
         """The smallest reachable cost: every adapted map at its floor."""

@@ -1,0 +1,298 @@
+"""Issue 5, benchmark 1 and 2: accuracy at equal budget, autosc against two human baselines; defaults sweep.
+
+Every job trains one network from scratch and appends one JSON line to the results file as soon as it ends, so
+a stopped benchmark resumes where it stopped (jobs already in the file are skipped). Methods:
+
+- ``autosc``: widened (``--width auto``), shape adaptors at identity, weights and shapes trained under the budget
+  (the product's defaults), frozen, evaluated frozen.
+- ``uniform``: the same widened, adapted network with the alphas frozen: the identity shape scaled down by the
+  budget projection's common P. The allocation any *learned* shape has to beat (SPEC §4).
+- ``human-width``: the human network at the largest width that fits the budget.
+- ``human-res``: the human network at full width, fed a smaller input that fits the budget (the MobileNet
+  papers' other knob).
+
+Default (about an hour on 2 CPU cores): MobileNetV2-CIFAR on Fashion-MNIST at 28 px, budgets 8M and 16M MACs,
+3 seeds, 10k training images, 4 epochs; accuracy on the full 10k test set. ``--full`` runs the longer recipe
+(all 60k images, 30 epochs) for a GPU. ``--sweep`` runs the defaults sweep on the smaller budget instead.
+
+    .venv/bin/python benchmarks/quality.py                 # quality at equal budget (CPU, ~1 h)
+    .venv/bin/python benchmarks/quality.py --sweep         # width ratio, alpha step, alpha lr
+    .venv/bin/python benchmarks/quality.py --summary       # table + plot from the results file only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import torch
+from torch.utils.data import Subset
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT.parent))
+
+from autosc.cost import Budget, count  # noqa: E402
+from autosc.cost.width import AUTO_WIDTH_RATIO, auto_width, human_cost  # noqa: E402
+from autosc.data import load_data  # noqa: E402
+from autosc.freeze import freeze  # noqa: E402
+from autosc.models import ModelSpec  # noqa: E402
+from autosc.planning import make_plan  # noqa: E402
+from autosc.train import TrainConfig, Trainer, evaluate  # noqa: E402
+from autosc.units import parse_macs  # noqa: E402
+
+
+def parse_count(text: str) -> int:
+    return parse_macs(text)[0]
+
+
+METHODS = ("autosc", "uniform", "human-width", "human-res")
+
+
+def job_key(job: dict) -> str:
+    return json.dumps({k: job[k] for k in sorted(job)}, sort_keys=True)
+
+
+def human_res_size(spec: ModelSpec, budget_macs: int, native: int) -> int:
+    """The largest square input (<= native) at which the full-width human network fits the budget."""
+    for r in range(native, 1, -1):
+        if human_cost(spec, (r, r))[0] <= budget_macs:
+            return r
+    raise SystemExit(f"no input size fits {budget_macs} MACs")
+
+
+def build(job: dict, args: argparse.Namespace) -> tuple[torch.nn.Module, tuple[int, int], dict]:
+    size = (args.input_size, args.input_size)
+    budget = parse_count(job["budget"])
+    human = ModelSpec(args.model, 1.0, 10, 1)
+    info: dict = {}
+    torch.manual_seed(job["seed"])
+    if job["method"] in ("autosc", "uniform"):
+        plan = make_plan(
+            args.model,
+            budget=job["budget"],
+            input_size=size,
+            width="auto",
+            width_ratio=job.get("width_ratio", AUTO_WIDTH_RATIO),
+            num_classes=10,
+            in_channels=1,
+        )
+        info["width"] = plan.spec.width
+        return plan.network, size, info
+    if job["method"] == "human-width":
+        width = auto_width(human, size, Budget(macs=budget), ratio=1.0)
+        info["width"] = width
+        return ModelSpec(args.model, width, 10, 1).build(), size, info
+    r = human_res_size(human, budget, args.input_size)
+    info["width"], info["input"] = 1.0, r
+    return human.build(), (r, r), info
+
+
+def run_job(job: dict, args: argparse.Namespace) -> dict:
+    started = time.perf_counter()
+    net, size, info = build(job, args)
+    bundle = load_data(
+        args.data, input_size=size, data_root=args.data_root, subset=args.subset, test_subset=None, seed=job["seed"]
+    )
+    monitor = Subset(bundle.test, range(0, len(bundle.test), max(1, len(bundle.test) // 1000)))
+    config = TrainConfig(
+        epochs=args.epochs,
+        batch_size=128,
+        lr=0.1,
+        weight_decay=4e-5,
+        seed=job["seed"],
+        device=args.device,
+        amp=args.amp,
+        workers=args.workers,
+    )
+    if job["method"] == "uniform":
+        config.alpha_lr, config.cost_term = 0.0, False
+    for key in ("alpha_lr", "alpha_step", "cost_term", "alpha_optimizer"):
+        if key in job:
+            setattr(config, key, job[key])
+    trainer = Trainer(net, bundle.train, monitor, config)
+    stop = {"stop": False}
+    while not trainer.finished:
+        trainer.run_epoch(stop)
+    train_seconds = time.perf_counter() - started
+    net.eval()
+    final = freeze(net)[0] if info.get("input") is None and job["method"] in ("autosc", "uniform") else net
+    final = final.to(trainer.device)
+    _, acc = evaluate(final, bundle.test, device=trainer.device, channels_last=config.channels_last)
+    final = final.cpu().to(memory_format=torch.contiguous_format).eval()
+    cost = count(final, size, cells=False)
+    row = {
+        **job,
+        **info,
+        "accuracy": acc,
+        "macs": cost.macs,
+        "resize_macs": cost.resize_macs,
+        "budget_macs": cost.macs + cost.resize_macs,
+        "params": cost.params,
+        "epochs": args.epochs,
+        "subset": args.subset,
+        "train_seconds": train_seconds,
+        "device": str(trainer.device),
+        "history": trainer.history,
+    }
+    if job["method"] in ("autosc", "uniform"):
+        last = trainer.history[-1]
+        row.update(sizes=last["sizes"], factors=last["factors"], alpha_moved=last["alpha_moved"])
+        row.update(human_sizes=[list(a.human_size) for a in net.adaptors()], scale=last.get("scale"))
+    if args.latency_runs:
+        row["latency_p50_ms"] = onnx_p50(final, size, args.latency_runs)
+    return row
+
+
+def onnx_p50(net: torch.nn.Module, size: tuple[int, int], runs: int) -> float | None:
+    from autosc.export import export_onnx
+    from autosc.latency import bench
+
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        path = Path(tmp) / "m.onnx"
+        export_onnx(net, size, path, in_channels=1, exporter="torchscript", check=False)
+        result = bench([str(path)], labels=["m"], threads=[1], batches=[1], runs=runs, warmup=20)
+    return result["results"][0]["p50"]
+
+
+def jobs_for(args: argparse.Namespace) -> list[dict]:
+    budgets, seeds = args.budgets.split(","), [int(s) for s in args.seeds.split(",")]
+    if not args.sweep:
+        return [{"budget": b, "seed": s, "method": m} for b in budgets for s in seeds for m in args.methods.split(",")]
+    b = budgets[0]
+    variants: list[dict] = [{}]
+    variants += [{"width_ratio": r} for r in (1.5, 2.0)]  # 1.25 is the default ({})
+    variants += [{"alpha_step": k} for k in (1, 8)]  # default: auto (~600 updates per run)
+    variants += [{"alpha_lr": lr} for lr in (0.01, 0.2)]  # default 0.05
+    variants += [{"cost_term": False}]
+    return [{"budget": b, "seed": s, "method": "autosc", **v} for v in variants for s in seeds]
+
+
+def load_rows(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def summarise(rows: list[dict], sweep: bool) -> tuple[str, list[dict]]:
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        variant = {k: r[k] for k in ("width_ratio", "alpha_step", "alpha_lr", "cost_term") if k in r}
+        name = r["method"] + "".join(f" {k}={v}" for k, v in variant.items())
+        groups.setdefault(f"{r['budget']}|{name}", []).append(r)
+    lines = ["| budget | method | seeds | top-1 % (mean ± std) | MACs (conv+linear) | +resize | params | p50 ms |"]
+    lines.append("|---|---|---|---|---|---|---|---|")
+    summary = []
+    for key, rs in sorted(groups.items(), key=lambda kv: (parse_count(kv[0].split("|")[0]), kv[0])):
+        budget, name = key.split("|")
+        acc = mean_std([100 * r["accuracy"] for r in rs])
+        p50 = [r["latency_p50_ms"] for r in rs if r.get("latency_p50_ms")]
+        macs = statistics.fmean(r["macs"] for r in rs)
+        extra = f" (w {rs[0]['width']:g}" + (f", {rs[0]['input']} px)" if rs[0].get("input") else ")")
+        lines.append(
+            f"| {budget} | {name}{extra} | {len(rs)} | {acc[0]:.2f} ± {acc[1]:.2f} | {macs / 1e6:.2f}M | "
+            f"{statistics.fmean(r['resize_macs'] for r in rs) / 1e6:.2f}M | {rs[0]['params'] / 1e6:.3f}M | "
+            f"{statistics.fmean(p50):.3f} |"
+            if p50
+            else f"| {budget} | {name}{extra} | {len(rs)} | {acc[0]:.2f} ± {acc[1]:.2f} | {macs / 1e6:.2f}M | "
+            f"{statistics.fmean(r['resize_macs'] for r in rs) / 1e6:.2f}M | {rs[0]['params'] / 1e6:.3f}M | - |"
+        )
+        summary.append({"budget": budget, "method": name, "n": len(rs), "mean": acc[0], "std": acc[1], "macs": macs})
+    return "\n".join(lines), summary
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    markers = {"autosc": "o", "uniform": "s", "human-width": "^", "human-res": "v"}
+    for method in METHODS:
+        rs = [
+            r
+            for r in rows
+            if r["method"] == method and not any(k in r for k in ("width_ratio", "alpha_step", "alpha_lr", "cost_term"))
+        ]
+        if not rs:
+            continue
+        budgets = sorted({r["budget"] for r in rs}, key=parse_count)
+        xs, ys, es = [], [], []
+        for b in budgets:
+            br = [r for r in rs if r["budget"] == b]
+            m, s = mean_std([100 * r["accuracy"] for r in br])
+            xs.append(statistics.fmean((r["macs"] + r["resize_macs"]) / 1e6 for r in br))
+            ys.append(m)
+            es.append(s)
+        ax.errorbar(xs, ys, yerr=es, marker=markers[method], capsize=3, label=method)
+    ax.set_xlabel("MACs incl. resize (M)")
+    ax.set_ylabel("top-1 % (Fashion-MNIST test, mean ± std over seeds)")
+    ax.set_title("Accuracy at equal budget")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", default="mobilenet_v2_cifar")
+    ap.add_argument("--data", default="fashion-mnist")
+    ap.add_argument("--data-root", default=None)
+    ap.add_argument("--input-size", type=int, default=28)
+    ap.add_argument("--budgets", default="8M,16M")
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--subset", type=int, default=10_000)
+    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--amp", default="off")
+    ap.add_argument("--workers", type=int, default=0)
+    ap.add_argument("--latency-runs", type=int, default=200)
+    ap.add_argument("--full", action="store_true", help="all training images, 30 epochs (for a GPU)")
+    ap.add_argument("--sweep", action="store_true", help="the defaults sweep on the first budget")
+    ap.add_argument("--summary", action="store_true", help="only print the table and draw the plot")
+    ap.add_argument("--out", default=None, help="results file (JSON lines)")
+    args = ap.parse_args()
+    if args.full:
+        args.subset, args.epochs = None, 30
+    name = ("sweep" if args.sweep else "quality") + ("-full" if args.full else "")
+    out = Path(args.out) if args.out else ROOT / "results" / f"{name}.jsonl"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows = load_rows(out)
+    if not args.summary:
+        done = {job_key({k: r[k] for k in r if k in JOB_KEYS}) for r in rows}
+        todo = [j for j in jobs_for(args) if job_key(j) not in done]
+        print(f"{len(todo)} jobs to run ({len(rows)} already in {out})", flush=True)
+        for i, job in enumerate(todo, 1):
+            row = run_job(job, args)
+            with out.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+            rows.append(row)
+            print(
+                f"[{i}/{len(todo)}] {job} -> {100 * row['accuracy']:.2f}% at {row['budget_macs'] / 1e6:.2f}M "
+                f"({row['train_seconds']:.0f} s)",
+                flush=True,
+            )
+    table, _ = summarise(rows, args.sweep)
+    print(table)
+    if not args.sweep and rows:
+        plot(rows, out.with_suffix(".png"))
+
+
+JOB_KEYS = ("budget", "seed", "method", "width_ratio", "alpha_step", "alpha_lr", "cost_term")
+
+if __name__ == "__main__":
+    main()
