@@ -73,6 +73,7 @@ class TrainConfig:
     alpha_step: int = 0  # 0: auto, about ALPHA_UPDATES alpha updates per run
     alpha_pass: str = "shared"  # "shared": alphas use the weight step's gradient; "separate": an extra pass (ref)
     cost_term: bool = True  # the alphas also see what their MACs cost (a dual-ascent Lagrangian; see _alpha_update)
+    dual_lr: float = 0.05  # step of the budget's dual variable per alpha update, per unit of relative over-budget
     seed: int = 0
     workers: int = 0
     channels_last: bool = True  # NHWC activations: 1.8x faster training on this project's CPU (benchmarks/RESULTS.md)
@@ -86,6 +87,8 @@ class TrainConfig:
             raise AutoscError(f"--batch-size must be at least 1, got {self.batch_size}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise AutoscError(f"--lr must be a positive number, got {self.lr}")
+        if not (self.dual_lr >= 0 and math.isfinite(self.dual_lr)):
+            raise AutoscError(f"dual_lr must be >= 0, got {self.dual_lr}")
         if not (self.alpha_lr >= 0 and math.isfinite(self.alpha_lr)):
             raise AutoscError(f"--alpha-lr must be >= 0, got {self.alpha_lr}")
         if self.weight_decay < 0:
@@ -108,8 +111,6 @@ class TrainConfig:
 #: With ``alpha_step=0`` the alphas get about this many updates per run, however short the run: the
 #: reference's "every 20 batches" gives a 6-epoch run only ~24 updates, and the alphas then do not move (SPEC §4).
 ALPHA_UPDATES = 600
-#: Step of the budget's dual variable per alpha update, per unit of relative over-budget (see ``_alpha_update``).
-DUAL_LR = 0.05
 
 
 def defaults_for(model: str, input_size: tuple[int, int]) -> TrainConfig:
@@ -378,7 +379,7 @@ class Trainer:
             mixed = g_loss / g_loss.norm().clamp_min(1e-12) + self.dual * g_cost / g_cost.norm().clamp_min(1e-12)
             for p, g in zip(self.alpha_params, mixed, strict=True):
                 p.grad = g.to(p.dtype)
-            self.dual = max(0.0, self.dual + DUAL_LR * (ratio.detach().item() - 1.0))
+            self.dual = max(0.0, self.dual + self.config.dual_lr * (ratio.detach().item() - 1.0))
         self.alpha_opt.step()
         self.alpha_sched.step()
 
