@@ -322,6 +322,12 @@ def compress(
             help="Alphas also see their MACs' cost (budget Lagrangian; default on). Off: loss only (ref).",
         ),
     ] = None,
+    shape_until: Annotated[
+        float | None,
+        typer.Option(
+            "--shape-until", help="Fraction of training during which the shape learns (default 0.5); then fixed."
+        ),
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for initialisation, data order and augmentation.")] = None,
     subset: Annotated[int | None, typer.Option(help="Train on a seeded random subset of N images.")] = None,
     test_subset: Annotated[int | None, typer.Option("--test-subset", help="Evaluate on N test images.")] = None,
@@ -385,6 +391,7 @@ def compress(
         alpha_step=alpha_step,
         alpha_pass=alpha_pass,
         cost_term=cost_term,
+        shape_until=shape_until,
         seed=seed,
         subset=subset,
         test_subset=test_subset,

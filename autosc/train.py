@@ -73,6 +73,7 @@ class TrainConfig:
     alpha_step: int = 0  # 0: auto, about ALPHA_UPDATES alpha updates per run
     alpha_pass: str = "shared"  # "shared": alphas use the weight step's gradient; "separate": an extra pass (ref)
     cost_term: bool = True  # the alphas also see what their MACs cost (a dual-ascent Lagrangian; see _alpha_update)
+    shape_until: float = 0.5  # fraction of the steps during which the alphas learn; then the shape is fixed
     dual_lr: float = 0.05  # step of the budget's dual variable per alpha update, per unit of relative over-budget
     seed: int = 0
     workers: int = 0
@@ -87,6 +88,8 @@ class TrainConfig:
             raise AutoscError(f"--batch-size must be at least 1, got {self.batch_size}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise AutoscError(f"--lr must be a positive number, got {self.lr}")
+        if not 0 < self.shape_until <= 1:
+            raise AutoscError(f"--shape-until must be in (0, 1], got {self.shape_until}")
         if not (self.dual_lr >= 0 and math.isfinite(self.dual_lr)):
             raise AutoscError(f"dual_lr must be >= 0, got {self.dual_lr}")
         if not (self.alpha_lr >= 0 and math.isfinite(self.alpha_lr)):
@@ -247,14 +250,16 @@ class Trainer:
             weights, lr=config.lr, momentum=config.momentum, nesterov=True, weight_decay=config.weight_decay
         )
         self.weight_sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.weight_opt, T_max=self.total_steps)
-        self.alpha_step = config.alpha_step or max(1, round(self.total_steps / ALPHA_UPDATES))
+        # The alphas learn during the first ``shape_until`` of the steps; the weights then train on the fixed shape.
+        self.shape_steps = max(1, round(config.shape_until * self.total_steps))
+        self.alpha_step = config.alpha_step or max(1, round(self.shape_steps / ALPHA_UPDATES))
         self.alpha_opt = self.alpha_sched = None
         if self.alpha_params:
             if config.alpha_optimizer == "adam":
                 self.alpha_opt = torch.optim.Adam(self.alpha_params, lr=config.alpha_lr)
             else:
                 self.alpha_opt = torch.optim.SGD(self.alpha_params, lr=config.alpha_lr, momentum=0.9, nesterov=True)
-            alpha_updates = max(1, self.total_steps // self.alpha_step)
+            alpha_updates = max(1, self.shape_steps // self.alpha_step)
             self.alpha_sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.alpha_opt, T_max=alpha_updates)
         self.alpha_start = [float(p.detach()) for p in self.alpha_params]
         self.dual = 1.0  # the budget's Lagrange multiplier, in units of the normalised loss gradient
@@ -318,7 +323,9 @@ class Trainer:
     def _train_batch(self, x: torch.Tensor, y: torch.Tensor) -> None:
         x = _layout(x.to(self.device, non_blocking=True), self.config.channels_last)
         y = y.to(self.device, non_blocking=True)
-        alpha_now = self.alpha_opt is not None and (self.step + 1) % self.alpha_step == 0
+        alpha_now = (
+            self.alpha_opt is not None and (self.step + 1) % self.alpha_step == 0 and self.step < self.shape_steps
+        )
         shared = alpha_now and self.config.alpha_pass == "shared"
         with _autocast(self.device, self.config.amp):
             out = self.net(x)
