@@ -22,13 +22,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from torch import nn
 
-from . import io
+from . import distributed, io
 from .checkpoint import save_checkpoint
 from .cost import count
 from .cost.budget import Budget
 from .cost.budgeted import BudgetedNetwork
 from .cost.width import auto_width
 from .data import DataBundle, load_data
+from .distributed import DistContext
 from .errors import AutoscError
 from .export import export_onnx
 from .freeze import freeze, save_frozen
@@ -212,9 +213,10 @@ def _train_phase(
     metrics: Path,
     display: _Display,
     save_extra: dict,
+    dist: DistContext,
 ) -> Trainer | None:
     """Train ``net`` to the end (resuming from ``ckpt`` if present); None if stopped by Ctrl-C."""
-    trainer = Trainer(net, bundle.train, bundle.test, config)
+    trainer = Trainer(net, bundle.train, bundle.test, config, dist=dist)
     if ckpt.is_file():
         data = io.load(ckpt, expect=(io.CHECKPOINT_FORMAT, BASELINE_FORMAT))
         net.load_state_dict(data["state_dict"])
@@ -222,6 +224,8 @@ def _train_phase(
         display.log(f"{name}: resuming from {ckpt} (epoch {trainer.epoch}, batch {trainer.batch})")
 
     def save(t: Trainer) -> None:
+        if not dist.is_main:  # one writer: every rank holds the same weights, alphas and metrics
+            return
         if hasattr(net, "config"):
             save_checkpoint(net, ckpt, trainer=t.state_dict())
         else:
@@ -264,12 +268,21 @@ def compress(model: str | None, *, preset: str | Path | None = None, command: st
     quiet = bool(args.pop("quiet", False))
     out = args.pop("out", None)
     run_dir = Path(out) if out is not None else default_run_dir(model, args.get("budget"), args.get("memory"))
-    _prepare_dir(run_dir, resume=resume, force=force)
-    if resume:
-        stored = json.loads((run_dir / RUN_FILE).read_text())
-        model, args, command = stored["model"], stored["args"], stored.get("command")
-    display = _Display(quiet)
-    return _run(model, args, run_dir, display, resume, command or _command(model, args))
+    # Under torchrun every rank runs this function; rank 0 alone prepares and writes the run folder.
+    owns_group = not torch.distributed.is_initialized()
+    dist = distributed.init(str(args.get("device", "auto")))
+    try:
+        if dist.is_main:
+            _prepare_dir(run_dir, resume=resume, force=force)
+        distributed.barrier(dist)
+        if resume:
+            stored = json.loads((run_dir / RUN_FILE).read_text())
+            model, args, command = stored["model"], stored["args"], stored.get("command")
+        display = _Display(quiet or not dist.is_main)
+        return _run(model, args, run_dir, display, resume, command or _command(model, args), dist)
+    finally:
+        if owns_group:
+            distributed.shutdown()
 
 
 def _command(model: str, args: dict) -> str:
@@ -283,7 +296,9 @@ def _command(model: str, args: dict) -> str:
     return shlex.join(parts)
 
 
-def _run(model: str, args: dict, run_dir: Path, display: _Display, resume: bool, command: str) -> Result:
+def _run(
+    model: str, args: dict, run_dir: Path, display: _Display, resume: bool, command: str, dist: DistContext
+) -> Result:
     started = time.perf_counter()
     seed = int(args.get("seed", 0))
     size = parse_input_size(args.get("input_size") or default_input_size(model))
@@ -325,17 +340,24 @@ def _run(model: str, args: dict, run_dir: Path, display: _Display, resume: bool,
             macs_convention=args.get("macs_convention", "standard"),
         )
         network = plan.network
-        io.write_json(
-            run_dir / RUN_FILE,
-            {"model": model, "args": args, "command": command, "plan": plan.config(), "plan_summary": plan.to_dict()},
-        )
+        if dist.is_main:
+            io.write_json(
+                run_dir / RUN_FILE,
+                {
+                    "model": model,
+                    "args": args,
+                    "command": command,
+                    "plan": plan.config(),
+                    "plan_summary": plan.to_dict(),
+                },
+            )
     spec = network.spec
     display.log(
         f"plan: width {spec.width:g}, adaptors after {', '.join(network.config()['cells'])}, "
         f"budget {network.budget.describe()}"
     )
     trainer = _train_phase(
-        "autosc", network, bundle, config, run_dir / "checkpoint.pt", run_dir / "metrics.jsonl", display, {}
+        "autosc", network, bundle, config, run_dir / "checkpoint.pt", run_dir / "metrics.jsonl", display, {}, dist
     )
     if trainer is None:
         return _stopped(model, run_dir, display)
@@ -356,6 +378,7 @@ def _run(model: str, args: dict, run_dir: Path, display: _Display, resume: bool,
             run_dir / "baseline_metrics.jsonl",
             display,
             {"model": ctx.human_spec(width).to_dict()},
+            dist,
         )
         if btrainer is None:
             return _stopped(model, run_dir, display)
@@ -364,6 +387,8 @@ def _run(model: str, args: dict, run_dir: Path, display: _Display, resume: bool,
             {"width": width, "accuracy": btrainer.history[-1]["test_acc"], "epochs": btrainer.epoch},
         )
 
+    if not dist.is_main:  # freezing, export, latency and the report are rank 0's
+        return Result(run_dir, {}, None)
     report, frozen = _finish(ctx, network, trainer, baseline)
     report["seconds"] = time.perf_counter() - started
     io.write_json(run_dir / "report.json", report)

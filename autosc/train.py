@@ -28,9 +28,12 @@ from dataclasses import asdict, dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, RandomSampler
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from . import distributed
 from .cost.budgeted import BudgetedNetwork
+from .distributed import DistContext
 from .errors import AutoscError
 
 ALPHA_OPTIMIZERS = ("adam", "sgd")
@@ -232,17 +235,34 @@ class Trainer:
     numbers (loadable with ``weights_only=True``).
     """
 
-    def __init__(self, net: nn.Module, train_set: Dataset, test_set: Dataset, config: TrainConfig) -> None:
+    def __init__(
+        self,
+        net: nn.Module,
+        train_set: Dataset,
+        test_set: Dataset,
+        config: TrainConfig,
+        dist: DistContext | None = None,
+    ) -> None:
         config.validate()
         self.net, self.train_set, self.test_set, self.config = net, train_set, test_set, config
-        self.device = resolve_device(config.device)
+        self.dist = dist or DistContext()
+        self.device = resolve_device(distributed.device_name(self.dist, config.device))
         net.to(self.device)
         if config.channels_last:
             net.to(memory_format=torch.channels_last)
+        # With torchrun, the training forward goes through DDP (which also makes every rank start from rank 0's
+        # weights); evaluation and the alpha pass use the plain module.
+        self.model = (
+            DistributedDataParallel(net, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+            if self.dist.enabled
+            else net
+        )
         # fp16 needs loss scaling (bf16 has float32's range and does not); a disabled scaler is a no-op.
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=config.amp == "fp16")
         self.budgeted = isinstance(net, BudgetedNetwork)
-        self.batches_per_epoch = math.ceil(len(train_set) / config.batch_size)
+        # Per process: a DistributedSampler hands each rank ceil(N / world) images; the global batch is
+        # batch_size x world_size.
+        self.batches_per_epoch = math.ceil(math.ceil(len(train_set) / self.dist.world_size) / config.batch_size)
         self.total_steps = self.batches_per_epoch * config.epochs
         weights = list(net.weight_parameters()) if self.budgeted else list(net.parameters())
         self.alpha_params = list(net.alpha_parameters()) if self.budgeted else []
@@ -328,7 +348,7 @@ class Trainer:
         )
         shared = alpha_now and self.config.alpha_pass == "shared"
         with _autocast(self.device, self.config.amp):
-            out = self.net(x)
+            out = self.model(x)
         loss = F.cross_entropy(out.float(), y)
         self._check_finite(loss)
         self.weight_opt.zero_grad(set_to_none=True)
@@ -345,6 +365,11 @@ class Trainer:
         self._running["loss"] += loss.item() * y.numel()
         self._running["correct"] += (out.argmax(1) == y).sum().item()
         self._running["seen"] += y.numel()
+        if self.dist.enabled and self.budgeted:
+            # Sizes are a pure function of the alphas; check that every rank really holds the same shape.
+            sizes = [float(v) for size in self.net.last_projection.sizes for v in size]
+            alphas = [float(p.detach()) for p in self.alpha_params]
+            distributed.check_identical(self.dist, alphas + sizes, self.device, "the alphas and sizes")
         if alpha_now and not shared:
             with _autocast(self.device, self.config.amp):
                 alpha_out = self.net(x)
@@ -353,6 +378,7 @@ class Trainer:
             grads = torch.autograd.grad(alpha_loss, self.alpha_params)  # alphas only: no weight gradients computed
             for p, g in zip(self.alpha_params, grads, strict=True):
                 p.grad = g
+            distributed.average_grads(self.dist, self.alpha_params)  # outside DDP's backward: average by hand
             self._alpha_update()
             for p in self.alpha_params:
                 p.grad = None
@@ -392,8 +418,17 @@ class Trainer:
 
     # -- epochs ---------------------------------------------------------------------
     def _loader(self) -> DataLoader:
-        generator = _seed_epoch(self.config.seed, self.epoch)
-        sampler = RandomSampler(self.train_set, generator=generator)
+        _seed_epoch(self.config.seed, self.epoch)
+        # One order per epoch, split over ranks (with one process: the whole permutation), so that N processes
+        # of batch B see the same global batches as one process of batch N x B.
+        sampler = DistributedSampler(
+            self.train_set,
+            num_replicas=self.dist.world_size,
+            rank=self.dist.rank,
+            shuffle=True,
+            seed=_epoch_seed(self.config.seed, 0),
+        )
+        sampler.set_epoch(self.epoch)
         return DataLoader(
             self.train_set,
             batch_size=self.config.batch_size,
@@ -422,7 +457,7 @@ class Trainer:
             self.step += 1
             if on_batch is not None:
                 on_batch(self)
-            if stop["stop"] and self.batch < self.batches_per_epoch:
+            if distributed.any_rank(self.dist, stop["stop"], self.device) and self.batch < self.batches_per_epoch:
                 raise StopRequested
         test_loss, test_acc = evaluate(
             self.net,
@@ -432,11 +467,14 @@ class Trainer:
             device=self.device,
             amp=self.config.amp,
         )
-        seen = max(self._running["seen"], 1)
+        loss_sum, correct, seen = distributed.sum_all(
+            self.dist, [self._running["loss"], self._running["correct"], self._running["seen"]], self.device
+        )
+        seen = max(seen, 1)
         metrics = EpochMetrics(
             epoch=self.epoch + 1,
-            train_loss=self._running["loss"] / seen,
-            train_acc=self._running["correct"] / seen,
+            train_loss=loss_sum / seen,
+            train_acc=correct / seen,
             test_loss=test_loss,
             test_acc=test_acc,
             lr=self.weight_opt.param_groups[0]["lr"],
