@@ -247,7 +247,23 @@ def summarise(rows: list[dict], sweep: bool) -> tuple[str, list[dict]]:
             f"{statistics.fmean(r['resize_macs'] for r in rs) / 1e6:.2f}M | {rs[0]['params'] / 1e6:.3f}M | - |"
         )
         summary.append({"budget": budget, "method": name, "n": len(rs), "mean": acc[0], "std": acc[1], "macs": macs})
+    lines += ["", paired(rows)]
     return "\n".join(lines), summary
+
+
+def paired(rows: list[dict]) -> str:
+    """autosc minus each other method, seed by seed (same seed: same training images, same order)."""
+    base = [r for r in rows if not any(k in r for k in VARIANT_KEYS)]
+    out = ["| budget | autosc minus | seeds | difference, points (mean ± std) |", "|---|---|---|---|"]
+    for budget in sorted({r["budget"] for r in base}, key=parse_count):
+        mine = {r["seed"]: r["accuracy"] for r in base if r["budget"] == budget and r["method"] == "autosc"}
+        for method in METHODS[1:]:
+            other = {r["seed"]: r["accuracy"] for r in base if r["budget"] == budget and r["method"] == method}
+            diffs = [100 * (mine[s] - other[s]) for s in sorted(set(mine) & set(other))]
+            if diffs:
+                m, sd = mean_std(diffs)
+                out.append(f"| {budget} | {method} | {len(diffs)} | {m:+.2f} ± {sd:.2f} |")
+    return "\n".join(out)
 
 
 def plot(rows: list[dict], path: Path) -> None:

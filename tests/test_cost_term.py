@@ -114,3 +114,21 @@ def test_cuda_without_a_gpu_is_one_clear_error():
 def test_bad_amp_mode_is_refused():
     with pytest.raises(AutoscError, match="--amp must be one of off, bf16, fp16"):
         TrainConfig(amp="fp8").validate()
+
+
+def test_shape_stops_learning_after_shape_until():
+    """--shape-until 0.5: the alphas move in the first epoch of two and not at all in the second."""
+    torch.manual_seed(0)
+    p = make_plan("mobilenet_v2_cifar", budget="8M", width=0.35)
+    trainer = _trainer(p, shape_until=0.5, alpha_lr=0.2)
+    start = [float(a.detach()) for a in p.network.alpha_parameters()]
+    first = trainer.run_epoch({"stop": False})["alphas"]
+    second = trainer.run_epoch({"stop": False})["alphas"]
+    assert first != pytest.approx(start, abs=1e-3)
+    assert second == first
+    assert trainer.shape_steps == trainer.batches_per_epoch  # 2 epochs x 6 batches x 0.5
+
+
+def test_shape_until_out_of_range_is_refused():
+    with pytest.raises(AutoscError, match="--shape-until must be in"):
+        TrainConfig(shape_until=0).validate()

@@ -1,0 +1,129 @@
+"""torchrun + DDP (gloo on CPU): a 2-process run equals a 1-process run of the same global batch; it resumes.
+
+The test network has no batch norm: with per-rank batch statistics (SyncBatchNorm needs a GPU) two processes of
+batch 16 and one of batch 32 compute different functions, so only a BN-free network can be compared exactly. The
+gradients are then the same mean over the same 32 images, summed in another order: the tolerance is float noise
+(relative 1e-4 on losses and alphas after 2 epochs of 3 steps), and the integer sizes must be equal.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+NET = """
+from torch import nn
+
+def cell(cin, cout, stride=1):
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride=stride, padding=1), nn.ReLU())
+
+def build(num_classes=10, in_channels=3, width=1.0):
+    c = max(8, int(16 * width))
+    return nn.Sequential(
+        cell(in_channels, c), cell(c, c), cell(c, 2 * c, stride=2), cell(2 * c, 2 * c), cell(2 * c, 2 * c),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2 * c, num_classes),
+    )
+"""
+
+
+def _args(model: str, out: Path, epochs: int, batch: int) -> list[str]:
+    return [
+        "compress", model, "--data", "synthetic", "--subset", "96", "--test-subset", "64", "--epochs", str(epochs),
+        "--batch-size", str(batch), "--width", "1.5", "--budget", "60%", "--adaptors", "2", "--alpha-lr", "0.2",
+        "--shape-until", "1", "--latency-runs", "3", "--exporter", "torchscript", "--out", str(out), "--quiet",
+    ]  # fmt: skip
+
+
+def _env() -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    env.pop("WORLD_SIZE", None)
+    return env
+
+
+def _torchrun(nproc: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        str(nproc),
+        "-m",
+        "autosc",
+    ]
+
+
+def _single() -> list[str]:
+    return [sys.executable, "-m", "autosc"]
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("net") / "net.py"
+    path.write_text(NET)
+    return f"{path}:build"
+
+
+def _run(cmd: list[str], timeout: int = 300) -> subprocess.CompletedProcess:
+    result = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def _metrics(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_two_gloo_processes_equal_one_process_of_the_same_global_batch(model, tmp_path):
+    two, one = tmp_path / "two", tmp_path / "one"
+    _run(_torchrun(2) + _args(model, two, epochs=2, batch=16))
+    _run(_single() + _args(model, one, epochs=2, batch=32))
+    # one run folder: rank 1 wrote nothing anywhere
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one", "two"]
+    assert (two / "report.json").is_file() and (two / "model.onnx").is_file()
+    r2, r1 = json.loads((two / "report.json").read_text()), json.loads((one / "report.json").read_text())
+    assert [a["size"] for a in r2["adaptors"]] == [a["size"] for a in r1["adaptors"]]
+    for a2, a1 in zip(r2["adaptors"], r1["adaptors"], strict=True):
+        assert a2["alpha_end"] == pytest.approx(a1["alpha_end"], rel=1e-4, abs=1e-6)
+        assert a2["alpha_end"] != pytest.approx(a2["alpha_start"], abs=1e-3)  # the alphas did learn
+    m2, m1 = _metrics(two), _metrics(one)
+    assert [m["train_loss"] for m in m2] == pytest.approx([m["train_loss"] for m in m1], rel=1e-4)
+    assert [m["sizes"] for m in m2] == [m["sizes"] for m in m1]
+    assert abs(r2["accuracy"]["final"] - r1["accuracy"]["final"]) <= 1 / 64  # at most one test image flips
+    assert r2["macs"]["final"] + r2["macs"]["final_resize"] <= r2["budget"]["macs"]
+
+
+def test_killed_multi_process_run_resumes(model, tmp_path):
+    """SIGKILL the whole torchrun group after epoch 1's checkpoint; --resume with 2 processes finishes the run
+    and ends where an uninterrupted 2-process run ends."""
+    killed, whole = tmp_path / "killed", tmp_path / "whole"
+    cmd = _torchrun(2) + _args(model, killed, epochs=3, batch=16)
+    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.time() + 240
+    try:
+        while time.time() < deadline:
+            if (killed / "metrics.jsonl").is_file() and len(_metrics(killed)) >= 1:
+                break
+            if proc.poll() is not None:
+                pytest.fail(f"the run ended before it could be killed: {proc.stderr.read()[-2000:]}")
+            time.sleep(0.05)
+        else:
+            pytest.fail("no checkpoint within 240 s")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    done = len(_metrics(killed))
+    assert done < 3, "the run finished before the kill; make it longer"
+    assert not (killed / "report.json").exists()
+    _run(_torchrun(2) + ["compress", model, "--out", str(killed), "--resume", "--quiet"])
+    _run(_torchrun(2) + _args(model, whole, epochs=3, batch=16))
+    mk, mw = _metrics(killed), _metrics(whole)
+    assert [m["epoch"] for m in mk] == [1, 2, 3]
+    assert [m["train_loss"] for m in mk] == pytest.approx([m["train_loss"] for m in mw], rel=1e-4)
+    rk, rw = json.loads((killed / "report.json").read_text()), json.loads((whole / "report.json").read_text())
+    assert [a["size"] for a in rk["adaptors"]] == [a["size"] for a in rw["adaptors"]]
