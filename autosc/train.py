@@ -8,7 +8,14 @@ batch after the weight step; with ``"shared"`` (the default) the alphas use the
 gradient of the weight step's own backward, which costs nothing: on this
 2-core CPU the extra pass made every alpha step cost ~1.7x a plain step, and a
 run needs hundreds of alpha updates to learn a shape (SPEC §4's pitfall). The
-budget projection runs inside every forward.
+budget projection runs inside every forward. The alphas see what their MACs
+cost (``cost_term``, a Lagrangian on a smooth cost) and learn during the first
+``shape_until`` of the steps; the weights then finish on the fixed shape
+(benchmarks/RESULTS.md has the measurements behind both).
+
+Under ``torchrun`` the training forward runs through DistributedDataParallel
+and each rank reads its share of one per-epoch permutation, so N processes of
+batch B see the same global batches as one process of batch N x B.
 
 Runs are deterministic for a seed and resumable to the same result: the data
 order and augmentation randomness are re-seeded per epoch, and a stop
