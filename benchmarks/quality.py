@@ -18,7 +18,7 @@ the resolution baseline's integer input sizes land close under them),
 images with any ``--epochs``. ``--sweep`` runs the defaults sweep on the smaller budget instead.
 
     .venv/bin/python benchmarks/quality.py                 # quality at equal budget (CPU, ~1 h)
-    .venv/bin/python benchmarks/quality.py --sweep         # width ratio, alpha step, alpha lr
+    .venv/bin/python benchmarks/quality.py --sweep         # width ratio, alpha step, alpha lr (~30 min)
     .venv/bin/python benchmarks/quality.py --summary       # table + plot from the results file only
 """
 
@@ -203,13 +203,13 @@ def jobs_for(args: argparse.Namespace) -> list[dict]:
         ]
     if not args.sweep:
         return [{"budget": b, "seed": s, "method": m} for b in budgets for s in seeds for m in args.methods.split(",")]
+    # The defaults themselves (width ratio 1.25, alpha step auto = every batch here, alpha lr 0.05, shape learned
+    # for the first half, cost term on) are the quality grid's autosc runs, read from its results file.
     b = budgets[0]
-    variants: list[dict] = [{}]
-    variants += [{"width_ratio": r} for r in (1.5, 2.0)]  # 1.25 is the default ({})
-    variants += [{"alpha_step": k} for k in (4, 16)]  # default: auto (~600 updates per run; here every batch)
-    variants += [{"alpha_lr": lr} for lr in (0.01, 0.2)]  # default 0.05
-    variants += [{"dual_lr": d} for d in (0.0, 0.5)]  # default 0.05
-    variants += [{"cost_term": False}]
+    variants: list[dict] = [{"width_ratio": r} for r in (1.5, 2.0)]
+    variants += [{"alpha_step": 4}]
+    variants += [{"alpha_lr": lr} for lr in (0.01, 0.2)]
+    variants += [{"shape_until": 1.0}, {"cost_term": False}]
     return [{"budget": b, "seed": s, "method": "autosc", **v} for v in variants for s in seeds]
 
 
@@ -249,6 +249,23 @@ def summarise(rows: list[dict], sweep: bool) -> tuple[str, list[dict]]:
         summary.append({"budget": budget, "method": name, "n": len(rs), "mean": acc[0], "std": acc[1], "macs": macs})
     lines += ["", paired(rows)]
     return "\n".join(lines), summary
+
+
+def paired_sweep(rows: list[dict]) -> str:
+    """Each sweep setting minus the defaults, seed by seed."""
+    default = {r["seed"]: r["accuracy"] for r in rows if not any(k in r for k in VARIANT_KEYS)}
+    groups: dict[str, dict[int, float]] = {}
+    for r in rows:
+        variant = {k: r[k] for k in VARIANT_KEYS if k in r}
+        if variant:
+            groups.setdefault(" ".join(f"{k}={v}" for k, v in variant.items()), {})[r["seed"]] = r["accuracy"]
+    out = ["| setting | seeds | minus defaults, points (mean ± std) |", "|---|---|---|"]
+    for name, accs in groups.items():
+        diffs = [100 * (accs[s] - default[s]) for s in sorted(set(accs) & set(default))]
+        if diffs:
+            m, sd = mean_std(diffs)
+            out.append(f"| {name} | {len(diffs)} | {m:+.2f} ± {sd:.2f} |")
+    return "\n".join(out)
 
 
 def paired(rows: list[dict]) -> str:
@@ -304,7 +321,7 @@ def main() -> None:
     ap.add_argument("--data-root", default=None)
     ap.add_argument("--input-size", type=int, default=28)
     ap.add_argument("--budgets", default="15M,22M")
-    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--seeds", default=None, help="default 0,1,2 (--sweep: 0,1)")
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--subset", type=int, default=10_000)
     ap.add_argument("--epochs", type=int, default=5)
@@ -320,6 +337,7 @@ def main() -> None:
     ap.add_argument("--out", default=None, help="results file (JSON lines)")
     ap.add_argument("--shard", default=None, help="i/n: run only every n-th job, from the i-th (parallel runs)")
     args = ap.parse_args()
+    args.seeds = args.seeds or ("0,1" if args.sweep else "0,1,2")
     if args.full:
         args.subset, args.epochs = None, 200
     if args.subset == 0:
@@ -345,8 +363,21 @@ def main() -> None:
                 f"({row['train_seconds']:.0f} s)",
                 flush=True,
             )
+    if args.sweep:  # the default setting's runs come from the quality grid (same protocol, same seeds)
+        budget, seeds = args.budgets.split(",")[0], {int(s) for s in args.seeds.split(",")}
+        grid = load_rows(out.parent / out.name.replace("sweep", "quality"))
+        rows += [
+            r
+            for r in grid
+            if r["method"] == "autosc"
+            and r["budget"] == budget
+            and r["seed"] in seeds
+            and not set(r) & set(VARIANT_KEYS)
+        ]
     table, _ = summarise(rows, args.sweep)
     print(table)
+    if args.sweep:
+        print(paired_sweep(rows))
     if not args.sweep and rows:
         plot(rows, out.with_suffix(".png"))
 
