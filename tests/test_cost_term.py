@@ -132,3 +132,20 @@ def test_shape_stops_learning_after_shape_until():
 def test_shape_until_out_of_range_is_refused():
     with pytest.raises(AutoscError, match="--shape-until must be in"):
         TrainConfig(shape_until=0).validate()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here: the GPU check is skipped (not failed)")
+def test_cuda_bf16_trains_and_the_frozen_export_matches(tmp_path):
+    """On a GPU: the network trains under bf16 autocast on CUDA; frozen on the CPU, its ONNX export matches."""
+    from autosc.export import export_onnx
+    from autosc.freeze import freeze
+
+    torch.manual_seed(0)
+    p = make_plan("mobilenet_v2_cifar", budget="8M", width=0.35)
+    trainer = _trainer(p, amp="bf16", device="cuda")
+    row = trainer.run_epoch({"stop": False})
+    assert trainer.device.type == "cuda" and torch.isfinite(torch.tensor(row["train_loss"]))
+    p.network.cpu().to(memory_format=torch.contiguous_format).eval()
+    frozen, _ = freeze(p.network)
+    result = export_onnx(frozen, (32, 32), tmp_path / "m.onnx", exporter="torchscript")
+    assert result.max_abs_diff is not None and result.max_abs_diff < 1e-3
