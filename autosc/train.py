@@ -400,21 +400,18 @@ class Trainer:
         exchange rate, and mixed as ``loss + dual * cost``; the dual rises while
         the learned shape is over budget and falls while it is under. The
         alphas then move towards an allocation in which detail is bought where
-        the loss values it most per MAC, and the learned shape itself comes to
-        fit the budget, so the projection's uniform rescaling fades out.
+        the loss values it most per MAC; once the learned shape is under budget
+        the dual falls to zero and the two-sided projection scales the shape up
+        to use the budget (measured: benchmarks/RESULTS.md).
         """
-        grads = [p.grad for p in self.alpha_params]
-        if any(g is not None and not torch.isfinite(g).all() for g in grads):
+        g_loss = torch.stack(
+            [p.grad.float() if p.grad is not None else p.new_zeros((), dtype=torch.float32) for p in self.alpha_params]
+        )
+        if not torch.isfinite(g_loss).all():
             return  # an fp16 overflow step: the loss scaler skips it for the weights, and so do the alphas
         if self.config.cost_term:
             ratio = self.net.relaxed_cost()
             cost_grads = torch.autograd.grad(ratio, self.alpha_params)
-            g_loss = torch.stack(
-                [
-                    p.grad.float() if p.grad is not None else p.new_zeros((), dtype=torch.float32)
-                    for p in self.alpha_params
-                ]
-            )
             g_cost = torch.stack([g.float() for g in cost_grads])
             mixed = g_loss / g_loss.norm().clamp_min(1e-12) + self.dual * g_cost / g_cost.norm().clamp_min(1e-12)
             for p, g in zip(self.alpha_params, mixed, strict=True):

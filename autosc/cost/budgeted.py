@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import Tensor, nn
@@ -12,7 +12,7 @@ from ..errors import AutoscError
 from ..models import ModelSpec
 from .budget import Budget
 from .projection import Projection, check_reachable, project
-from .shape_cost import ShapeCostModel
+from .shape_cost import Cost, ShapeCostModel
 
 
 class BudgetedNetwork(nn.Module):
@@ -76,17 +76,20 @@ class BudgetedNetwork(nn.Module):
         when both a MACs and a memory budget are set.
         """
         parts, rest = self.cost_model.segments()
-        area = torch.cumprod(torch.stack([a.factor_tensor() for a in self.adaptors()]), 0) ** 2
-        ratios = []
+        area = (torch.cumprod(torch.stack([a.factor_tensor() for a in self.adaptors()]), 0) ** 2).double()
+        limits: list[tuple[Callable[[Cost], int], int]] = []
         if self.budget.macs is not None:
-            seg = torch.tensor(
-                [p.budget_macs(self.budget.convention) for p in parts], dtype=torch.float64, device=area.device
-            )
-            total = rest.budget_macs(self.budget.convention) + (seg * area.double()).sum()
-            ratios.append(total / self.budget.macs)
+            limits.append((lambda c: c.budget_macs(self.budget.convention), self.budget.macs))
         if self.budget.memory_bytes is not None:
-            seg = torch.tensor([p.activation_bytes for p in parts], dtype=torch.float64, device=area.device)
-            ratios.append((rest.activation_bytes + (seg * area.double()).sum()) / self.budget.memory_bytes)
+            limits.append((lambda c: c.activation_bytes, self.budget.memory_bytes))
+        ratios = [
+            (
+                measure(rest)
+                + (torch.tensor([measure(p) for p in parts], dtype=area.dtype, device=area.device) * area).sum()
+            )
+            / limit
+            for measure, limit in limits
+        ]
         return torch.stack(ratios).max().float()
 
     @torch.no_grad()

@@ -75,6 +75,7 @@ class ShapeCostModel:
         self._known_w = [np.zeros(vmax + 1, dtype=bool) for _ in self.human_sizes]
         self._ops_of = [np.flatnonzero(self._deps == k) for k in range(len(self.human_sizes))]
         self._fill(self.human_sizes, base)
+        self._segments = self._segment_costs()
         self._self_check()
 
     # -- probing -----------------------------------------------------------------
@@ -213,8 +214,12 @@ class ShapeCostModel:
         """Per adaptor, the cost of the operators whose size follows it (at the human shape); and the rest.
 
         Each segment's cost scales with its map's area, so ``rest + sum_k segment_k * prod_{j<=k} s_j^2`` is a
-        smooth stand-in for the exact cost that the alphas can be differentiated through.
+        smooth stand-in for the exact cost that the alphas can be differentiated through. Fixed for the
+        network, so computed once (every alpha step asks for it).
         """
+        return self._segments
+
+    def _segment_costs(self) -> tuple[list[Cost], Cost]:
         parts = []
         for k, (h, w) in enumerate(self.human_sizes):
             ops = self._ops_of[k]
