@@ -92,6 +92,8 @@ def shape_spec(network: BudgetedNetwork) -> dict:
                 "s": adaptor.factor(),
             }
         )
+        if adaptor.branch is not None:
+            adaptors[-1]["branch"] = adaptor.branch
     return {
         "format": SHAPE_SPEC_FORMAT,
         "model": network.spec.to_dict(),
@@ -107,12 +109,19 @@ def _replace(model: nn.Module, name: str, module: nn.Module) -> None:
     setattr(model.get_submodule(parent_name) if parent_name else model, child, module)
 
 
+def _fixed_adaptor(entry: dict) -> nn.Module:
+    """The fixed module of one shape-spec entry: the two-branch mix, or one branch if training collapsed it."""
+    if entry.get("branch"):
+        return SingleBranchAdaptor(entry["size"], low=entry["branch"] == "low")
+    return FrozenAdaptor(entry["size"], entry["sigma"])
+
+
 def freeze(network: BudgetedNetwork) -> tuple[nn.Module, dict]:
     """A plain network computing what ``network`` computes in eval mode, and its shape spec."""
     spec = shape_spec(network)
     frozen = copy.deepcopy(network.net)
     for entry in spec["adaptors"]:
-        _replace(frozen, f"{entry['name']}.adaptor", FrozenAdaptor(entry["size"], entry["sigma"]))
+        _replace(frozen, f"{entry['name']}.adaptor", _fixed_adaptor(entry))
     return frozen.eval(), spec
 
 
@@ -123,7 +132,7 @@ def build_frozen(spec: dict) -> nn.Module:
     net = ModelSpec(**spec["model"]).build()
     for entry in spec["adaptors"]:
         cell = net.get_submodule(entry["name"])
-        _replace(net, entry["name"], AdaptedCell(cell, FrozenAdaptor(entry["size"], entry["sigma"])))
+        _replace(net, entry["name"], AdaptedCell(cell, _fixed_adaptor(entry)))
     return net
 
 

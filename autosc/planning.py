@@ -168,4 +168,6 @@ def network_from_config(config: dict) -> BudgetedNetwork:
     spec = ModelSpec(**config["model"])
     budget = Budget(**config["budget"])
     network, _, _ = adapt_network(spec, tuple(config["input_size"]), budget, list(config["cells"]))
+    if config.get("branches"):
+        network.collapse(config["branches"])
     return network

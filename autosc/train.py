@@ -84,6 +84,7 @@ class TrainConfig:
     alpha_pass: str = "shared"  # "shared": alphas use the weight step's gradient; "separate": an extra pass (ref)
     cost_term: bool = True  # the alphas also see what their MACs cost (a dual-ascent Lagrangian; see _alpha_update)
     shape_until: float = 0.5  # fraction of the steps during which the alphas learn; then the shape is fixed
+    collapse: bool = False  # when the shape is fixed, keep each adaptor's dominant branch; the weights fine-tune on it
     dual_lr: float = 0.05  # step of the budget's dual variable per alpha update, per unit of relative over-budget
     seed: int = 0
     workers: int = 0
@@ -259,11 +260,7 @@ class Trainer:
             net.to(memory_format=torch.channels_last)
         # With torchrun, the training forward goes through DDP (which also makes every rank start from rank 0's
         # weights); evaluation and the alpha pass use the plain module.
-        self.model = (
-            DistributedDataParallel(net, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-            if self.dist.enabled
-            else net
-        )
+        self.model = self._wrap(net)
         # fp16 needs loss scaling (bf16 has float32's range and does not); a disabled scaler is a no-op.
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=config.amp == "fp16")
         self.budgeted = isinstance(net, BudgetedNetwork)
@@ -296,6 +293,25 @@ class Trainer:
         self.history: list[dict] = []
         self._running = {"loss": 0.0, "correct": 0, "seen": 0}
         self._rng: dict | None = None  # RNG state to restore when resuming mid-epoch
+
+    def _wrap(self, net: nn.Module) -> nn.Module:
+        if not self.dist.enabled:
+            return net
+        return DistributedDataParallel(net, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+
+    def _collapse_if_due(self) -> None:
+        """At the end of the shape phase, reduce the adaptors to one branch (``collapse``); idempotent.
+
+        Only when steps remain to fine-tune the collapsed network (``shape_until`` < 1): collapsing
+        changes the function, so it never happens after the last step.
+        """
+        if not (self.config.collapse and self.budgeted) or self.net.collapsed:
+            return
+        if not self.shape_steps <= self.step < self.total_steps:
+            return
+        self.net.collapse()
+        # The alphas no longer take part in the forward; DDP must not wait for their gradients.
+        self.model = self._wrap(self.net)
 
     # -- state ----------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -334,6 +350,7 @@ class Trainer:
             self.scaler.load_state_dict(state["scaler"])
         if self.batch:
             self._rng = {"torch": state["torch_rng"], "python": state["python_rng"]}
+        self._collapse_if_due()  # a run stopped after the shape phase resumes collapsed
 
     @property
     def finished(self) -> bool:
@@ -459,6 +476,7 @@ class Trainer:
             self._train_batch(x, y)
             self.batch += 1
             self.step += 1
+            self._collapse_if_due()
             if on_batch is not None:
                 on_batch(self)
             if distributed.any_rank(self.dist, stop["stop"], self.device) and self.batch < self.batches_per_epoch:

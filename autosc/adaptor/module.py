@@ -19,6 +19,9 @@ def resize(x: Tensor, size: tuple[int, int]) -> Tensor:
     return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
 
 
+BRANCHES = ("full", "low")  # what a collapsed adaptor keeps
+
+
 def low_branch(x: Tensor) -> Tensor:
     """The parameter-free x0.5 resize of the block output: 2x2 max-pool with ceil_mode."""
     return F.max_pool2d(x, kernel_size=2, stride=2, ceil_mode=True)
@@ -46,6 +49,20 @@ class ShapeAdaptor(nn.Module):
         self.alpha = nn.Parameter(torch.tensor(float(alpha)))
         self.human_size = (int(human_size[0]), int(human_size[1]))
         self.size = self.human_size
+        self.branch: str | None = None  # None: the two-branch mix; "full" or "low" once collapsed
+
+    def collapse(self, branch: str | None = None) -> None:
+        """Keep one branch from now on (default: the dominant one); the mix and alpha's gradient are gone.
+
+        Once the shape is fixed the mix only blurs: at sigma 0.6 two fifths of the
+        map are the half-resolution copy. Collapsing lets the weights finish on a
+        plain resize at the learned size (SPEC §6's collapse-and-fine-tune).
+        """
+        if branch is None:
+            branch = "full" if float(self.sigma().detach()) >= 0.5 else "low"
+        if branch not in BRANCHES:
+            raise ValueError(f"branch must be one of {BRANCHES}, got {branch!r}")
+        self.branch = branch
 
     def sigma(self) -> Tensor:
         return torch.sigmoid(self.alpha)
@@ -59,11 +76,16 @@ class ShapeAdaptor(nn.Module):
         return LOWER_BOUND + (1 - LOWER_BOUND) * torch.sigmoid(self.alpha.float())
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.branch == "full":
+            return x if tuple(x.shape[-2:]) == self.size else resize(x, self.size)
+        if self.branch == "low":
+            return resize(low_branch(x), self.size)
         sigma = self.sigma().to(x.dtype)
         return (1 - sigma) * resize(low_branch(x), self.size) + sigma * resize(x, self.size)
 
     def extra_repr(self) -> str:
-        return f"human_size={self.human_size}, size={self.size}"
+        branch = f", branch={self.branch}" if self.branch else ""
+        return f"human_size={self.human_size}, size={self.size}{branch}"
 
 
 class AdaptedCell(nn.Module):

@@ -47,12 +47,15 @@ class BudgetedNetwork(nn.Module):
         """Plain data that rebuilds this architecture (:func:`autosc.planning.network_from_config`)."""
         if self.spec is None:
             raise AutoscError("this network was built without a model spec, so it cannot be saved and rebuilt")
-        return {
+        config = {
             "model": self.spec.to_dict(),
             "input_size": list(self.input_size),
             "budget": self.budget.to_dict(),
             "cells": [n.removesuffix(".adaptor") for n in self.adaptor_names],
         }
+        if self.collapsed:
+            config["branches"] = [a.branch for a in self.adaptors()]
+        return config
 
     def adaptors(self) -> list[ShapeAdaptor]:
         return [self.net.get_submodule(n) for n in self.adaptor_names]
@@ -63,6 +66,24 @@ class BudgetedNetwork(nn.Module):
     def weight_parameters(self) -> Iterator[nn.Parameter]:
         alphas = {id(p) for p in self.alpha_parameters()}
         return (p for p in self.parameters() if id(p) not in alphas)
+
+    @property
+    def collapsed(self) -> bool:
+        """Whether the adaptors keep one branch each (the shape is final; see :meth:`collapse`)."""
+        return any(a.branch is not None for a in self.adaptors())
+
+    def collapse(self, branches: list[str] | None = None) -> None:
+        """Reduce every adaptor to one branch (default: its dominant one) and stop its alpha learning.
+
+        The sizes stay those of the alphas at this moment; the cost only falls
+        (one resize instead of two and a max-pool), so the budget still holds.
+        """
+        adaptors = self.adaptors()
+        if branches is not None and len(branches) != len(adaptors):
+            raise AutoscError(f"{len(branches)} branches given for {len(adaptors)} adaptors")
+        for i, adaptor in enumerate(adaptors):
+            adaptor.collapse(None if branches is None else branches[i])
+            adaptor.alpha.requires_grad_(False)
 
     def factors(self) -> list[float]:
         return [a.factor() for a in self.adaptors()]

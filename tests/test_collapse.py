@@ -1,0 +1,103 @@
+"""Collapsing the adaptors when the shape is fixed: training fine-tunes one branch, freeze and export keep it."""
+
+import copy
+
+import pytest
+import torch
+
+from autosc import count
+from autosc.checkpoint import load_checkpoint, save_checkpoint
+from autosc.data import load_data
+from autosc.export import export_onnx
+from autosc.freeze import FrozenAdaptor, SingleBranchAdaptor, build_frozen, freeze
+from autosc.planning import make_plan, network_from_config
+from autosc.train import TrainConfig, Trainer
+
+
+def _trainer(network, **overrides):
+    data = load_data("synthetic", input_size=(32, 32), subset=96, test_subset=32)
+    config = TrainConfig(epochs=2, batch_size=16, lr=0.05, alpha_step=1, seed=0, **overrides)
+    return Trainer(network, data.train, data.test, config)
+
+
+def _plan():
+    torch.manual_seed(0)
+    return make_plan("mobilenet_v2_cifar", budget="8M", width=0.35)
+
+
+def test_training_collapses_when_the_shape_is_fixed_and_freeze_keeps_one_branch(tmp_path):
+    plan = _plan()
+    network = plan.network
+    trainer = _trainer(network, collapse=True)
+    trainer.run_epoch({"stop": False})  # 6 batches = the shape phase (shape_until 0.5 of 12)
+    assert trainer.step == trainer.shape_steps and network.collapsed
+    alphas = [float(a) for a in network.alpha_parameters()]
+    sizes = network.update_shape().sizes
+    assert all(not a.requires_grad for a in network.alpha_parameters())
+    assert [a.branch for a in network.adaptors()] == ["full" if a.sigma() >= 0.5 else "low" for a in network.adaptors()]
+    trainer.run_epoch({"stop": False})  # the weights fine-tune the collapsed network; the shape does not move
+    assert [float(a) for a in network.alpha_parameters()] == alphas
+    assert network.update_shape().sizes == sizes
+
+    network.eval()
+    frozen, spec = freeze(network)
+    assert not any(isinstance(m, FrozenAdaptor) for m in frozen.modules())
+    assert len([m for m in frozen.modules() if isinstance(m, SingleBranchAdaptor)]) == len(network.adaptors())
+    assert [a["branch"] for a in spec["adaptors"]] == [a.branch for a in network.adaptors()]
+    x = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        reference, ours = network(x), frozen(x)
+    assert reference.std().item() > 1e-3  # trained logits, not a fresh network's near-zero output
+    torch.testing.assert_close(ours, reference, rtol=1e-5, atol=1e-5 * reference.abs().max().item())
+    # One resize instead of two and no max-pool: the frozen network costs less than the mix would, within budget.
+    cost = count(frozen, (32, 32), cells=False)
+    assert cost.total_macs <= plan.budget.macs
+
+    # the spec alone rebuilds the one-branch architecture, the checkpoint rebuilds the collapsed network
+    rebuilt = build_frozen(spec)
+    rebuilt.load_state_dict(frozen.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt.eval()(x), ours)  # same function (memory layouts differ)
+    path = save_checkpoint(network, tmp_path / "ckpt.pt")
+    reloaded, _ = load_checkpoint(path)
+    assert reloaded.collapsed and [a.branch for a in reloaded.adaptors()] == [a.branch for a in network.adaptors()]
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded.eval()(x), reference, rtol=1e-5, atol=1e-6)
+
+    result = export_onnx(frozen, (32, 32), tmp_path / "m.onnx", opset=18, exporter="torchscript")
+    assert result.max_abs_diff is not None and result.max_abs_diff <= 1e-3 * max(1.0, reference.abs().max().item())
+
+
+def test_a_run_stopped_after_the_shape_phase_resumes_collapsed():
+    """Resuming rebuilds the network uncollapsed from the plan; the trainer's state collapses it again."""
+    plan = _plan()
+    first = _trainer(plan.network, collapse=True)
+    first.run_epoch({"stop": False})
+    state, weights = copy.deepcopy(first.state_dict()), copy.deepcopy(plan.network.state_dict())  # as if saved
+    resumed_net = network_from_config(plan.network.config() | {"branches": None})
+    resumed_net.load_state_dict(weights)
+    assert not resumed_net.collapsed
+    resumed = _trainer(resumed_net, collapse=True)
+    resumed.load_state_dict(state)
+    assert resumed_net.collapsed
+    a, b = first.run_epoch({"stop": False}), resumed.run_epoch({"stop": False})
+    assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
+    assert a["test_acc"] == b["test_acc"]
+
+
+def test_without_collapse_the_mix_stays_and_shape_until_one_never_collapses():
+    for overrides in ({"collapse": False}, {"collapse": True, "shape_until": 1.0}):
+        plan = _plan()
+        trainer = _trainer(plan.network, **overrides)
+        while not trainer.finished:
+            trainer.run_epoch({"stop": False})
+        assert not plan.network.collapsed
+        frozen, spec = freeze(plan.network.eval())
+        assert all("branch" not in a for a in spec["adaptors"])
+        assert any(isinstance(m, FrozenAdaptor) for m in frozen.modules())
+
+
+def test_a_bad_branch_is_refused():
+    plan = _plan()
+    with pytest.raises(ValueError, match="branch must be one of"):
+        plan.network.adaptors()[0].collapse("middle")
