@@ -5,7 +5,7 @@ import copy
 import pytest
 import torch
 
-from autosc import count
+from autosc import AutoscError, count
 from autosc.checkpoint import load_checkpoint, save_checkpoint
 from autosc.data import load_data
 from autosc.export import export_onnx
@@ -34,7 +34,9 @@ def test_training_collapses_when_the_shape_is_fixed_and_freeze_keeps_one_branch(
     alphas = [float(a) for a in network.alpha_parameters()]
     sizes = network.update_shape().sizes
     assert all(not a.requires_grad for a in network.alpha_parameters())
-    assert [a.branch for a in network.adaptors()] == ["full" if a.sigma() >= 0.5 else "low" for a in network.adaptors()]
+    assert [a.branch for a in network.adaptors()] == ["full"] * len(
+        network.adaptors()
+    )  # the size holds the downsampling
     trainer.run_epoch({"stop": False})  # the weights fine-tune the collapsed network; the shape does not move
     assert [float(a) for a in network.alpha_parameters()] == alphas
     assert network.update_shape().sizes == sizes
@@ -97,7 +99,14 @@ def test_without_collapse_the_mix_stays_and_shape_until_one_never_collapses():
         assert any(isinstance(m, FrozenAdaptor) for m in frozen.modules())
 
 
-def test_a_bad_branch_is_refused():
+def test_explicit_branches_and_bad_ones():
     plan = _plan()
+    n = len(plan.network.adaptors())
     with pytest.raises(ValueError, match="branch must be one of"):
         plan.network.adaptors()[0].collapse("middle")
+    with pytest.raises(AutoscError, match="branches given"):
+        plan.network.collapse(["full"])
+    plan.network.collapse(["low"] + ["full"] * (n - 1))
+    frozen, _ = freeze(plan.network.eval())
+    singles = [m for m in frozen.modules() if isinstance(m, SingleBranchAdaptor)]
+    assert [m.low for m in singles] == [True] + [False] * (n - 1)

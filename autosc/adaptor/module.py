@@ -51,15 +51,13 @@ class ShapeAdaptor(nn.Module):
         self.size = self.human_size
         self.branch: str | None = None  # None: the two-branch mix; "full" or "low" once collapsed
 
-    def collapse(self, branch: str | None = None) -> None:
-        """Keep one branch from now on (default: the dominant one); the mix and alpha's gradient are gone.
+    def collapse(self, branch: str) -> None:
+        """Keep one branch from now on; the mix and alpha's gradient are gone.
 
         Once the shape is fixed the mix only blurs: at sigma 0.6 two fifths of the
         map are the half-resolution copy. Collapsing lets the weights finish on a
         plain resize at the learned size (SPEC §6's collapse-and-fine-tune).
         """
-        if branch is None:
-            branch = "full" if float(self.sigma().detach()) >= 0.5 else "low"
         if branch not in BRANCHES:
             raise ValueError(f"branch must be one of {BRANCHES}, got {branch!r}")
         self.branch = branch

@@ -73,16 +73,20 @@ class BudgetedNetwork(nn.Module):
         return any(a.branch is not None for a in self.adaptors())
 
     def collapse(self, branches: list[str] | None = None) -> None:
-        """Reduce every adaptor to one branch (default: its dominant one) and stop its alpha learning.
+        """Reduce every adaptor to one branch (default: the full one) and stop its alpha learning.
 
+        The full branch, resized to the learned size, is kept even where sigma < 0.5:
+        the size already holds the downsampling, and the half-resolution branch
+        would only be upsampled back to it (less detail for the same MACs).
         The sizes stay those of the alphas at this moment; the cost only falls
         (one resize instead of two and a max-pool), so the budget still holds.
         """
         adaptors = self.adaptors()
-        if branches is not None and len(branches) != len(adaptors):
+        branches = branches or ["full"] * len(adaptors)
+        if len(branches) != len(adaptors):
             raise AutoscError(f"{len(branches)} branches given for {len(adaptors)} adaptors")
-        for i, adaptor in enumerate(adaptors):
-            adaptor.collapse(None if branches is None else branches[i])
+        for adaptor, branch in zip(adaptors, branches, strict=True):
+            adaptor.collapse(branch)
             adaptor.alpha.requires_grad_(False)
 
     def factors(self) -> list[float]:
