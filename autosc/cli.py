@@ -328,6 +328,13 @@ def compress(
             "--shape-until", help="Fraction of training during which the shape learns (default 0.5); then fixed."
         ),
     ] = None,
+    collapse: Annotated[
+        bool | None,
+        typer.Option(
+            "--collapse/--no-collapse",
+            help="When the shape is fixed, keep one branch per adaptor; the weights fine-tune the plain resize.",
+        ),
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for initialisation, data order and augmentation.")] = None,
     subset: Annotated[int | None, typer.Option(help="Train on a seeded random subset of N images.")] = None,
     test_subset: Annotated[int | None, typer.Option("--test-subset", help="Evaluate on N test images.")] = None,
@@ -392,6 +399,7 @@ def compress(
         alpha_pass=alpha_pass,
         cost_term=cost_term,
         shape_until=shape_until,
+        collapse=collapse,
         seed=seed,
         subset=subset,
         test_subset=test_subset,

@@ -48,7 +48,7 @@ PRESET_KEYS = (
     "model", "budget", "memory", "data", "data_root", "input_size", "width", "num_classes", "adaptors",
     "epochs", "batch_size", "lr", "weight_decay", "alpha_optimizer", "alpha_lr", "alpha_step", "seed",
     "subset", "test_subset", "baseline", "latency_runs", "opset", "exporter", "macs_convention", "alpha_pass", "channels_last",
-    "cost_term", "device", "amp", "shape_until",
+    "cost_term", "device", "amp", "shape_until", "collapse",
 )  # fmt: skip
 TRAIN_KEYS = tuple(f.name for f in fields(TrainConfig))
 

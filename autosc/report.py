@@ -413,21 +413,24 @@ def _adaptor_table(report: dict) -> str:
     adaptors = report.get("adaptors") or []
     if not adaptors:
         return "## Adaptors\n\nNo adaptors were placed."
+    collapsed = any(a.get("branch") for a in adaptors)
     rows = []
     for a in adaptors:
         start, end = a.get("alpha_start"), a.get("alpha_end")
         moved = f"{start:.2f} → {end:.2f} (Δ {end - start:+.3f})" if start is not None and end is not None else DASH
-        rows.append(
-            [
-                f"`{a.get('name', '?')}`",
-                _size(a.get("human_size")),
-                _size(a.get("size")),
-                _fmt(a.get("s"), "{:.3f}"),
-                moved,
-            ]
-        )
-    table = _table(["cell", "human size", "learned size", "factor s", "alpha moved"], rows)
-    return "## Adaptors\n\n" + table + _stillness_note(adaptors)
+        row = [f"`{a.get('name', '?')}`", _size(a.get("human_size")), _size(a.get("size")), _fmt(a.get("s"), "{:.3f}")]
+        rows.append([*row, moved, *([BRANCH_WORDS.get(a.get("branch"), DASH)] if collapsed else [])])
+    headers = ["cell", "human size", "learned size", "factor s", "alpha moved", *(["kept"] if collapsed else [])]
+    note = (
+        "\n\nOnce the shape was fixed, each adaptor was collapsed to one branch (a plain resize to the learned size) "
+        "and the weights were fine-tuned on it (`--collapse`)."
+        if collapsed
+        else ""
+    )
+    return "## Adaptors\n\n" + _table(headers, rows) + note + _stillness_note(adaptors)
+
+
+BRANCH_WORDS = {"full": "resize only", "low": "max-pool + resize"}
 
 
 def _stillness_note(adaptors: list[dict]) -> str:

@@ -1,6 +1,7 @@
 """Collapsing the adaptors when the shape is fixed: training fine-tunes one branch, freeze and export keep it."""
 
 import copy
+import json
 
 import pytest
 import torch
@@ -110,3 +111,17 @@ def test_explicit_branches_and_bad_ones():
     frozen, _ = freeze(plan.network.eval())
     singles = [m for m in frozen.modules() if isinstance(m, SingleBranchAdaptor)]
     assert [m.low for m in singles] == [True] + [False] * (n - 1)
+
+
+def test_cli_collapse_flag_reaches_the_frozen_model_and_the_report(cli, tmp_path):
+    out = tmp_path / "run"
+    args = ["--data", "synthetic", "--subset", "64", "--test-subset", "32", "--batch-size", "16", "--width", "0.35"]
+    args += ["--budget", "8M", "--epochs", "2", "--latency-runs", "5", "--exporter", "torchscript"]
+    result = cli("compress", "mobilenet_v2_cifar", *args, "--collapse", "--out", out, "--quiet")
+    assert result.code == 0, result.err
+    spec = json.loads((out / "frozen.shape.json").read_text())
+    assert [a["branch"] for a in spec["adaptors"]] == ["full"] * len(spec["adaptors"])
+    report = json.loads((out / "report.json").read_text())
+    assert report["train"]["collapse"] is True
+    assert "| kept |" in (out / "report.md").read_text()
+    assert "--collapse" in report["command"]
