@@ -10,8 +10,10 @@ gradient of the weight step's own backward, which costs nothing: on this
 run needs hundreds of alpha updates to learn a shape (SPEC §4's pitfall). The
 budget projection runs inside every forward. The alphas see what their MACs
 cost (``cost_term``, a Lagrangian on a smooth cost) and learn during the first
-``shape_until`` of the steps; the weights then finish on the fixed shape
-(benchmarks/RESULTS.md has the measurements behind both).
+``shape_until`` of the steps; the weights then finish on the fixed shape,
+with each adaptor collapsed to a plain resize to its size (``collapse``: the
+half-resolution branch no longer blurs the map, and the exported network has
+one resize per adaptor). benchmarks/RESULTS.md has the measurements behind each.
 
 Under ``torchrun`` the training forward runs through DistributedDataParallel
 and each rank reads its share of one per-epoch permutation, so N processes of
@@ -84,7 +86,7 @@ class TrainConfig:
     alpha_pass: str = "shared"  # "shared": alphas use the weight step's gradient; "separate": an extra pass (ref)
     cost_term: bool = True  # the alphas also see what their MACs cost (a dual-ascent Lagrangian; see _alpha_update)
     shape_until: float = 0.5  # fraction of the steps during which the alphas learn; then the shape is fixed
-    collapse: bool = False  # when the shape is fixed, keep each adaptor's dominant branch; the weights fine-tune on it
+    collapse: bool = True  # when the shape is fixed, each adaptor becomes a plain resize; the weights fine-tune on it
     dual_lr: float = 0.05  # step of the budget's dual variable per alpha update, per unit of relative over-budget
     seed: int = 0
     workers: int = 0
