@@ -88,6 +88,7 @@ class TrainConfig:
     shape_until: float = 0.5  # fraction of the steps during which the alphas learn; then the shape is fixed
     collapse: bool = True  # when the shape is fixed, each adaptor becomes a plain resize; the weights fine-tune on it
     dual_lr: float = 0.05  # step of the budget's dual variable per alpha update, per unit of relative over-budget
+    penalty: float = 0.0  # > 0: no dual ascent; the cost's weight is penalty x (relative over-budget), 0 under it
     seed: int = 0
     workers: int = 0
     channels_last: bool = True  # NHWC activations: 1.8x faster training on this project's CPU (benchmarks/RESULTS.md)
@@ -105,6 +106,8 @@ class TrainConfig:
             raise AutoscError(f"--shape-until must be in (0, 1], got {self.shape_until}")
         if not (self.dual_lr >= 0 and math.isfinite(self.dual_lr)):
             raise AutoscError(f"dual_lr must be >= 0, got {self.dual_lr}")
+        if not (self.penalty >= 0 and math.isfinite(self.penalty)):
+            raise AutoscError(f"penalty must be >= 0, got {self.penalty}")
         if not (self.alpha_lr >= 0 and math.isfinite(self.alpha_lr)):
             raise AutoscError(f"--alpha-lr must be >= 0, got {self.alpha_lr}")
         if self.weight_decay < 0:
@@ -432,10 +435,14 @@ class Trainer:
             ratio = self.net.relaxed_cost()
             cost_grads = torch.autograd.grad(ratio, self.alpha_params)
             g_cost = torch.stack([g.float() for g in cost_grads])
+            over = ratio.detach().item() - 1.0
+            if self.config.penalty > 0:  # proportional: no memory, so no wind-up below the budget
+                self.dual = self.config.penalty * max(0.0, over)
             mixed = g_loss / g_loss.norm().clamp_min(1e-12) + self.dual * g_cost / g_cost.norm().clamp_min(1e-12)
             for p, g in zip(self.alpha_params, mixed, strict=True):
                 p.grad = g.to(p.dtype)
-            self.dual = max(0.0, self.dual + self.config.dual_lr * (ratio.detach().item() - 1.0))
+            if self.config.penalty == 0:
+                self.dual = max(0.0, self.dual + self.config.dual_lr * over)
         self.alpha_opt.step()
         self.alpha_sched.step()
 

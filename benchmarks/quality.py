@@ -64,6 +64,7 @@ VARIANT_KEYS = (
     "shape_until",
     "low_branch",
     "collapse",
+    "penalty",
 )  # sweep settings, off the defaults
 JOB_KEYS = ("budget", "seed", "method", *VARIANT_KEYS)
 
@@ -141,7 +142,7 @@ def run_job(job: dict, args: argparse.Namespace) -> dict:
     )
     if job["method"] == "uniform":
         config.alpha_lr, config.cost_term = 0.0, False
-    for key in ("alpha_lr", "alpha_step", "cost_term", "dual_lr", "shape_until", "collapse"):
+    for key in ("alpha_lr", "alpha_step", "cost_term", "dual_lr", "shape_until", "collapse", "penalty"):
         if key in job:
             setattr(config, key, job[key])
     trainer = Trainer(net, bundle.train, monitor, config)
