@@ -149,3 +149,22 @@ def test_cuda_bf16_trains_and_the_frozen_export_matches(tmp_path):
     frozen, _ = freeze(p.network)
     result = export_onnx(frozen, (32, 32), tmp_path / "m.onnx", exporter="torchscript")
     assert result.max_abs_diff is not None and result.max_abs_diff < 1e-3
+
+
+def test_penalty_weighs_the_cost_by_how_far_over_budget_and_not_at_all_under_it():
+    """penalty > 0 replaces dual ascent: the cost's weight is penalty x (ratio - 1) over the budget, 0 under it."""
+    torch.manual_seed(0)
+    p = make_plan("mobilenet_v2_cifar", budget="8M", width=0.35)
+    trainer = _trainer(p, penalty=10.0)
+    n = len(p.network.adaptors())
+    for factors in ([0.99] * n, [0.6] * n):
+        _set_factors(p.network, factors)
+        ratio = p.network.relaxed_cost().detach().item()
+        for a in p.network.alpha_parameters():
+            a.grad = torch.ones_like(a)
+        trainer.dual = 123.0  # no memory: the previous value must not matter
+        trainer._alpha_update()
+        assert trainer.dual == pytest.approx(10.0 * max(0.0, ratio - 1.0), rel=1e-6)
+    assert ratio < 1  # the second shape was under budget: no cost pressure at all
+    with pytest.raises(AutoscError, match="penalty must be >= 0"):
+        TrainConfig(penalty=-1).validate()
