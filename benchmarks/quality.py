@@ -20,6 +20,8 @@ images with any ``--epochs``. ``--sweep`` runs the defaults sweep on the smaller
     .venv/bin/python benchmarks/quality.py                 # quality at equal budget (CPU, ~1 h)
     .venv/bin/python benchmarks/quality.py --sweep         # width ratio, alpha lr, cost term (~25 min)
     .venv/bin/python benchmarks/quality.py --summary       # table + plot from the results file only
+    .venv/bin/python benchmarks/quality.py --variants '[{"penalty":10.0}]' --budgets 22M \
+        --out benchmarks/results/study-22M.jsonl             # autosc with settings off the defaults (a study)
 """
 
 from __future__ import annotations
