@@ -418,7 +418,7 @@ def compress(
     )
     if not result.completed:
         raise typer.Exit(130)
-    if not quiet:
+    if not quiet and result.report:  # under torchrun only rank 0 has a report; the other ranks print nothing
         r = result.report
         acc = r["accuracy"]["final"]
         console.print(

@@ -305,14 +305,15 @@ class Trainer:
         return DistributedDataParallel(net, device_ids=[self.device.index] if self.device.type == "cuda" else None)
 
     def _collapse_if_due(self) -> None:
-        """At the end of the shape phase, reduce the adaptors to one branch (``collapse``); idempotent.
+        """Once the shape phase is over, reduce the adaptors to one branch (``collapse``); idempotent.
 
-        Only when steps remain to fine-tune the collapsed network (``shape_until`` < 1): collapsing
-        changes the function, so it never happens after the last step.
+        Only in runs whose shape phase ends before the last step (``shape_until`` < 1): collapsing
+        changes the function, so the weights must fine-tune after it. A run resumed past that point
+        (even a finished one) collapses again on load, as the network it trained was collapsed.
         """
         if not (self.config.collapse and self.budgeted) or self.net.collapsed:
             return
-        if not self.shape_steps <= self.step < self.total_steps:
+        if self.shape_steps >= self.total_steps or self.step < self.shape_steps:
             return
         self.net.collapse()
         # The alphas no longer take part in the forward; DDP must not wait for their gradients.

@@ -86,6 +86,10 @@ def test_a_run_stopped_after_the_shape_phase_resumes_collapsed():
     a, b = first.run_epoch({"stop": False}), resumed.run_epoch({"stop": False})
     assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
     assert a["test_acc"] == b["test_acc"]
+    # a finished run reloaded for freezing (e.g. stopped between training and the report) is collapsed too
+    finished = network_from_config(plan.network.config() | {"branches": None})
+    _trainer(finished, collapse=True).load_state_dict(copy.deepcopy(first.state_dict()))
+    assert first.finished and finished.collapsed
 
 
 def test_without_collapse_the_mix_stays_and_shape_until_one_never_collapses():

@@ -31,11 +31,12 @@ def build(num_classes=10, in_channels=3, width=1.0):
 """
 
 
-def _args(model: str, out: Path, epochs: int, batch: int) -> list[str]:
+def _args(model: str, out: Path, epochs: int, batch: int, shape_until: str = "1") -> list[str]:
     return [
         "compress", model, "--data", "synthetic", "--subset", "96", "--test-subset", "64", "--epochs", str(epochs),
         "--batch-size", str(batch), "--width", "1.5", "--budget", "60%", "--adaptors", "2", "--alpha-lr", "0.2",
-        "--shape-until", "1", "--latency-runs", "3", "--exporter", "torchscript", "--out", str(out), "--quiet",
+        "--shape-until", shape_until, "--latency-runs", "3", "--exporter", "torchscript", "--out", str(out),
+        "--quiet",
     ]  # fmt: skip
 
 
@@ -81,7 +82,9 @@ def _metrics(out: Path) -> list[dict]:
 
 def test_two_gloo_processes_equal_one_process_of_the_same_global_batch(model, tmp_path):
     two, one = tmp_path / "two", tmp_path / "one"
-    _run(_torchrun(2) + _args(model, two, epochs=2, batch=16))
+    # not --quiet: rank 0 alone prints the summary line (rank 1 has no report and must not fail on it)
+    loud = _run(_torchrun(2) + [a for a in _args(model, two, epochs=2, batch=16) if a != "--quiet"])
+    assert loud.stdout.count("done: ") == 1, loud.stdout[-2000:]
     _run(_single() + _args(model, one, epochs=2, batch=32))
     # one run folder: rank 1 wrote nothing anywhere
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one", "two"]
@@ -100,9 +103,10 @@ def test_two_gloo_processes_equal_one_process_of_the_same_global_batch(model, tm
 
 def test_killed_multi_process_run_resumes(model, tmp_path):
     """SIGKILL the whole torchrun group after epoch 1's checkpoint; --resume with 2 processes finishes the run
-    and ends where an uninterrupted 2-process run ends."""
+    and ends where an uninterrupted 2-process run ends. The shape phase ends in epoch 2 (step 4 of 9), so the
+    resumed group also collapses the adaptors and re-wraps DDP without the alphas on the way."""
     killed, whole = tmp_path / "killed", tmp_path / "whole"
-    cmd = _torchrun(2) + _args(model, killed, epochs=3, batch=16)
+    cmd = _torchrun(2) + _args(model, killed, epochs=3, batch=16, shape_until="0.5")
     proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.time() + 240
     try:
@@ -121,9 +125,10 @@ def test_killed_multi_process_run_resumes(model, tmp_path):
     assert done < 3, "the run finished before the kill; make it longer"
     assert not (killed / "report.json").exists()
     _run(_torchrun(2) + ["compress", model, "--out", str(killed), "--resume", "--quiet"])
-    _run(_torchrun(2) + _args(model, whole, epochs=3, batch=16))
+    _run(_torchrun(2) + _args(model, whole, epochs=3, batch=16, shape_until="0.5"))
     mk, mw = _metrics(killed), _metrics(whole)
     assert [m["epoch"] for m in mk] == [1, 2, 3]
     assert [m["train_loss"] for m in mk] == pytest.approx([m["train_loss"] for m in mw], rel=1e-4)
     rk, rw = json.loads((killed / "report.json").read_text()), json.loads((whole / "report.json").read_text())
     assert [a["size"] for a in rk["adaptors"]] == [a["size"] for a in rw["adaptors"]]
+    assert [a.get("branch") for a in rk["adaptors"]] == ["full", "full"]  # collapsed under DDP after the resume
