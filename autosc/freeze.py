@@ -46,11 +46,13 @@ class FrozenAdaptor(nn.Module):
 
 
 class SingleBranchAdaptor(nn.Module):
-    """A collapsed adaptor: only its dominant branch, resized to the learned size (SPEC §6, optional).
+    """A collapsed adaptor: one branch, resized to the learned size (SPEC §6).
 
-    Not the same function as the two-branch mix: it needs fine-tuning before use
-    (the reference author reports slightly lower accuracy, still above human).
-    It exists because every adaptor otherwise costs two resizes and a max-pool.
+    The frozen form of an adaptor that training collapsed (``--collapse``, the
+    default: the weights were fine-tuned on it, so it is the trained function).
+    :func:`collapse` also makes it from a two-branch network after the fact,
+    which changes the function and needs fine-tuning before use. It exists
+    because every two-branch adaptor costs two resizes and a max-pool.
     """
 
     def __init__(self, size: tuple[int, int], low: bool) -> None:
