@@ -383,7 +383,7 @@ def main() -> None:
     print(table)
     if args.sweep:
         print(paired_sweep(rows))
-    if not args.sweep and rows:
+    if not args.sweep and not args.variants and rows:  # a study's rows are variants: nothing to plot
         plot(rows, out.with_suffix(".png"))
 
 
