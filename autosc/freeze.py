@@ -16,7 +16,7 @@ from pathlib import Path
 from torch import Tensor, nn
 
 from . import io
-from .adaptor import AdaptedCell, low_branch, resize
+from .adaptor import AdaptedCell, low_branch, one_branch, resize
 from .cost.budgeted import BudgetedNetwork
 from .errors import AutoscError
 from .models import ModelSpec
@@ -61,9 +61,7 @@ class SingleBranchAdaptor(nn.Module):
         self.low = bool(low)
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.low:
-            return resize(low_branch(x), self.size)
-        return x if tuple(x.shape[-2:]) == self.size else resize(x, self.size)
+        return one_branch(x, self.size, low=self.low)
 
     def extra_repr(self) -> str:
         return f"size={self.size}, branch={'low' if self.low else 'full'}"

@@ -409,6 +409,9 @@ def _run_notes(report: dict, metrics: list[dict]) -> str:
     return " ".join(notes)
 
 
+BRANCH_WORDS = {"full": "resize only", "low": "max-pool + resize"}  # what a collapsed adaptor kept
+
+
 def _adaptor_table(report: dict) -> str:
     adaptors = report.get("adaptors") or []
     if not adaptors:
@@ -428,9 +431,6 @@ def _adaptor_table(report: dict) -> str:
         else ""
     )
     return "## Adaptors\n\n" + _table(headers, rows) + note + _stillness_note(adaptors)
-
-
-BRANCH_WORDS = {"full": "resize only", "low": "max-pool + resize"}
 
 
 def _stillness_note(adaptors: list[dict]) -> str:

@@ -311,9 +311,9 @@ class Trainer:
         changes the function, so the weights must fine-tune after it. A run resumed past that point
         (even a finished one) collapses again on load, as the network it trained was collapsed.
         """
-        if not (self.config.collapse and self.budgeted) or self.net.collapsed:
+        if not (self.config.collapse and self.budgeted):
             return
-        if self.shape_steps >= self.total_steps or self.step < self.shape_steps:
+        if self.shape_steps >= self.total_steps or self.step < self.shape_steps or self.net.collapsed:
             return
         self.net.collapse()
         # The alphas no longer take part in the forward; DDP must not wait for their gradients.

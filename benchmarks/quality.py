@@ -6,7 +6,8 @@ a stopped benchmark resumes where it stopped (jobs already in the file are skipp
 - ``autosc``: widened (``--width auto``), shape adaptors at identity, weights and shapes trained under the budget
   (the product's defaults), frozen, evaluated frozen.
 - ``uniform``: the same widened, adapted network with the alphas frozen: the identity shape scaled down by the
-  budget projection's common P (collapsed to plain resizes at mid-run like autosc, by the same default). The allocation any *learned* shape has to beat (SPEC §4).
+  budget projection's common P (collapsed to plain resizes at mid-run like autosc, by the same default). The
+  allocation any *learned* shape has to beat (SPEC §4).
 - ``human-width``: the human network at the largest width that fits the budget.
 - ``human-res``: the human network at full width, fed a smaller input that fits the budget (the MobileNet
   papers' other knob).
@@ -144,8 +145,8 @@ def run_job(job: dict, args: argparse.Namespace) -> dict:
     )
     if job["method"] == "uniform":
         config.alpha_lr, config.cost_term = 0.0, False
-    for key in ("alpha_lr", "alpha_step", "cost_term", "dual_lr", "shape_until", "collapse", "penalty"):
-        if key in job:
+    for key in VARIANT_KEYS:  # the training settings among them (width_ratio and low_branch act elsewhere)
+        if key in job and hasattr(config, key):
             setattr(config, key, job[key])
     trainer = Trainer(net, bundle.train, monitor, config)
     stop = {"stop": False}

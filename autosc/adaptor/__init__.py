@@ -8,6 +8,7 @@ from .module import (
     factor_to_alpha,
     identity_alpha,
     low_branch,
+    one_branch,
     resize,
 )
 from .placement import Candidate, choose, default_adaptor_count, find_candidates, insert_adaptors, meta_copy
@@ -26,5 +27,6 @@ __all__ = [
     "insert_adaptors",
     "low_branch",
     "meta_copy",
+    "one_branch",
     "resize",
 ]

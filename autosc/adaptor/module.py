@@ -27,6 +27,17 @@ def low_branch(x: Tensor) -> Tensor:
     return F.max_pool2d(x, kernel_size=2, stride=2, ceil_mode=True)
 
 
+def one_branch(x: Tensor, size: tuple[int, int], *, low: bool) -> Tensor:
+    """A collapsed adaptor's function: the map (or its half-resolution copy) resized to ``size``.
+
+    Shared by the training module and the frozen one so that both compute the same thing; the full
+    branch skips a resize to its own size (the identity).
+    """
+    if low:
+        return resize(low_branch(x), size)
+    return x if tuple(x.shape[-2:]) == tuple(size) else resize(x, size)
+
+
 def factor_to_alpha(s: float, lower: float = LOWER_BOUND) -> float:
     """The alpha whose factor r + (1 - r) sigmoid(alpha) equals ``s``."""
     sigma = (s - lower) / (1 - lower)
@@ -74,10 +85,8 @@ class ShapeAdaptor(nn.Module):
         return LOWER_BOUND + (1 - LOWER_BOUND) * torch.sigmoid(self.alpha.float())
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.branch == "full":
-            return x if tuple(x.shape[-2:]) == self.size else resize(x, self.size)
-        if self.branch == "low":
-            return resize(low_branch(x), self.size)
+        if self.branch is not None:
+            return one_branch(x, self.size, low=self.branch == "low")
         sigma = self.sigma().to(x.dtype)
         return (1 - sigma) * resize(low_branch(x), self.size) + sigma * resize(x, self.size)
 
