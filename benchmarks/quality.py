@@ -275,17 +275,32 @@ def paired_sweep(rows: list[dict]) -> str:
 
 
 def paired(rows: list[dict]) -> str:
-    """autosc minus each other method, seed by seed (same seed: same training images, same order)."""
+    """autosc minus each other method, seed by seed (same seed: same training images, same order).
+
+    The last rows pool every budget's pairs: one run's noise (1-2 points here) is larger than the effects, so
+    the pooled mean and its standard error are the figure that can tell a small gain from none.
+    """
     base = [r for r in rows if not any(k in r for k in VARIANT_KEYS)]
-    out = ["| budget | autosc minus | seeds | difference, points (mean ± std) |", "|---|---|---|---|"]
-    for budget in sorted({r["budget"] for r in base}, key=parse_count):
-        mine = {r["seed"]: r["accuracy"] for r in base if r["budget"] == budget and r["method"] == "autosc"}
+    out = ["| budget | autosc minus | pairs | difference, points (mean ± std) | std error | autosc ahead |"]
+    out.append("|---|---|---|---|---|---|")
+    pooled: dict[str, list[float]] = {}
+    budgets = sorted({r["budget"] for r in base}, key=parse_count)
+    for budget in budgets + ["all"]:
         for method in METHODS[1:]:
-            other = {r["seed"]: r["accuracy"] for r in base if r["budget"] == budget and r["method"] == method}
-            diffs = [100 * (mine[s] - other[s]) for s in sorted(set(mine) & set(other))]
+            if budget == "all":
+                diffs = pooled.get(method, []) if len(budgets) > 1 else []
+            else:
+                mine = {r["seed"]: r["accuracy"] for r in base if r["budget"] == budget and r["method"] == "autosc"}
+                other = {r["seed"]: r["accuracy"] for r in base if r["budget"] == budget and r["method"] == method}
+                diffs = [100 * (mine[s] - other[s]) for s in sorted(set(mine) & set(other))]
+                pooled.setdefault(method, []).extend(diffs)
             if diffs:
                 m, sd = mean_std(diffs)
-                out.append(f"| {budget} | {method} | {len(diffs)} | {m:+.2f} ± {sd:.2f} |")
+                ahead = sum(d > 0 for d in diffs)
+                out.append(
+                    f"| {budget} | {method} | {len(diffs)} | {m:+.2f} ± {sd:.2f} | {sd / len(diffs) ** 0.5:.2f} | "
+                    f"{ahead} of {len(diffs)} |"
+                )
     return "\n".join(out)
 
 
