@@ -12,13 +12,13 @@ a stopped benchmark resumes where it stopped (jobs already in the file are skipp
 - ``human-res``: the human network at full width, fed a smaller input that fits the budget (the MobileNet
   papers' other knob).
 
-Default (about an hour on 2 CPU cores): MobileNetV2-CIFAR on Fashion-MNIST at 28 px, budgets 10M, 15M and 22M MACs
+Default (about 1 h 45 min on 2 CPU cores): MobileNetV2-CIFAR on Fashion-MNIST at 28 px, budgets 10M, 15M and 22M MACs
 (where the resolution baseline's integer input sizes land close under them),
 3 seeds, the same 10k training images for every run, 5 epochs at lr 0.05; accuracy on the full 10k test set. ``--full`` runs the longer recipe
 (the seed recipe: all 60k images, 200 epochs) for a GPU; ``--subset 0`` uses all
 images with any ``--epochs``. ``--sweep`` runs the defaults sweep at 15M instead.
 
-    .venv/bin/python benchmarks/quality.py                 # quality at equal budget (CPU, ~1 h)
+    .venv/bin/python benchmarks/quality.py                 # quality at equal budget (CPU, ~1 h 45 min)
     .venv/bin/python benchmarks/quality.py --sweep         # width ratio, alpha lr, cost term (~25 min)
     .venv/bin/python benchmarks/quality.py --summary       # table + plot from the results file only
     .venv/bin/python benchmarks/quality.py --variants '[{"penalty":10.0}]' --budgets 22M \
