@@ -281,26 +281,28 @@ def paired(rows: list[dict]) -> str:
     the pooled mean and its standard error are the figure that can tell a small gain from none.
     """
     base = [r for r in rows if not any(k in r for k in VARIANT_KEYS)]
+    acc = {(r["budget"], r["method"], r["seed"]): 100 * r["accuracy"] for r in base}
+    budgets = sorted({r["budget"] for r in base}, key=parse_count)
     out = ["| budget | autosc minus | pairs | difference, points (mean ± std) | std error | autosc ahead |"]
     out.append("|---|---|---|---|---|---|")
-    pooled: dict[str, list[float]] = {}
-    budgets = sorted({r["budget"] for r in base}, key=parse_count)
-    for budget in budgets + ["all"]:
+
+    def line(budget: str, method: str, diffs: list[float]) -> None:
+        if diffs:
+            m, sd = mean_std(diffs)
+            ahead = sum(d > 0 for d in diffs)
+            n = len(diffs)
+            out.append(f"| {budget} | {method} | {n} | {m:+.2f} ± {sd:.2f} | {sd / n**0.5:.2f} | {ahead} of {n} |")
+
+    pooled: dict[str, list[float]] = {method: [] for method in METHODS[1:]}
+    for budget in budgets:
         for method in METHODS[1:]:
-            if budget == "all":
-                diffs = pooled.get(method, []) if len(budgets) > 1 else []
-            else:
-                mine = {r["seed"]: r["accuracy"] for r in base if r["budget"] == budget and r["method"] == "autosc"}
-                other = {r["seed"]: r["accuracy"] for r in base if r["budget"] == budget and r["method"] == method}
-                diffs = [100 * (mine[s] - other[s]) for s in sorted(set(mine) & set(other))]
-                pooled.setdefault(method, []).extend(diffs)
-            if diffs:
-                m, sd = mean_std(diffs)
-                ahead = sum(d > 0 for d in diffs)
-                out.append(
-                    f"| {budget} | {method} | {len(diffs)} | {m:+.2f} ± {sd:.2f} | {sd / len(diffs) ** 0.5:.2f} | "
-                    f"{ahead} of {len(diffs)} |"
-                )
+            diffs = [v - acc[(b, method, s)] for (b, m, s), v in sorted(acc.items())
+                     if b == budget and m == "autosc" and (b, method, s) in acc]  # fmt: skip
+            line(budget, method, diffs)
+            pooled[method] += diffs
+    if len(budgets) > 1:
+        for method, diffs in pooled.items():
+            line("all", method, diffs)
     return "\n".join(out)
 
 
