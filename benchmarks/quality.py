@@ -253,7 +253,8 @@ def summarise(rows: list[dict], sweep: bool) -> tuple[str, list[dict]]:
             f"{statistics.fmean(r['resize_macs'] for r in rs) / 1e6:.2f}M | {rs[0]['params'] / 1e6:.3f}M | - |"
         )
         summary.append({"budget": budget, "method": name, "n": len(rs), "mean": acc[0], "std": acc[1], "macs": macs})
-    lines += ["", paired(rows)]
+    if any(not set(r) & set(VARIANT_KEYS) for r in rows):  # a study's rows are all variants: no grid to pair
+        lines += ["", paired(rows)]
     return "\n".join(lines), summary
 
 
@@ -303,6 +304,33 @@ def paired(rows: list[dict]) -> str:
     if len(budgets) > 1:
         for method, diffs in pooled.items():
             line("all", method, diffs)
+    return "\n".join(out)
+
+
+def paired_study(rows: list[dict], grid: list[dict]) -> str:
+    """Each study variant minus the grid's runs of the same budget and seed (same images, same order).
+
+    A variant is judged against the defaults (did the change help?) and against the width-scaled human network
+    (does the changed method beat it?), per budget and pooled, as the grid's own paired table does.
+    """
+    acc = {(r["budget"], r["method"], r["seed"]): 100 * r["accuracy"] for r in grid if not set(r) & set(VARIANT_KEYS)}
+    variants: dict[str, dict[tuple[str, int], float]] = {}
+    for r in rows:
+        name = " ".join(f"{k}={r[k]}" for k in VARIANT_KEYS if k in r)
+        variants.setdefault(name, {})[(r["budget"], r["seed"])] = 100 * r["accuracy"]
+    out = ["| variant | budget | minus | pairs | difference, points (mean ± std) | std error | variant ahead |"]
+    out.append("|---|---|---|---|---|---|---|")
+    for name, runs in variants.items():
+        budgets = sorted({b for b, _ in runs}, key=parse_count)
+        for method, label in (("autosc", "defaults"), ("uniform", "uniform"), ("human-width", "human-width")):
+            for budget in [*budgets, "all"] if len(budgets) > 1 else budgets:
+                keys = sorted(k for k in runs if budget in ("all", k[0]) and (k[0], method, k[1]) in acc)
+                diffs = [runs[k] - acc[(k[0], method, k[1])] for k in keys]
+                if diffs:
+                    m, sd = mean_std(diffs)
+                    n, ahead = len(diffs), sum(d > 0 for d in diffs)
+                    out.append(f"| {name} | {budget} | {label} | {n} | {m:+.2f} ± {sd:.2f} | {sd / n**0.5:.2f} | "
+                               f"{ahead} of {n} |")  # fmt: skip
     return "\n".join(out)
 
 
@@ -402,7 +430,11 @@ def main() -> None:
     print(table)
     if args.sweep:
         print(paired_sweep(rows))
-    if not args.sweep and not args.variants and rows:  # a study's rows are variants: nothing to plot
+    studied = bool(rows) and all(set(r) & set(VARIANT_KEYS) for r in rows)  # a study: variants only
+    if args.variants or (args.summary and studied):
+        grid = load_rows(out.parent / "quality.jsonl")  # the defaults and baselines of the same seeds
+        print("\n" + paired_study(rows, grid))
+    if not args.sweep and not studied and rows:  # a study's rows are variants: nothing to plot
         plot(rows, out.with_suffix(".png"))
 
 
