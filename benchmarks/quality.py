@@ -253,7 +253,7 @@ def summarise(rows: list[dict], sweep: bool) -> tuple[str, list[dict]]:
             f"{statistics.fmean(r['resize_macs'] for r in rs) / 1e6:.2f}M | {rs[0]['params'] / 1e6:.3f}M | - |"
         )
         summary.append({"budget": budget, "method": name, "n": len(rs), "mean": acc[0], "std": acc[1], "macs": macs})
-    if any(not set(r) & set(VARIANT_KEYS) for r in rows):  # a study's rows are all variants: no grid to pair
+    if any(r["method"] == "autosc" and not set(r) & set(VARIANT_KEYS) for r in rows):  # a study may have none
         lines += ["", paired(rows)]
     return "\n".join(lines), summary
 
@@ -430,10 +430,11 @@ def main() -> None:
     print(table)
     if args.sweep:
         print(paired_sweep(rows))
-    studied = bool(rows) and all(set(r) & set(VARIANT_KEYS) for r in rows)  # a study: variants only
-    if args.variants or (args.summary and studied):
-        grid = load_rows(out.parent / "quality.jsonl")  # the defaults and baselines of the same seeds
-        print("\n" + paired_study(rows, grid))
+    variants = [r for r in rows if set(r) & set(VARIANT_KEYS)]
+    studied = bool(variants) and not args.sweep  # a study file: variants, and perhaps baselines of new seeds
+    if studied:  # against the grid's defaults and baselines of the same seeds, and the file's own baselines
+        grid = load_rows(out.parent / "quality.jsonl") + [r for r in rows if r not in variants]
+        print("\n" + paired_study(variants, grid))
     if not args.sweep and not studied and rows:  # a study's rows are variants: nothing to plot
         plot(rows, out.with_suffix(".png"))
 
