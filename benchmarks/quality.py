@@ -229,11 +229,22 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
+def variant_name(row: dict) -> str:
+    """The settings off the defaults a row was run with ("" for the grid's own runs)."""
+    return " ".join(f"{k}={row[k]}" for k in VARIANT_KEYS if k in row)
+
+
+def pair_row(cells: list[str], diffs: list[float]) -> str:
+    """One line of a paired table: the leading cells, then pairs, mean ± std, std error and how many are ahead."""
+    m, sd = mean_std(diffs)
+    n, ahead = len(diffs), sum(d > 0 for d in diffs)
+    return f"| {' | '.join(cells)} | {n} | {m:+.2f} ± {sd:.2f} | {sd / n**0.5:.2f} | {ahead} of {n} |"
+
+
 def summarise(rows: list[dict], sweep: bool) -> tuple[str, list[dict]]:
     groups: dict[str, list[dict]] = {}
     for r in rows:
-        variant = {k: r[k] for k in VARIANT_KEYS if k in r}
-        name = r["method"] + "".join(f" {k}={v}" for k, v in variant.items())
+        name = " ".join(filter(None, (r["method"], variant_name(r))))
         groups.setdefault(f"{r['budget']}|{name}", []).append(r)
     lines = ["| budget | method | seeds | top-1 % (mean ± std) | MACs (conv+linear) | +resize | params | p50 ms |"]
     lines.append("|---|---|---|---|---|---|---|---|")
@@ -253,19 +264,18 @@ def summarise(rows: list[dict], sweep: bool) -> tuple[str, list[dict]]:
             f"{statistics.fmean(r['resize_macs'] for r in rs) / 1e6:.2f}M | {rs[0]['params'] / 1e6:.3f}M | - |"
         )
         summary.append({"budget": budget, "method": name, "n": len(rs), "mean": acc[0], "std": acc[1], "macs": macs})
-    if any(r["method"] == "autosc" and not set(r) & set(VARIANT_KEYS) for r in rows):  # a study may have none
+    if any(r["method"] == "autosc" and not variant_name(r) for r in rows):  # a study may have none
         lines += ["", paired(rows)]
     return "\n".join(lines), summary
 
 
 def paired_sweep(rows: list[dict]) -> str:
     """Each sweep setting minus the defaults, seed by seed."""
-    default = {r["seed"]: r["accuracy"] for r in rows if not any(k in r for k in VARIANT_KEYS)}
+    default = {r["seed"]: r["accuracy"] for r in rows if not variant_name(r)}
     groups: dict[str, dict[int, float]] = {}
     for r in rows:
-        variant = {k: r[k] for k in VARIANT_KEYS if k in r}
-        if variant:
-            groups.setdefault(" ".join(f"{k}={v}" for k, v in variant.items()), {})[r["seed"]] = r["accuracy"]
+        if name := variant_name(r):
+            groups.setdefault(name, {})[r["seed"]] = r["accuracy"]
     out = ["| setting | seeds | minus defaults, points (mean ± std) |", "|---|---|---|"]
     for name, accs in groups.items():
         diffs = [100 * (accs[s] - default[s]) for s in sorted(set(accs) & set(default))]
@@ -281,29 +291,21 @@ def paired(rows: list[dict]) -> str:
     The last rows pool every budget's pairs: one run's noise (1-2 points here) is larger than the effects, so
     the pooled mean and its standard error are the figure that can tell a small gain from none.
     """
-    base = [r for r in rows if not any(k in r for k in VARIANT_KEYS)]
+    base = [r for r in rows if not variant_name(r)]
     acc = {(r["budget"], r["method"], r["seed"]): 100 * r["accuracy"] for r in base}
     budgets = sorted({r["budget"] for r in base}, key=parse_count)
     out = ["| budget | autosc minus | pairs | difference, points (mean ± std) | std error | autosc ahead |"]
     out.append("|---|---|---|---|---|---|")
-
-    def line(budget: str, method: str, diffs: list[float]) -> None:
-        if diffs:
-            m, sd = mean_std(diffs)
-            ahead = sum(d > 0 for d in diffs)
-            n = len(diffs)
-            out.append(f"| {budget} | {method} | {n} | {m:+.2f} ± {sd:.2f} | {sd / n**0.5:.2f} | {ahead} of {n} |")
-
     pooled: dict[str, list[float]] = {method: [] for method in METHODS[1:]}
     for budget in budgets:
         for method in METHODS[1:]:
             diffs = [v - acc[(b, method, s)] for (b, m, s), v in sorted(acc.items())
                      if b == budget and m == "autosc" and (b, method, s) in acc]  # fmt: skip
-            line(budget, method, diffs)
+            if diffs:
+                out.append(pair_row([budget, method], diffs))
             pooled[method] += diffs
     if len(budgets) > 1:
-        for method, diffs in pooled.items():
-            line("all", method, diffs)
+        out += [pair_row(["all", method], diffs) for method, diffs in pooled.items() if diffs]
     return "\n".join(out)
 
 
@@ -313,11 +315,10 @@ def paired_study(rows: list[dict], grid: list[dict]) -> str:
     A variant is judged against the defaults (did the change help?) and against the width-scaled human network
     (does the changed method beat it?), per budget and pooled, as the grid's own paired table does.
     """
-    acc = {(r["budget"], r["method"], r["seed"]): 100 * r["accuracy"] for r in grid if not set(r) & set(VARIANT_KEYS)}
+    acc = {(r["budget"], r["method"], r["seed"]): 100 * r["accuracy"] for r in grid if not variant_name(r)}
     variants: dict[str, dict[tuple[str, int], float]] = {}
     for r in rows:
-        name = " ".join(f"{k}={r[k]}" for k in VARIANT_KEYS if k in r)
-        variants.setdefault(name, {})[(r["budget"], r["seed"])] = 100 * r["accuracy"]
+        variants.setdefault(variant_name(r), {})[(r["budget"], r["seed"])] = 100 * r["accuracy"]
     out = ["| variant | budget | minus | pairs | difference, points (mean ± std) | std error | variant ahead |"]
     out.append("|---|---|---|---|---|---|---|")
     for name, runs in variants.items():
@@ -327,10 +328,7 @@ def paired_study(rows: list[dict], grid: list[dict]) -> str:
                 keys = sorted(k for k in runs if budget in ("all", k[0]) and (k[0], method, k[1]) in acc)
                 diffs = [runs[k] - acc[(k[0], method, k[1])] for k in keys]
                 if diffs:
-                    m, sd = mean_std(diffs)
-                    n, ahead = len(diffs), sum(d > 0 for d in diffs)
-                    out.append(f"| {name} | {budget} | {label} | {n} | {m:+.2f} ± {sd:.2f} | {sd / n**0.5:.2f} | "
-                               f"{ahead} of {n} |")  # fmt: skip
+                    out.append(pair_row([name, budget, label], diffs))
     return "\n".join(out)
 
 
@@ -343,7 +341,7 @@ def plot(rows: list[dict], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     markers = {"autosc": "o", "uniform": "s", "human-width": "^", "human-res": "v"}
     for method in METHODS:
-        rs = [r for r in rows if r["method"] == method and not any(k in r for k in VARIANT_KEYS)]
+        rs = [r for r in rows if r["method"] == method and not variant_name(r)]
         if not rs:
             continue
         budgets = sorted({r["budget"] for r in rs}, key=parse_count)
@@ -421,19 +419,16 @@ def main() -> None:
         rows += [
             r
             for r in grid
-            if r["method"] == "autosc"
-            and r["budget"] == budget
-            and r["seed"] in seeds
-            and not set(r) & set(VARIANT_KEYS)
+            if r["method"] == "autosc" and r["budget"] == budget and r["seed"] in seeds and not variant_name(r)
         ]
     table, _ = summarise(rows, args.sweep)
     print(table)
     if args.sweep:
         print(paired_sweep(rows))
-    variants = [r for r in rows if set(r) & set(VARIANT_KEYS)]
+    variants = [r for r in rows if variant_name(r)]
     studied = bool(variants) and not args.sweep  # a study file: variants, and perhaps baselines of new seeds
     if studied:  # against the grid's defaults and baselines of the same seeds, and the file's own baselines
-        grid = load_rows(out.parent / "quality.jsonl") + [r for r in rows if r not in variants]
+        grid = load_rows(out.parent / "quality.jsonl") + [r for r in rows if not variant_name(r)]
         print("\n" + paired_study(variants, grid))
     if not args.sweep and not studied and rows:  # a study's rows are variants: nothing to plot
         plot(rows, out.with_suffix(".png"))
