@@ -42,6 +42,7 @@ from torch.utils.data import Subset
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT.parent))
 
+from autosc.adaptor.module import factor_to_alpha  # noqa: E402
 from autosc.adaptor.module import low_branch as ORIGINAL_LOW_BRANCH  # noqa: E402
 from autosc.cost import Budget, count  # noqa: E402
 from autosc.cost.width import AUTO_WIDTH_RATIO, auto_width, human_cost  # noqa: E402
@@ -68,6 +69,7 @@ VARIANT_KEYS = (
     "low_branch",
     "collapse",
     "penalty",
+    "init_factor",
 )  # sweep settings, off the defaults
 JOB_KEYS = ("budget", "seed", "method", *VARIANT_KEYS)
 
@@ -101,6 +103,10 @@ def build(job: dict, args: argparse.Namespace) -> tuple[torch.nn.Module, tuple[i
             in_channels=1,
         )
         info["width"] = plan.spec.width
+        if "init_factor" in job:  # experiment switch: every adaptor starts at this factor instead of identity
+            for adaptor in plan.network.adaptors():
+                adaptor.alpha.data.fill_(factor_to_alpha(job["init_factor"]))
+            plan.network.update_shape()
         return plan.network, size, info
     if job["method"] == "human-width":
         width = auto_width(human, size, Budget(macs=budget), ratio=1.0)
@@ -145,7 +151,7 @@ def run_job(job: dict, args: argparse.Namespace) -> dict:
     )
     if job["method"] == "uniform":
         config.alpha_lr, config.cost_term = 0.0, False
-    for key in VARIANT_KEYS:  # the training settings among them (width_ratio and low_branch act elsewhere)
+    for key in VARIANT_KEYS:  # the training settings among them (width_ratio, low_branch, init_factor act elsewhere)
         if key in job and hasattr(config, key):
             setattr(config, key, job[key])
     trainer = Trainer(net, bundle.train, monitor, config)
