@@ -14,16 +14,19 @@ a stopped benchmark resumes where it stopped (jobs already in the file are skipp
 
 Default (about 55 min on 2 CPU cores): MobileNetV2-CIFAR on Fashion-MNIST at 28 px, budgets 10M and 15M MACs
 (``--budgets 10M,15M,22M``, about 1 h 30 min, is the committed grid; the resolution baseline's integer input
-sizes land close under these budgets),
-3 seeds, the same 10k training images for every run, 5 epochs at lr 0.05; accuracy on the full 10k test set. ``--full`` runs the longer recipe
-(the seed recipe: all 60k images, 200 epochs) for a GPU; ``--subset 0`` uses all
-images with any ``--epochs``. ``--sweep`` runs the defaults sweep at 15M instead.
+sizes land close under these budgets), 3 seeds, the same 10k training images for every run, 5 epochs at lr
+0.05; accuracy on the full 10k test set. ``--full`` runs the seed recipe (all training images, 200 epochs, lr
+0.1) for a GPU; ``--subset 0`` uses all images with any ``--epochs``. Other data (``--data cifar100
+--data-root DIR``, the seed paper's table) brings its own classes, channels and native input size, budgets
+default to 50% and 100% of the human network there, and results go to ``results/quality-<data>.jsonl``.
+``--sweep`` runs the defaults sweep at 15M instead.
 
     .venv/bin/python benchmarks/quality.py                 # quality at equal budget (CPU, ~55 min)
     .venv/bin/python benchmarks/quality.py --sweep         # width ratio, alpha lr, cost term (~25 min)
     .venv/bin/python benchmarks/quality.py --summary       # table + plot from the results file only
     .venv/bin/python benchmarks/quality.py --variants '[{"penalty":10.0}]' --budgets 22M \
         --out benchmarks/results/study-22M.jsonl             # autosc with settings off the defaults (a study)
+    python3 benchmarks/quality.py --full --data cifar100 --data-root DIR --device cuda   # the seed recipe (GPU)
 """
 
 from __future__ import annotations
@@ -46,8 +49,10 @@ sys.path.insert(0, str(ROOT.parent))
 from autosc.adaptor.module import factor_to_alpha  # noqa: E402
 from autosc.adaptor.module import low_branch as ORIGINAL_LOW_BRANCH  # noqa: E402
 from autosc.cost import Budget, count  # noqa: E402
+from autosc.cost.budget import parse_budget  # noqa: E402
 from autosc.cost.width import AUTO_WIDTH_RATIO, auto_width, human_cost  # noqa: E402
 from autosc.data import load_data  # noqa: E402
+from autosc.errors import AutoscError  # noqa: E402
 from autosc.freeze import freeze  # noqa: E402
 from autosc.models import ModelSpec  # noqa: E402
 from autosc.planning import make_plan  # noqa: E402
@@ -55,8 +60,17 @@ from autosc.train import TrainConfig, Trainer, evaluate  # noqa: E402
 from autosc.units import parse_macs  # noqa: E402
 
 
-def parse_count(text: str) -> int:
-    return parse_macs(text)[0]
+def budget_order(text: str) -> float:
+    """Sort key for budget labels (MACs, or a fraction of the human network for percentages)."""
+    absolute, fraction = parse_macs(text)
+    return float(absolute if absolute is not None else fraction)
+
+
+def parse_count(text: str, args: argparse.Namespace) -> int:
+    """A budget in MACs; a percentage is of the human network at the benchmark's input size."""
+    human = ModelSpec(args.model, 1.0, args.num_classes, args.in_channels)
+    size = (args.input_size, args.input_size)
+    return parse_budget(text, human_macs=human_cost(human, size)[0]).macs
 
 
 METHODS = ("autosc", "uniform", "human-width", "human-res")
@@ -89,8 +103,9 @@ def human_res_size(spec: ModelSpec, budget_macs: int, native: int) -> int:
 
 def build(job: dict, args: argparse.Namespace) -> tuple[torch.nn.Module, tuple[int, int], dict]:
     size = (args.input_size, args.input_size)
-    budget = parse_count(job["budget"])
-    human = ModelSpec(args.model, 1.0, 10, 1)
+    budget = parse_count(job["budget"], args)
+    classes, channels = args.num_classes, args.in_channels
+    human = ModelSpec(args.model, 1.0, classes, channels)
     info: dict = {}
     torch.manual_seed(job["seed"])
     if job["method"] in ("autosc", "uniform"):
@@ -100,8 +115,8 @@ def build(job: dict, args: argparse.Namespace) -> tuple[torch.nn.Module, tuple[i
             input_size=size,
             width="auto",
             width_ratio=job.get("width_ratio", AUTO_WIDTH_RATIO),
-            num_classes=10,
-            in_channels=1,
+            num_classes=classes,
+            in_channels=channels,
         )
         info["width"] = plan.spec.width
         if "init_factor" in job:  # experiment switch: every adaptor starts at this factor instead of identity
@@ -112,7 +127,7 @@ def build(job: dict, args: argparse.Namespace) -> tuple[torch.nn.Module, tuple[i
     if job["method"] == "human-width":
         width = auto_width(human, size, Budget(macs=budget), ratio=1.0)
         info["width"] = width
-        return ModelSpec(args.model, width, 10, 1).build(), size, info
+        return ModelSpec(args.model, width, classes, channels).build(), size, info
     r = human_res_size(human, budget, args.input_size)
     info["width"], info["input"] = 1.0, r
     return human.build(), (r, r), info
@@ -188,20 +203,32 @@ def run_job(job: dict, args: argparse.Namespace) -> dict:
         row.update(sizes=last["sizes"], factors=last["factors"], alpha_moved=last["alpha_moved"])
         row.update(human_sizes=[list(a.human_size) for a in net.adaptors()], scale=last.get("scale"))
     if args.latency_runs:
-        row["latency_p50_ms"] = onnx_p50(final, size, args.latency_runs)
+        row["latency_p50_ms"] = onnx_p50(final, size, args.latency_runs, args.in_channels)
     return row
 
 
-def onnx_p50(net: torch.nn.Module, size: tuple[int, int], runs: int) -> float | None:
+def onnx_p50(net: torch.nn.Module, size: tuple[int, int], runs: int, in_channels: int) -> float | None:
     from autosc.export import export_onnx
     from autosc.latency import bench
 
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         path = Path(tmp) / "m.onnx"
-        export_onnx(net, size, path, in_channels=1, exporter="torchscript", check=False)
+        export_onnx(net, size, path, in_channels=in_channels, exporter="torchscript", check=False)
         result = bench([str(path)], labels=["m"], threads=[1], batches=[1], runs=runs, warmup=20)
     return result["results"][0]["p50"]
+
+
+def describe_data(args: argparse.Namespace) -> None:
+    """Set the classes, channels and (unless given) input size from the dataset; a bad dataset is one line."""
+    size = args.input_size or 32
+    try:
+        bundle = load_data(args.data, input_size=(size, size), data_root=args.data_root)
+    except AutoscError as e:
+        raise SystemExit(f"error: {e}") from None
+    args.num_classes, args.in_channels = bundle.num_classes, bundle.channels
+    args.input_size = args.input_size or bundle.native_size[0]
+    print(bundle.describe(), flush=True)
 
 
 def jobs_for(args: argparse.Namespace) -> list[dict]:
@@ -256,7 +283,7 @@ def summarise(rows: list[dict], sweep: bool) -> tuple[str, list[dict]]:
     lines = ["| budget | method | seeds | top-1 % (mean ± std) | MACs (conv+linear) | +resize | params | p50 ms |"]
     lines.append("|---|---|---|---|---|---|---|---|")
     summary = []
-    for key, rs in sorted(groups.items(), key=lambda kv: (parse_count(kv[0].split("|")[0]), kv[0])):
+    for key, rs in sorted(groups.items(), key=lambda kv: (budget_order(kv[0].split("|")[0]), kv[0])):
         budget, name = key.split("|")
         acc = mean_std([100 * r["accuracy"] for r in rs])
         p50 = [r["latency_p50_ms"] for r in rs if r.get("latency_p50_ms")]
@@ -300,7 +327,7 @@ def paired(rows: list[dict]) -> str:
     """
     base = [r for r in rows if not variant_name(r)]
     acc = {(r["budget"], r["method"], r["seed"]): 100 * r["accuracy"] for r in base}
-    budgets = sorted({r["budget"] for r in base}, key=parse_count)
+    budgets = sorted({r["budget"] for r in base}, key=budget_order)
     out = ["| budget | autosc minus | pairs | difference, points (mean ± std) | std error | autosc ahead |"]
     out.append("|---|---|---|---|---|---|")
     pooled: dict[str, list[float]] = {method: [] for method in METHODS[1:]}
@@ -329,7 +356,7 @@ def paired_study(rows: list[dict], grid: list[dict]) -> str:
     out = ["| variant | budget | minus | pairs | difference, points (mean ± std) | std error | variant ahead |"]
     out.append("|---|---|---|---|---|---|---|")
     for name, runs in variants.items():
-        budgets = sorted({b for b, _ in runs}, key=parse_count)
+        budgets = sorted({b for b, _ in runs}, key=budget_order)
         for method, label in (("autosc", "defaults"), ("uniform", "uniform"), ("human-width", "human-width")):
             for budget in [*budgets, "all"] if len(budgets) > 1 else budgets:
                 keys = sorted(k for k in runs if budget in ("all", k[0]) and (k[0], method, k[1]) in acc)
@@ -351,7 +378,7 @@ def plot(rows: list[dict], path: Path) -> None:
         rs = [r for r in rows if r["method"] == method and not variant_name(r)]
         if not rs:
             continue
-        budgets = sorted({r["budget"] for r in rs}, key=parse_count)
+        budgets = sorted({r["budget"] for r in rs}, key=budget_order)
         xs, ys, es = [], [], []
         for b in budgets:
             br = [r for r in rs if r["budget"] == b]
@@ -370,40 +397,56 @@ def plot(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="mobilenet_v2_cifar")
     ap.add_argument("--data", default="fashion-mnist")
     ap.add_argument("--data-root", default=None)
-    ap.add_argument("--input-size", type=int, default=28)
-    ap.add_argument("--budgets", default=None, help="default 10M,15M (--sweep: 15M)")
+    ap.add_argument("--input-size", type=int, default=None, help="default: the dataset's native size")
+    ap.add_argument(
+        "--budgets",
+        default=None,
+        help="default 10M,15M on Fashion-MNIST, else 50%%,100%% of the human (--sweep: 15M, 50%%)",
+    )
     ap.add_argument("--seeds", default=None, help="default 0,1,2 (--sweep: 0,1)")
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--subset", type=int, default=10_000)
     ap.add_argument("--epochs", type=int, default=5)
-    ap.add_argument("--lr", type=float, default=0.05, help="0.05: the seed recipe's 0.1 is unstable in 5-epoch runs")
+    ap.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help="default 0.05 (the seed recipe's 0.1 is unstable in 5-epoch runs); --full: 0.1",
+    )
     ap.add_argument("--device", default="auto")
     ap.add_argument("--amp", default="off")
     ap.add_argument("--workers", type=int, default=0)
     ap.add_argument("--latency-runs", type=int, default=200)
-    ap.add_argument("--full", action="store_true", help="the seed recipe: all training images, 200 epochs (GPU)")
+    ap.add_argument(
+        "--full", action="store_true", help="the seed recipe: all training images, 200 epochs, lr 0.1 (GPU)"
+    )
     ap.add_argument("--sweep", action="store_true", help="the defaults sweep (on the first budget, default 15M)")
     ap.add_argument("--variants", default=None, help="JSON list of job settings to run instead of the grid")
     ap.add_argument("--summary", action="store_true", help="only print the table and draw the plot")
     ap.add_argument("--out", default=None, help="results file (JSON lines)")
     ap.add_argument("--shard", default=None, help="i/n: run only every n-th job, from the i-th (parallel runs)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     args.seeds = args.seeds or ("0,1" if args.sweep else "0,1,2")
-    args.budgets = args.budgets or ("15M" if args.sweep else "10M,15M")
+    fashion = args.data.lower().replace("_", "-") == "fashion-mnist"
+    grid_budgets, sweep_budget = ("10M,15M", "15M") if fashion else ("50%,100%", "50%")
+    args.budgets = args.budgets or (sweep_budget if args.sweep else grid_budgets)
     if args.full:
         args.subset, args.epochs = None, 200
+    args.lr = args.lr if args.lr is not None else (0.1 if args.full else 0.05)
     if args.subset == 0:
         args.subset = None
     name = ("sweep" if args.sweep else "quality") + ("-full" if args.full else "")
+    name += "" if fashion else "-" + args.data.split(":")[0].lower()  # one results file per dataset
     out = Path(args.out) if args.out else ROOT / "results" / f"{name}.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)
     rows = load_rows(out)
     if not args.summary:
+        describe_data(args)
         done = {job_key({k: r[k] for k in r if k in JOB_KEYS}) for r in rows}
         todo = [j for j in jobs_for(args) if job_key(j) not in done]
         if args.shard:

@@ -1,5 +1,9 @@
 """Shared test utilities: small real training so parity checks cannot pass trivially."""
 
+import pickle
+from pathlib import Path
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -25,3 +29,22 @@ def train_a_little(network: BudgetedNetwork, steps: int = 4, batch: int = 8, see
         weights.step()
         alphas.step()
     network.eval()
+
+
+def write_cifar_files(root: Path, hundred: bool) -> None:
+    """A few random images per file in torchvision's unpacked layout (the real files are 50k/10k)."""
+    rng = np.random.default_rng(0)
+    folder = root / ("cifar-100-python" if hundred else "cifar-10-batches-py")
+    folder.mkdir(parents=True)
+    key, classes = ("fine_labels", 100) if hundred else ("labels", 10)
+    names = ["train", "test"] if hundred else [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch"]
+    for name in names:
+        entry = {
+            "data": rng.integers(0, 256, (4, 3072), dtype=np.uint8),
+            key: [int(v) for v in rng.integers(0, classes, 4)],
+        }
+        (folder / name).write_bytes(pickle.dumps(entry))
+    meta_key = "fine_label_names" if hundred else "label_names"
+    (folder / ("meta" if hundred else "batches.meta")).write_bytes(
+        pickle.dumps({meta_key: [f"c{i}" for i in range(classes)]})
+    )

@@ -1,8 +1,6 @@
 """Datasets: every loader on tiny fake data written here in the real on-disk layouts (no downloads, no system data)."""
 
 import gzip
-import os
-import pickle
 import struct
 
 import numpy as np
@@ -15,6 +13,8 @@ from torch.utils.data import DataLoader
 from autosc import AutoscError
 from autosc import data as data_module
 from autosc.data import DATASETS, load_data
+
+from .helpers import write_cifar_files
 
 FASHION_MEAN, FASHION_STD = 0.2860, 0.3530
 
@@ -52,36 +52,6 @@ def fashion_root(tmp_path, no_system_data):
     root = tmp_path / "fashion"
     _fashion_files(root)
     return root
-
-
-def _cifar_files(root, hundred: bool) -> None:
-    """A few random images per file in torchvision's unpacked layout (the real files are 50k/10k)."""
-    rng = np.random.default_rng(0)
-    folder = root / ("cifar-100-python" if hundred else "cifar-10-batches-py")
-    folder.mkdir(parents=True)
-    key, classes = ("fine_labels", 100) if hundred else ("labels", 10)
-    names = ["train", "test"] if hundred else [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch"]
-    for name in names:
-        entry = {
-            "data": rng.integers(0, 256, (4, 3072), dtype=np.uint8),
-            key: [int(v) for v in rng.integers(0, classes, 4)],
-        }
-        (folder / name).write_bytes(pickle.dumps(entry))
-    meta_key = "fine_label_names" if hundred else "label_names"
-    (folder / ("meta" if hundred else "batches.meta")).write_bytes(
-        pickle.dumps({meta_key: [f"c{i}" for i in range(classes)]})
-    )
-
-
-@pytest.fixture
-def skip_checksums(monkeypatch):
-    """Fake files cannot match torchvision's md5s: accept any file that exists, keep everything else real."""
-
-    def exists(fpath, md5=None):
-        return os.path.isfile(fpath)
-
-    monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", exists)
-    monkeypatch.setattr(torchvision.datasets.svhn, "check_integrity", exists)
 
 
 def _image_tree(root, classes=("cat", "dog", "fox"), train=3, val=2) -> None:
@@ -192,7 +162,7 @@ def test_fashion_mnist_truncated_file(fashion_root):
 @pytest.mark.parametrize(("name", "classes"), [("cifar10", 10), ("cifar100", 100)])
 @pytest.mark.parametrize("size", [(32, 32), (24, 40), (64, 64)])
 def test_cifar_layouts(tmp_path, skip_checksums, name, classes, size):
-    _cifar_files(tmp_path, hundred=name == "cifar100")
+    write_cifar_files(tmp_path, hundred=name == "cifar100")
     bundle = load_data(name, input_size=size, data_root=str(tmp_path))
     assert (bundle.num_classes, bundle.channels, bundle.native_size) == (classes, 3, (32, 32))
     assert (len(bundle.train), len(bundle.test)) == ((20, 4) if name == "cifar10" else (4, 4))
@@ -203,13 +173,13 @@ def test_cifar_layouts(tmp_path, skip_checksums, name, classes, size):
 
 
 def test_cifar_pointing_at_the_unpacked_folder_works(tmp_path, skip_checksums):
-    _cifar_files(tmp_path, hundred=False)
+    write_cifar_files(tmp_path, hundred=False)
     bundle = load_data("cifar10", input_size=(32, 32), data_root=str(tmp_path / "cifar-10-batches-py"))
     assert bundle.source == str(tmp_path / "cifar-10-batches-py")
 
 
 def test_cifar_failing_checksum_is_one_line(tmp_path):
-    _cifar_files(tmp_path, hundred=False)  # real torchvision md5 check: the fake files fail it
+    write_cifar_files(tmp_path, hundred=False)  # real torchvision md5 check: the fake files fail it
     with pytest.raises(AutoscError) as excinfo:
         load_data("cifar10", input_size=(32, 32), data_root=str(tmp_path))
     _one_line_error(excinfo, "checksum", "--download")
