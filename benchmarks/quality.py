@@ -49,7 +49,6 @@ sys.path.insert(0, str(ROOT.parent))
 from autosc.adaptor.module import factor_to_alpha  # noqa: E402
 from autosc.adaptor.module import low_branch as ORIGINAL_LOW_BRANCH  # noqa: E402
 from autosc.cost import Budget, count  # noqa: E402
-from autosc.cost.budget import parse_budget  # noqa: E402
 from autosc.cost.width import AUTO_WIDTH_RATIO, auto_width, human_cost  # noqa: E402
 from autosc.data import load_data  # noqa: E402
 from autosc.errors import AutoscError  # noqa: E402
@@ -68,9 +67,11 @@ def budget_order(text: str) -> float:
 
 def parse_count(text: str, args: argparse.Namespace) -> int:
     """A budget in MACs; a percentage is of the human network at the benchmark's input size."""
+    absolute, fraction = parse_macs(text)
+    if absolute is not None:
+        return absolute
     human = ModelSpec(args.model, 1.0, args.num_classes, args.in_channels)
-    size = (args.input_size, args.input_size)
-    return parse_budget(text, human_macs=human_cost(human, size)[0]).macs
+    return int(fraction * human_cost(human, (args.input_size, args.input_size))[0])
 
 
 METHODS = ("autosc", "uniform", "human-width", "human-res")
