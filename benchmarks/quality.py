@@ -75,6 +75,7 @@ def parse_count(text: str, args: argparse.Namespace) -> int:
 
 
 METHODS = ("autosc", "uniform", "human-width", "human-res")
+COLOURS = {"autosc": "C0", "uniform": "C1", "human-width": "C2", "human-res": "C3"}  # the same in both panels
 VARIANT_KEYS = (
     "width_ratio",
     "alpha_step",
@@ -320,25 +321,33 @@ def paired_sweep(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
+def autosc_pairs(rows: list[dict]) -> dict[tuple[str, str], list[float]]:
+    """{(budget, baseline): autosc minus that baseline, seed by seed}, over the rows run with the defaults."""
+    acc = {(r["budget"], r["method"], r["seed"]): 100 * r["accuracy"] for r in rows if not variant_name(r)}
+    pairs: dict[tuple[str, str], list[float]] = {}
+    for budget in sorted({b for b, _, _ in acc}, key=budget_order):
+        for method in METHODS[1:]:
+            diffs = [v - acc[(b, method, s)] for (b, m, s), v in sorted(acc.items())
+                     if b == budget and m == "autosc" and (b, method, s) in acc]  # fmt: skip
+            if diffs:
+                pairs[(budget, method)] = diffs
+    return pairs
+
+
 def paired(rows: list[dict]) -> str:
     """autosc minus each other method, seed by seed (same seed: same training images, same order).
 
     The last rows pool every budget's pairs: one run's noise (1-2 points here) is larger than the effects, so
     the pooled mean and its standard error are the figure that can tell a small gain from none.
     """
-    base = [r for r in rows if not variant_name(r)]
-    acc = {(r["budget"], r["method"], r["seed"]): 100 * r["accuracy"] for r in base}
-    budgets = sorted({r["budget"] for r in base}, key=budget_order)
+    pairs = autosc_pairs(rows)
+    budgets = sorted({b for b, _ in pairs}, key=budget_order)
     out = ["| budget | autosc minus | pairs | difference, points (mean ± std) | std error | autosc ahead |"]
     out.append("|---|---|---|---|---|---|")
     pooled: dict[str, list[float]] = {method: [] for method in METHODS[1:]}
-    for budget in budgets:
-        for method in METHODS[1:]:
-            diffs = [v - acc[(b, method, s)] for (b, m, s), v in sorted(acc.items())
-                     if b == budget and m == "autosc" and (b, method, s) in acc]  # fmt: skip
-            if diffs:
-                out.append(pair_row([budget, method], diffs))
-            pooled[method] += diffs
+    for (budget, method), diffs in pairs.items():
+        out.append(pair_row([budget, method], diffs))
+        pooled[method] += diffs
     if len(budgets) > 1:
         out += [pair_row(["all", method], diffs) for method, diffs in pooled.items() if diffs]
     return "\n".join(out)
@@ -367,13 +376,18 @@ def paired_study(rows: list[dict], grid: list[dict]) -> str:
     return "\n".join(out)
 
 
-def plot(rows: list[dict], path: Path) -> None:
+def plot(rows: list[dict], path: Path, data: str) -> None:
+    """Accuracy against MACs per method (left) and, seed by seed, autosc minus the baselines it ties with (right).
+
+    The right panel is the one that decides the claim: with one run's noise near a point, the spread of the
+    pairs around zero shows at a glance whether a gain is larger than that noise.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    fig, (ax, right) = plt.subplots(1, 2, figsize=(11.5, 4.4), gridspec_kw={"width_ratios": [1.2, 1]})
     markers = {"autosc": "o", "uniform": "s", "human-width": "^", "human-res": "v"}
     for method in METHODS:
         rs = [r for r in rows if r["method"] == method and not variant_name(r)]
@@ -387,12 +401,32 @@ def plot(rows: list[dict], path: Path) -> None:
             xs.append(statistics.fmean((r["macs"] + r["resize_macs"]) / 1e6 for r in br))
             ys.append(m)
             es.append(s)
-        ax.errorbar(xs, ys, yerr=es, marker=markers[method], capsize=3, label=method)
+        ax.errorbar(xs, ys, yerr=es, marker=markers[method], capsize=3, label=method, color=COLOURS[method])
     ax.set_xlabel("MACs incl. resize (M)")
-    ax.set_ylabel("top-1 % (Fashion-MNIST test, mean ± std over seeds)")
+    ax.set_ylabel(f"top-1 % ({data} test, mean ± std over seeds)")
     ax.set_title("Accuracy at equal budget")
     ax.grid(alpha=0.3)
     ax.legend()
+    pairs = {k: v for k, v in autosc_pairs(rows).items() if k[1] in ("uniform", "human-width")}
+    budgets = sorted({b for b, _ in pairs}, key=budget_order)
+    for (budget, method), diffs in pairs.items():
+        x = budgets.index(budget) + (-0.15 if method == "uniform" else 0.15)
+        m, sd = mean_std(diffs)
+        se = sd / len(diffs) ** 0.5
+        colour = COLOURS[method]
+        right.scatter(
+            [x + 0.03 * (i - len(diffs) / 2) for i in range(len(diffs))], diffs, s=14, color=colour, alpha=0.6
+        )
+        right.errorbar([x], [m], yerr=[2 * se], fmt="_", markersize=16, capsize=4, color=colour)
+    for method in ("uniform", "human-width"):
+        right.scatter([], [], color=COLOURS[method], label=f"autosc minus {method} (bar: mean ± 2 std errors)")
+    right.axhline(0, color="k", linewidth=0.8)
+    right.set_xticks(range(len(budgets)), budgets)
+    right.set_xlabel("budget")
+    right.set_ylabel("difference, points (one dot per seed)")
+    right.set_title("Seed by seed (same images, same order)")
+    right.grid(alpha=0.3, axis="y")
+    right.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -482,7 +516,7 @@ def main(argv: list[str] | None = None) -> None:
         grid = load_rows(out.parent / "quality.jsonl") + [r for r in rows if not variant_name(r)]
         print("\n" + paired_study(variants, grid))
     if not args.sweep and not studied and rows:  # a study's rows are variants: nothing to plot
-        plot(rows, out.with_suffix(".png"))
+        plot(rows, out.with_suffix(".png"), args.data)
 
 
 if __name__ == "__main__":
