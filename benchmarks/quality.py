@@ -418,7 +418,7 @@ def plot(rows: list[dict], path: Path, data: str) -> None:
             [x + 0.03 * (i - len(diffs) / 2) for i in range(len(diffs))], diffs, s=14, color=colour, alpha=0.6
         )
         right.errorbar([x], [m], yerr=[2 * se], fmt="_", markersize=16, capsize=4, color=colour)
-    for method in ("uniform", "human-width"):
+    for method in sorted({m for _, m in pairs}, key=METHODS.index):
         right.scatter([], [], color=COLOURS[method], label=f"autosc minus {method} (bar: mean ± 2 std errors)")
     right.axhline(0, color="k", linewidth=0.8)
     right.set_xticks(range(len(budgets)), budgets)
