@@ -49,6 +49,7 @@ sys.path.insert(0, str(ROOT.parent))
 from autosc.adaptor.module import factor_to_alpha  # noqa: E402
 from autosc.adaptor.module import low_branch as ORIGINAL_LOW_BRANCH  # noqa: E402
 from autosc.cost import Budget, count  # noqa: E402
+from autosc.cost.budget import parse_budget  # noqa: E402
 from autosc.cost.width import AUTO_WIDTH_RATIO, auto_width, human_cost  # noqa: E402
 from autosc.data import load_data  # noqa: E402
 from autosc.errors import AutoscError  # noqa: E402
@@ -66,12 +67,12 @@ def budget_order(text: str) -> float:
 
 
 def parse_count(text: str, args: argparse.Namespace) -> int:
-    """A budget in MACs; a percentage is of the human network at the benchmark's input size."""
-    absolute, fraction = parse_macs(text)
-    if absolute is not None:
-        return absolute
-    human = ModelSpec(args.model, 1.0, args.num_classes, args.in_channels)
-    return int(fraction * human_cost(human, (args.input_size, args.input_size))[0])
+    """A budget in MACs; a percentage is of the human network at the benchmark's input size (counted only then)."""
+    human_macs = None
+    if parse_macs(text)[1] is not None:
+        human = ModelSpec(args.model, 1.0, args.num_classes, args.in_channels)
+        human_macs = human_cost(human, (args.input_size, args.input_size))[0]
+    return parse_budget(text, human_macs=human_macs).macs
 
 
 METHODS = ("autosc", "uniform", "human-width", "human-res")
@@ -321,9 +322,14 @@ def paired_sweep(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
+def accuracies(rows: list[dict]) -> dict[tuple[str, str, int], float]:
+    """{(budget, method, seed): top-1 %} of the rows run with the defaults: the keys that make two runs a pair."""
+    return {(r["budget"], r["method"], r["seed"]): 100 * r["accuracy"] for r in rows if not variant_name(r)}
+
+
 def autosc_pairs(rows: list[dict]) -> dict[tuple[str, str], list[float]]:
     """{(budget, baseline): autosc minus that baseline, seed by seed}, over the rows run with the defaults."""
-    acc = {(r["budget"], r["method"], r["seed"]): 100 * r["accuracy"] for r in rows if not variant_name(r)}
+    acc = accuracies(rows)
     pairs: dict[tuple[str, str], list[float]] = {}
     for budget in sorted({b for b, _, _ in acc}, key=budget_order):
         for method in METHODS[1:]:
@@ -359,7 +365,7 @@ def paired_study(rows: list[dict], grid: list[dict]) -> str:
     A variant is judged against the defaults (did the change help?) and against the width-scaled human network
     (does the changed method beat it?), per budget and pooled, as the grid's own paired table does.
     """
-    acc = {(r["budget"], r["method"], r["seed"]): 100 * r["accuracy"] for r in grid if not variant_name(r)}
+    acc = accuracies(grid)
     variants: dict[str, dict[tuple[str, int], float]] = {}
     for r in rows:
         variants.setdefault(variant_name(r), {})[(r["budget"], r["seed"])] = 100 * r["accuracy"]
