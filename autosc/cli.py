@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
+import typing
 from typing import Annotated
 
 import typer
@@ -11,6 +13,8 @@ from rich.console import Console
 from rich.table import Table
 
 from . import api
+from .config import RunConfig, default_of
+from .cost.budget import Budget
 from .errors import AutoscError
 from .units import format_bytes, format_count
 
@@ -102,61 +106,78 @@ def count(
         console.print(f"  {name:<34} {value:>14,}")
 
 
-BudgetOpt = Annotated[
-    str | None, typer.Option("--budget", help="MACs budget: 300M, 1.2G, 95000000 or 60% of the human network.")
-]
-MemoryOpt = Annotated[str | None, typer.Option("--memory", help="Activation-memory budget: 4MiB, 512KB, ...")]
-WidthAutoOpt = Annotated[
-    str, typer.Option("--width", help="'auto' (widened human network ~1.25x the budget) or a multiplier.")
-]
-AdaptorsOpt = Annotated[
-    int | None, typer.Option("--adaptors", help="Number of shape adaptors (default 3 under 64 px, else 4).")
-]
-ConventionOpt = Annotated[
-    str, typer.Option("--macs-convention", help="How the budget counts MACs: standard, or paper (+ 4 per BN element).")
-]
-AdaptorAtOpt = Annotated[
-    list[str] | None, typer.Option("--adaptor-at", help="Place an adaptor after this cell (repeatable).")
-]
+PANELS = {
+    "plan": "Model and budget",
+    "dataset": "Data",
+    "train": "Training",
+    "export": "Export and timing",
+    None: "Run",
+}
 
 
-def _adaptor_choice(adaptors: int | None, adaptor_at: list[str] | None) -> int | list[str] | None:
-    if adaptors is not None and adaptor_at:
-        raise AutoscError("give either --adaptors N or --adaptor-at NAME, not both")
-    return list(adaptor_at) if adaptor_at else adaptors
+def _config_options(groups: tuple[str | None, ...]) -> list[inspect.Parameter]:
+    """Typer options for the :class:`RunConfig` fields of ``groups``, derived from the fields themselves.
+
+    Every option defaults to None ("not given"), so a preset's value or the
+    field's own default applies; ``--help`` shows that default beside the help.
+    """
+    hints = typing.get_type_hints(RunConfig) | {
+        k: v for kind in RunConfig.groups().values() for k, v in typing.get_type_hints(kind).items()
+    }
+    params = []
+    for group, f in RunConfig.option_fields():
+        if group not in groups or not f.metadata.get("cli", True):
+            continue
+        kind = f.metadata.get("cli_type") or _base_type(hints[f.name])
+        flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+        if kind is bool and "/" not in flag and f.metadata.get("flag") is None:
+            flag = f"{flag}/--no-{f.name.replace('_', '-')}"
+        default = default_of(f)
+        help_text = f.metadata.get("help", "") + (f" (default: {default})" if default not in (None, False) else "")
+        info = typer.Option(flag, help=help_text, rich_help_panel=PANELS[group], show_default=False)
+        annotation = Annotated[kind | None, info]
+        params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation))
+    return params
 
 
-@app.command()
-def plan(
-    model: ModelArg,
-    budget: BudgetOpt = None,
-    memory: MemoryOpt = None,
-    input_size: InputSizeOpt = None,
-    width: WidthAutoOpt = "auto",
-    num_classes: ClassesOpt = None,
-    in_channels: InChannelsOpt = 3,
-    adaptors: AdaptorsOpt = None,
-    adaptor_at: AdaptorAtOpt = None,
-    macs_convention: ConventionOpt = "standard",
-    as_json: JsonOpt = False,
-) -> None:
-    """Show, without training, the width, the adaptor places and the MACs envelope for a budget."""
+def _base_type(hint: object) -> type:
+    """The one type an option reads from the command line: ``int | None`` -> int, ``list[str] | None`` -> list[str]."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+    return args[0]
+
+
+def _command(name: str, fn, params: list[inspect.Parameter], doc: str) -> None:
+    """Register ``fn(**options)`` as a typer command whose options are ``params``."""
+    fn.__signature__ = inspect.Signature(params)
+    fn.__annotations__ = {p.name: p.annotation for p in params}
+    fn.__doc__ = doc
+    app.command(name)(fn)
+
+
+def _plan(model: str, in_channels: int = 3, as_json: bool = False, **options) -> None:
+    config = RunConfig.from_flat({**options, "model": model})
+    p = config.plan
     result = api.plan(
         model,
-        budget=budget,
-        memory=memory,
-        input_size=input_size,
-        width=width,
-        num_classes=num_classes,
+        budget=p.budget,
+        memory=p.memory,
+        input_size=p.input_size,
+        width=p.width,
+        num_classes=p.num_classes,
         in_channels=in_channels,
-        adaptors=_adaptor_choice(adaptors, adaptor_at),
-        macs_convention=macs_convention,
+        adaptors=p.placement(),
+        macs_convention=p.macs_convention,
+        low_branch=p.low_branch,
     ).to_dict()
     if as_json:
         _print_json(result)
         return
+    _print_plan(model, result)
+
+
+def _print_plan(model: str, result: dict) -> None:
     h, w = result["input_size"]
-    console.print(f"[bold]{model}[/bold] at {h}x{w}, budget {_describe_budget(result['budget'])}")
+    console.print(f"[bold]{model}[/bold] at {h}x{w}, budget {Budget(**result['budget']).describe()}")
     console.print(f"width {result['width']:g} ({result['width_mode']})")
     table = Table(title="shape adaptors (identity init, then projected under the budget)")
     for col in ("#", "after cell", "human size", "projected size", "factor s"):
@@ -194,13 +215,17 @@ def plan(
     )
 
 
-def _describe_budget(budget: dict) -> str:
-    parts = []
-    if budget["macs"] is not None:
-        parts.append(f"{format_count(budget['macs'])} MACs")
-    if budget["memory_bytes"] is not None:
-        parts.append(f"{format_bytes(budget['memory_bytes'])} activations")
-    return " and ".join(parts)
+_command(
+    "plan",
+    _plan,
+    [
+        inspect.Parameter("model", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=ModelArg),
+        *_config_options(("plan",)),
+        inspect.Parameter("in_channels", inspect.Parameter.KEYWORD_ONLY, default=3, annotation=InChannelsOpt),
+        inspect.Parameter("as_json", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=JsonOpt),
+    ],
+    "Show, without training, the width, the adaptor places and the MACs envelope for a budget.",
+)
 
 
 @app.command()
@@ -272,160 +297,47 @@ def bench(
     )
 
 
-@app.command()
-def compress(
-    model: Annotated[
-        str | None, typer.Argument(help="Zoo name or path/to/file.py:build (may come from --preset).")
-    ] = None,
-    budget: BudgetOpt = None,
-    memory: MemoryOpt = None,
-    macs_convention: Annotated[
-        str | None, typer.Option("--macs-convention", help="standard (default) or paper (+ 4 per BN element).")
-    ] = None,
-    data: Annotated[
-        str | None, typer.Option(help="fashion-mnist, cifar10, cifar100, svhn, imagefolder:PATH or synthetic.")
-    ] = None,
-    data_root: Annotated[str | None, typer.Option("--data-root", help="Folder holding the dataset files.")] = None,
-    download: Annotated[
-        bool, typer.Option("--download", help="Let torchvision download the dataset (needs internet).")
-    ] = False,
-    input_size: InputSizeOpt = None,
-    width: Annotated[str | None, typer.Option("--width", help="'auto' (default) or a multiplier.")] = None,
-    num_classes: ClassesOpt = None,
-    adaptors: AdaptorsOpt = None,
-    adaptor_at: AdaptorAtOpt = None,
-    epochs: Annotated[
-        int | None, typer.Option(help="Training epochs (default: 200 for small inputs, 100 else).")
-    ] = None,
-    batch_size: Annotated[
-        int | None, typer.Option("--batch-size", help="Batch size (default 128 small inputs, 64 else).")
-    ] = None,
-    lr: Annotated[float | None, typer.Option(help="Weight learning rate (SGD Nesterov, cosine).")] = None,
-    weight_decay: Annotated[
-        float | None, typer.Option("--weight-decay", help="Weight decay (MobileNetV2 4e-5, else 5e-4).")
-    ] = None,
-    alpha_optimizer: Annotated[str | None, typer.Option("--alpha-optimizer", help="adam (default) or sgd.")] = None,
-    alpha_lr: Annotated[float | None, typer.Option("--alpha-lr", help="Alpha learning rate.")] = None,
-    alpha_step: Annotated[
-        int | None, typer.Option("--alpha-step", help="Alpha update every N batches (0: auto, ~600 per run).")
-    ] = None,
-    alpha_pass: Annotated[
-        str | None,
-        typer.Option(
-            "--alpha-pass", help="shared (alphas use the weight step's gradient) or separate (extra pass, ref)."
-        ),
-    ] = None,
-    cost_term: Annotated[
-        bool | None,
-        typer.Option(
-            "--cost-term/--no-cost-term",
-            help="Alphas also see their MACs' cost (budget Lagrangian; default on). Off: loss only (ref).",
-        ),
-    ] = None,
-    shape_until: Annotated[
-        float | None,
-        typer.Option(
-            "--shape-until", help="Fraction of training during which the shape learns (default 0.5); then fixed."
-        ),
-    ] = None,
-    collapse: Annotated[
-        bool | None,
-        typer.Option(
-            "--collapse/--no-collapse",
-            help="When the shape is fixed, keep one branch per adaptor; the weights fine-tune the plain resize.",
-        ),
-    ] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed for initialisation, data order and augmentation.")] = None,
-    subset: Annotated[int | None, typer.Option(help="Train on a seeded random subset of N images.")] = None,
-    test_subset: Annotated[int | None, typer.Option("--test-subset", help="Evaluate on N test images.")] = None,
-    workers: Annotated[int | None, typer.Option(help="Data-loader worker processes.")] = None,
-    channels_last: Annotated[
-        bool | None,
-        typer.Option(
-            "--channels-last/--no-channels-last", help="NHWC activations while training (default on: faster on CPU)."
-        ),
-    ] = None,
-    device: Annotated[
-        str | None, typer.Option("--device", help="auto (CUDA when present), cpu, cuda or cuda:N.")
-    ] = None,
-    amp: Annotated[
-        str | None,
-        typer.Option("--amp", help="Mixed precision: off (default), bf16 or fp16; alphas and budget stay float32."),
-    ] = None,
-    baseline: Annotated[
-        bool, typer.Option("--baseline", help="Also train the human network at the width that fits the budget.")
-    ] = False,
-    latency_runs: Annotated[
-        int | None, typer.Option("--latency-runs", help="Timed ONNX Runtime runs per model.")
-    ] = None,
-    exporter: Annotated[
-        str | None, typer.Option(help="ONNX exporter: dynamo (default) or torchscript (faster).")
-    ] = None,
-    opset: Annotated[int | None, typer.Option(help="ONNX opset (>= 17, default 18).")] = None,
-    out: Annotated[str | None, typer.Option("--out", help="Run folder (default exports/<model>-<budget>/).")] = None,
-    resume: Annotated[
-        bool, typer.Option("--resume", help="Continue the run in --out (or the default folder).")
-    ] = False,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing run folder.")] = False,
-    preset: Annotated[
-        str | None, typer.Option("--preset", help="A TOML preset (budgets/*.toml); flags override it.")
-    ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar or log lines (for scripts).")] = False,
-) -> None:
-    """Compress a network under a budget: train weights and shapes, freeze, export to ONNX, measure, report."""
-    from .compress import compress as run_compress
-
-    result = run_compress(
-        model,
-        preset=preset,
-        command=None,
-        budget=budget,
-        memory=memory,
-        macs_convention=macs_convention,
-        data=data,
-        data_root=data_root,
-        download=download or None,
-        input_size=input_size,
-        width=width,
-        num_classes=num_classes,
-        adaptors=_adaptor_choice(adaptors, adaptor_at),
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        weight_decay=weight_decay,
-        alpha_optimizer=alpha_optimizer,
-        alpha_lr=alpha_lr,
-        alpha_step=alpha_step,
-        alpha_pass=alpha_pass,
-        cost_term=cost_term,
-        shape_until=shape_until,
-        collapse=collapse,
-        seed=seed,
-        subset=subset,
-        test_subset=test_subset,
-        workers=workers,
-        channels_last=channels_last,
-        device=device,
-        amp=amp,
-        baseline=baseline or None,
-        latency_runs=latency_runs,
-        exporter=exporter,
-        opset=opset,
-        out=out,
-        resume=resume,
-        force=force,
-        quiet=quiet,
+_RUN_OPTIONS = [
+    inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+    for name, default, annotation in (
+        ("preset", None, Annotated[str | None, typer.Option("--preset", help="A TOML preset (budgets/*.toml); flags override it.", rich_help_panel=PANELS[None])]),
+        ("out", None, Annotated[str | None, typer.Option("--out", help="Run folder (default exports/<model>-<budget>/).", rich_help_panel=PANELS[None])]),
+        ("resume", False, Annotated[bool, typer.Option("--resume", help="Continue the run in --out (or the default folder).", rich_help_panel=PANELS[None])]),
+        ("force", False, Annotated[bool, typer.Option("--force", help="Replace an existing run folder.", rich_help_panel=PANELS[None])]),
+        ("quiet", False, Annotated[bool, typer.Option("--quiet", help="No progress bar or log lines (for scripts).", rich_help_panel=PANELS[None])]),
     )
+]  # fmt: skip
+_MODEL_PARAM = inspect.Parameter(
+    "model",
+    inspect.Parameter.POSITIONAL_OR_KEYWORD,
+    default=None,
+    annotation=Annotated[
+        str | None, typer.Argument(help="Zoo name or path/to/file.py:build (may come from --preset).")
+    ],
+)
+
+
+def _compress(model: str | None = None, **options) -> None:
+    from .run import compress as run_compress
+
+    result = run_compress(model, **options)
     if not result.completed:
         raise typer.Exit(130)
-    if not quiet and result.report:  # under torchrun only rank 0 has a report; the other ranks print nothing
+    if not options.get("quiet") and result.report is not None:  # under torchrun only rank 0 has a report
         r = result.report
-        acc = r["accuracy"]["final"]
         console.print(
-            f"done: {result.run_dir} | top-1 {100 * acc:.2f}% | MACs {format_count(r['macs']['final_total'])} "
-            f"(budget {_describe_budget(r['budget'])}) | ONNX p50 {r['latency_ms']['compressed']['p50']:.2f} ms "
-            f"vs human {r['latency_ms']['human']['p50']:.2f} ms | see {result.run_dir / 'report.md'}"
+            f"done: {result.run_dir} | top-1 {100 * r.accuracy.final:.2f}% | MACs {format_count(r.macs.final_total)} "
+            f"(budget {Budget(**r.budget).describe()}) | ONNX p50 {r.latency_ms.compressed.p50:.2f} ms "
+            f"vs human {r.latency_ms.human.p50:.2f} ms | see {result.run_dir / 'report.md'}"
         )
+
+
+_command(
+    "compress",
+    _compress,
+    [_MODEL_PARAM, *_config_options(("plan", "dataset", "train", "export", None)), *_RUN_OPTIONS],
+    "Compress a network under a budget: train weights and shapes, freeze, export to ONNX, measure, report.",
+)
 
 
 def main(argv: list[str] | None = None) -> int:

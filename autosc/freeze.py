@@ -1,4 +1,4 @@
-"""Freeze a learned shape into an ordinary fixed-resize network (SPEC §6).
+"""Freeze a learned shape into an ordinary fixed-resize network (docs/design.md, Freeze, export, measure).
 
 Each :class:`~autosc.adaptor.ShapeAdaptor` becomes a :class:`FrozenAdaptor`
 with a constant integer size and a constant sigma: the same function as the
@@ -32,21 +32,24 @@ class FrozenAdaptor(nn.Module):
     work and the ONNX node without changing the function.
     """
 
-    def __init__(self, size: tuple[int, int], sigma: float) -> None:
+    def __init__(self, size: tuple[int, int], sigma: float, pool: str = "max") -> None:
         super().__init__()
         self.size = (int(size[0]), int(size[1]))
         self.sigma = float(sigma)
+        self.pool = pool
 
     def forward(self, x: Tensor) -> Tensor:
         same = tuple(x.shape[-2:]) == self.size
-        return (1 - self.sigma) * resize(low_branch(x), self.size) + self.sigma * (x if same else resize(x, self.size))
+        low = resize(low_branch(x, self.pool), self.size)
+        return (1 - self.sigma) * low + self.sigma * (x if same else resize(x, self.size))
 
     def extra_repr(self) -> str:
-        return f"size={self.size}, sigma={self.sigma:.6f}"
+        pool = f", pool={self.pool}" if self.pool != "max" else ""
+        return f"size={self.size}, sigma={self.sigma:.6f}{pool}"
 
 
 class SingleBranchAdaptor(nn.Module):
-    """A collapsed adaptor: one branch, resized to the learned size (SPEC §6).
+    """A collapsed adaptor: one branch, resized to the learned size (docs/design.md, Freeze, export, measure).
 
     The frozen form of an adaptor that training collapsed (``--collapse``, the
     default: the weights were fine-tuned on it, so it is the trained function).
@@ -55,13 +58,14 @@ class SingleBranchAdaptor(nn.Module):
     because every two-branch adaptor costs two resizes and a max-pool.
     """
 
-    def __init__(self, size: tuple[int, int], low: bool) -> None:
+    def __init__(self, size: tuple[int, int], low: bool, pool: str = "max") -> None:
         super().__init__()
         self.size = (int(size[0]), int(size[1]))
         self.low = bool(low)
+        self.pool = pool
 
     def forward(self, x: Tensor) -> Tensor:
-        return one_branch(x, self.size, low=self.low)
+        return one_branch(x, self.size, low=self.low, pool=self.pool)
 
     def extra_repr(self) -> str:
         return f"size={self.size}, branch={'low' if self.low else 'full'}"
@@ -72,7 +76,7 @@ def collapse(frozen: nn.Module) -> nn.Module:
     collapsed = copy.deepcopy(frozen)
     for name, module in list(collapsed.named_modules()):
         if isinstance(module, FrozenAdaptor):
-            _replace(collapsed, name, SingleBranchAdaptor(module.size, low=module.sigma < 0.5))
+            _replace(collapsed, name, SingleBranchAdaptor(module.size, low=module.sigma < 0.5, pool=module.pool))
     return collapsed
 
 
@@ -94,7 +98,7 @@ def shape_spec(network: BudgetedNetwork) -> dict:
         )
         if adaptor.branch is not None:
             adaptors[-1]["branch"] = adaptor.branch
-    return {
+    spec = {
         "format": SHAPE_SPEC_FORMAT,
         "model": network.spec.to_dict(),
         "input_size": list(network.input_size),
@@ -102,6 +106,9 @@ def shape_spec(network: BudgetedNetwork) -> dict:
         "projection_scale": projection.scale,
         "adaptors": adaptors,
     }
+    if network.pool != "max":  # written only off the default, so default specs stay as they were
+        spec["low_branch"] = network.pool
+    return spec
 
 
 def _replace(model: nn.Module, name: str, module: nn.Module) -> None:
@@ -109,11 +116,11 @@ def _replace(model: nn.Module, name: str, module: nn.Module) -> None:
     setattr(model.get_submodule(parent_name) if parent_name else model, child, module)
 
 
-def _fixed_adaptor(entry: dict) -> nn.Module:
+def _fixed_adaptor(entry: dict, pool: str) -> nn.Module:
     """The fixed module of one shape-spec entry: the two-branch mix, or one branch if training collapsed it."""
     if entry.get("branch"):
-        return SingleBranchAdaptor(entry["size"], low=entry["branch"] == "low")
-    return FrozenAdaptor(entry["size"], entry["sigma"])
+        return SingleBranchAdaptor(entry["size"], low=entry["branch"] == "low", pool=pool)
+    return FrozenAdaptor(entry["size"], entry["sigma"], pool)
 
 
 def freeze(network: BudgetedNetwork) -> tuple[nn.Module, dict]:
@@ -121,7 +128,7 @@ def freeze(network: BudgetedNetwork) -> tuple[nn.Module, dict]:
     spec = shape_spec(network)
     frozen = copy.deepcopy(network.net)
     for entry in spec["adaptors"]:
-        _replace(frozen, f"{entry['name']}.adaptor", _fixed_adaptor(entry))
+        _replace(frozen, f"{entry['name']}.adaptor", _fixed_adaptor(entry, spec.get("low_branch", "max")))
     return frozen.eval(), spec
 
 
@@ -132,7 +139,7 @@ def build_frozen(spec: dict) -> nn.Module:
     net = ModelSpec(**spec["model"]).build()
     for entry in spec["adaptors"]:
         cell = net.get_submodule(entry["name"])
-        _replace(net, entry["name"], AdaptedCell(cell, _fixed_adaptor(entry)))
+        _replace(net, entry["name"], AdaptedCell(cell, _fixed_adaptor(entry, spec.get("low_branch", "max"))))
     return net
 
 

@@ -1,86 +1,27 @@
-"""ONNX Runtime CPU latency of one or more exported networks (SPEC §6).
+"""ONNX Runtime CPU latency of one or more exported networks (docs/design.md, Freeze, export, measure).
 
 The networks are measured interleaved in the same process (run i times every
 model once), so drift in clock speed, thermal state or background load hits
 all of them alike; the run records the library versions and the CPU so the
-numbers can be compared across machines.
+numbers can be compared across machines (the probing lives in :mod:`autosc.env`).
 """
 
 from __future__ import annotations
 
-import importlib
 import os
-import platform
-import sys
 import time
-from importlib import metadata
 
 import numpy as np
 from rich.table import Table
 
+from .env import cpu_model, environment, n_cores
 from .errors import AutoscError
 from .export import load_onnx
 
+# environment(), cpu_model() and n_cores() live in autosc.env; re-exported here for existing callers.
+__all__ = ["PERCENTILES", "bench", "bench_table", "cpu_model", "environment", "n_cores"]
+
 PERCENTILES = (50, 90, 99)
-
-
-def n_cores() -> int:
-    """Logical cores this process may use (the affinity mask, not the whole machine)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def cpu_model() -> str:
-    """The CPU's marketing name from /proc/cpuinfo, else what :mod:`platform` knows."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
-
-
-def _version(module: str) -> str | None:
-    """A module's own ``__version__`` (torch's carries the build tag), else the installed dist's."""
-    mod = sys.modules.get(module)
-    if mod is None:
-        try:
-            mod = importlib.import_module(module)
-        except ImportError:
-            mod = None
-    version = getattr(mod, "__version__", None)
-    if version is None:
-        try:
-            version = metadata.version(module)
-        except metadata.PackageNotFoundError:
-            return None
-    return str(version)
-
-
-def _ort_providers() -> list[str]:
-    import onnxruntime as ort
-
-    return list(ort.get_available_providers())
-
-
-def environment() -> dict:
-    """Library versions, CPU and Python: what a latency number depends on besides the network."""
-    return {
-        "onnxruntime": _version("onnxruntime"),
-        "onnx": _version("onnx"),
-        "torch": _version("torch"),
-        "numpy": np.__version__,
-        "onnxruntime_providers": _ort_providers(),
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "cpu_model": cpu_model(),
-        "logical_cores": os.cpu_count(),
-        "usable_cores": n_cores(),
-    }
 
 
 def _check_counts(name: str, values: list[int]) -> list[int]:

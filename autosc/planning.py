@@ -94,13 +94,18 @@ def _width(value: float | str) -> float | None:
 
 
 def adapt_network(
-    spec: ModelSpec, size: tuple[int, int], budget: Budget, adaptors: int | list[str] | None = None
+    spec: ModelSpec,
+    size: tuple[int, int],
+    budget: Budget,
+    adaptors: int | list[str] | None = None,
+    *,
+    low_branch: str = "max",
 ) -> tuple[BudgetedNetwork, list[str], list[str]]:
     """Build ``spec``, insert adaptors at identity and wrap it under ``budget``: (network, cells, candidates)."""
     net = spec.build()
     candidates = find_candidates(net, size, spec.in_channels)
     chosen = choose(candidates, adaptors, size)
-    names = insert_adaptors(net, chosen)
+    names = insert_adaptors(net, chosen, pool=low_branch)
     alpha = identity_alpha([c.size for c in chosen])
     for name in names:
         net.get_submodule(name).alpha.data.fill_(alpha)
@@ -120,6 +125,7 @@ def make_plan(
     adaptors: int | list[str] | None = None,
     width_ratio: float = AUTO_WIDTH_RATIO,
     macs_convention: str = "standard",
+    low_branch: str = "max",
 ) -> Plan:
     """Choose the width, place adaptors at identity, and project the identity shape under the budget."""
     size = parse_input_size(input_size if input_size is not None else default_input_size(model))
@@ -133,7 +139,7 @@ def make_plan(
     fixed = _width(width)
     chosen_width = fixed if fixed is not None else auto_width(human, size, parsed, width_ratio)
     spec = ModelSpec(model, chosen_width, num_classes, in_channels)
-    network, cells, candidates = adapt_network(spec, size, parsed, adaptors)
+    network, cells, candidates = adapt_network(spec, size, parsed, adaptors, low_branch=low_branch)
     widened = network.cost_model.human_cost()
     if fixed is not None and fits(widened, parsed):
         suggestion = auto_width(human, size, parsed, width_ratio)
@@ -167,7 +173,9 @@ def network_from_config(config: dict) -> BudgetedNetwork:
     """Rebuild the adapted network of a plan from :meth:`Plan.config` data (fresh weights)."""
     spec = ModelSpec(**config["model"])
     budget = Budget(**config["budget"])
-    network, _, _ = adapt_network(spec, tuple(config["input_size"]), budget, list(config["cells"]))
+    network, _, _ = adapt_network(
+        spec, tuple(config["input_size"]), budget, list(config["cells"]), low_branch=config.get("low_branch", "max")
+    )
     if config.get("branches"):
         network.collapse(config["branches"])
     return network

@@ -17,7 +17,7 @@ from autosc.train import TrainConfig, Trainer
 
 def _trainer(network, **overrides):
     data = load_data("synthetic", input_size=(32, 32), subset=96, test_subset=32)
-    config = TrainConfig(epochs=2, batch_size=16, lr=0.05, alpha_step=1, seed=0, **overrides)
+    config = TrainConfig(epochs=2, batch_size=16, lr=0.05, weight_decay=5e-4, alpha_step=1, seed=0, **overrides)
     return Trainer(network, data.train, data.test, config)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from autosc.compress import RUN_FILE
+from autosc.run import RUN_FILE
 
 from .conftest import assert_one_line_error
 
@@ -179,8 +179,8 @@ def test_preset_unknown_key_and_override(cli, tmp_path):
     "preset", sorted(Path(__file__).parent.parent.joinpath("budgets").glob("*.toml")), ids=lambda p: p.name
 )
 def test_shipped_presets_are_valid(preset):
-    from autosc.compress import read_preset
     from autosc.planning import make_plan
+    from autosc.run import read_preset
 
     options = read_preset(preset)
     assert options["model"] and (options.get("budget") or options.get("memory"))
@@ -206,7 +206,9 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
 
     data = load_data("synthetic", input_size=(32, 32), subset=64, test_subset=32)
     plan = make_plan("mobilenet_v2_cifar", budget="8M", width=0.35)
-    trainer = Trainer(plan.network, data.train, data.test, TrainConfig(epochs=3, batch_size=32, lr=0.05))
+    trainer = Trainer(
+        plan.network, data.train, data.test, TrainConfig(epochs=3, batch_size=32, lr=0.05, weight_decay=5e-4)
+    )
     ckpt = tmp_path / "checkpoint.pt"
 
     def save(t):

@@ -52,7 +52,7 @@ def test_relaxed_cost_gradient_prices_earlier_adaptors_higher(plan):
 
 def _trainer(plan_, batch_size=16, **overrides):
     data = load_data("synthetic", input_size=(32, 32), subset=96, test_subset=32)
-    config = TrainConfig(epochs=2, batch_size=batch_size, lr=0.05, alpha_step=1, **overrides)
+    config = TrainConfig(epochs=2, batch_size=batch_size, lr=0.05, weight_decay=5e-4, alpha_step=1, **overrides)
     return Trainer(plan_.network, data.train, data.test, config)
 
 

@@ -11,8 +11,8 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from autosc import AutoscError
-from autosc import data as data_module
-from autosc.data import DATASETS, load_data
+from autosc.data import DATASETS, load_data, register_source, registry
+from autosc.data import fashion_mnist as fashion_mnist_source
 
 from .helpers import write_cifar_files
 
@@ -44,7 +44,7 @@ def _fashion_files(folder, n_train=20, n_test=10, gz_train=True, gz_test=False) 
 @pytest.fixture
 def no_system_data(tmp_path, monkeypatch):
     """Hide Debian's Fashion-MNIST so the tests behave the same on machines with and without it."""
-    monkeypatch.setattr(data_module, "SYSTEM_FASHION_MNIST", tmp_path / "no-system-data")
+    monkeypatch.setattr(fashion_mnist_source, "SYSTEM_FASHION_MNIST", tmp_path / "no-system-data")
 
 
 @pytest.fixture
@@ -340,3 +340,40 @@ def test_bad_input_size(size):
     with pytest.raises(AutoscError) as excinfo:
         load_data("synthetic", input_size=size)
     _one_line_error(excinfo, "input_size")
+
+
+# ---------------------------------------------------------------------------------------------- the registry
+
+
+@pytest.fixture
+def scratch_registry(monkeypatch):
+    """A copy of the table, so a source registered by a test is gone after it."""
+    monkeypatch.setattr(registry, "_SOURCES", dict(registry._SOURCES))
+
+
+def test_datasets_are_the_registry():
+    assert registry.dataset_names() == DATASETS
+    assert DATASETS == ("fashion-mnist", "cifar10", "cifar100", "svhn", "imagefolder:PATH", "synthetic")
+
+
+def test_a_name_is_registered_once(scratch_registry):
+    with pytest.raises(ValueError, match="already registered"):
+        register_source("cifar10")(lambda request: None)
+    with pytest.raises(ValueError, match="lower case"):
+        register_source("My_Set")(lambda request: None)
+
+
+def test_a_registered_source_loads_by_name_with_its_argument(scratch_registry):
+    seen = []
+
+    @register_source("echo", arg="N", usage="echo needs a number: echo:N")
+    def echo(request):
+        seen.append(request)
+        return load_data("synthetic", input_size=request.size, seed=int(request.arg))
+
+    bundle = load_data("Echo:4", input_size=(8, 8), subset=3)
+    assert len(bundle.train) == 3 and seen[0].arg == "4" and seen[0].size == (8, 8)
+    assert "echo:N" in registry.dataset_names()
+    with pytest.raises(AutoscError) as excinfo:
+        load_data("echo", input_size=(8, 8))
+    _one_line_error(excinfo, "echo needs a number")

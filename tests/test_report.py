@@ -1,13 +1,16 @@
-"""report.md, shape.png and dynamics.png from a report dict: content, valid pictures, graceful with missing keys."""
+"""report.md, shape.png and dynamics.png from a typed Report: content, valid pictures, the Optional fields absent."""
 
 import copy
+import json
 
 import matplotlib.image as mpimg
 import pytest
 from matplotlib._pylab_helpers import Gcf
 
+from autosc.adaptor.module import alpha_to_factor
 from autosc.errors import AutoscError
-from autosc.report import plot_dynamics, render_markdown, write_report
+from autosc.report import Accuracy, Adaptor, Report, plot_dynamics, render_markdown, write_report
+from autosc.report.dynamics_plot import _initial_factor
 from autosc.units import format_count
 
 COMMAND = "autosc compress mobilenet_v2_cifar --budget 40M --data fashion-mnist --epochs 3 --width auto"
@@ -32,21 +35,24 @@ def learned_sizes() -> list[int]:
     return out
 
 
-def make_report() -> dict:
+def make_report_dict() -> dict:
+    """A report.json as the run writes it (every key the schema requires)."""
     layers = [f"features.{i}" for i in range(len(HUMAN_SIZES))]
     return {
         "model": "mobilenet_v2_cifar",
         "data": "fashion-mnist",
         "input_size": [32, 32],
         "command": COMMAND,
-        "budget": {"macs": 40_000_000, "memory_bytes": None},
+        "budget": {"macs": 40_000_000, "memory_bytes": None, "convention": "standard"},
         "width": 0.81,
         "macs": {
             "convention": "standard",
+            "counter": "torch.utils.flop_counter (FLOPs/2: conv + linear, BN folded)",
             "human": 94_700_000,
             "widened": 63_100_000,
             "final": 39_650_000,
             "final_resize": 210_000,
+            "final_total": 39_860_000,
         },
         "params": {"human": 2_350_000, "final": 1_610_000},
         "activation_bytes": {"human": 6_200_000, "final": 2_900_000},
@@ -65,21 +71,28 @@ def make_report() -> dict:
         "accuracy": {"final": 0.9137, "best": 0.9152},
         "onnx": {"path": "model.onnx", "opset": 18, "exporter": "dynamo", "max_abs_diff": 3.1e-7},
         "latency_ms": {
-            "compressed": {"p50": 1.21, "p90": 1.34},
-            "human": {"p50": 1.52, "p90": 1.66},
-            "baseline": {"p50": 1.12, "p90": 1.25},
+            "compressed": {"p50": 1.21, "p90": 1.34, "p99": 1.41},
+            "human": {"p50": 1.52, "p90": 1.66, "p99": 1.75},
+            "baseline": {"p50": 1.12, "p90": 1.25, "p99": 1.33},
             "threads": 1,
             "batch": 1,
+            "runs": 200,
         },
-        "baseline": {"width": 0.62, "macs": 39_100_000, "params": 1_420_000, "accuracy": 0.9021},
+        "baseline": {"width": 0.62, "accuracy": 0.9021, "epochs": 3, "macs": 39_100_000, "params": 1_420_000},
         "layers": {
             "human": [{"name": n, "size": [s, s]} for n, s in zip(layers, HUMAN_SIZES, strict=True)],
             "learned": [{"name": n, "size": [s, s]} for n, s in zip(layers, learned_sizes(), strict=True)],
         },
         "epochs": 3,
-        "seconds": 412.5,
+        "train": {"epochs": 3, "batch_size": 128, "lr": 0.1, "seed": 0},
+        "alpha_step": 1,
         "env": {"torch": "2.14.1", "onnxruntime": "1.22.0", "cpu": "AMD EPYC 7B13", "python": "3.12.3"},
+        "seconds": 412.5,
     }
+
+
+def make_report() -> Report:
+    return Report.from_dict(make_report_dict())
 
 
 def make_metrics(n: int = 3) -> list[dict]:
@@ -113,7 +126,7 @@ def assert_picture(path) -> None:
     assert (image[..., :3] < 0.5).mean() > 0.005  # some dark ink: lines and text were drawn
 
 
-def check_run(tmp_path, report: dict, metrics: list[dict]) -> str:
+def check_run(tmp_path, report: Report, metrics: list[dict]) -> str:
     figures_before = Gcf.get_num_fig_managers()
     paths = write_report(tmp_path, report, metrics)
     assert [p.name for p in paths] == ["report.md", "shape.png", "dynamics.png"]
@@ -147,9 +160,9 @@ def test_full_report_with_baseline(tmp_path):
 
 def test_memory_only_budget_without_baseline(tmp_path):
     report = make_report()
-    report["budget"] = {"macs": None, "memory_bytes": 3 * 2**20}
-    report["baseline"] = None
-    del report["latency_ms"]["baseline"]
+    report.budget = {"macs": None, "memory_bytes": 3 * 2**20, "convention": "standard"}
+    report.baseline = None
+    report.latency_ms.baseline = None
     md = check_run(tmp_path, report, make_metrics())
     assert "3.00MiB activations" in md.splitlines()[0]
     assert "% of memory budget used" in md and "92.2%" in md  # 2.9e6 / 3 MiB
@@ -160,62 +173,85 @@ def test_memory_only_budget_without_baseline(tmp_path):
 
 def test_over_budget_is_loud(tmp_path):
     report = make_report()
-    report["macs"]["final"] = 41_000_000
-    md = render_markdown(report, make_metrics())
+    report.macs.final = 41_000_000
+    md = render_markdown(report)
     assert "WARNING: OVER BUDGET" in md and "103.0%" in md
-    report["budget"] = {"macs": None, "memory_bytes": 2_000_000}
-    assert "WARNING: OVER MEMORY BUDGET" in render_markdown(report, make_metrics())
+    report.budget = {"macs": None, "memory_bytes": 2_000_000, "convention": "standard"}
+    assert "WARNING: OVER MEMORY BUDGET" in render_markdown(report)
 
 
-def test_missing_optional_keys_still_render(tmp_path):
+def test_optional_fields_absent_still_render(tmp_path):
+    """Everything the schema leaves Optional is None: no baseline, no timing, no accuracy, no alphas."""
     report = make_report()
-    for key in (
-        "latency_ms",
-        "baseline",
-        "accuracy",
-        "onnx",
-        "layers",
-        "env",
-        "activation_bytes",
-        "command",
-        "seconds",
-    ):
-        del report[key]
-    for key in ("widened", "final_resize", "convention"):
-        del report["macs"][key]
-    for a in report["adaptors"]:
-        del a["alpha_start"], a["alpha_end"]
+    report.baseline = None
+    report.latency_ms.baseline = None
+    report.seconds = None
+    report.accuracy = Accuracy(final=None, best=None)
+    for a in report.adaptors:
+        a.alpha_start = a.alpha_end = None
     metrics = [{"epoch": m["epoch"], "factors": m["factors"]} for m in make_metrics()]
     md = check_run(tmp_path, report, metrics)
-    assert "no accuracy measured" in md and "latency" not in md and "Reproduce" not in md
+    assert "no accuracy measured" in md and "baseline" not in md.split("## Adaptors")[0].lower()
     assert format_count(39_650_000) in md
     assert "Trained 3 epochs." in md
+    assert "| `features.2` | 32×32 | 27×27 | 0.860 | — |" in md  # alpha moved: unknown
     md = check_run(tmp_path, report, [])  # no metrics at all
     assert "features.11" in md
-    report["adaptors"] = []
+    report.adaptors = []
     assert "No adaptors were placed." in check_run(tmp_path, report, [])
 
 
-def test_single_epoch_and_alpha_trace(tmp_path):
+def test_single_epoch_without_final_accuracy(tmp_path):
     report = make_report()
-    report["accuracy"]["final"] = None
-    report["alpha_trace"] = [[step, [1 - (1 - a[3]) * step / 40 for a in ADAPTORS]] for step in range(0, 41, 2)]
-    metrics = make_metrics(1)
-    metrics[0]["step"] = 40
-    md = check_run(tmp_path, report, metrics)
+    report.accuracy.final = None
+    md = check_run(tmp_path, report, make_metrics(1))
     assert "91.52%" in md  # best is shown even without a final accuracy
 
 
 def test_still_alphas_are_flagged():
     report = make_report()
-    for a in report["adaptors"]:
-        a["alpha_end"] = a["alpha_start"] + 2e-4
-    assert "Note: no alpha moved" in render_markdown(report, make_metrics())
+    for a in report.adaptors:
+        a.alpha_end = a.alpha_start + 2e-4
+    md = render_markdown(report)
+    assert "Note: no alpha moved" in md and "docs/design.md" in md
+
+
+def test_collapsed_adaptors_say_what_they_kept():
+    report = make_report()
+    report.adaptors[0].branch = "full"
+    report.adaptors[1].branch = "low"
+    md = render_markdown(report)
+    assert "| kept |" in md and "resize only" in md and "max-pool + resize" in md and "`--collapse`" in md
+
+
+def test_initial_factor_prefers_s_start():
+    """The run writes s_start; older report.json files only have alpha_start, and then it is derived."""
+    a = Adaptor(name="x", human_size=[8, 8], size=[7, 7], sigma=0.8, s=0.9, alpha_start=3.9, s_start=0.97)
+    assert _initial_factor(a) == 0.97
+    a.s_start = None
+    assert _initial_factor(a) == pytest.approx(alpha_to_factor(3.9))
+    a.alpha_start = None
+    assert _initial_factor(a) is None
+
+
+def test_report_round_trips():
+    data = make_report_dict()
+    report = Report.from_dict(data)
+    assert report.macs.final_total == 39_860_000
+    assert report.to_dict() == data  # report.json keys and values exactly as written
+    assert Report.from_dict(json.loads(json.dumps(report.to_dict()))) == report
+    report.baseline, report.seconds, report.latency_ms.baseline = None, None, None
+    report.adaptors[0].branch, report.adaptors[0].s_start, report.adaptors[1].alpha_end = "low", 0.95, None
+    assert Report.from_dict(json.loads(json.dumps(report.to_dict()))) == report
 
 
 def test_required_keys_missing_is_a_clear_error(tmp_path):
-    report = copy.deepcopy(make_report())
-    del report["width"]
+    data = copy.deepcopy(make_report_dict())
+    del data["width"]
     with pytest.raises(AutoscError, match="width"):
-        plot_dynamics(report, make_metrics(), tmp_path / "d.png")
+        plot_dynamics(Report.from_dict(data), make_metrics(), tmp_path / "d.png")
     assert not (tmp_path / "d.png").exists()
+    data = copy.deepcopy(make_report_dict())
+    del data["macs"]["final"]
+    with pytest.raises(AutoscError, match="final"):
+        Report.from_dict(data)

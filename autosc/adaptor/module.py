@@ -1,4 +1,4 @@
-"""The shape adaptor: a learnable, downsampling-only resizing module (SPEC §1)."""
+"""The shape adaptor: a learnable, downsampling-only resizing module (docs/design.md, The shape adaptor)."""
 
 from __future__ import annotations
 
@@ -22,19 +22,32 @@ def resize(x: Tensor, size: tuple[int, int]) -> Tensor:
 BRANCHES = ("full", "low")  # what a collapsed adaptor keeps
 
 
-def low_branch(x: Tensor) -> Tensor:
-    """The parameter-free x0.5 resize of the block output: 2x2 max-pool with ceil_mode."""
+def _max_half(x: Tensor) -> Tensor:
     return F.max_pool2d(x, kernel_size=2, stride=2, ceil_mode=True)
 
 
-def one_branch(x: Tensor, size: tuple[int, int], *, low: bool) -> Tensor:
+def _avg_half(x: Tensor) -> Tensor:
+    return F.avg_pool2d(x, kernel_size=2, stride=2, ceil_mode=True)
+
+
+#: The parameter-free x0.5 resize of the block output, by name: 2x2 max-pool with ceil_mode (the reference)
+#: or 2x2 average-pool (a measured variant, benchmarks/RESULTS.md).
+LOW_BRANCHES = {"max": _max_half, "avg": _avg_half}
+
+
+def low_branch(x: Tensor, pool: str = "max") -> Tensor:
+    """The half-resolution copy of ``x`` that the adaptor mixes in (``pool``: a :data:`LOW_BRANCHES` name)."""
+    return LOW_BRANCHES[pool](x)
+
+
+def one_branch(x: Tensor, size: tuple[int, int], *, low: bool, pool: str = "max") -> Tensor:
     """A collapsed adaptor's function: the map (or its half-resolution copy) resized to ``size``.
 
     Shared by the training module and the frozen one so that both compute the same thing; the full
     branch skips a resize to its own size (the identity).
     """
     if low:
-        return resize(low_branch(x), size)
+        return resize(low_branch(x, pool), size)
     return x if tuple(x.shape[-2:]) == tuple(size) else resize(x, size)
 
 
@@ -44,6 +57,11 @@ def factor_to_alpha(s: float, lower: float = LOWER_BOUND) -> float:
     return math.log(sigma / (1 - sigma))
 
 
+def alpha_to_factor(alpha: float, lower: float = LOWER_BOUND) -> float:
+    """The factor s = r + (1 - r) sigmoid(alpha) of an alpha (the inverse of :func:`factor_to_alpha`)."""
+    return lower + (1 - lower) / (1 + math.exp(-alpha))
+
+
 class ShapeAdaptor(nn.Module):
     """Mixes a halved and an unchanged copy of its input, both resized to ``self.size``.
 
@@ -51,12 +69,16 @@ class ShapeAdaptor(nn.Module):
     ``size`` is not read from ``x``: the owning :class:`~autosc.adaptor.AdaptedNetwork`
     sets it before every forward from the tracked product of all factors and the
     budget. It is not differentiable; alpha learns through the mixing weights only.
-    Both branches are always resized (even at the human size) so that the work
-    done, and therefore the cost model, does not depend on the size chosen.
+    While training, both branches are always resized (even at the human size) so
+    that the work done, and therefore the cost model, does not depend on the size
+    chosen; the frozen and collapsed forms skip a resize to a map's own size.
     """
 
-    def __init__(self, human_size: tuple[int, int], *, alpha: float = 0.0) -> None:
+    def __init__(self, human_size: tuple[int, int], *, alpha: float = 0.0, pool: str = "max") -> None:
         super().__init__()
+        if pool not in LOW_BRANCHES:
+            raise ValueError(f"pool must be one of {tuple(LOW_BRANCHES)}, got {pool!r}")
+        self.pool = pool
         self.alpha = nn.Parameter(torch.tensor(float(alpha)))
         self.human_size = (int(human_size[0]), int(human_size[1]))
         self.size = self.human_size
@@ -67,7 +89,7 @@ class ShapeAdaptor(nn.Module):
 
         Once the shape is fixed the mix only blurs: at sigma 0.6 two fifths of the
         map are the half-resolution copy. Collapsing lets the weights finish on a
-        plain resize at the learned size (SPEC §6's collapse-and-fine-tune).
+        plain resize at the learned size (docs/design.md, Freeze, export, measure: collapse and fine-tune).
         """
         if branch not in BRANCHES:
             raise ValueError(f"branch must be one of {BRANCHES}, got {branch!r}")
@@ -86,13 +108,14 @@ class ShapeAdaptor(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if self.branch is not None:
-            return one_branch(x, self.size, low=self.branch == "low")
+            return one_branch(x, self.size, low=self.branch == "low", pool=self.pool)
         sigma = self.sigma().to(x.dtype)
-        return (1 - sigma) * resize(low_branch(x), self.size) + sigma * resize(x, self.size)
+        return (1 - sigma) * resize(low_branch(x, self.pool), self.size) + sigma * resize(x, self.size)
 
     def extra_repr(self) -> str:
         branch = f", branch={self.branch}" if self.branch else ""
-        return f"human_size={self.human_size}, size={self.size}{branch}"
+        pool = f", pool={self.pool}" if self.pool != "max" else ""
+        return f"human_size={self.human_size}, size={self.size}{branch}{pool}"
 
 
 class AdaptedCell(nn.Module):
@@ -108,7 +131,7 @@ class AdaptedCell(nn.Module):
 
 
 def identity_alpha(human_sizes: list[tuple[int, int]]) -> float:
-    """The common initial alpha under which every adaptor keeps its human size (SPEC §2).
+    """The common initial alpha under which every adaptor keeps its human size (docs/design.md, Placement and identity initialisation).
 
     Adaptor k (1-based) sits behind k factors, so its size is round(H s0^k);
     it stays H when H (1 - s0^k) < 0.5. The smallest s0 that satisfies this

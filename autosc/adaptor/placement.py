@@ -1,4 +1,4 @@
-"""Where shape adaptors go: after non-resizing cells, found by a shape-only probe (SPEC §2)."""
+"""Where shape adaptors go: after non-resizing cells, found by a shape-only probe (docs/design.md, Placement and identity initialisation)."""
 
 from __future__ import annotations
 
@@ -102,12 +102,15 @@ def choose(
     return [candidates[math.floor((i + 0.5) * len(candidates) / n)] for i in range(n)]
 
 
-def insert_adaptors(model: nn.Module, chosen: list[Candidate]) -> list[str]:
-    """Wrap each chosen cell as ``AdaptedCell(cell, ShapeAdaptor)`` in place; return the adaptors' names."""
+def insert_adaptors(model: nn.Module, chosen: list[Candidate], *, pool: str = "max") -> list[str]:
+    """Wrap each chosen cell as ``AdaptedCell(cell, ShapeAdaptor)`` in place; return the adaptors' names.
+
+    ``pool`` names the adaptors' half-resolution branch (``autosc.adaptor.module.LOW_BRANCHES``).
+    """
     names = []
     for cand in chosen:
         parent_name, _, child = cand.name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
-        setattr(parent, child, AdaptedCell(getattr(parent, child), ShapeAdaptor(cand.size)))
+        setattr(parent, child, AdaptedCell(getattr(parent, child), ShapeAdaptor(cand.size, pool=pool)))
         names.append(f"{cand.name}.adaptor")
     return names

@@ -10,7 +10,7 @@ from ..units import format_bytes, format_count, parse_bytes, parse_macs
 
 @dataclass(frozen=True)
 class Budget:
-    """``macs`` counts conv + linear + resize MACs (SPEC §5); ``memory_bytes`` is activation memory."""
+    """``macs`` counts conv + linear + resize MACs (docs/design.md, Cost conventions); ``memory_bytes`` is activation memory."""
 
     macs: int | None = None
     memory_bytes: int | None = None

@@ -55,7 +55,14 @@ class BudgetedNetwork(nn.Module):
         }
         if self.collapsed:
             config["branches"] = [a.branch for a in self.adaptors()]
+        if self.pool != "max":  # the reference's max-pool low branch is the default and is not written
+            config["low_branch"] = self.pool
         return config
+
+    @property
+    def pool(self) -> str:
+        """The adaptors' half-resolution branch (one kind per network)."""
+        return self.adaptors()[0].pool if self.adaptor_names else "max"
 
     def adaptors(self) -> list[ShapeAdaptor]:
         return [self.net.get_submodule(n) for n in self.adaptor_names]

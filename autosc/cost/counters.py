@@ -1,6 +1,6 @@
 """Cost of a network at an input size, by the libraries' own counters.
 
-Convention "standard" (SPEC §5): MACs of Conv2d and Linear (BN folded, bias and
+Convention "standard" (docs/design.md, Cost conventions): MACs of Conv2d and Linear (BN folded, bias and
 elementwise ops not counted) = ``torch.utils.flop_counter`` FLOPs / 2, which
 equals fvcore with only its conv/linear/matmul handles. Convention "paper":
 thop's count (conv + linear + 4 per BatchNorm element), which reproduces the

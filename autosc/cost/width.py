@@ -1,4 +1,4 @@
-"""``--width auto``: the widest human network whose cost is a fixed ratio above the budget (SPEC §3)."""
+"""``--width auto``: the widest human network whose cost is a fixed ratio above the budget (docs/design.md, Width and budget projection)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,194 @@
+"""One run configuration, grouped by pipeline stage: the single source of every ``compress`` option.
+
+``RunConfig`` holds a :class:`PlanConfig` (model, budget, width, adaptors), a
+:class:`DataConfig`, the :class:`~autosc.train.TrainConfig` and an
+:class:`ExportConfig`. The CLI's options (with their help and ``--help``
+panels), the keys a preset may set, and ``run.json`` are all derived from these
+fields (autosc/options.py); each default is stated once, on its field. Flat
+names (``budget``, ``lr``, ``opset``) are unique across the groups, so a preset
+or a keyword argument names an option without its group.
+"""
+
+from __future__ import annotations
+
+import typing
+from dataclasses import MISSING, Field, asdict, dataclass, field, fields, replace
+from types import UnionType
+from typing import Any
+
+from .cost.counters import CONVENTIONS
+from .errors import AutoscError
+from .options import option
+from .train.config import TrainConfig
+
+LOW_BRANCHES = ("max", "avg")
+
+
+@dataclass
+class PlanConfig:
+    """What is decided before training: the network, the budget, the width and where the adaptors go."""
+
+    model: str | None = option(None, "Zoo name or path/to/file.py:build.", cli=False)
+    budget: str | None = option(None, "MACs budget: 300M, 1.2G, 95000000 or 60% of the human network.")
+    memory: str | None = option(None, "Activation-memory budget: 4MiB, 512KB, ... (alone or with --budget).")
+    macs_convention: str = option(
+        "standard", "How the budget counts MACs: standard, or paper (+ 4 per BN element).", choices=CONVENTIONS
+    )
+    input_size: str | int | None = option(None, "224 or HxW such as 32x48 (default: the family's own).", cli_type=str)
+    width: str | float = option("auto", "'auto' (widened network ~1.25x the budget) or a multiplier.", cli_type=str)
+    num_classes: int | None = option(None, "Classifier outputs (must match the data's classes).")
+    adaptors: int | None = option(None, "Number of shape adaptors (default 3 under 64 px, else 4).")
+    adaptor_at: list[str] | None = option(None, "Place an adaptor after this cell (repeatable).")
+    low_branch: str = option(
+        "max", "The adaptors' half-resolution branch: max (2x2 max-pool, the reference) or avg.", choices=LOW_BRANCHES
+    )
+
+    def placement(self) -> int | list[str] | None:
+        """The adaptor choice :func:`autosc.planning.make_plan` takes: a count, cell names, or the default."""
+        if self.adaptors is not None and self.adaptor_at:
+            raise AutoscError("give either --adaptors N or --adaptor-at NAME, not both")
+        return list(self.adaptor_at) if self.adaptor_at else self.adaptors
+
+
+@dataclass
+class DataConfig:
+    """Which images train and test the network."""
+
+    data: str = option(
+        "synthetic", "fashion-mnist, cifar10, cifar100, svhn, imagefolder:PATH or synthetic (tests, dry runs)."
+    )
+    data_root: str | None = option(None, "Folder holding the dataset files.")
+    download: bool = option(False, "Let torchvision download the dataset (needs internet).", flag="--download")
+    subset: int | None = option(None, "Train on a seeded random subset of N images.")
+    test_subset: int | None = option(None, "Evaluate on a seeded random subset of N test images.")
+
+
+@dataclass
+class ExportConfig:
+    """How the frozen network is exported and timed."""
+
+    exporter: str = option(
+        "dynamo", "ONNX exporter: dynamo or torchscript (faster).", choices=("dynamo", "torchscript")
+    )
+    opset: int = option(18, "ONNX opset (>= 17).")
+    latency_runs: int = option(200, "Timed ONNX Runtime runs per model.")
+
+    def validate(self) -> None:
+        """Refuse an exporter, opset or run count the export would refuse, before hours of training."""
+        import onnx
+
+        from .export import EXPORTERS, MIN_OPSET
+
+        if self.exporter not in EXPORTERS:
+            raise AutoscError(f"unknown ONNX exporter {self.exporter!r}; use one of {', '.join(EXPORTERS)}")
+        top = onnx.defs.onnx_opset_version()
+        if not MIN_OPSET <= self.opset <= top:
+            raise AutoscError(f"--opset must be an integer from {MIN_OPSET} to {top}, got {self.opset}")
+        if self.latency_runs < 1:
+            raise AutoscError(f"--latency-runs must be at least 1, got {self.latency_runs}")
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a compress run (and nothing about where or how loudly it runs)."""
+
+    plan: PlanConfig = field(default_factory=PlanConfig)
+    dataset: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+    baseline: bool = option(
+        False, "Also train the human network at the widest width that fits the budget.", flag="--baseline"
+    )
+
+    # -- the flat view: presets, keyword arguments, the CLI --------------------------------------------
+    @classmethod
+    def groups(cls) -> dict[str, type]:
+        """Group attribute -> dataclass, in pipeline order."""
+        return {"plan": PlanConfig, "dataset": DataConfig, "train": TrainConfig, "export": ExportConfig}
+
+    @classmethod
+    def option_fields(cls) -> list[tuple[str | None, Field]]:
+        """Every option as (group attribute or None for the run itself, field), in pipeline order."""
+        out: list[tuple[str | None, Field]] = [(g, f) for g, kind in cls.groups().items() for f in fields(kind)]
+        return out + [(None, f) for f in fields(cls) if f.name not in cls.groups()]
+
+    @classmethod
+    def option_names(cls) -> tuple[str, ...]:
+        """The flat option names a preset or ``compress(**options)`` may set."""
+        return tuple(f.name for _, f in cls.option_fields())
+
+    @classmethod
+    def from_flat(cls, values: dict[str, Any], *, where: str = "options") -> RunConfig:
+        """A config from flat ``name: value`` pairs; unknown names and wrongly typed values are refused."""
+        return cls().updated(values, where=where)
+
+    def updated(self, values: dict[str, Any], *, where: str = "options") -> RunConfig:
+        """A copy with the flat ``values`` set (``None`` values are skipped: "not given")."""
+        unknown = sorted(set(values) - set(self.option_names()))
+        if unknown:
+            raise AutoscError(
+                f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(self.option_names())}"
+            )
+        changes: dict[str | None, dict[str, Any]] = {}
+        hints = _hints()
+        for group, f in self.option_fields():
+            if values.get(f.name) is not None:
+                changes.setdefault(group, {})[f.name] = _checked(f.name, hints[f.name], values[f.name], where)
+        groups = {g: replace(getattr(self, g), **c) for g, c in changes.items() if g is not None}
+        return replace(self, **groups, **changes.get(None, {}))
+
+    def to_flat(self) -> dict[str, Any]:
+        """Every option by flat name, defaults included."""
+        return {f.name: getattr(getattr(self, g) if g else self, f.name) for g, f in self.option_fields()}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Grouped plain data (``run.json``)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, where: str = "run.json") -> RunConfig:
+        flat = {k: v for g in cls.groups() for k, v in data.get(g, {}).items()}
+        flat.update({k: v for k, v in data.items() if k not in cls.groups()})
+        return cls.from_flat(flat, where=where)
+
+
+def _hints() -> dict[str, Any]:
+    hints: dict[str, Any] = {}
+    for kind in (*RunConfig.groups().values(), RunConfig):
+        hints.update(typing.get_type_hints(kind))
+    return hints
+
+
+def _checked(name: str, hint: Any, value: Any, where: str) -> Any:
+    """``value`` if it has the field's type (an int where a float is wanted is widened); else one clear line."""
+    kinds = typing.get_args(hint) if isinstance(hint, UnionType) or typing.get_origin(hint) is typing.Union else (hint,)
+    for kind in kinds:
+        if kind is type(None):
+            continue
+        if typing.get_origin(kind) is list:
+            if isinstance(value, str):
+                value = [v for v in value.split(",") if v]
+            if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+                return list(value)
+            continue
+        if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if kind is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if kind in (str, bool) and isinstance(value, kind):
+            return value
+    wanted = " or ".join(_type_name(k) for k in kinds if k is not type(None))
+    raise AutoscError(f"{where}: {name} must be {wanted}, got {value!r}")
+
+
+def _type_name(kind: Any) -> str:
+    if typing.get_origin(kind) is list:
+        return "a list of names"
+    return {int: "an integer", float: "a number", str: "text", bool: "true or false"}.get(kind, str(kind))
+
+
+def default_of(f: Field) -> Any:
+    return f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+
+
+__all__ = ["DataConfig", "ExportConfig", "PlanConfig", "RunConfig", "TrainConfig"]

@@ -1,0 +1,57 @@
+"""``imagefolder:PATH``: any folder of images in torchvision's ImageFolder layout, ``train/`` and ``val/``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from torchvision import datasets
+
+from ..errors import AutoscError
+from .bundle import DataBundle
+from .registry import LoadRequest, register_source
+from .transforms import IMAGENET_STATS, transform_pair
+
+USAGE = "imagefolder needs a folder: imagefolder:PATH with PATH/train/<class>/* and PATH/val/<class>/*"
+
+
+@register_source("imagefolder", arg="PATH", usage=USAGE)
+def load_imagefolder(request: LoadRequest) -> DataBundle:
+    """Both splits of ``PATH`` with ImageNet's statistics; the class folders of train and val must agree."""
+    path = Path(request.arg).expanduser()
+    if not path.is_dir():
+        raise AutoscError(f"imagefolder path {request.arg} does not exist or is not a folder")
+    path = path.resolve()
+    train, val = _split(path, "train"), _split(path, "val")
+    if len(train.classes) < 2:
+        raise AutoscError(f"{path}/train has only one class ({train.classes[0]}); a classifier needs at least two")
+    if val.classes != train.classes:
+        only_train = sorted(set(train.classes) - set(val.classes))[:3]
+        only_val = sorted(set(val.classes) - set(train.classes))[:3]
+        raise AutoscError(
+            f"{path}/val classes differ from train classes (only in train: {only_train}, only in val: {only_val}); "
+            "give both the same class folders"
+        )
+    train.transform, val.transform = transform_pair(request.size, None, IMAGENET_STATS, request.augment)
+    width, height = train.loader(train.samples[0][0]).size
+    return DataBundle(
+        name=f"imagefolder:{path}",
+        train=train,
+        test=val,
+        num_classes=len(train.classes),
+        channels=3,
+        native_size=(height, width),  # of the first image; the others may differ, every one is resized
+        source=str(path),
+    )
+
+
+def _split(path: Path, split: str) -> datasets.ImageFolder:
+    """``path/split`` as an ImageFolder, with one-line errors for a missing folder or one without images."""
+    folder = path / split
+    if not folder.is_dir():
+        raise AutoscError(f"{path} has no {split}/ folder; expected {path}/train/<class>/* and {path}/val/<class>/*")
+    try:
+        return datasets.ImageFolder(folder)
+    except FileNotFoundError as exc:  # no class folders, or a class folder without images
+        raise AutoscError(
+            f"{folder} has no images in class sub-folders ({exc}); expected {folder}/<class>/*.jpg"
+        ) from exc

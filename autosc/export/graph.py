@@ -1,0 +1,164 @@
+"""Reading an exported ONNX graph and checking its ``Resize`` nodes (docs/design.md, Freeze, export, measure).
+
+Every bilinear resize must come out as an ONNX ``Resize`` whose output size is
+a constant: the dynamo exporter writes ``sizes = Concat(Shape(x)[0:2], [h, w])``
+when the batch is dynamic, so "constant" means the spatial part, which a small
+constant folder reads back out of the graph.
+"""
+
+from __future__ import annotations
+
+import os
+
+import onnx
+from onnx import numpy_helper
+
+from ..errors import AutoscError
+from ._common import _one_line
+
+
+def load_onnx(path: str | os.PathLike) -> onnx.ModelProto:
+    """Read and check an ONNX file; a missing or corrupt file is a one-line :class:`AutoscError`."""
+    try:
+        model = onnx.load(os.fspath(path))
+        onnx.checker.check_model(model)
+    except Exception as exc:  # FileNotFoundError, DecodeError, ValidationError, ...
+        raise AutoscError(f"cannot read ONNX file {os.fspath(path)}: {_one_line(exc)}") from exc
+    return model
+
+
+def _attr(node: onnx.NodeProto, name: str, default=None):
+    for a in node.attribute:
+        if a.name == name:
+            return onnx.helper.get_attribute_value(a)
+    return default
+
+
+class _ConstFolder:
+    """Best-effort value of an int64 vector in a graph, with unknown entries as ``None``.
+
+    Follows initializers, ``Constant``, ``Concat``, ``Cast``/``Identity``,
+    ``Shape`` (unknown values, known length) and ``Slice`` with constant bounds:
+    enough to read the spatial part of a ``Resize`` ``sizes`` input whose batch
+    and channel come from ``Shape``.
+    """
+
+    def __init__(self, graph: onnx.GraphProto) -> None:
+        self.inits = {t.name: t for t in graph.initializer}
+        self.producers = {out: node for node in graph.node for out in node.output}
+
+    def value(self, name: str) -> list[int | None] | None:
+        """The vector named ``name``, or ``None`` when even its length is unknown."""
+        if name in self.inits:
+            return [int(v) for v in numpy_helper.to_array(self.inits[name]).reshape(-1)]
+        node = self.producers.get(name)
+        if node is None:
+            return None
+        handler = getattr(self, f"_{node.op_type.lower()}", None)
+        return handler(node) if handler else None
+
+    def _constant(self, node: onnx.NodeProto) -> list[int | None] | None:
+        tensor = _attr(node, "value")
+        if tensor is not None:
+            return [int(v) for v in numpy_helper.to_array(tensor).reshape(-1)]
+        ints = _attr(node, "value_ints")
+        if ints is not None:
+            return [int(v) for v in ints]
+        single = _attr(node, "value_int")
+        return None if single is None else [int(single)]
+
+    def _concat(self, node: onnx.NodeProto) -> list[int | None] | None:
+        parts = [self.value(i) for i in node.input]
+        if all(p is not None and not isinstance(p, _UnknownHead) for p in parts):
+            return [v for p in parts for v in p]
+        # Some part has an unknown length: only the tail after it can be placed.
+        tail: list[int | None] = []
+        for p in reversed(parts):
+            if p is None:
+                break
+            tail = list(p) + tail
+            if isinstance(p, _UnknownHead):
+                break
+        return _UnknownHead(tail)
+
+    def _cast(self, node: onnx.NodeProto) -> list[int | None] | None:
+        return self.value(node.input[0])
+
+    _identity = _cast
+
+    def _shape(self, node: onnx.NodeProto) -> list[int | None] | None:
+        start, end = _attr(node, "start"), _attr(node, "end")
+        if start is not None and end is not None and 0 <= start <= end:
+            return [None] * (end - start)
+        return None
+
+    def _slice(self, node: onnx.NodeProto) -> list[int | None] | None:
+        bounds = [self.value(i) if i else None for i in node.input] + [None] * 5
+        starts, ends, steps = bounds[1], bounds[2], bounds[4]
+        if not starts or not ends or None in starts or None in ends or len(starts) != 1:
+            return None
+        if steps not in (None, [1]):
+            return None
+        start, end = starts[0], ends[0]
+        data = self.value(node.input[0])
+        if data is not None and not isinstance(data, _UnknownHead):
+            return list(data[start:end])
+        if 0 <= start <= end < 2**31:
+            return [None] * (end - start)
+        return None
+
+
+class _UnknownHead(list):
+    """A vector whose head has unknown length; only the listed tail is known."""
+
+
+def resize_nodes(model: onnx.ModelProto) -> list[dict]:
+    """Describe every ``Resize`` node: sizes or scales, and its constant spatial size when readable.
+
+    Each entry has ``name``, ``mode``, ``coordinate_transformation_mode``,
+    ``uses`` ("sizes" or "scales"), ``spatial_size`` ([h, w] or ``None``) and
+    ``sizes_constant`` (the whole ``sizes`` vector, batch included, is a constant).
+    """
+    folder = _ConstFolder(model.graph)
+    out = []
+    for node in model.graph.node:
+        if node.op_type != "Resize":
+            continue
+        inputs = list(node.input) + [""] * (4 - len(node.input))
+        uses = "sizes" if inputs[3] else "scales"
+        values = folder.value(inputs[3]) if uses == "sizes" else None
+        tail = list(values[-2:]) if values is not None and len(values) >= 2 else []
+        spatial = tail if uses == "sizes" and len(tail) == 2 and None not in tail else None
+        out.append(
+            {
+                "name": node.name,
+                "mode": _decode(_attr(node, "mode", b"nearest")),
+                "coordinate_transformation_mode": _decode(_attr(node, "coordinate_transformation_mode", b"half_pixel")),
+                "uses": uses,
+                "spatial_size": spatial,
+                "sizes_constant": uses == "sizes"
+                and values is not None
+                and not isinstance(values, _UnknownHead)
+                and None not in values,
+            }
+        )
+    return out
+
+
+def _decode(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _check_resizes(model: onnx.ModelProto) -> int:
+    """Refuse a graph whose resizes use scales or a computed spatial size; return their count."""
+    nodes = resize_nodes(model)
+    for n in nodes:
+        if n["uses"] != "sizes":
+            raise AutoscError(
+                f"Resize node {n['name']!r} uses scales; resize with F.interpolate(size=(h, w)) and python ints"
+            )
+        if n["spatial_size"] is None:
+            raise AutoscError(
+                f"Resize node {n['name']!r} has a computed output size; resize to constant python-int sizes"
+            )
+    return len(nodes)

@@ -1,0 +1,197 @@
+"""``report.md``: the run as text a person can read in ten seconds (docs/design.md, "The run folder").
+
+MAC accounting follows docs/design.md ("Cost conventions"): ``macs.final`` is
+conv + linear, ``macs.final_resize`` the adaptors' bilinear MACs, and the MAC
+budget caps their sum, ``macs.final_total``.
+"""
+
+from __future__ import annotations
+
+from ..units import format_bytes, format_count
+from ._format import DASH, acc, budget, budget_text, convention, duration, model_line, pct, size, table
+from .schema import Adaptor, Baseline, Latency, Report, Timing
+
+ALPHA_STILL = 0.01  # |alpha_end - alpha_start| below this everywhere: the shape did not learn
+BRANCH_WORDS = {"full": "resize only", "low": "max-pool + resize"}  # what a collapsed adaptor kept
+COLLAPSE_NOTE = (
+    "\n\nOnce the shape was fixed, each adaptor was collapsed to one branch (a plain resize to the learned size) "
+    "and the weights were fine-tuned on it (`--collapse`)."
+)
+
+
+def render_markdown(report: Report) -> str:
+    """Verdict first, then the comparison table, the adaptors and the pictures: the answer before the detail.
+
+    Only the report is read; the per-epoch log is what ``dynamics.png`` draws.
+    """
+    sections = [
+        _title(report),
+        *_warnings(report),
+        _verdict(report),
+        _main_table(report),
+        _run_notes(report),
+        _adaptor_table(report.adaptors),
+        "## Pictures\n\n![shape](shape.png)\n\n![dynamics](dynamics.png)",
+        f"## Reproduce\n\n```sh\n{report.command}\n```",
+        "## Environment\n\n" + "\n".join(f"- {key}: {value}" for key, value in report.env.items()),
+    ]
+    return "\n\n".join(sections) + "\n"
+
+
+def _title(report: Report) -> str:
+    return f"# AutoSC: {model_line(report)} at {size(report.input_size)} px, budget {budget_text(report)}"
+
+
+def _warnings(report: Report) -> list[str]:
+    """Loud lines for a broken promise: the budget is hard (docs/design.md, "Width and budget projection")."""
+    out = []
+    cap, total = budget(report), report.macs.final_total
+    if cap.macs is not None and total > cap.macs:
+        out.append(
+            f"> **⚠️ WARNING: OVER BUDGET.** The final network costs {format_count(total)} MACs "
+            f"({pct(total, cap.macs)} of the {format_count(cap.macs)} budget). "
+            "This should never happen; please report it."
+        )
+    used = report.activation_bytes["final"]
+    if cap.memory_bytes is not None and used > cap.memory_bytes:
+        out.append(
+            f"> **⚠️ WARNING: OVER MEMORY BUDGET.** The final network needs {format_bytes(used)} of activations "
+            f"({pct(used, cap.memory_bytes)} of the {format_bytes(cap.memory_bytes)} budget). "
+            "This should never happen; please report it."
+        )
+    return out
+
+
+def _verdict(report: Report) -> str:
+    """One bold sentence with the answer: accuracy at what cost, and against what."""
+    final = report.accuracy.final
+    head = f"AutoSC: {acc(final)} top-1 at {_verdict_cost(report)}"
+    if final is None:
+        head = f"AutoSC (no accuracy measured): {_verdict_cost(report)}"
+    base, human = report.baseline, report.macs.human
+    if base is not None:
+        gap = f"{100 * (final - base.accuracy):+.2f} points" if final is not None else "no AutoSC accuracy to compare"
+        tail = (
+            f"; uniformly narrowed human network (width {base.width:.2f}) at the same budget: "
+            f"{acc(base.accuracy)}, {gap}"
+        )
+    else:
+        tail = f"; {human / report.macs.final_total:.2f}× fewer MACs than the human network ({format_count(human)})"
+    return f"**{head}{tail}.**"
+
+
+def _verdict_cost(report: Report) -> str:
+    """``39.86M MACs (99.7% of the budget)``, plus activations when memory is what the budget caps."""
+    cap, total = budget(report), report.macs.final_total
+    cost = f"{format_count(total)} MACs" + (f" ({pct(total, cap.macs)} of the budget)" if cap.macs else "")
+    memory = report.activation_bytes["final"]
+    if cap.memory_bytes:
+        cost += f" and {format_bytes(memory)} activations ({pct(memory, cap.memory_bytes)} of the memory budget)"
+    return cost
+
+
+def _main_table(report: Report) -> str:
+    """Human, this run and (with ``--baseline``) the narrowed human network, side by side."""
+    with_base = report.baseline is not None
+    header = ["", "human", "autosc (this run)"] + (["baseline (narrowed human)"] if with_base else [])
+    rows = [row if with_base else row[:3] for row in _main_rows(report)]
+    return table(header, rows)
+
+
+def _main_rows(report: Report) -> list[list[str]]:
+    """One row per quantity; the fourth cell is the baseline's (a dash where the baseline records none)."""
+    cap, macs, memory, base = budget(report), report.macs, report.activation_bytes, report.baseline
+    rows = [
+        ["width multiplier", "1.00", f"{report.width:.2f}", f"{base.width:.2f}" if base else DASH],
+        [f"MACs ({convention(report)})", format_count(macs.human), format_count(macs.final), _count(base, "macs")],
+        ["+ resize MACs (bilinear, 4 per output)", "0", format_count(macs.final_resize), "0"],
+    ]
+    if cap.macs is not None:
+        base_share = pct(base.macs, cap.macs) if base else DASH
+        rows.append(["% of MAC budget used", pct(macs.human, cap.macs), pct(macs.final_total, cap.macs), base_share])
+    rows.append(
+        ["params", format_count(report.params["human"]), format_count(report.params["final"]), _count(base, "params")]
+    )
+    # the baseline records no activation memory, hence its dashes
+    rows.append(
+        ["activation memory (float32, batch 1)", format_bytes(memory["human"]), format_bytes(memory["final"]), DASH]
+    )
+    if cap.memory_bytes is not None:
+        shares = [pct(memory[k], cap.memory_bytes) for k in ("human", "final")]
+        rows.append(["% of memory budget used", *shares, DASH])
+    # the human network is not evaluated by a run, hence its dash
+    rows.append(["top-1 accuracy", DASH, _accuracy_cell(report), acc(base.accuracy) if base else DASH])
+    rows.append(_latency_row(report.latency_ms))
+    return rows
+
+
+def _count(base: Baseline | None, key: str) -> str:
+    return DASH if base is None else format_count(getattr(base, key))
+
+
+def _accuracy_cell(report: Report) -> str:
+    final, best = report.accuracy.final, report.accuracy.best
+    if best is not None and best != final:
+        return f"{acc(final)} (best epoch {acc(best)})"
+    return acc(final)
+
+
+def _latency_row(latency: Latency) -> list[str]:
+    """p50 / p90 per network, with the speed-up over the human network: a MAC cut without a latency cut shows."""
+    threads = f"{latency.threads} thread" + ("" if latency.threads == 1 else "s")
+    human_p50 = latency.human.p50
+
+    def cell(timing: Timing | None, versus_human: bool = True) -> str:
+        if timing is None:
+            return DASH
+        text = f"{timing.p50:.2f} / {timing.p90:.2f} ms"
+        return text + (f" ({human_p50 / timing.p50:.2f}× human speed)" if versus_human else "")
+
+    label = f"ONNX latency p50 / p90 ({threads}, batch {latency.batch})"
+    return [label, cell(latency.human, versus_human=False), cell(latency.compressed), cell(latency.baseline)]
+
+
+def _run_notes(report: Report) -> str:
+    """How the result came about: widening, training length, export check."""
+    onnx = report.onnx
+    took = "" if report.seconds is None else f" in {duration(report.seconds)}"
+    return " ".join(
+        [
+            f"AutoSC widened the human network to width {report.width:.2f} "
+            f"({format_count(report.macs.widened)} MACs), then learned where to shrink its feature maps "
+            f"down to {format_count(report.macs.final_total)} MACs.",
+            f"Trained {report.epochs} epoch" + ("" if report.epochs == 1 else "s") + f"{took}.",
+            f"ONNX: `{onnx.path}` (opset {onnx.opset}, {onnx.exporter} exporter, "
+            f"max |ONNX − PyTorch| = {onnx.max_abs_diff:.1e}).",
+        ]
+    )
+
+
+def _adaptor_table(adaptors: list[Adaptor]) -> str:
+    """Where each adaptor sits, what it did to the size, and how far its alpha moved."""
+    if not adaptors:
+        return "## Adaptors\n\nNo adaptors were placed."
+    collapsed = any(a.branch for a in adaptors)
+    rows = []
+    for a in adaptors:
+        start, end = a.alpha_start, a.alpha_end
+        moved = f"{start:.2f} → {end:.2f} (Δ {end - start:+.3f})" if start is not None and end is not None else DASH
+        row = [f"`{a.name}`", size(a.human_size), size(a.size), f"{a.s:.3f}", moved]
+        rows.append(row + ([BRANCH_WORDS.get(a.branch, DASH)] if collapsed else []))
+    headers = ["cell", "human size", "learned size", "factor s", "alpha moved", *(["kept"] if collapsed else [])]
+    note = COLLAPSE_NOTE if collapsed else ""
+    return "## Adaptors\n\n" + table(headers, rows) + note + _stillness_note(adaptors)
+
+
+def _stillness_note(adaptors: list[Adaptor]) -> str:
+    """Flag the pitfall that alphas may not learn: then the "learned" shape is only the projected one."""
+    moves = [
+        abs(a.alpha_end - a.alpha_start) for a in adaptors if a.alpha_start is not None and a.alpha_end is not None
+    ]
+    if not moves or max(moves) >= ALPHA_STILL:
+        return ""
+    return (
+        f"\n\n> Note: no alpha moved more than {max(moves):.1e}; the shape was not learned, "
+        "only projected onto the budget (see docs/design.md, Training). "
+        "Train longer or give the alphas a larger step."
+    )

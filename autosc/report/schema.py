@@ -1,0 +1,203 @@
+"""The report of a compress run as typed records: written once by the run, read by every renderer.
+
+``Report.to_dict()`` is ``report.json``; ``Report.from_dict()`` reads it back, so
+``report.md``, the pictures and the CLI all read the same fields instead of
+re-deriving them from a dict. The keys listed in docs/design.md ("The run folder")
+are a contract other tools rely on: add fields, never rename them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import MISSING, asdict, dataclass, fields
+from typing import Any
+
+from ..errors import AutoscError
+
+
+def _plain(obj: Any) -> Any:
+    """Nested dataclasses to dicts (None-valued optional records kept as null)."""
+    return asdict(obj) if hasattr(obj, "__dataclass_fields__") else obj
+
+
+@dataclass
+class Macs:
+    """MACs in ``convention`` (docs/design.md, "Cost conventions"); ``final_resize`` is the adaptors' bilinear part."""
+
+    convention: str
+    counter: str
+    human: int
+    widened: int
+    final: int
+    final_resize: int
+
+    @property
+    def final_total(self) -> int:
+        """What a MACs budget caps: conv + linear plus the adaptors' resize MACs."""
+        return self.final + self.final_resize
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "final_total": self.final_total}
+
+
+@dataclass
+class Adaptor:
+    """One shape adaptor: where it is, the human and learned size, its factor and how alpha moved."""
+
+    name: str
+    human_size: list[int]
+    size: list[int]
+    sigma: float
+    s: float
+    alpha_start: float | None = None
+    alpha_end: float | None = None
+    branch: str | None = None  # "full" / "low" where training collapsed it to one branch; None: the two-branch mix
+    s_start: float | None = None  # the factor before training (from alpha_start)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        for key in ("alpha_end", "branch", "s_start"):  # absent rather than null, as report.json always had them
+            if data[key] is None:
+                del data[key]
+        return data
+
+
+@dataclass
+class Accuracy:
+    final: float | None
+    best: float | None = None
+
+
+@dataclass
+class Onnx:
+    path: str
+    opset: int
+    exporter: str
+    max_abs_diff: float
+
+
+@dataclass
+class Timing:
+    """Latency percentiles of one network, milliseconds."""
+
+    p50: float
+    p90: float
+    p99: float
+
+
+@dataclass
+class Latency:
+    """ONNX Runtime CPU latency of the compressed, human (and baseline) network, timed interleaved."""
+
+    compressed: Timing
+    human: Timing
+    threads: int
+    batch: int
+    runs: int
+    baseline: Timing | None = None
+
+    def to_dict(self) -> dict:
+        data = {"compressed": asdict(self.compressed), "human": asdict(self.human)}
+        if self.baseline is not None:
+            data["baseline"] = asdict(self.baseline)
+        return {**data, "threads": self.threads, "batch": self.batch, "runs": self.runs}
+
+
+@dataclass
+class Baseline:
+    """The human network narrowed to the budget (``--baseline``), trained with the same recipe and seed."""
+
+    width: float
+    accuracy: float
+    epochs: int
+    macs: int
+    params: int
+
+
+@dataclass
+class Report:
+    """Everything ``report.json`` holds; see docs/design.md ("The run folder")."""
+
+    model: str
+    data: str
+    input_size: list[int]
+    command: str
+    budget: dict  # Budget.to_dict(): macs, memory_bytes, convention
+    width: float
+    macs: Macs
+    params: dict  # human, final
+    activation_bytes: dict  # human, final
+    adaptors: list[Adaptor]
+    accuracy: Accuracy
+    onnx: Onnx
+    latency_ms: Latency
+    layers: dict  # human / learned: [{name, size}] per cell, in execution order (the shape picture's data)
+    epochs: int
+    train: dict  # the training config as run
+    alpha_step: int
+    env: dict
+    baseline: Baseline | None = None
+    seconds: float | None = None
+
+    def to_dict(self) -> dict:
+        out: dict = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, list):
+                value = [v.to_dict() if hasattr(v, "to_dict") else _plain(v) for v in value]
+            elif hasattr(value, "to_dict"):
+                value = value.to_dict()
+            else:
+                value = _plain(value)
+            out[f.name] = value
+        if out["seconds"] is None:
+            del out["seconds"]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Report:
+        """Read ``report.json`` back; unknown keys are ignored (newer runs may add some).
+
+        A file that is not an autosc report raises :class:`AutoscError` naming what is missing,
+        rather than a bare ``KeyError`` from deep inside.
+        """
+        missing = [f.name for f in fields(cls) if f.default is MISSING and f.name not in data]
+        if missing:
+            raise AutoscError(f"report lacks required key(s) {', '.join(missing)}; is it an autosc report.json?")
+        try:
+            return cls._from_dict(data)
+        except (KeyError, TypeError, AttributeError) as err:
+            raise AutoscError(
+                f"report.json does not match the autosc report schema ({err}); is it from autosc?"
+            ) from err
+
+    @classmethod
+    def _from_dict(cls, data: dict) -> Report:
+        macs = {k: v for k, v in data["macs"].items() if k != "final_total"}
+        latency = dict(data["latency_ms"])
+        timings = {k: Timing(**latency.pop(k)) for k in ("compressed", "human", "baseline") if latency.get(k)}
+        known = {f.name for f in fields(Adaptor)}
+        return cls(
+            model=data["model"],
+            data=data["data"],
+            input_size=list(data["input_size"]),
+            command=data["command"],
+            budget=dict(data["budget"]),
+            width=float(data["width"]),
+            macs=Macs(**macs),
+            params=dict(data["params"]),
+            activation_bytes=dict(data["activation_bytes"]),
+            adaptors=[Adaptor(**{k: v for k, v in a.items() if k in known}) for a in data["adaptors"]],
+            accuracy=Accuracy(**data["accuracy"]),
+            onnx=Onnx(**data["onnx"]),
+            latency_ms=Latency(**timings, **{k: latency[k] for k in ("threads", "batch", "runs")}),
+            layers=dict(data["layers"]),
+            epochs=int(data["epochs"]),
+            train=dict(data["train"]),
+            alpha_step=int(data["alpha_step"]),
+            env=dict(data["env"]),
+            baseline=Baseline(**data["baseline"]) if data.get("baseline") else None,
+            seconds=data.get("seconds"),
+        )
+
+
+__all__ = ["Accuracy", "Adaptor", "Baseline", "Latency", "Macs", "Onnx", "Report", "Timing"]

@@ -1,0 +1,218 @@
+"""``autosc compress``: plan, train weights and shapes under the budget, freeze, export, measure, report.
+
+The orchestration only: every step is a public stage of autosc/run/stages.py,
+and every option a field of :class:`~autosc.config.RunConfig`. A run lives in
+one folder (autosc/run/folder.py); ``run.json`` records the configuration, so
+``--resume`` rebuilds the same run from the folder alone and finishes with the
+same result as an uninterrupted run with the same seed.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .. import distributed, io
+from ..config import RunConfig
+from ..distributed import DistContext
+from ..errors import AutoscError
+from ..planning import network_from_config
+from ..report import Report, write_report
+from . import stages
+from .folder import RunFolder, default_run_dir
+from .progress import Display
+
+
+@dataclass
+class Result:
+    """What a compress run leaves: its folder, its report, and the frozen network (None if it stopped)."""
+
+    run_dir: Path
+    report: Report | None
+    frozen: nn.Module | None
+    completed: bool = True
+
+
+def read_preset(path: str | Path) -> dict[str, Any]:
+    """A TOML preset's options (flat names of :class:`RunConfig`); unknown keys and wrong types are refused."""
+    import tomllib  # Python 3.11+; presets are the one feature that needs it
+
+    path = Path(path)
+    if not path.is_file():
+        raise AutoscError(f"preset file {path} does not exist")
+    try:
+        data = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise AutoscError(f"preset {path} is not valid TOML: {exc}") from exc
+    data = {k.replace("-", "_"): v for k, v in data.items() if k != "description"}
+    RunConfig.from_flat(data, where=f"preset {path}")  # refuse bad keys and values now, naming the file
+    return data
+
+
+def command_line(config: RunConfig, given: dict[str, Any]) -> str:
+    """The ``autosc compress`` command that reproduces the run: the options given, in the config's order."""
+    flat = config.to_flat()
+    parts = ["autosc", "compress", str(flat["model"])]
+    for key in RunConfig.option_names():
+        value = given.get(key)
+        if key == "model" or value is None:
+            continue
+        flag = "--" + key.replace("_", "-")
+        if isinstance(value, bool):
+            parts += [flag] if value else ([f"--no-{key.replace('_', '-')}"] if _toggle(key) else [])
+        elif isinstance(value, list):
+            for item in value:
+                parts += [flag, str(item)]
+        else:
+            parts += [flag, str(value)]
+    return shlex.join(parts)
+
+
+def _toggle(key: str) -> bool:
+    """A boolean option the CLI spells as --x/--no-x (the others are plain flags that default to off)."""
+    return next(f for _, f in RunConfig.option_fields() if f.name == key).metadata.get("flag") is None
+
+
+def compress(
+    model: str | None = None,
+    *,
+    preset: str | Path | None = None,
+    out: str | Path | None = None,
+    resume: bool = False,
+    force: bool = False,
+    quiet: bool = False,
+    **options: Any,
+) -> Result:
+    """Compress ``model`` under a budget end to end; the Python face of ``autosc compress``.
+
+    ``options`` are :class:`~autosc.config.RunConfig`'s flat names (``budget``,
+    ``data``, ``epochs``, ``opset``, ...); ``None`` values fall back to the
+    preset, then to the defaults. ``out``/``resume``/``force``/``quiet`` say
+    where and how loudly it runs, not what it computes.
+    """
+    given = read_preset(preset) if preset is not None else {}
+    given.update({k: v for k, v in options.items() if v is not None})
+    if model:
+        given["model"] = model
+    config = RunConfig.from_flat(given)
+    if not config.plan.model and not resume:
+        raise AutoscError(
+            "no model given: name one (e.g. autosc compress mobilenet_v2_cifar ...) or set model in --preset"
+        )
+    root = (
+        Path(out)
+        if out is not None
+        else default_run_dir(config.plan.model or "", config.plan.budget, config.plan.memory)
+    )
+    folder = RunFolder(root)
+    # Under torchrun every rank runs this function; rank 0 alone prepares and writes the run folder.
+    owns_group = not torch.distributed.is_initialized()
+    dist = distributed.init(config.train.device)
+    try:
+        if dist.is_main:
+            folder.prepare(resume=resume, force=force)
+        distributed.barrier(dist)
+        command = command_line(config, given)
+        if resume:
+            config, command = _stored(folder)
+        display = Display(quiet or not dist.is_main)
+        return _run(config, folder, display, resume, command, dist)
+    finally:
+        if owns_group:
+            distributed.shutdown()
+
+
+def _stored(folder: RunFolder) -> tuple[RunConfig, str]:
+    """The configuration and command of the run in ``folder`` (``run.json``)."""
+    stored = folder.read_run()
+    if "config" in stored:
+        config = RunConfig.from_dict(stored["config"], where=str(folder.run_file))
+    else:  # a run folder written before the typed config: flat arguments beside the model
+        config = RunConfig.from_flat({**stored["args"], "model": stored["model"]}, where=str(folder.run_file))
+    return config, stored.get("command") or command_line(config, config.to_flat())
+
+
+def _run(
+    config: RunConfig, folder: RunFolder, display: Display, resume: bool, command: str, dist: DistContext
+) -> Result:
+    started = time.perf_counter()
+    size = stages.input_size(config)
+    train_config = config.train.resolve(config.plan.model, size)
+    train_config.validate()  # bad hyper-parameters are refused before any data is read
+    config.export.validate()
+    bundle = stages.load_dataset(config, size)
+    display.log(f"data: {bundle.describe()}")
+    torch.manual_seed(train_config.seed)
+    if resume:
+        network = network_from_config(folder.read_run()["plan"])
+    else:
+        plan = stages.plan_network(config, bundle, size)
+        network = plan.network
+        if dist.is_main:
+            folder.write_run(
+                {
+                    "model": config.plan.model,
+                    "config": config.to_dict(),
+                    "command": command,
+                    "plan": plan.config(),
+                    "plan_summary": plan.to_dict(),
+                }
+            )
+    display.log(
+        f"plan: width {network.spec.width:g}, adaptors after {', '.join(network.config()['cells'])}, "
+        f"budget {network.budget.describe()}"
+    )
+    trainer = stages.train_network(network, bundle, train_config, folder=folder, display=display, dist=dist)
+    baseline = None
+    if trainer is not None and config.baseline:
+        baseline = stages.train_baseline(
+            config, bundle, network.budget, size, train_config, folder=folder, display=display, dist=dist
+        )
+    if trainer is None or (config.baseline and baseline is None):
+        return _stopped(config, folder, display)
+    if not dist.is_main:  # freezing, export, latency and the report are rank 0's
+        return Result(folder.root, None, None)
+    report, frozen = _finish(config, command, network, trainer, baseline, bundle, size, folder, display)
+    report.seconds = time.perf_counter() - started
+    io.write_json(folder.report, report.to_dict())
+    write_report(folder.root, report, trainer.history)
+    return Result(folder.root, report, frozen)
+
+
+def _finish(config, command, network, trainer, baseline, bundle, size, folder, display) -> tuple[Report, nn.Module]:
+    """Freeze, export and check, time against the human (and baseline) network, and assemble the report."""
+    display.log("freezing, exporting to ONNX and measuring latency ...")
+    frozen, shape = stages.freeze_and_save(network, folder)
+    networks = {"compressed": frozen, "human": stages.human_spec(config, bundle).build()}
+    if baseline is not None:
+        networks["baseline"] = baseline.net
+    exported = stages.export_networks(networks, size, bundle.channels, folder, config.export)
+    latency = stages.measure_latency({label: folder.onnx(label) for label in networks}, config.export.latency_runs)
+    report = stages.build_report(
+        config=config,
+        command=command,
+        network=network,
+        trainer=trainer,
+        frozen=frozen,
+        shape=shape,
+        human=networks["human"],
+        bundle=bundle,
+        size=size,
+        exported=exported["compressed"],
+        latency=latency,
+        baseline=baseline.to_report(size, network.budget.convention) if baseline is not None else None,
+    )
+    return report, frozen
+
+
+def _stopped(config: RunConfig, folder: RunFolder, display: Display) -> Result:
+    display.log(
+        f"stopped; the state is saved. Continue with: autosc compress {config.plan.model} --out {folder.root} --resume"
+    )
+    return Result(folder.root, None, None, completed=False)

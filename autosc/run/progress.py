@@ -1,0 +1,62 @@
+"""What a person watching a run sees: one rich progress bar per training phase, and a line per epoch."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from ..train import Trainer
+from ..units import format_count
+
+
+class Display:
+    """A progress bar per training phase and log lines on stderr, or nothing at all with ``quiet``."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.console = Console(stderr=True)
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[status]}"),
+            console=self.console,
+            disable=quiet,
+        )
+
+    def log(self, text: str) -> None:
+        if not self.quiet:
+            self.console.print(text, highlight=False)
+
+    def phase(self, name: str, trainer: Trainer) -> tuple[Callable[[Trainer], None], Callable[[Trainer, dict], None]]:
+        """The (per-batch, per-epoch) callbacks that keep the bar and the log up to date for one phase."""
+        task = self.progress.add_task(name, total=trainer.total_steps, completed=trainer.step, status="")
+        budget = getattr(trainer.net, "budget", None)
+
+        def on_batch(t: Trainer) -> None:
+            seen = max(t.running["seen"], 1)
+            status = f"loss {t.running['loss'] / seen:.3f} acc {100 * t.running['correct'] / seen:.1f}%"
+            projection = getattr(t.net, "last_projection", None)
+            if projection is not None and budget is not None and budget.macs:
+                sizes = ",".join(str(h) for h, _ in projection.sizes)
+                status += (
+                    f" | MACs {format_count(projection.cost.total_macs)}/{format_count(budget.macs)} | sizes {sizes}"
+                )
+            desc = f"{name} epoch {min(t.epoch + 1, t.config.epochs)}/{t.config.epochs}"
+            self.progress.update(task, completed=t.step, description=desc, status=status)
+
+        def on_epoch(t: Trainer, row: dict) -> None:
+            extra = (
+                f", MACs {format_count(row['macs'] + row['resize_macs'])}, sizes {row['sizes']}"
+                if row.get("macs")
+                else ""
+            )
+            self.log(
+                f"{name} epoch {row['epoch']}: test acc {100 * row['test_acc']:.2f}%, loss {row['test_loss']:.4f}{extra}"
+            )
+
+        return on_batch, on_epoch

@@ -1,0 +1,335 @@
+"""The public stages of a compress run, each with typed inputs and outputs.
+
+``compress`` (autosc/run/compress.py) calls them in order, and so may a
+benchmark or a notebook: :func:`load_dataset` -> :func:`plan_network` ->
+:func:`train_network` (and :func:`train_baseline`) -> :func:`freeze_and_save`
+-> :func:`export_networks` -> :func:`measure_latency` -> :func:`build_report`.
+A stage given no :class:`~autosc.run.folder.RunFolder` keeps nothing on disk
+but what it must (ONNX files go to the folder it is given).
+"""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .. import io
+from ..checkpoint import save_checkpoint
+from ..config import ExportConfig, RunConfig
+from ..cost import count
+from ..cost.budget import Budget
+from ..cost.budgeted import BudgetedNetwork
+from ..cost.width import auto_width
+from ..data import DataBundle, load_data
+from ..distributed import DistContext
+from ..errors import AutoscError
+from ..export import ExportResult, export_onnx
+from ..freeze import freeze, save_frozen
+from ..latency import bench, environment
+from ..models import ModelSpec, default_input_size
+from ..models.cells import model_cells
+from ..planning import Plan, make_plan
+from ..report import schema
+from ..train import TrainConfig, Trainer, train
+from ..units import parse_input_size
+from .folder import RunFolder
+from .progress import Display
+
+BASELINE_FORMAT = "autosc-baseline/1"
+#: Which exported networks are checked against PyTorch (onnx.checker + ONNX Runtime parity); the human
+#: network is exported only to be timed.
+CHECKED = {"compressed": True, "human": False, "baseline": True}
+
+
+def input_size(config: RunConfig) -> tuple[int, int]:
+    """The network's input (height, width): the configured one, else the family's own."""
+    plan = config.plan
+    return parse_input_size(plan.input_size if plan.input_size is not None else default_input_size(plan.model))
+
+
+def human_spec(config: RunConfig, bundle: DataBundle, width: float = 1.0) -> ModelSpec:
+    """The user's network at ``width``, shaped for the data's classes and channels."""
+    return ModelSpec(config.plan.model, width, bundle.num_classes, bundle.channels)
+
+
+# -- data and plan ------------------------------------------------------------------------------------
+
+
+def load_dataset(config: RunConfig, size: tuple[int, int]) -> DataBundle:
+    """Both splits at the network's input size; a ``--num-classes`` that contradicts the data is refused."""
+    d = config.dataset
+    bundle = load_data(
+        d.data,
+        input_size=size,
+        data_root=d.data_root,
+        subset=d.subset,
+        test_subset=d.test_subset,
+        seed=config.train.seed,
+        download=d.download,
+    )
+    classes = config.plan.num_classes
+    if classes is not None and classes != bundle.num_classes:
+        raise AutoscError(f"--num-classes {classes} does not match the {bundle.num_classes} classes of {bundle.name}")
+    return bundle
+
+
+def plan_network(config: RunConfig, bundle: DataBundle, size: tuple[int, int]) -> Plan:
+    """Width, adaptor places and the identity shape projected under the budget (autosc/planning.py)."""
+    p = config.plan
+    return make_plan(
+        p.model,
+        budget=p.budget,
+        memory=p.memory,
+        input_size=size,
+        width=p.width,
+        num_classes=bundle.num_classes,
+        in_channels=bundle.channels,
+        adaptors=p.placement(),
+        macs_convention=p.macs_convention,
+        low_branch=p.low_branch,
+    )
+
+
+# -- training -----------------------------------------------------------------------------------------
+
+
+def train_network(
+    net: nn.Module,
+    bundle: DataBundle,
+    config: TrainConfig,
+    *,
+    name: str = "autosc",
+    folder: RunFolder | None = None,
+    phase: str = "autosc",
+    display: Display | None = None,
+    dist: DistContext | None = None,
+    save_extra: dict | None = None,
+) -> Trainer | None:
+    """Train ``net`` to the end; with a folder, resume from and save to its ``phase`` checkpoint.
+
+    Returns the trainer (its ``history`` holds the per-epoch metrics), or None
+    if Ctrl-C stopped it (the state is saved at a batch boundary).
+    """
+    display = display or Display(quiet=True)
+    dist = dist or DistContext()
+    trainer = Trainer(net, bundle.train, bundle.test, config, dist=dist)
+    ckpt = folder.checkpoint(phase) if folder is not None else None
+    if ckpt is not None and ckpt.is_file():
+        data = io.load(ckpt, expect=(io.CHECKPOINT_FORMAT, BASELINE_FORMAT))
+        net.load_state_dict(data["state_dict"])
+        trainer.load_state_dict(data["trainer"])
+        display.log(f"{name}: resuming from {ckpt} (epoch {trainer.epoch}, batch {trainer.batch})")
+
+    def save(t: Trainer) -> None:
+        if folder is None or not dist.is_main:  # one writer: every rank holds the same weights and metrics
+            return
+        if isinstance(net, BudgetedNetwork):
+            save_checkpoint(net, ckpt, trainer=t.state_dict())
+        else:
+            state = {"format": BASELINE_FORMAT, **(save_extra or {})}
+            io.save({**state, "state_dict": net.state_dict(), "trainer": t.state_dict()}, ckpt)
+        folder.write_metrics(t.history, phase)
+
+    on_batch, on_epoch = display.phase(name, trainer)
+    with display.progress:
+        done = train(trainer, save=save, on_batch=on_batch, on_epoch=on_epoch)
+    return trainer if done else None
+
+
+@dataclass
+class TrainedBaseline:
+    """The human network narrowed to the budget and trained with the same recipe: the comparison to beat."""
+
+    net: nn.Module
+    width: float
+    trainer: Trainer
+
+    def to_report(self, size: tuple[int, int], convention: str) -> schema.Baseline:
+        cost = count(self.net, size, cells=False)
+        return schema.Baseline(
+            width=self.width,
+            accuracy=self.trainer.history[-1]["test_acc"],
+            epochs=self.trainer.epoch,
+            macs=cost.macs_in(convention),
+            params=cost.params,
+        )
+
+
+def train_baseline(
+    config: RunConfig,
+    bundle: DataBundle,
+    budget: Budget,
+    size: tuple[int, int],
+    train_config: TrainConfig,
+    *,
+    folder: RunFolder | None = None,
+    display: Display | None = None,
+    dist: DistContext | None = None,
+) -> TrainedBaseline | None:
+    """The human network at the widest width that fits ``budget``, same recipe and seed; None if stopped."""
+    width = auto_width(human_spec(config, bundle), size, budget, ratio=1.0)
+    spec = human_spec(config, bundle, width)
+    torch.manual_seed(train_config.seed)
+    net = spec.build()
+    trainer = train_network(
+        net,
+        bundle,
+        train_config,
+        name=f"baseline (width {width:g})",
+        folder=folder,
+        phase="baseline",
+        display=display,
+        dist=dist,
+        save_extra={"model": spec.to_dict()},
+    )
+    return None if trainer is None else TrainedBaseline(net, width, trainer)
+
+
+# -- freeze, export, measure --------------------------------------------------------------------------
+
+
+def freeze_and_save(network: BudgetedNetwork, folder: RunFolder | None = None) -> tuple[nn.Module, dict]:
+    """The frozen network (CPU, eval) and its shape spec; written to ``frozen.pt`` when a folder is given."""
+    network.cpu().eval()  # export and latency are CPU work, whichever device trained it
+    frozen, shape = freeze(network)
+    if folder is not None:
+        save_frozen(frozen, shape, folder.frozen)
+    return frozen, shape
+
+
+def export_networks(
+    networks: dict[str, nn.Module],
+    size: tuple[int, int],
+    in_channels: int,
+    folder: RunFolder,
+    options: ExportConfig,
+) -> dict[str, ExportResult]:
+    """Each network (label -> module, on the CPU) to ``folder.onnx(label)``; autosc's own ones checked."""
+    return {
+        label: export_onnx(
+            net.cpu().eval(),
+            size,
+            folder.onnx(label),
+            in_channels=in_channels,
+            check=CHECKED.get(label, True),
+            opset=options.opset,
+            exporter=options.exporter,
+        )
+        for label, net in networks.items()
+    }
+
+
+def measure_latency(paths: dict[str, Path], runs: int, *, threads: int = 1, batch: int = 1) -> schema.Latency:
+    """ONNX Runtime p50/p90/p99 of every file, timed interleaved in one run (labels: compressed, human, ...)."""
+    timing = bench(
+        [str(p) for p in paths.values()],
+        labels=list(paths),
+        threads=[threads],
+        batches=[batch],
+        runs=runs,
+        warmup=min(20, runs),
+    )
+    found = {r["label"]: schema.Timing(**{k: r[k] for k in ("p50", "p90", "p99")}) for r in timing["results"]}
+    return schema.Latency(**found, threads=threads, batch=batch, runs=runs)
+
+
+def cell_sizes(net: nn.Module, size: tuple[int, int], in_channels: int) -> list[dict]:
+    """Spatial size of every cell's output, in execution order (the data of the shape picture)."""
+    rows: list[dict] = []
+    hooks = [
+        module.register_forward_hook(
+            lambda m, i, o, name=name: rows.append({"name": name, "size": list(o.shape[-2:])}) if o.dim() == 4 else None
+        )
+        for name, module in model_cells(net)
+    ]
+    try:
+        with torch.no_grad():
+            net.eval()(torch.zeros(1, in_channels, *size))
+    finally:
+        for h in hooks:
+            h.remove()
+    return rows
+
+
+# -- report -------------------------------------------------------------------------------------------
+
+
+def environment_info() -> dict:
+    """Versions, CPU and Python of this machine, for the report."""
+    return {**environment(), "autosc": __import__("autosc").__version__, "python": platform.python_version()}
+
+
+def _adaptors(shape: dict, trainer: Trainer) -> list[schema.Adaptor]:
+    from ..adaptor.module import alpha_to_factor
+
+    alpha_end = list(trainer.history[-1].get("alphas", [])) if trainer.history else []
+    out = []
+    for i, (entry, start) in enumerate(zip(shape["adaptors"], trainer.alpha_start, strict=True)):
+        out.append(
+            schema.Adaptor(
+                **entry,
+                alpha_start=start,
+                alpha_end=alpha_end[i] if i < len(alpha_end) else None,
+                s_start=alpha_to_factor(start),
+            )
+        )
+    return out
+
+
+def build_report(
+    *,
+    config: RunConfig,
+    command: str,
+    network: BudgetedNetwork,
+    trainer: Trainer,
+    frozen: nn.Module,
+    shape: dict,
+    human: nn.Module,
+    bundle: DataBundle,
+    size: tuple[int, int],
+    exported: ExportResult,
+    latency: schema.Latency,
+    baseline: schema.Baseline | None = None,
+) -> schema.Report:
+    """The run's report: MACs by the counters on the networks themselves, the shape, accuracy, export, latency."""
+    conv = network.budget.convention
+    human_cost, final = count(human, size, cells=False), count(frozen, size, cells=False)
+    widened = network.cost_model.human_cost()
+    history = trainer.history
+    return schema.Report(
+        model=config.plan.model,
+        data=bundle.name,
+        input_size=list(size),
+        command=command,
+        budget=network.budget.to_dict(),
+        width=network.spec.width,
+        macs=schema.Macs(
+            convention=conv,
+            counter=final.counter if conv == "standard" else "FlopCounterMode MACs + 4 x BatchNorm elements (= thop)",
+            human=human_cost.macs_in(conv),
+            widened=widened.budget_macs(conv) - widened.resize_macs,
+            final=final.macs_in(conv),
+            final_resize=final.resize_macs,
+        ),
+        params={"human": human_cost.params, "final": final.params},
+        activation_bytes={"human": human_cost.activation_bytes, "final": final.activation_bytes},
+        adaptors=_adaptors(shape, trainer),
+        accuracy=schema.Accuracy(final=history[-1]["test_acc"], best=max(r["test_acc"] for r in history)),
+        onnx=schema.Onnx(
+            path="model.onnx", opset=exported.opset, exporter=exported.exporter, max_abs_diff=exported.max_abs_diff
+        ),
+        latency_ms=latency,
+        baseline=baseline,
+        layers={
+            "human": cell_sizes(ModelSpec(**shape["model"]).build(), size, bundle.channels),
+            "learned": cell_sizes(frozen, size, bundle.channels),
+        },
+        epochs=trainer.epoch,
+        train=trainer.config.to_dict(),
+        alpha_step=trainer.alpha_step,
+        env=environment_info(),
+    )

@@ -1,0 +1,111 @@
+"""The training hyper-parameters of a run, and the per-family defaults they start from.
+
+Four of them (``epochs``, ``batch_size``, ``lr``, ``weight_decay``) default to
+``None``, meaning "the recipe for this model and input size"
+(:data:`RECIPES`, docs/design.md "Training"); :meth:`TrainConfig.resolve`
+fills them in, and a :class:`~autosc.train.Trainer` only accepts a resolved
+config. Every other default is stated once, on its field.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields, replace
+
+from ..errors import AutoscError
+from ..options import option
+
+ALPHA_OPTIMIZERS = ("adam", "sgd")
+ALPHA_PASSES = ("shared", "separate")
+AMP_MODES = ("off", "bf16", "fp16")
+
+#: With ``alpha_step=0`` the alphas get about this many updates per run, however short the run: the
+#: reference's "every 20 batches" gives a 6-epoch run only ~24 updates, and the alphas then do not move
+#: (docs/design.md, Training).
+ALPHA_UPDATES = 600
+
+#: The seed paper's recipe by input size: CIFAR-size inputs (under 64 px) and larger ones.
+RECIPES = {
+    "small": {"epochs": 200, "batch_size": 128, "lr": 0.1},
+    "large": {"epochs": 100, "batch_size": 64, "lr": 0.05},
+}
+#: Weight decay by family (MobileNetV2 trains with less, as in its paper); the first matching prefix wins.
+WEIGHT_DECAY = (("mobilenet", 4e-5), ("", 5e-4))
+
+RECIPE_FIELDS = ("epochs", "batch_size", "lr", "weight_decay")
+
+
+def recipe(model: str, input_size: tuple[int, int]) -> dict:
+    """The family defaults of the four recipe fields for ``model`` at ``input_size``."""
+    base = RECIPES["small" if min(input_size) < 64 else "large"]
+    decay = next(wd for prefix, wd in WEIGHT_DECAY if model.startswith(prefix))
+    return {**base, "weight_decay": decay}
+
+
+@dataclass
+class TrainConfig:
+    """Every hyper-parameter of training; ``None`` recipe fields come from :func:`recipe`."""
+
+    epochs: int | None = option(None, "Training epochs (default: 200 under 64 px, else 100).")
+    batch_size: int | None = option(None, "Batch size per process (default: 128 under 64 px, else 64).")
+    lr: float | None = option(None, "Weight learning rate, SGD Nesterov with a cosine schedule (default 0.1 / 0.05).")
+    weight_decay: float | None = option(None, "Weight decay (default: MobileNetV2 4e-5, else 5e-4).")
+    momentum: float = option(0.9, "SGD momentum of the weights.")
+    alpha_optimizer: str = option("adam", "The shape's optimiser: adam or sgd.", choices=ALPHA_OPTIMIZERS)
+    alpha_lr: float = option(0.05, "Alpha learning rate.")
+    alpha_step: int = option(0, "Alpha update every N batches (0: auto, about 600 updates in the shape phase).")
+    alpha_pass: str = option(
+        "shared",
+        "shared: the alphas use the weight step's gradient; separate: an extra pass (the reference).",
+        choices=ALPHA_PASSES,
+    )
+    cost_term: bool = option(True, "The alphas also see what their MACs cost (a budget Lagrangian); off: loss only.")
+    shape_until: float = option(0.5, "Fraction of the steps during which the shape learns; then it is fixed.")
+    collapse: bool = option(
+        True, "When the shape is fixed, each adaptor becomes a plain resize; the weights fine-tune."
+    )
+    dual_lr: float = option(0.05, "Step of the budget's dual variable per alpha update, per unit of over-budget.")
+    penalty: float = option(0.0, "> 0: no dual ascent; the cost weighs penalty x relative over-budget.")
+    seed: int = option(0, "Seed for initialisation, data order and augmentation.")
+    workers: int = option(0, "Data-loader worker processes.")
+    channels_last: bool = option(True, "NHWC activations while training (1.5-1.8x faster on a CPU).")
+    device: str = option("auto", "auto (CUDA when present), cpu, cuda or cuda:N.")
+    amp: str = option(
+        "off", "Mixed precision: off, bf16 or fp16; the alphas and the budget stay float32.", choices=AMP_MODES
+    )
+
+    def resolve(self, model: str, input_size: tuple[int, int]) -> TrainConfig:
+        """A copy with every ``None`` recipe field set to the family default."""
+        defaults = recipe(model, input_size)
+        return replace(self, **{k: defaults[k] for k in RECIPE_FIELDS if getattr(self, k) is None})
+
+    @property
+    def resolved(self) -> bool:
+        return all(getattr(self, k) is not None for k in RECIPE_FIELDS)
+
+    def validate(self) -> None:
+        """Refuse values training cannot use, before any data is read; one line naming the option.
+
+        Unset recipe fields pass: :meth:`resolve` fills them, and the trainer refuses a config it has not filled.
+        """
+        for name, low in (("epochs", 1), ("batch_size", 1), ("workers", 0)):
+            if getattr(self, name) is not None and getattr(self, name) < low:
+                raise AutoscError(f"--{name.replace('_', '-')} must be at least {low}, got {getattr(self, name)}")
+        if self.lr is not None and not (self.lr > 0 and math.isfinite(self.lr)):
+            raise AutoscError(f"--lr must be a positive number, got {self.lr}")
+        if not 0 < self.shape_until <= 1:
+            raise AutoscError(f"--shape-until must be in (0, 1], got {self.shape_until}")
+        for name in ("dual_lr", "penalty", "alpha_lr", "weight_decay", "momentum"):
+            value = getattr(self, name)
+            if value is not None and not (value >= 0 and math.isfinite(value)):
+                raise AutoscError(f"--{name.replace('_', '-')} must be >= 0, got {value}")
+        if self.alpha_step < 0:
+            raise AutoscError(f"--alpha-step must be >= 0 (0 = auto), got {self.alpha_step}")
+        for f in fields(self):
+            choices = f.metadata.get("choices")
+            if choices and getattr(self, f.name) not in choices:
+                flag = "--" + f.name.replace("_", "-")
+                raise AutoscError(f"{flag} must be one of {', '.join(choices)}, got {getattr(self, f.name)!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)

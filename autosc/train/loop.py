@@ -1,0 +1,29 @@
+"""The training loop around a :class:`~autosc.train.Trainer`: epochs, saving, and a clean stop on Ctrl-C."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .runtime import stop_on_sigint
+from .trainer import StopRequested, Trainer
+
+
+def train(
+    trainer: Trainer,
+    *,
+    save: Callable[[Trainer], None],
+    on_batch: Callable[[Trainer], None] | None = None,
+    on_epoch: Callable[[Trainer, dict], None] | None = None,
+) -> bool:
+    """Run the remaining epochs, saving after each; returns False if stopped by Ctrl-C (state saved)."""
+    with stop_on_sigint() as stop:
+        while not trainer.finished:
+            try:
+                row = trainer.run_epoch(stop, on_batch)
+            except StopRequested:
+                save(trainer)
+                return False
+            save(trainer)
+            if on_epoch is not None:
+                on_epoch(trainer, row)
+    return True

@@ -1,0 +1,94 @@
+"""Where and how a training step runs: device, precision, memory layout, signals, per-epoch seeding.
+
+Kept apart from the trainer so the method (autosc/train/trainer.py, alpha.py)
+reads without the plumbing; docs/design.md ("Training") says why each exists.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext, suppress
+
+import torch
+from torch.utils.data import DataLoader
+
+from ..errors import AutoscError
+
+DEVICE_HELP = "--device must be auto, cpu, cuda or cuda:N"
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` (CUDA when present, else CPU), ``cpu``, ``cuda`` or ``cuda:i``; a clear error when absent."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise AutoscError(f"{DEVICE_HELP}, got {name!r}") from exc
+    if device.type not in ("cpu", "cuda"):
+        raise AutoscError(f"{DEVICE_HELP}, got {name!r}")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise AutoscError(f"--device {name}: no CUDA device is visible here; use --device cpu (or auto)")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise AutoscError(
+                f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) are visible (cuda:0 .. "
+                f"cuda:{torch.cuda.device_count() - 1})"
+            )
+    return device
+
+
+def layout(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    """NHWC when asked for (faster convolutions on a CPU), else unchanged."""
+    return x.contiguous(memory_format=torch.channels_last) if channels_last and x.dim() == 4 else x
+
+
+def autocast(device: torch.device, amp: str):
+    """The network's forward under bf16/fp16 autocast, or a no-op context for ``off``."""
+    if amp == "off":
+        return nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
+
+
+@contextmanager
+def stop_on_sigint() -> Iterator[dict]:
+    """The first Ctrl-C asks the loop to stop at the next batch boundary; a second one interrupts at once."""
+    flag = {"stop": False}
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum, frame):  # noqa: ARG001 - signal's signature
+        if flag["stop"]:
+            raise KeyboardInterrupt
+        flag["stop"] = True
+
+    with suppress(ValueError):  # not the main thread: no handler, Ctrl-C behaves as usual
+        signal.signal(signal.SIGINT, handler)
+    try:
+        yield flag
+    finally:
+        with suppress(ValueError):
+            signal.signal(signal.SIGINT, previous)
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    return seed * 100_003 + epoch
+
+
+def seed_epoch(seed: int, epoch: int) -> torch.Generator:
+    """Seed everything an epoch draws from, so any epoch can be replayed on its own (exact resume)."""
+    s = epoch_seed(seed, epoch)
+    torch.manual_seed(s)
+    random.seed(s)
+    return torch.Generator().manual_seed(s)
+
+
+def skip_batches(loader: DataLoader, skip: int) -> Iterator:
+    """Iterate ``loader`` from batch ``skip`` on, drawing the sampler's order but loading no skipped item."""
+    indices = list(loader.sampler)
+    size = loader.batch_size
+    dataset = loader.dataset
+    collate = loader.collate_fn
+    for start in range(skip * size, len(indices), size):
+        yield collate([dataset[i] for i in indices[start : start + size]])

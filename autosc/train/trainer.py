@@ -1,0 +1,360 @@
+"""The trainer: one resumable training run of a network (budgeted or plain), weights and shape together.
+
+Two optimisers split the parameters by role: weights (SGD with Nesterov
+momentum, cosine schedule) and the adaptors' alphas (Adam by default, cosine).
+Every ``alpha_step`` batches the alphas are updated (autosc/train/alpha.py).
+With ``alpha_pass = "separate"`` (the reference) that takes one extra
+forward/backward on the same batch after the weight step; with ``"shared"``
+(the default) the alphas use the gradient of the weight step's own backward,
+which costs nothing: on this 2-core CPU the extra pass made every alpha step
+cost ~1.7x a plain step, and a run needs hundreds of alpha updates to learn a
+shape. The budget projection runs inside every forward. The alphas learn during
+the first ``shape_until`` of the steps; the weights then finish on the fixed
+shape, with each adaptor collapsed to a plain resize to its size
+(``collapse``). docs/design.md ("Training") and benchmarks/RESULTS.md have the
+measurements behind each choice.
+
+Under ``torchrun`` the training forward runs through DistributedDataParallel
+and each rank reads its share of one per-epoch permutation, so N processes of
+batch B see the same global batches as one process of batch N x B.
+
+Runs are deterministic for a seed and resumable to the same result: the data
+order and augmentation randomness are re-seeded per epoch, and a stop
+(Ctrl-C) at a batch boundary saves the exact mid-epoch state.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from .. import distributed
+from ..cost.budgeted import BudgetedNetwork
+from ..distributed import DistContext
+from ..errors import AutoscError
+from .alpha import DualRule, alpha_step
+from .config import ALPHA_UPDATES, RECIPE_FIELDS, TrainConfig
+from .evaluate import evaluate
+from .runtime import autocast, epoch_seed, layout, resolve_device, seed_epoch, skip_batches
+
+
+@dataclass
+class EpochMetrics:
+    epoch: int
+    train_loss: float
+    train_acc: float
+    test_loss: float
+    test_acc: float
+    lr: float
+    seconds: float
+    macs: int | None = None
+    resize_macs: int | None = None
+    activation_bytes: int | None = None
+    sizes: list[list[int]] = field(default_factory=list)
+    factors: list[float] = field(default_factory=list)
+    alphas: list[float] = field(default_factory=list)
+    alpha_moved: float | None = None  # largest |alpha - alpha at start| so far
+    learned_cost: float | None = None  # the learned (unprojected) shape's smooth cost over budget
+    dual: float | None = None  # the budget's dual variable (cost_term)
+    scale: float | None = None  # the projection's common P (1.0: the learned shape fits as it is)
+
+
+class StopRequested(Exception):
+    """Ctrl-C arrived; the state was saved at a batch boundary."""
+
+
+class Trainer:
+    """One training run of a network (budgeted or plain) with resumable state.
+
+    ``state_dict()`` holds everything a resume needs, as plain tensors and
+    numbers (loadable with ``weights_only=True``).
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        train_set: Dataset,
+        test_set: Dataset,
+        config: TrainConfig,
+        dist: DistContext | None = None,
+    ) -> None:
+        config.validate()
+        if not config.resolved:
+            missing = ", ".join(k for k in RECIPE_FIELDS if getattr(config, k) is None)
+            raise AutoscError(f"the training config does not set {missing}; use TrainConfig.resolve(model, input_size)")
+        self.net, self.train_set, self.test_set, self.config = net, train_set, test_set, config
+        self.dist = dist or DistContext()
+        self.device = resolve_device(distributed.device_name(self.dist, config.device))
+        net.to(self.device)
+        if config.channels_last:
+            net.to(memory_format=torch.channels_last)
+        # With torchrun, the training forward goes through DDP (which also makes every rank start from rank 0's
+        # weights); evaluation and the alpha pass use the plain module.
+        self.model = self._wrap(net)
+        # fp16 needs loss scaling (bf16 has float32's range and does not); a disabled scaler is a no-op.
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=config.amp == "fp16")
+        self.budgeted = isinstance(net, BudgetedNetwork)
+        # Per process: a DistributedSampler hands each rank ceil(N / world) images; the global batch is
+        # batch_size x world_size.
+        self.batches_per_epoch = math.ceil(math.ceil(len(train_set) / self.dist.world_size) / config.batch_size)
+        self.total_steps = self.batches_per_epoch * config.epochs
+        self._make_optimizers()
+        self.alpha_start = [float(p.detach()) for p in self.alpha_params]
+        self.dual = 1.0  # the budget's Lagrange multiplier, in units of the normalised loss gradient
+        self.epoch = 0  # finished epochs
+        self.batch = 0  # finished batches of the current epoch
+        self.step = 0  # finished batches overall
+        self.history: list[dict] = []
+        self.running = {"loss": 0.0, "correct": 0, "seen": 0}
+        self._rng: dict | None = None  # RNG state to restore when resuming mid-epoch
+
+    def _make_optimizers(self) -> None:
+        """SGD (Nesterov, cosine) for the weights; Adam or SGD (cosine over the shape phase) for the alphas."""
+        config, net = self.config, self.net
+        weights = list(net.weight_parameters()) if self.budgeted else list(net.parameters())
+        self.alpha_params = list(net.alpha_parameters()) if self.budgeted else []
+        self.weight_opt = torch.optim.SGD(
+            weights, lr=config.lr, momentum=config.momentum, nesterov=True, weight_decay=config.weight_decay
+        )
+        self.weight_sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.weight_opt, T_max=self.total_steps)
+        # The alphas learn during the first ``shape_until`` of the steps; the weights then train on the fixed shape.
+        self.shape_steps = max(1, round(config.shape_until * self.total_steps))
+        self.alpha_step = config.alpha_step or max(1, round(self.shape_steps / ALPHA_UPDATES))
+        self.alpha_opt = self.alpha_sched = None
+        if self.alpha_params:
+            if config.alpha_optimizer == "adam":
+                self.alpha_opt = torch.optim.Adam(self.alpha_params, lr=config.alpha_lr)
+            else:
+                self.alpha_opt = torch.optim.SGD(self.alpha_params, lr=config.alpha_lr, momentum=0.9, nesterov=True)
+            alpha_updates = max(1, self.shape_steps // self.alpha_step)
+            self.alpha_sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.alpha_opt, T_max=alpha_updates)
+
+    def _wrap(self, net: nn.Module) -> nn.Module:
+        if not self.dist.enabled:
+            return net
+        return DistributedDataParallel(net, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+
+    def _collapse_if_due(self) -> None:
+        """Once the shape phase is over, reduce the adaptors to one branch (``collapse``); idempotent.
+
+        Only in runs whose shape phase ends before the last step (``shape_until`` < 1): collapsing
+        changes the function, so the weights must fine-tune after it. A run resumed past that point
+        (even a finished one) collapses again on load, as the network it trained was collapsed.
+        """
+        if not (self.config.collapse and self.budgeted):
+            return
+        if self.shape_steps >= self.total_steps or self.step < self.shape_steps or self.net.collapsed:
+            return
+        self.net.collapse()
+        # The alphas no longer take part in the forward; DDP must not wait for their gradients.
+        self.model = self._wrap(self.net)
+
+    # -- state ----------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        state = {
+            "epoch": self.epoch,
+            "batch": self.batch,
+            "step": self.step,
+            "weight_opt": self.weight_opt.state_dict(),
+            "weight_sched": self.weight_sched.state_dict(),
+            "history": self.history,
+            "running": dict(self.running),
+            "alpha_start": self.alpha_start,
+            "dual": self.dual,
+            "scaler": self.scaler.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "python_rng": random.getstate(),
+            "config": self.config.to_dict(),
+        }
+        if self.alpha_opt is not None:
+            state["alpha_opt"] = self.alpha_opt.state_dict()
+            state["alpha_sched"] = self.alpha_sched.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch, self.batch, self.step = state["epoch"], state["batch"], state["step"]
+        self.weight_opt.load_state_dict(state["weight_opt"])
+        self.weight_sched.load_state_dict(state["weight_sched"])
+        if self.alpha_opt is not None and "alpha_opt" in state:
+            self.alpha_opt.load_state_dict(state["alpha_opt"])
+            self.alpha_sched.load_state_dict(state["alpha_sched"])
+        self.history = list(state["history"])
+        self.running = dict(state["running"])
+        self.alpha_start = list(state["alpha_start"])
+        self.dual = float(state.get("dual", 1.0))
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        if self.batch:
+            self._rng = {"torch": state["torch_rng"], "python": state["python_rng"]}
+        self._collapse_if_due()  # a run stopped after the shape phase resumes collapsed
+
+    @property
+    def finished(self) -> bool:
+        return self.epoch >= self.config.epochs
+
+    # -- one batch ------------------------------------------------------------------
+    def _check_finite(self, loss: torch.Tensor) -> None:
+        if not torch.isfinite(loss):
+            raise AutoscError(
+                f"the loss became {loss.item()} in epoch {self.epoch + 1}, batch {self.batch + 1}; training stopped and "
+                f"the last good checkpoint is kept; lower --lr (now {self.config.lr:g}) or --alpha-lr and --resume"
+            )
+
+    def _train_batch(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        x = layout(x.to(self.device, non_blocking=True), self.config.channels_last)
+        y = y.to(self.device, non_blocking=True)
+        alpha_now = (
+            self.alpha_opt is not None and (self.step + 1) % self.alpha_step == 0 and self.step < self.shape_steps
+        )
+        shared = alpha_now and self.config.alpha_pass == "shared"
+        with autocast(self.device, self.config.amp):
+            out = self.model(x)
+        loss = F.cross_entropy(out.float(), y)
+        self._check_finite(loss)
+        self.weight_opt.zero_grad(set_to_none=True)
+        for p in self.alpha_params:
+            p.grad = None
+        self.scaler.scale(loss).backward()
+        if shared:
+            self._alpha_update()
+        for p in self.alpha_params:  # the alphas keep no gradient between steps
+            p.grad = None
+        self.scaler.step(self.weight_opt)
+        self.scaler.update()
+        self.weight_sched.step()
+        self.running["loss"] += loss.item() * y.numel()
+        self.running["correct"] += (out.argmax(1) == y).sum().item()
+        self.running["seen"] += y.numel()
+        if self.dist.enabled and self.budgeted:
+            # Sizes are a pure function of the alphas; check that every rank really holds the same shape.
+            sizes = [float(v) for size in self.net.last_projection.sizes for v in size]
+            alphas = [float(p.detach()) for p in self.alpha_params]
+            distributed.check_identical(self.dist, alphas + sizes, self.device, "the alphas and sizes")
+        if alpha_now and not shared:
+            with autocast(self.device, self.config.amp):
+                alpha_out = self.net(x)
+            alpha_loss = F.cross_entropy(alpha_out.float(), y)
+            self._check_finite(alpha_loss)
+            grads = torch.autograd.grad(alpha_loss, self.alpha_params)  # alphas only: no weight gradients computed
+            for p, g in zip(self.alpha_params, grads, strict=True):
+                p.grad = g
+            distributed.average_grads(self.dist, self.alpha_params)  # outside DDP's backward: average by hand
+            self._alpha_update()
+            for p in self.alpha_params:
+                p.grad = None
+
+    def _alpha_update(self) -> None:
+        """One alpha step (autosc/train/alpha.py): on the budget Lagrangian with ``cost_term``, else the loss."""
+        self.dual = alpha_step(
+            self.alpha_params,
+            self.alpha_opt,
+            self.alpha_sched,
+            relaxed_cost=self.net.relaxed_cost if self.config.cost_term else None,
+            dual=self.dual,
+            rule=DualRule(self.config.dual_lr, self.config.penalty),
+        )
+
+    # -- epochs ---------------------------------------------------------------------
+    def _loader(self) -> DataLoader:
+        seed_epoch(self.config.seed, self.epoch)
+        # One order per epoch, split over ranks (with one process: the whole permutation), so that N processes
+        # of batch B see the same global batches as one process of batch N x B.
+        sampler = DistributedSampler(
+            self.train_set,
+            num_replicas=self.dist.world_size,
+            rank=self.dist.rank,
+            shuffle=True,
+            seed=epoch_seed(self.config.seed, 0),
+        )
+        sampler.set_epoch(self.epoch)
+        return DataLoader(
+            self.train_set,
+            batch_size=self.config.batch_size,
+            sampler=sampler,
+            num_workers=self.config.workers,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=False,
+        )
+
+    def run_epoch(self, stop: dict, on_batch: Callable[[Trainer], None] | None = None) -> dict:
+        """Train (the rest of) one epoch and evaluate; raises :class:`StopRequested` on a stop mid-epoch."""
+        start = time.perf_counter()
+        self._train_batches(stop, on_batch)
+        row = asdict(self._epoch_metrics(time.perf_counter() - start))
+        self.history.append(row)
+        self.epoch += 1
+        self.batch = 0
+        self.running = {"loss": 0.0, "correct": 0, "seen": 0}
+        return row
+
+    def _train_batches(self, stop: dict, on_batch: Callable[[Trainer], None] | None) -> None:
+        loader = self._loader()
+        skip = self.batch
+        if self._rng is not None:  # resuming mid-epoch: replay the order, restore the RNG where we stopped
+            torch.set_rng_state(self._rng["torch"])
+            random.setstate(self._rng["python"])
+            self._rng = None
+        self.net.train()
+        # When resuming, skip the batches already trained without loading them (the sampler's order is fixed by the
+        # epoch seed) and without creating a loader iterator, which would draw from the restored RNG.
+        batches = skip_batches(loader, skip) if skip else iter(loader)
+        for x, y in batches:
+            self._train_batch(x, y)
+            self.batch += 1
+            self.step += 1
+            self._collapse_if_due()
+            if on_batch is not None:
+                on_batch(self)
+            if distributed.any_rank(self.dist, stop["stop"], self.device) and self.batch < self.batches_per_epoch:
+                raise StopRequested
+
+    def _epoch_metrics(self, seconds: float) -> EpochMetrics:
+        """Test accuracy and the epoch's training figures (summed over ranks), plus the shape now in use."""
+        test_loss, test_acc = evaluate(
+            self.net,
+            self.test_set,
+            workers=self.config.workers,
+            channels_last=self.config.channels_last,
+            device=self.device,
+            amp=self.config.amp,
+        )
+        loss_sum, correct, seen = distributed.sum_all(
+            self.dist, [self.running["loss"], self.running["correct"], self.running["seen"]], self.device
+        )
+        seen = max(seen, 1)
+        metrics = EpochMetrics(
+            epoch=self.epoch + 1,
+            train_loss=loss_sum / seen,
+            train_acc=correct / seen,
+            test_loss=test_loss,
+            test_acc=test_acc,
+            lr=self.weight_opt.param_groups[0]["lr"],
+            seconds=seconds,
+        )
+        if self.budgeted:
+            projection = self.net.update_shape()
+            alphas = [float(p.detach()) for p in self.alpha_params]
+            metrics.macs = projection.cost.macs
+            metrics.resize_macs = projection.cost.resize_macs
+            metrics.activation_bytes = projection.cost.activation_bytes
+            metrics.sizes = [list(s) for s in projection.sizes]
+            metrics.factors = self.net.factors()
+            metrics.alphas = alphas
+            metrics.alpha_moved = max(abs(a - b) for a, b in zip(alphas, self.alpha_start, strict=True))
+            with torch.no_grad():
+                metrics.learned_cost = self.net.relaxed_cost().item()
+            metrics.dual = self.dual
+            metrics.scale = projection.scale
+        return metrics
+
+
+__all__ = ["EpochMetrics", "StopRequested", "Trainer"]
