@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 
 from .cost import count, fvcore_macs, thop_macs
-from .cost.counters import CONVENTIONS, example_input
-from .errors import AutoscError
+from .cost.counters import check_convention, example_input
 from .export import ExportResult, export_onnx
 from .models import ModelSpec, default_input_size
 from .planning import Plan, make_plan
@@ -24,8 +23,7 @@ def count_model(
     cross_check: bool = False,
 ) -> dict:
     """Build a network by name and count it; the dict is what ``autosc count --json`` prints."""
-    if convention not in CONVENTIONS:
-        raise AutoscError(f"unknown --convention {convention!r}; use one of {', '.join(CONVENTIONS)}")
+    check_convention(convention)
     size = parse_input_size(input_size if input_size is not None else default_input_size(model))
     spec = ModelSpec(model, width=width, num_classes=num_classes, in_channels=in_channels)
     net = spec.build()

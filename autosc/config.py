@@ -32,7 +32,7 @@ class PlanConfig:
     budget: str | None = option(None, "MACs budget: 300M, 1.2G, 95000000 or 60% of the human network.")
     memory: str | None = option(None, "Activation-memory budget: 4MiB, 512KB, ... (alone or with --budget).")
     macs_convention: str = option(
-        "standard", "How the budget counts MACs: standard, or paper (+ 4 per BN element).", choices=CONVENTIONS
+        "standard", "How the budget counts MACs: standard, or paper (+ 4 per BN element).", choices=tuple(CONVENTIONS)
     )
     input_size: str | int | None = option(None, "224 or HxW such as 32x48 (default: the family's own).", cli_type=str)
     width: str | float = option("auto", "'auto' (widened network ~1.25x the budget) or a multiplier.", cli_type=str)

@@ -1,29 +1,18 @@
-"""benchmarks/quality.py off its Fashion-MNIST defaults: the issue's `--data cifar100 --data-root` path.
+"""The quality benchmark (``python -m benchmarks.quality``) off its Fashion-MNIST defaults: the issue's
+`--data cifar100 --data-root` path.
 
 The CPU grid only ever ran on one-channel, ten-class data; these tests run every method once on a few fake
 CIFAR-100 images in torchvision's layout, so the classes, channels and input size must come from the dataset.
 """
-
-import importlib.util
-from pathlib import Path
 
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from autosc.models import ModelSpec
+from benchmarks import quality
 
 from .helpers import write_cifar_files
-
-QUALITY = Path(__file__).resolve().parent.parent / "benchmarks" / "quality.py"
-
-
-@pytest.fixture(scope="module")
-def quality():
-    spec = importlib.util.spec_from_file_location("quality_benchmark", QUALITY)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _flop_counter_macs(net: torch.nn.Module, size: int) -> int:
@@ -33,7 +22,7 @@ def _flop_counter_macs(net: torch.nn.Module, size: int) -> int:
     return counter.get_total_flops() // 2
 
 
-def test_cifar100_grid_runs_every_method_within_the_budget(quality, tmp_path, skip_checksums, capsys):
+def test_cifar100_grid_runs_every_method_within_the_budget(tmp_path, skip_checksums, capsys):
     write_cifar_files(tmp_path, hundred=True)
     out = tmp_path / "q.jsonl"
     argv = ["--data", "cifar100", "--data-root", str(tmp_path), "--subset", "0", "--epochs", "1"]
@@ -62,7 +51,7 @@ def test_cifar100_grid_runs_every_method_within_the_budget(quality, tmp_path, sk
     assert len(quality.load_rows(out)) == 4
 
 
-def test_missing_dataset_is_one_line(quality, tmp_path):
+def test_missing_dataset_is_one_line(tmp_path):
     argv = ["--data", "cifar100", "--data-root", str(tmp_path / "nowhere"), "--out", str(tmp_path / "q.jsonl")]
     with pytest.raises(SystemExit) as stopped:
         quality.main(argv)

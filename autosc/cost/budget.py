@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from ..errors import AutoscError
 from ..units import format_bytes, format_count, parse_bytes, parse_macs
+from .counters import check_convention
 
 
 @dataclass(frozen=True)
@@ -19,8 +20,7 @@ class Budget:
     def __post_init__(self) -> None:
         if self.macs is None and self.memory_bytes is None:
             raise AutoscError("no budget given: pass --budget (e.g. 300M or 60%) and/or --memory (e.g. 4MiB)")
-        if self.convention not in ("standard", "paper"):
-            raise AutoscError(f"unknown MACs convention {self.convention!r}; use standard or paper")
+        check_convention(self.convention)
 
     def describe(self) -> str:
         parts = []

@@ -21,7 +21,20 @@ from ..errors import AutoscError
 from ..models.cells import model_cells
 from .trace import OpRecorder
 
-CONVENTIONS = ("standard", "paper")
+#: The MACs conventions, with what each counts (docs/design.md, Cost conventions): the one list of them.
+CONVENTIONS = {
+    "standard": "standard: conv + linear, BN folded",
+    "paper": "paper: thop-style, conv + linear + 4×BN",
+}
+
+
+def check_convention(name: str) -> str:
+    """``name`` if it is a MACs convention, else one line listing the accepted ones."""
+    if name not in CONVENTIONS:
+        raise AutoscError(f"unknown MACs convention {name!r}; use one of {', '.join(CONVENTIONS)}")
+    return name
+
+
 COUNTER_NAMES = {
     "standard": "torch.utils.flop_counter (FLOPs/2: conv + linear, BN folded)",
     "paper": "thop (conv + linear + 4 x BatchNorm elements)",
@@ -153,8 +166,7 @@ def count(
     :class:`OpRecorder` (resize MACs, activation bytes); the paper convention
     adds a thop pass.
     """
-    if convention not in CONVENTIONS:
-        raise AutoscError(f"unknown MACs convention {convention!r}; use one of {', '.join(CONVENTIONS)}")
+    check_convention(convention)
     x = example_input(model, input_size)
     cell_list = model_cells(model) if cells else []
     shapes: dict[str, list[int]] = {}

@@ -11,13 +11,13 @@ from torch import nn
 from ..errors import AutoscError
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
 
 @contextlib.contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
     """Eval mode for the duration, the caller's mode restored afterwards."""
     was_training = model.training
     model.eval()
@@ -27,12 +27,12 @@ def _eval_mode(model: nn.Module) -> Iterator[nn.Module]:
         model.train(was_training)
 
 
-def _device(model: nn.Module) -> torch.device:
+def model_device(model: nn.Module) -> torch.device:
     param = next(model.parameters(), None)
     return param.device if param is not None else torch.device("cpu")
 
 
-def _as_list(out) -> list[torch.Tensor]:
+def as_list(out) -> list[torch.Tensor]:
     """A network's outputs as a flat list of tensors (a tensor, or a tuple/list of them)."""
     if isinstance(out, torch.Tensor):
         return [out]

@@ -14,7 +14,7 @@ import onnx
 from onnx import numpy_helper
 
 from ..errors import AutoscError
-from ._common import _one_line
+from ._common import one_line
 
 
 def load_onnx(path: str | os.PathLike) -> onnx.ModelProto:
@@ -23,7 +23,7 @@ def load_onnx(path: str | os.PathLike) -> onnx.ModelProto:
         model = onnx.load(os.fspath(path))
         onnx.checker.check_model(model)
     except Exception as exc:  # FileNotFoundError, DecodeError, ValidationError, ...
-        raise AutoscError(f"cannot read ONNX file {os.fspath(path)}: {_one_line(exc)}") from exc
+        raise AutoscError(f"cannot read ONNX file {os.fspath(path)}: {one_line(exc)}") from exc
     return model
 
 
@@ -149,7 +149,7 @@ def _decode(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _check_resizes(model: onnx.ModelProto) -> int:
+def check_resizes(model: onnx.ModelProto) -> int:
     """Refuse a graph whose resizes use scales or a computed spatial size; return their count."""
     nodes = resize_nodes(model)
     for n in nodes:

@@ -24,8 +24,8 @@ from torch import nn
 
 from ..errors import AutoscError
 from ..io import atomic_write
-from ._common import _as_list, _device, _eval_mode, _one_line
-from .graph import _check_resizes, load_onnx
+from ._common import as_list, eval_mode, model_device, one_line
+from .graph import check_resizes, load_onnx
 from .parity import check_parity
 
 EXPORTERS = ("dynamo", "torchscript")
@@ -120,21 +120,21 @@ def _trace_and_export(
     Running it first turns a network that cannot take the input into a clear
     one-line error rather than an exporter traceback.
     """
-    with _eval_mode(model), torch.no_grad():
+    with eval_mode(model), torch.no_grad():
         try:
-            n_out = len(_as_list(model(x)))
+            n_out = len(as_list(model(x)))
         except AutoscError:
             raise
         except Exception as exc:
             shape = tuple(x.shape[1:])
-            raise AutoscError(f"the network cannot run on a {shape} input: {_one_line(exc)}") from exc
+            raise AutoscError(f"the network cannot run on a {shape} input: {one_line(exc)}") from exc
         try:
             with _quiet():
                 _torch_export(model, x, tmp, opset, exporter, dynamic_batch, n_out)
         except Exception as exc:
             cause = _root_cause(exc)
             raise AutoscError(
-                f"ONNX export failed ({exporter} exporter, opset {opset}): {type(cause).__name__}: {_one_line(cause)}"
+                f"ONNX export failed ({exporter} exporter, opset {opset}): {type(cause).__name__}: {one_line(cause)}"
             ) from exc
 
 
@@ -169,13 +169,13 @@ def export_onnx(
     folder = os.path.dirname(target)
     if not os.path.isdir(folder):
         raise AutoscError(f"cannot write ONNX file {target}: folder {folder} does not exist")
-    x = torch.zeros(2 if dynamic_batch else 1, in_channels, *size, device=_device(model))
+    x = torch.zeros(2 if dynamic_batch else 1, in_channels, *size, device=model_device(model))
     found: dict = {}
 
     def write(tmp: str) -> None:
         _trace_and_export(model, x, tmp, opset=opset, exporter=exporter, dynamic_batch=dynamic_batch)
         onnx_model = load_onnx(tmp)
-        found["resize_nodes"] = _check_resizes(onnx_model)
+        found["resize_nodes"] = check_resizes(onnx_model)
         _stamp(onnx_model, tmp, exporter, size)
         found["diffs"] = (None, None)
         if check:

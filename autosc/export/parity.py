@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ..errors import AutoscError
-from ._common import _as_list, _device, _eval_mode, _one_line
+from ._common import as_list, eval_mode, model_device, one_line
 
 ORT_LEVELS = ("ORT_DISABLE_ALL", "ORT_ENABLE_ALL")
 
@@ -48,14 +48,14 @@ def check_parity(
     """
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(batch, in_channels, *tuple(input_size), generator=gen)
-    with _eval_mode(model), torch.no_grad():
-        ref = [t.detach().float().cpu().numpy() for t in _as_list(model(x.to(_device(model))))]
+    with eval_mode(model), torch.no_grad():
+        ref = [t.detach().float().cpu().numpy() for t in as_list(model(x.to(model_device(model))))]
     worst_abs, worst_rel = 0.0, 0.0
     for level in ORT_LEVELS:
         try:
             got = _ort_run(os.fspath(onnx_path), x.numpy(), level)
         except Exception as exc:
-            raise AutoscError(f"onnxruntime cannot run {os.fspath(onnx_path)} ({level}): {_one_line(exc)}") from exc
+            raise AutoscError(f"onnxruntime cannot run {os.fspath(onnx_path)} ({level}): {one_line(exc)}") from exc
         if len(got) != len(ref):
             raise AutoscError(f"ONNX model has {len(got)} outputs, PyTorch {len(ref)} ({level})")
         for r, g in zip(ref, got, strict=True):

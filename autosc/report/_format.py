@@ -11,13 +11,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..cost.budget import Budget
+from ..cost.counters import CONVENTIONS
 from .schema import Report
 
 DASH = "—"
-CONVENTIONS = {  # how macs.convention counts (docs/design.md, "Cost conventions")
-    "standard": "standard: conv + linear, BN folded",
-    "paper": "paper: thop-style, conv + linear + 4×BN",
-}
 
 
 def budget(report: Report) -> Budget:

@@ -14,8 +14,8 @@ from autosc.freeze import FrozenAdaptor, build_frozen, freeze, load_frozen, save
 from autosc.models import ModelSpec
 from autosc.planning import make_plan
 
-from .conftest import assert_one_line_error
-from .helpers import train_a_little
+from ..conftest import assert_one_line_error
+from ..helpers import train_a_little
 
 
 def _size(name: str) -> int:

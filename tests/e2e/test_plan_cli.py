@@ -2,7 +2,7 @@
 
 import pytest
 
-from .conftest import assert_one_line_error
+from ..conftest import assert_one_line_error
 
 
 def test_plan_json_envelope(cli):

@@ -128,3 +128,28 @@ def test_cli_collapse_flag_reaches_the_frozen_model_and_the_report(cli, tmp_path
     assert report["train"]["collapse"] is True
     assert "| kept |" in (out / "report.md").read_text()
     assert "--collapse" in report["command"]
+
+
+def test_average_pool_low_branch_is_an_adaptor_option_kept_by_freeze_and_rebuild():
+    torch.manual_seed(0)
+    plan = make_plan("mobilenet_v2_cifar", budget="8M", width=0.35, low_branch="avg")
+    network = plan.network
+    assert {a.pool for a in network.adaptors()} == {"avg"}
+    assert network.config()["low_branch"] == "avg"
+    trainer = _trainer(network, collapse=False)
+    trainer.run_epoch({"stop": False})  # trained weights and moved alphas: the branches differ visibly
+    network.eval()
+    x = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    frozen, spec = freeze(network)
+    assert spec["low_branch"] == "avg"
+    with torch.no_grad():
+        expected = network(x)
+        assert torch.allclose(frozen(x), expected, rtol=1e-5, atol=1e-5 * expected.abs().max())
+        rebuilt = build_frozen(json.loads(json.dumps(spec)))
+        rebuilt.load_state_dict(frozen.state_dict())
+        assert torch.allclose(rebuilt.eval()(x), expected, rtol=1e-5, atol=1e-5 * expected.abs().max())
+        max_pooled = copy.deepcopy(network)
+        for adaptor in max_pooled.adaptors():
+            adaptor.pool = "max"
+        assert not torch.allclose(max_pooled(x), expected, rtol=1e-3, atol=1e-3 * expected.abs().max())
+    assert network_from_config(network.config()).pool == "avg"

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from .conftest import assert_one_line_error
+from ..conftest import assert_one_line_error
 
 
 def test_unknown_model_suggests_close_names(cli):

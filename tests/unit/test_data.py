@@ -14,7 +14,7 @@ from autosc import AutoscError
 from autosc.data import DATASETS, load_data, register_source, registry
 from autosc.data import fashion_mnist as fashion_mnist_source
 
-from .helpers import write_cifar_files
+from ..helpers import write_cifar_files
 
 FASHION_MEAN, FASHION_STD = 0.2860, 0.3530
 

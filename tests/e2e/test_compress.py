@@ -13,7 +13,7 @@ from PIL import Image
 
 from autosc.run import RUN_FILE
 
-from .conftest import assert_one_line_error
+from ..conftest import assert_one_line_error
 
 SMALL = [
     "--data", "synthetic", "--subset", "96", "--test-subset", "64", "--batch-size", "32",
@@ -176,7 +176,7 @@ def test_preset_unknown_key_and_override(cli, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "preset", sorted(Path(__file__).parent.parent.joinpath("budgets").glob("*.toml")), ids=lambda p: p.name
+    "preset", sorted(Path(__file__).parents[2].joinpath("budgets").glob("*.toml")), ids=lambda p: p.name
 )
 def test_shipped_presets_are_valid(preset):
     from autosc.planning import make_plan
