@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from .cost import count, fvcore_macs, thop_macs
 from .cost.counters import check_convention, example_input
+from .errors import AutoscError
 from .export import ExportResult, export_onnx
 from .models import ModelSpec, default_input_size
 from .planning import Plan, make_plan
@@ -63,11 +65,20 @@ def export_model(
     opset: int = 18,
     exporter: str = "dynamo",
     dynamic_batch: bool = True,
+    model: str | None = None,
 ) -> ExportResult:
-    """``autosc export``: a frozen model or a training checkpoint to a checked ONNX file."""
+    """``autosc export``: a frozen model or a training checkpoint to a checked ONNX file.
+
+    ``model`` names the builder of a network that is not a zoo one: a file never makes autosc import code.
+    """
     from .checkpoint import load_frozen_or_checkpoint
 
-    frozen, spec = load_frozen_or_checkpoint(path)
+    source, target = Path(path), Path(output)
+    if target.is_dir():
+        raise AutoscError(f"-o {output} is a folder; give the path of the .onnx file to write")
+    if target.exists() and source.exists() and target.resolve() == source.resolve():
+        raise AutoscError(f"-o {output} is the file being exported; write the ONNX file somewhere else")
+    frozen, spec = load_frozen_or_checkpoint(path, model=model)
     size = tuple(spec["input_size"])
     return export_onnx(
         frozen,

@@ -9,6 +9,7 @@ from torch import nn
 
 from . import io
 from .cost.budgeted import BudgetedNetwork
+from .errors import AutoscError
 from .freeze import freeze, frozen_from_data
 from .planning import network_from_config
 
@@ -20,21 +21,27 @@ def save_checkpoint(network: BudgetedNetwork, path: str | os.PathLike, **extra: 
     )
 
 
-def load_checkpoint(path: str | os.PathLike) -> tuple[BudgetedNetwork, dict]:
+def load_checkpoint(path: str | os.PathLike, *, model: str | None = None) -> tuple[BudgetedNetwork, dict]:
     """Rebuild the network from the stored config and load its state; returns the raw data too."""
     data = io.load(path, expect=(io.CHECKPOINT_FORMAT,))
-    return _network_from_data(data), data
+    return _network_from_data(data, path, model), data
 
 
-def _network_from_data(data: dict) -> BudgetedNetwork:
-    network = network_from_config(data["config"])
-    network.load_state_dict(data["state_dict"])
+def _network_from_data(data: dict, path: str | os.PathLike, model: str | None) -> BudgetedNetwork:
+    if not isinstance(data.get("config"), dict):
+        raise AutoscError(f"{path} holds no network config; is it a checkpoint autosc wrote?")
+    network = network_from_config(data["config"], model=model)
+    io.load_state(network, data.get("state_dict"), path)
     return network
 
 
-def load_frozen_or_checkpoint(path: str | os.PathLike) -> tuple[nn.Module, dict]:
-    """A frozen network and its shape spec, from a frozen file or (frozen on the fly) from a checkpoint."""
+def load_frozen_or_checkpoint(path: str | os.PathLike, *, model: str | None = None) -> tuple[nn.Module, dict]:
+    """A frozen network and its shape spec, from a frozen file or (frozen on the fly) from a checkpoint.
+
+    ``model`` is the builder the user names for a file whose network is not a zoo one; a file never
+    chooses code to import by itself.
+    """
     data = io.load(path)
     if data["format"] == io.FROZEN_FORMAT:
-        return frozen_from_data(data)
-    return freeze(_network_from_data(data))
+        return frozen_from_data(data, model=model, source=path)
+    return freeze(_network_from_data(data, path, model))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 import sys
 import typing
 from typing import Annotated
@@ -237,10 +238,18 @@ def export(
     static_batch: Annotated[
         bool, typer.Option("--static-batch", help="Fix the batch at 1 instead of leaving it dynamic.")
     ] = False,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model", help="The builder (file.py:build) of a network that is not a zoo one; never read from the file."
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Export a frozen network to ONNX, checked against PyTorch with onnxruntime (optimisation off and on)."""
-    result = api.export_model(path, output, opset=opset, exporter=exporter, dynamic_batch=not static_batch).to_dict()
+    result = api.export_model(
+        path, output, opset=opset, exporter=exporter, dynamic_batch=not static_batch, model=model
+    ).to_dict()
     if as_json:
         _print_json(result)
         return
@@ -322,7 +331,7 @@ def _compress(model: str | None = None, **options) -> None:
 
     result = run_compress(model, **options)
     if not result.completed:
-        raise typer.Exit(130)
+        raise typer.Exit(result.exit_code)
     if not options.get("quiet") and result.report is not None:  # under torchrun only rank 0 has a report
         r = result.report
         console.print(
@@ -341,7 +350,12 @@ _command(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: every user error becomes one line on stderr and exit code 2, never a traceback."""
+    """Entry point, and the one error boundary: a user's error is one line and exit code 2, never a traceback.
+
+    Usage errors, bad input (:class:`AutoscError`), a full disk or an unwritable path, and running out of
+    memory are the user's to fix; anything else is a bug in autosc, reported in one line that points to the
+    full traceback in a log file.
+    """
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         result = app(args=argv, prog_name="autosc", standalone_mode=False)
@@ -351,6 +365,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("interrupted", markup=False)
         return 130
+    except MemoryError:
+        err.print("error: out of memory; lower --batch-size, --input-size or --width", markup=False)
+        return 2
+    except OSError as exc:  # a full disk, a permission, a path that is a folder: the user's to fix
+        where = f": {exc.filename}" if exc.filename else ""
+        err.print(f"error: {exc.strerror or exc}{where}", markup=False)
+        return 2
     except Exception as exc:
         # typer's usage errors (bad option, missing argument) carry format_message and exit_code;
         # typer vendors click in recent releases, so they are matched by shape, not by class.
@@ -364,8 +385,25 @@ def main(argv: list[str] | None = None) -> int:
         if type(exc).__name__ == "Abort":
             err.print("aborted", markup=False)
             return 1
-        raise
+        log = _write_traceback(exc)
+        err.print(
+            f"error: internal error in autosc (a bug, please report it): {type(exc).__name__}: "
+            f"{(str(exc).splitlines() or [''])[0][:200]}; full traceback in {log}",
+            markup=False,
+        )
+        return 1
     return result if isinstance(result, int) else 0
+
+
+def _write_traceback(exc: BaseException) -> str:
+    """The full traceback of an internal error, in a temporary log file whose path the error line names."""
+    import tempfile
+    import traceback
+
+    fd, path = tempfile.mkstemp(prefix="autosc-error-", suffix=".log")
+    with os.fdopen(fd, "w") as handle:
+        handle.write("".join(traceback.format_exception(exc)))
+    return path
 
 
 if __name__ == "__main__":

@@ -17,8 +17,9 @@ from types import UnionType
 from typing import Any
 
 from .cost.counters import CONVENTIONS
+from .data import DATASETS
 from .errors import AutoscError
-from .options import option
+from .options import check_choices, option
 from .train.config import TrainConfig
 
 LOW_BRANCHES = ("max", "avg")
@@ -43,6 +44,13 @@ class PlanConfig:
         "max", "The adaptors' half-resolution branch: max (2x2 max-pool, the reference) or avg.", choices=LOW_BRANCHES
     )
 
+    def validate(self) -> None:
+        """What can be refused before any data is read: a missing budget, an unknown choice, both placements."""
+        if self.budget is None and self.memory is None:
+            raise AutoscError("no budget given: pass --budget (e.g. 300M or 60%) and/or --memory (e.g. 4MiB)")
+        check_choices(self)
+        self.placement()
+
     def placement(self) -> int | list[str] | None:
         """The adaptor choice :func:`autosc.planning.make_plan` takes: a count, cell names, or the default."""
         if self.adaptors is not None and self.adaptor_at:
@@ -54,13 +62,21 @@ class PlanConfig:
 class DataConfig:
     """Which images train and test the network."""
 
-    data: str = option(
-        "synthetic", "fashion-mnist, cifar10, cifar100, svhn, imagefolder:PATH or synthetic (tests, dry runs)."
-    )
+    data: str | None = option(None, f"Required: {', '.join(DATASETS)} (synthetic: tests and dry runs).")
     data_root: str | None = option(None, "Folder holding the dataset files.")
     download: bool = option(False, "Let torchvision download the dataset (needs internet).", flag="--download")
     subset: int | None = option(None, "Train on a seeded random subset of N images.")
     test_subset: int | None = option(None, "Evaluate on a seeded random subset of N test images.")
+
+
+def require_data(config: DataConfig) -> str:
+    """The dataset a compress run trains on: it must be named (a silent synthetic run would train on noise)."""
+    if config.data is None:
+        raise AutoscError(
+            f"compress needs --data: one of {', '.join(DATASETS)} "
+            "(e.g. --data fashion-mnist; --data synthetic for a dry run)"
+        )
+    return config.data
 
 
 @dataclass
@@ -77,10 +93,9 @@ class ExportConfig:
         """Refuse an exporter, opset or run count the export would refuse, before hours of training."""
         import onnx
 
-        from .export import EXPORTERS, MIN_OPSET
+        from .export import MIN_OPSET
 
-        if self.exporter not in EXPORTERS:
-            raise AutoscError(f"unknown ONNX exporter {self.exporter!r}; use one of {', '.join(EXPORTERS)}")
+        check_choices(self)
         top = onnx.defs.onnx_opset_version()
         if not MIN_OPSET <= self.opset <= top:
             raise AutoscError(f"--opset must be an integer from {MIN_OPSET} to {top}, got {self.opset}")

@@ -19,7 +19,7 @@ from . import io
 from .adaptor import AdaptedCell, low_branch, one_branch, resize
 from .cost.budgeted import BudgetedNetwork
 from .errors import AutoscError
-from .models import ModelSpec
+from .models import spec_from_file
 
 SHAPE_SPEC_FORMAT = "autosc-shape/1"
 
@@ -132,11 +132,15 @@ def freeze(network: BudgetedNetwork) -> tuple[nn.Module, dict]:
     return frozen.eval(), spec
 
 
-def build_frozen(spec: dict) -> nn.Module:
-    """Rebuild the frozen architecture from a shape spec, with fresh weights."""
+def build_frozen(spec: dict, *, model: str | None = None) -> nn.Module:
+    """Rebuild the frozen architecture from a shape spec, with fresh weights.
+
+    A spec naming a builder (not a zoo network) needs ``model``, the builder the user names themselves
+    (:func:`autosc.models.spec_from_file`).
+    """
     if spec.get("format") != SHAPE_SPEC_FORMAT:
         raise AutoscError(f"not an autosc shape spec (format {spec.get('format')!r}, expected {SHAPE_SPEC_FORMAT})")
-    net = ModelSpec(**spec["model"]).build()
+    net = spec_from_file(spec.get("model"), source="the shape spec", model=model).build()
     for entry in spec["adaptors"]:
         cell = net.get_submodule(entry["name"])
         _replace(net, entry["name"], AdaptedCell(cell, _fixed_adaptor(entry, spec.get("low_branch", "max"))))
@@ -151,13 +155,17 @@ def save_frozen(frozen: nn.Module, spec: dict, path: str | os.PathLike) -> Path:
     return path
 
 
-def frozen_from_data(data: dict) -> tuple[nn.Module, dict]:
+def frozen_from_data(
+    data: dict, *, model: str | None = None, source: str | os.PathLike = "the frozen file"
+) -> tuple[nn.Module, dict]:
     """The frozen network (eval mode) and shape spec held by a loaded frozen file."""
-    net = build_frozen(data["shape_spec"])
-    net.load_state_dict(data["state_dict"])
+    if not isinstance(data.get("shape_spec"), dict):
+        raise AutoscError(f"{source} holds no shape spec; export the frozen.pt a compress run wrote")
+    net = build_frozen(data["shape_spec"], model=model)
+    io.load_state(net, data.get("state_dict"), source)
     return net.eval(), data["shape_spec"]
 
 
-def load_frozen(path: str | os.PathLike) -> tuple[nn.Module, dict]:
+def load_frozen(path: str | os.PathLike, *, model: str | None = None) -> tuple[nn.Module, dict]:
     """Rebuild a frozen network from its file; the file holds data only (``weights_only=True``)."""
-    return frozen_from_data(io.load(path, expect=(io.FROZEN_FORMAT,)))
+    return frozen_from_data(io.load(path, expect=(io.FROZEN_FORMAT,)), model=model, source=path)

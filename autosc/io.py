@@ -72,3 +72,12 @@ def load(path: str | os.PathLike, expect: tuple[str, ...] = (CHECKPOINT_FORMAT, 
     if not isinstance(data, dict) or data.get("format") not in expect:
         raise AutoscError(f"{path} is not an autosc file of kind {' or '.join(expect)}")
     return data
+
+
+def load_state(net: torch.nn.Module, state_dict: Any, source: str | os.PathLike) -> None:
+    """``net.load_state_dict`` for weights read from a file: a foreign or edited state dict is one clear line."""
+    try:
+        net.load_state_dict(state_dict)
+    except (KeyError, RuntimeError, TypeError, AttributeError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise AutoscError(f"{source}: the weights do not fit the network it describes ({first[:160]})") from exc

@@ -7,7 +7,7 @@ dataclasses (:mod:`autosc.config`); the CLI options, the preset keys and
 
 from __future__ import annotations
 
-from dataclasses import MISSING, Field, field
+from dataclasses import MISSING, field, fields
 from typing import Any
 
 
@@ -31,5 +31,13 @@ def option(
     return field(default=default, metadata=meta)
 
 
-def help_text(f: Field) -> str:
-    return f.metadata.get("help", "")
+def check_choices(config: Any) -> None:
+    """Refuse a field value outside the field's declared ``choices``, naming the option and the accepted values."""
+    from .errors import AutoscError
+
+    for f in fields(config):
+        choices = f.metadata.get("choices")
+        value = getattr(config, f.name)
+        if choices and value is not None and value not in choices:
+            flag = "--" + f.name.replace("_", "-")
+            raise AutoscError(f"{flag} must be one of {', '.join(choices)}, got {value!r}")

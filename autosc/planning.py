@@ -17,9 +17,9 @@ from .cost.budget import Budget, parse_budget
 from .cost.budgeted import BudgetedNetwork
 from .cost.projection import Projection, fits
 from .cost.shape_cost import Cost
-from .cost.width import AUTO_WIDTH_RATIO, auto_width, human_cost
+from .cost.width import AUTO_WIDTH_RATIO, MAX_WIDTH, auto_width, human_cost
 from .errors import AutoscError
-from .models import ModelSpec, default_input_size
+from .models import ModelSpec, default_input_size, spec_from_file
 from .units import format_bytes, format_count, parse_input_size
 
 
@@ -90,7 +90,19 @@ def _width(value: float | str) -> float | None:
             raise AutoscError(f"--width must be 'auto' or a positive number, got {value!r}") from None
     if not math.isfinite(value) or value <= 0:
         raise AutoscError(f"width must be a positive number, got {value!r}")
+    if value > MAX_WIDTH:
+        raise AutoscError(f"width {value:g} is above the widest network autosc builds ({MAX_WIDTH:g})")
     return float(value)
+
+
+def _refuse_unbinding(widest: ModelSpec, size: tuple[int, int], budget: Budget) -> None:
+    """A budget the widest buildable network already fits leaves nothing to compress: refuse it, with the figure."""
+    macs, memory = human_cost(widest, size, budget.convention)
+    if (budget.macs is None or macs <= budget.macs) and (budget.memory_bytes is None or memory <= budget.memory_bytes):
+        raise AutoscError(
+            f"budget {budget.describe()} is at or above the widest network autosc builds (width {widest.width:g}: "
+            f"{format_count(macs)} MACs, {format_bytes(memory)} activations); nothing needs compressing, lower the budget"
+        )
 
 
 def adapt_network(
@@ -138,6 +150,8 @@ def make_plan(
     )
     fixed = _width(width)
     chosen_width = fixed if fixed is not None else auto_width(human, size, parsed, width_ratio)
+    if fixed is None and chosen_width >= MAX_WIDTH:
+        _refuse_unbinding(ModelSpec(model, MAX_WIDTH, num_classes, in_channels), size, parsed)
     spec = ModelSpec(model, chosen_width, num_classes, in_channels)
     network, cells, candidates = adapt_network(spec, size, parsed, adaptors, low_branch=low_branch)
     widened = network.cost_model.human_cost()
@@ -169,9 +183,13 @@ def make_plan(
     )
 
 
-def network_from_config(config: dict) -> BudgetedNetwork:
-    """Rebuild the adapted network of a plan from :meth:`Plan.config` data (fresh weights)."""
-    spec = ModelSpec(**config["model"])
+def network_from_config(config: dict, *, model: str | None = None) -> BudgetedNetwork:
+    """Rebuild the adapted network of a plan from :meth:`Plan.config` data (fresh weights).
+
+    The data comes from a file, so a builder it names is used only as ``model``, named by the user
+    (:func:`autosc.models.spec_from_file`).
+    """
+    spec = spec_from_file(config.get("model"), source="the stored plan", model=model)
     budget = Budget(**config["budget"])
     network, _, _ = adapt_network(
         spec, tuple(config["input_size"]), budget, list(config["cells"]), low_branch=config.get("low_branch", "max")

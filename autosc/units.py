@@ -7,17 +7,11 @@ import re
 
 from .errors import AutoscError
 
+#: Units are case-exact: "300m" could be milli or mega, so it is refused with the accepted spellings.
 _MAC_UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
-_BYTE_UNITS = {
-    "": 1,
-    "B": 1,
-    "KB": 10**3,
-    "MB": 10**6,
-    "GB": 10**9,
-    "KIB": 2**10,
-    "MIB": 2**20,
-    "GIB": 2**30,
-}
+_BYTE_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30}
+#: Larger inputs would need more memory for one forward pass than a machine has (224 is ImageNet's).
+MAX_INPUT_SIDE = 4096
 _NUMBER = r"(?P<num>\d+(?:\.\d*)?|\.\d+)(?:[eE](?P<exp>[+-]?\d+))?"
 
 
@@ -25,7 +19,7 @@ def _split(text: str) -> tuple[float, str] | None:
     m = re.fullmatch(rf"\s*{_NUMBER}\s*(?P<unit>[A-Za-z%]*)\s*", text)
     if not m:
         return None
-    value = float(m.group("num")) * (10 ** int(m.group("exp")) if m.group("exp") else 1)
+    value = float(m.group("num") + (f"e{m.group('exp')}" if m.group("exp") else ""))  # 1e400 -> inf, not an error
     return value, m.group("unit")
 
 
@@ -43,6 +37,8 @@ def parse_input_size(text: str | int | tuple[int, int]) -> tuple[int, int]:
         w = int(m.group(2)) if m.group(2) is not None else h
     if h < 1 or w < 1:
         raise AutoscError(f"input size must be at least 1 pixel on each side, got {h}x{w}")
+    if max(h, w) > MAX_INPUT_SIDE:
+        raise AutoscError(f"input size {h}x{w} is larger than autosc handles ({MAX_INPUT_SIDE} px a side)")
     return int(h), int(w)
 
 
@@ -55,13 +51,17 @@ def parse_macs(text: str) -> tuple[int | None, float | None]:
         )
     value, unit = parsed
     if unit == "%":
-        if not 0 < value <= 100:
-            raise AutoscError(f"budget {text!r}: a percentage must be in (0, 100]")
+        if not (value > 0 and math.isfinite(value)):
+            raise AutoscError(f"budget {text!r}: a percentage must be a positive number such as 60%")
         return None, value / 100
-    if unit.upper() not in _MAC_UNITS:
-        raise AutoscError(f"budget {text!r}: unknown unit {unit!r}; use K, M or G (300M, 1.2G) or a percentage (60%)")
-    macs = value * _MAC_UNITS[unit.upper()]
-    if macs < 1 or not math.isfinite(macs):
+    if unit not in _MAC_UNITS:
+        raise AutoscError(
+            f"budget {text!r}: unknown unit {unit!r}; use K, M, G or T, upper case (300M, 1.2G), or a percentage (60%)"
+        )
+    macs = value * _MAC_UNITS[unit]
+    if not math.isfinite(macs):
+        raise AutoscError(f"budget {text!r} is not a finite number of MACs")
+    if macs < 1:
         raise AutoscError(f"budget {text!r} must be at least 1 MAC")
     return int(round(macs)), None
 
@@ -72,9 +72,13 @@ def parse_bytes(text: str) -> int:
     if parsed is None:
         raise AutoscError(f"cannot read memory budget {text!r}: write a number with a unit such as 4MiB, 512KB or 2GB")
     value, unit = parsed
-    if unit.upper() not in _BYTE_UNITS:
-        raise AutoscError(f"memory budget {text!r}: unknown unit {unit!r}; use B, KB, MB, GB, KiB, MiB or GiB")
-    size = value * _BYTE_UNITS[unit.upper()]
+    if unit not in _BYTE_UNITS:
+        raise AutoscError(
+            f"memory budget {text!r}: unknown unit {unit!r}; use B, KB, MB, GB, KiB, MiB or GiB (as written)"
+        )
+    size = value * _BYTE_UNITS[unit]
+    if not math.isfinite(size):
+        raise AutoscError(f"memory budget {text!r} is not a finite number of bytes")
     if size < 1:
         raise AutoscError(f"memory budget {text!r} must be at least 1 byte")
     return int(round(size))

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# One accelerator session, time-boxed: issue 6's GPU check (benchmarks/gpu_check.py), then issue 5's defaults
-# sweep, quality grid and a longer run (all 60k images, 10 epochs) as parallel shards of benchmarks/quality.py
+# One accelerator session, time-boxed: issue 6's GPU check (python -m benchmarks.gpu_check), then issue 5's defaults
+# sweep, quality grid and a longer run (all 60k images, 10 epochs) as parallel shards of python -m benchmarks.quality
 # on the one GPU (the models are small: one process leaves the GPU idle between kernel launches).
 # Every finished job is kept; jobs still running when the time is up are dropped.
 #
@@ -21,7 +21,7 @@ small=()
 if [ "${SMOKE:-0}" = 1 ]; then device=auto; small=(--subset 256 --epochs 1 --seeds 0 --latency-runs 5); fi
 { nvidia-smi -L 2>&1; $PY -c "import torch, onnxruntime; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'ort', onnxruntime.__version__)"; } | tee "$WORK/env.log"
 
-timeout 170 $PY benchmarks/gpu_check.py --data-root "$DATA" --out "$RESULTS/gpu_check.json" > "$WORK/gpu_check.log" 2>&1
+timeout 170 $PY -m benchmarks.gpu_check --data-root "$DATA" --out "$RESULTS/gpu_check.json" > "$WORK/gpu_check.log" 2>&1
 echo "gpu_check rc=$? after $(( $(date +%s) - start )) s"
 
 export OMP_NUM_THREADS=1  # eleven processes share the machine's cores from here on
@@ -29,15 +29,15 @@ left=$(( TIME_S - ($(date +%s) - start) - 25 ))
 common=(--data-root "$DATA" --device "$device" --latency-runs 100 "${small[@]}")
 pids=()
 for i in 0 1 2 3; do
-  timeout "$left" $PY benchmarks/quality.py --sweep "${common[@]}" --shard "$i/4" --out "$WORK/sweep.$i.jsonl" > "$WORK/sweep.$i.log" 2>&1 &
+  timeout "$left" $PY -m benchmarks.quality --sweep "${common[@]}" --shard "$i/4" --out "$WORK/sweep.$i.jsonl" > "$WORK/sweep.$i.log" 2>&1 &
   pids+=($!)
-  timeout "$left" $PY benchmarks/quality.py "${common[@]}" --shard "$i/4" --out "$WORK/quality.$i.jsonl" > "$WORK/quality.$i.log" 2>&1 &
+  timeout "$left" $PY -m benchmarks.quality "${common[@]}" --shard "$i/4" --out "$WORK/quality.$i.jsonl" > "$WORK/quality.$i.log" 2>&1 &
   pids+=($!)
 done
 for i in 0 1 2; do
   long=(--budgets 15M --methods autosc,uniform,human-width --subset 0 --epochs 10)
   [ "${SMOKE:-0}" = 1 ] && long=(--budgets 15M --methods autosc)
-  timeout "$left" $PY benchmarks/quality.py "${common[@]}" "${long[@]}" --shard "$i/3" --out "$WORK/long.$i.jsonl" > "$WORK/long.$i.log" 2>&1 &
+  timeout "$left" $PY -m benchmarks.quality "${common[@]}" "${long[@]}" --shard "$i/3" --out "$WORK/long.$i.jsonl" > "$WORK/long.$i.log" 2>&1 &
   pids+=($!)
 done
 wait "${pids[@]}"

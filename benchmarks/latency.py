@@ -8,33 +8,25 @@ adaptor, the human network narrowed to the same budget, and the full human netwo
 at batch 1; MACs ratio against latency ratio; achieved MACs/s as a fraction of this machine's dense matmul peak,
 measured in the same run.
 
-    .venv/bin/python benchmarks/latency.py                     # ~10 min on 2 cores
-    .venv/bin/python benchmarks/latency.py --families quality  # one family
+Public calls: ``make_plan``, ``freeze_and_save``, ``collapse``, ``auto_width`` (benchmarks.common.lineup_at),
+``export_networks`` and ``count`` (common.export_counted), ``autosc.latency.bench`` (every file, thread count and
+batch interleaved: ``measure_latency`` times one setting of the compressed and human networks only) and
+``environment``.
+
+    python -m benchmarks.latency                     # ~10 min on 2 cores
+    python -m benchmarks.latency --families quality  # one family
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import statistics
-import sys
 import tempfile
-import time
-import warnings
 from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parent
-sys.path.insert(0, str(ROOT.parent))
-
-from autosc import count  # noqa: E402
-from autosc.cost.width import auto_width  # noqa: E402
-from autosc.export import export_onnx  # noqa: E402
-from autosc.freeze import collapse, freeze  # noqa: E402
-from autosc.latency import bench, environment  # noqa: E402
-from autosc.models import ModelSpec  # noqa: E402
-from autosc.planning import make_plan  # noqa: E402
+from autosc import ModelSpec
+from autosc.latency import bench
+from benchmarks.common import add_out, export_counted, ints, lineup_at, machine, median_ms, parser, seconds, write_json
 
 FAMILIES = {
     "mobilenet_v2": {"model": "mobilenet_v2", "size": 224, "channels": 3, "classes": 1000,
@@ -52,14 +44,8 @@ def matmul_peak(threads: int, n: int = 1024, reps: int = 20) -> float:
     a, b = torch.randn(n, n), torch.randn(n, n)
     for _ in range(3):
         a @ b
-    best = min(_timed(lambda: a @ b) for _ in range(reps))
+    best = min(seconds(lambda: a @ b) for _ in range(reps))
     return n**3 / best
-
-
-def _timed(fn) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
 
 
 def eager_p50(net: torch.nn.Module, shape: tuple[int, ...], threads: int, runs: int) -> float:
@@ -68,78 +54,58 @@ def eager_p50(net: torch.nn.Module, shape: tuple[int, ...], threads: int, runs: 
     with torch.inference_mode():
         for _ in range(5):
             net(x)
-        return statistics.median(_timed(lambda: net(x)) for _ in range(runs)) * 1e3
+        return median_ms(lambda: net(x), runs)
 
 
-def family_models(name: str, cfg: dict, tmp: Path) -> list[dict]:
-    size = (cfg["size"], cfg["size"])
-    human_spec = ModelSpec(cfg["model"], 1.0, cfg["classes"], cfg["channels"])
-    models = []
-
-    def add(label: str, net: torch.nn.Module, budget: str | None, kind: str, check: bool = False) -> None:
-        net = net.eval()
-        path = tmp / f"{name}_{len(models)}.onnx"
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            export_onnx(net, size, path, in_channels=cfg["channels"], check=check)
-        c = count(net, size, cells=False)
-        models.append({"label": label, "kind": kind, "budget": budget, "path": str(path), "net": net,
-                       "macs": c.macs, "resize_macs": c.resize_macs, "params": c.params})  # fmt: skip
-
+def family_models(cfg: dict, tmp: Path) -> list[dict]:
+    """The family's networks, exported to ``tmp`` and counted: the human network, then three per budget."""
+    size, classes, channels = (cfg["size"], cfg["size"]), cfg["classes"], cfg["channels"]
     torch.manual_seed(0)
-    add("human 1x", human_spec.build(), None, "human")
+    nets = {"human": ("human 1x", None, "human", ModelSpec(cfg["model"], 1.0, classes, channels).build().eval())}
     for budget in cfg["budgets"]:
-        plan = make_plan(cfg["model"], budget=budget, input_size=size, num_classes=cfg["classes"],
-                         in_channels=cfg["channels"])  # fmt: skip
-        frozen, _ = freeze(plan.network)
-        add(f"autosc {budget} (w {plan.spec.width:g})", frozen, budget, "autosc", check=True)
-        add(f"autosc {budget} collapsed", collapse(frozen), budget, "collapsed")
-        width = auto_width(human_spec, size, plan.budget, ratio=1.0)
-        scaled = ModelSpec(cfg["model"], width, cfg["classes"], cfg["channels"]).build()
-        add(f"human {width:g}x @ {budget}", scaled, budget, "human-width")
+        at = lineup_at(cfg["model"], budget, size, classes, channels)
+        nets[f"autosc_{budget}"] = (f"autosc {budget} (w {at.plan.spec.width:g})", budget, "autosc", at.frozen)
+        nets[f"collapsed_{budget}"] = (f"autosc {budget} collapsed", budget, "collapsed", at.collapsed)
+        nets[f"scaled_{budget}"] = (f"human {at.width:g}x @ {budget}", budget, "human-width", at.human)
+    files = export_counted({name: v[3] for name, v in nets.items()}, size, channels, tmp)
+    return [
+        {"label": label, "kind": kind, "budget": budget, "net": net, **files[name]}
+        for name, (label, budget, kind, net) in nets.items()
+    ]
+
+
+def time_family(cfg: dict, threads: list[int], runs: int) -> list[dict]:
+    """ORT p50/p90 of every network at every thread count and batch 1 and 32, interleaved; eager p50 beside."""
+    with tempfile.TemporaryDirectory() as tmp:
+        models = family_models(cfg, Path(tmp))
+        paths, labels = [m["path"] for m in models], [m["label"] for m in models]
+        timing = []
+        for batch, n in {1: runs, 32: max(5, runs // 10)}.items():
+            out = bench(paths, labels=labels, threads=threads, batches=[batch], runs=n, warmup=max(2, n // 10))
+            timing += out["results"]
+        shape = (1, cfg["channels"], cfg["size"], cfg["size"])
+        for m in models:
+            m["eager_p50_ms"] = {t: eager_p50(m["net"], shape, t, max(10, runs // 4)) for t in threads}
+    for m in models:
+        m["timing"] = [r for r in timing if r["label"] == m["label"]]
     return models
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--families", default=",".join(FAMILIES))
-    ap.add_argument("--threads", default="1,2")
-    ap.add_argument("--runs", type=int, default=100, help="timed runs at batch 1 (batch 32: runs / 10)")
-    ap.add_argument("--out", default=str(ROOT / "results" / "latency.json"))
-    args = ap.parse_args()
-    threads = [int(t) for t in args.threads.split(",")]
-    result: dict = {"env": environment(), "torch_threads_default": torch.get_num_threads(), "families": {}}
-    result["matmul_peak_macs_per_s"] = {t: matmul_peak(t) for t in threads}
-    print("matmul peak (GMAC/s):", {t: round(v / 1e9, 1) for t, v in result["matmul_peak_macs_per_s"].items()})
-    for name in args.families.split(","):
-        cfg = FAMILIES[name]
-        with tempfile.TemporaryDirectory() as tmp:
-            models = family_models(name, cfg, Path(tmp))
-            paths, labels = [m["path"] for m in models], [m["label"] for m in models]
-            runs = {1: args.runs, 32: max(5, args.runs // 10)}
-            timing = []
-            for batch, n in runs.items():
-                out = bench(paths, labels=labels, threads=threads, batches=[batch], runs=n, warmup=max(2, n // 10))
-                timing += out["results"]
-            shape = (1, cfg["channels"], cfg["size"], cfg["size"])
-            for m in models:
-                m["eager_p50_ms"] = {t: eager_p50(m["net"], shape, t, max(10, args.runs // 4)) for t in threads}
-        rows = []
-        for m in models:
-            for r in (r for r in timing if r["label"] == m["label"]):
-                total = m["macs"] + m["resize_macs"]
-                macs_per_s = total * r["batch"] / (r["p50"] / 1e3)
-                rows.append({
-                    "label": m["label"], "kind": m["kind"], "budget": m["budget"], "threads": r["threads"],
-                    "batch": r["batch"], "p50": r["p50"], "p90": r["p90"], "macs": m["macs"],
-                    "resize_macs": m["resize_macs"], "params": m["params"],
-                    "eager_p50": m["eager_p50_ms"][r["threads"]] if r["batch"] == 1 else None,
-                    "macs_per_s": macs_per_s,
-                    "fraction_of_peak": macs_per_s / result["matmul_peak_macs_per_s"][r["threads"]],
-                })  # fmt: skip
-        result["families"][name] = {"config": cfg, "rows": rows, "ratios": ratios(rows)}
-        print_family(name, rows, result["families"][name]["ratios"])
-        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+def family_rows(models: list[dict], peak: dict[int, float]) -> list[dict]:
+    rows = []
+    for m in models:
+        for r in m["timing"]:
+            total = m["macs"] + m["resize_macs"]
+            macs_per_s = total * r["batch"] / (r["p50"] / 1e3)
+            rows.append({
+                "label": m["label"], "kind": m["kind"], "budget": m["budget"], "threads": r["threads"],
+                "batch": r["batch"], "p50": r["p50"], "p90": r["p90"], "macs": m["macs"],
+                "resize_macs": m["resize_macs"], "params": m["params"],
+                "eager_p50": m["eager_p50_ms"][r["threads"]] if r["batch"] == 1 else None,
+                "macs_per_s": macs_per_s,
+                "fraction_of_peak": macs_per_s / peak[r["threads"]],
+            })  # fmt: skip
+    return rows
 
 
 def ratios(rows: list[dict]) -> list[dict]:
@@ -173,6 +139,25 @@ def print_family(name: str, rows: list[dict], rat: list[dict]) -> None:
         print(
             f"  {r['label']:<28} t{r['threads']} b{r['batch']:<3} MACs x{r['macs_ratio']:.3f} p50 x{r['p50_ratio']:.3f}"
         )
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = parser(__doc__)
+    ap.add_argument("--families", default=",".join(FAMILIES), help=f"some of {', '.join(FAMILIES)}")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--runs", type=int, default=100, help="timed runs at batch 1 (batch 32: runs / 10)")
+    add_out(ap, "latency.json")
+    args = ap.parse_args(argv)
+    threads = ints(args.threads)
+    result: dict = {"env": machine(), "torch_threads_default": torch.get_num_threads(), "families": {}}
+    result["matmul_peak_macs_per_s"] = {t: matmul_peak(t) for t in threads}
+    print("matmul peak (GMAC/s):", {t: round(v / 1e9, 1) for t, v in result["matmul_peak_macs_per_s"].items()})
+    for name in args.families.split(","):
+        cfg = FAMILIES[name]
+        rows = family_rows(time_family(cfg, threads, args.runs), result["matmul_peak_macs_per_s"])
+        result["families"][name] = {"config": cfg, "rows": rows, "ratios": ratios(rows)}
+        print_family(name, rows, result["families"][name]["ratios"])
+        write_json(args.out, result)
 
 
 if __name__ == "__main__":

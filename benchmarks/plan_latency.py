@@ -8,7 +8,11 @@ and 2 threads, batch 1, interleaved with the human network (width 1), the
 human network at the widest width that fits the same budget, and the frozen
 network collapsed to one branch per adaptor.
 
-    .venv/bin/python benchmarks/plan_latency.py --out benchmarks/results/plan_latency.json
+Public calls: ``make_plan``, ``freeze_and_save``, ``collapse``, ``auto_width`` (benchmarks.common.lineup_at),
+``export_networks`` and ``count`` (common.export_counted), ``network.update_shape()`` and the adaptors' ``alpha``
+(the projection's cost), ``autosc.latency.bench`` (many files at two thread counts, interleaved).
+
+    python -m benchmarks.plan_latency --out benchmarks/results/plan_latency.json
 """
 
 from __future__ import annotations
@@ -17,107 +21,77 @@ import argparse
 import json
 import random
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
-from autosc import count
-from autosc.cost.width import auto_width
-from autosc.export import export_onnx
-from autosc.freeze import collapse, freeze
+from autosc import ModelSpec
 from autosc.latency import bench
-from autosc.models import ModelSpec
-from autosc.planning import make_plan
+from autosc.planning import Plan, make_plan
+from benchmarks.common import Lineup, add_out, export_counted, ints, lineup_at, seconds, write_json
 
 MODEL, SIZE = "mobilenet_v2", (224, 224)
 
 
-def projection_cost(plan, calls: int = 200) -> dict:
+def projection_cost(plan: Plan, calls: int = 200) -> dict:
     """Mean ms of one projection with the tables warm, and with fresh random alphas each call."""
     network = plan.network
     network.update_shape()
-    start = time.perf_counter()
-    for _ in range(calls):
-        network.update_shape()
-    warm = (time.perf_counter() - start) / calls * 1000
+    warm = seconds(lambda: [network.update_shape() for _ in range(calls)]) / calls * 1000
     rng = random.Random(0)
-    start = time.perf_counter()
-    for _ in range(calls):
-        for adaptor in network.adaptors():
-            adaptor.alpha.data.fill_(rng.uniform(-3, 5))
-        network.update_shape()
-    moving = (time.perf_counter() - start) / calls * 1000
-    return {"warm_ms": warm, "random_alphas_ms": moving, "calls": calls}
+
+    def moving() -> None:
+        for _ in range(calls):
+            for adaptor in network.adaptors():
+                adaptor.alpha.data.fill_(rng.uniform(-3, 5))
+            network.update_shape()
+
+    return {"warm_ms": warm, "random_alphas_ms": seconds(moving) / calls * 1000, "calls": calls}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--budgets", default="100M,200M,300M")
-    parser.add_argument("--runs", type=int, default=200)
-    parser.add_argument("--threads", default="1,2")
-    parser.add_argument("--out", default="benchmarks/results/plan_latency.json")
-    args = parser.parse_args()
-    torch.manual_seed(0)
-    rows, paths, labels = [], [], []
-    with tempfile.TemporaryDirectory() as tmp:
-        human = ModelSpec(MODEL).build().eval()
-        export_onnx(human, SIZE, Path(tmp) / "human.onnx", check=False)
-        paths.append(str(Path(tmp) / "human.onnx"))
-        labels.append("human 1.0x")
-        cost_of_projection = None
-        for budget in args.budgets.split(","):
-            start = time.perf_counter()
-            plan = make_plan(MODEL, budget=budget, input_size=SIZE)
-            plan_seconds = time.perf_counter() - start
-            if budget == "300M" or cost_of_projection is None:
-                cost_of_projection = {"budget": budget, **projection_cost(plan)}
-                plan = make_plan(MODEL, budget=budget, input_size=SIZE)  # back to the identity shape
-            frozen, spec = freeze(plan.network)
-            counted = count(frozen, SIZE, cells=False)
-            name = f"autosc {budget}"
-            export_onnx(frozen, SIZE, Path(tmp) / f"autosc_{budget}.onnx")
-            # the single-branch variant (SPEC §6, optional; needs fine-tuning): what the second branch costs
-            export_onnx(collapse(frozen), SIZE, Path(tmp) / f"collapsed_{budget}.onnx", check=False)
-            collapsed_cost = count(collapse(frozen), SIZE, cells=False)
-            width = auto_width(ModelSpec(MODEL), SIZE, plan.budget, ratio=1.0)
-            scaled = ModelSpec(MODEL, width).build().eval()
-            scaled_cost = count(scaled, SIZE, cells=False)
-            export_onnx(scaled, SIZE, Path(tmp) / f"scaled_{budget}.onnx", check=False)
-            paths += [
-                str(Path(tmp) / f"autosc_{budget}.onnx"),
-                str(Path(tmp) / f"collapsed_{budget}.onnx"),
-                str(Path(tmp) / f"scaled_{budget}.onnx"),
-            ]
-            labels += [name, f"{name} collapsed", f"human {width:g}x @ {budget}"]
-            rows.append(
-                {
-                    "budget": budget,
-                    "budget_macs": plan.budget.macs,
-                    "width": plan.spec.width,
-                    "plan_seconds": plan_seconds,
-                    "sizes": [a["size"] for a in spec["adaptors"]],
-                    "frozen_macs": counted.macs,
-                    "frozen_resize_macs": counted.resize_macs,
-                    "frozen_total_over_budget": counted.total_macs / plan.budget.macs,
-                    "collapsed_total_macs": collapsed_cost.total_macs,
-                    "scaled_width": width,
-                    "scaled_macs": scaled_cost.macs,
-                    "scaled_over_budget": scaled_cost.macs / plan.budget.macs,
-                }
-            )
-        timing = bench(
-            paths, labels=labels, threads=[int(t) for t in args.threads.split(",")], batches=[1], runs=args.runs
-        )
-    result = {
-        "model": MODEL,
-        "input_size": list(SIZE),
-        "projection": cost_of_projection,
-        "budgets": rows,
-        "latency": timing,
+def budget_row(budget: str, at: Lineup, files: dict[str, dict]) -> dict:
+    """What the plan at ``budget`` uses of it: the frozen, collapsed and narrowed human networks' MACs."""
+    frozen, collapsed, scaled = files[f"autosc_{budget}"], files[f"collapsed_{budget}"], files[f"scaled_{budget}"]
+    return {
+        "budget": budget,
+        "budget_macs": at.plan.budget.macs,
+        "width": at.plan.spec.width,
+        "plan_seconds": at.plan_seconds,
+        "sizes": [a["size"] for a in at.shape["adaptors"]],
+        "frozen_macs": frozen["macs"],
+        "frozen_resize_macs": frozen["resize_macs"],
+        "frozen_total_over_budget": frozen["total_macs"] / at.plan.budget.macs,
+        "collapsed_total_macs": collapsed["total_macs"],
+        "scaled_width": at.width,
+        "scaled_macs": scaled["macs"],
+        "scaled_over_budget": scaled["macs"] / at.plan.budget.macs,
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--budgets", default="100M,200M,300M")
+    ap.add_argument("--runs", type=int, default=200)
+    ap.add_argument("--threads", default="1,2")
+    add_out(ap, "plan_latency.json")
+    args = ap.parse_args(argv)
+    budgets = args.budgets.split(",")
+    torch.manual_seed(0)
+    nets, labels, lineups = {"human": ModelSpec(MODEL).build().eval()}, ["human 1.0x"], {}
+    for budget in budgets:
+        at = lineups[budget] = lineup_at(MODEL, budget, SIZE)
+        nets.update({f"autosc_{budget}": at.frozen, f"collapsed_{budget}": at.collapsed, f"scaled_{budget}": at.human})
+        labels += [f"autosc {budget}", f"autosc {budget} collapsed", f"human {at.width:g}x @ {budget}"]
+    measured = "300M" if "300M" in budgets else budgets[0]  # on a plan of its own: it moves the alphas
+    cost_of_projection = {"budget": measured, **projection_cost(make_plan(MODEL, budget=measured, input_size=SIZE))}
+    with tempfile.TemporaryDirectory() as tmp:
+        files = export_counted(nets, SIZE, 3, Path(tmp))
+        rows = [budget_row(budget, at, files) for budget, at in lineups.items()]
+        paths = [files[name]["path"] for name in nets]
+        timing = bench(paths, labels=labels, threads=ints(args.threads), batches=[1], runs=args.runs)
+    result = {"model": MODEL, "input_size": list(SIZE), "projection": cost_of_projection, "budgets": rows,
+              "latency": timing}  # fmt: skip
+    write_json(args.out, result)
     print(json.dumps({"projection": cost_of_projection, "budgets": rows}, indent=2))
     for r in timing["results"]:
         print(f"{r['label']:<24} threads {r['threads']} p50 {r['p50']:.3f} ms p90 {r['p90']:.3f} ms")

@@ -32,18 +32,22 @@ def human_cost(spec: ModelSpec, input_size: tuple[int, int], convention: str = "
     return report.macs_in(convention), report.activation_bytes
 
 
+#: The widest network ``--width auto`` builds; a budget above its cost needs no compression (it is refused).
+MAX_WIDTH = 8.0
+
+
 def auto_width(spec: ModelSpec, input_size: tuple[int, int], budget: Budget, ratio: float = AUTO_WIDTH_RATIO) -> float:
     """The largest width (in steps of 0.01) whose human network costs at most ``ratio`` x the budget."""
 
     def ok(hundredths: int) -> bool:
         macs, memory = human_cost(
-            ModelSpec(spec.name, hundredths / 100, spec.num_classes, spec.in_channels), input_size
+            ModelSpec(spec.name, hundredths / 100, spec.num_classes, spec.in_channels), input_size, budget.convention
         )
         return (budget.macs is None or macs <= ratio * budget.macs) and (
             budget.memory_bytes is None or memory <= ratio * budget.memory_bytes
         )
 
-    lo, hi = 1, 800  # widths 0.01 .. 8.0
+    lo, hi = 1, round(100 * MAX_WIDTH)  # widths 0.01 .. MAX_WIDTH
     if not ok(lo):
         return lo / 100
     if ok(hi):

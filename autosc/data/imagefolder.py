@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PIL import Image
 from torchvision import datasets
 
 from ..errors import AutoscError
@@ -44,13 +45,21 @@ def load_imagefolder(request: LoadRequest) -> DataBundle:
     )
 
 
+def _read_image(path: str) -> Image.Image:
+    """torchvision's loader, with a corrupt or unreadable image as one line that names it."""
+    try:
+        return datasets.folder.default_loader(path)
+    except (OSError, ValueError, SyntaxError) as exc:  # PIL raises these for truncated or foreign files
+        raise AutoscError(f"cannot read image {path} ({exc}); remove or replace it") from exc
+
+
 def _split(path: Path, split: str) -> datasets.ImageFolder:
     """``path/split`` as an ImageFolder, with one-line errors for a missing folder or one without images."""
     folder = path / split
     if not folder.is_dir():
         raise AutoscError(f"{path} has no {split}/ folder; expected {path}/train/<class>/* and {path}/val/<class>/*")
     try:
-        return datasets.ImageFolder(folder)
+        return datasets.ImageFolder(folder, loader=_read_image)
     except FileNotFoundError as exc:  # no class folders, or a class folder without images
         raise AutoscError(
             f"{folder} has no images in class sub-folders ({exc}); expected {folder}/<class>/*.jpg"

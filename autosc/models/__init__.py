@@ -60,6 +60,38 @@ class ModelSpec:
         return asdict(self)
 
 
+def is_zoo_model(name: str) -> bool:
+    """A built-in network (building it imports nothing), as opposed to a user's ``file.py:build`` reference."""
+    return name in ZOO
+
+
+def spec_from_file(data: dict, *, source: str, model: str | None = None) -> ModelSpec:
+    """The model spec a checkpoint, frozen file or run file stores, without ever importing code it names.
+
+    A zoo name is used as it is. A builder reference (``file.py:build``) is
+    used only when the user names it themselves (``model``, e.g. ``--model``):
+    a crafted file must not be able to make autosc import a file or module.
+    """
+    if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+        raise AutoscError(f"{source} holds no model spec (a model name); is it an autosc file?")
+    name = data["name"]
+    if is_zoo_model(name):
+        return _spec(data, source)
+    if model is None:
+        raise AutoscError(
+            f"{source} names the model builder {name!r}; autosc never imports code a file names. "
+            f"If you trust it, name it yourself with --model {name}"
+        )
+    return _spec({**data, "name": model}, source)
+
+
+def _spec(data: dict, source: str) -> ModelSpec:
+    try:
+        return ModelSpec(**data)
+    except TypeError as exc:  # unknown or missing fields: not a spec autosc wrote
+        raise AutoscError(f"{source} holds a model spec autosc cannot read ({exc})") from exc
+
+
 def default_input_size(name: str) -> int:
     """The input size a zoo network was designed for (224 for user networks)."""
     return ZOO[name][2] if name in ZOO else 224
@@ -86,7 +118,7 @@ def _load_user_builder(ref: str) -> Builder:
         module = importlib.util.module_from_spec(spec)
         try:
             spec.loader.exec_module(module)
-        except Exception as exc:  # the user's file failed to import: say where, not a traceback
+        except (Exception, SystemExit) as exc:  # the user's file failed (or exited) on import: say where
             raise AutoscError(f"importing {target} failed: {type(exc).__name__}: {exc}") from exc
     else:
         try:
@@ -137,6 +169,8 @@ def build_model(name: str, *, width: float = 1.0, num_classes: int | None = None
             raise AutoscError(f"{name} does not take a {key} argument, so {key}={value} cannot be applied")
     try:
         model = builder(**kwargs)
+    except SystemExit as exc:  # a builder that exits would end the run silently, with its exit code
+        raise AutoscError(f"{name}({kwargs}) called sys.exit({exc.code}) instead of returning a network") from exc
     except Exception as exc:
         raise AutoscError(f"{name}({kwargs}) failed: {type(exc).__name__}: {exc}") from exc
     if not isinstance(model, nn.Module):

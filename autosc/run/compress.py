@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shlex
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,10 @@ import torch
 from torch import nn
 
 from .. import distributed, io
-from ..config import RunConfig
+from ..config import RunConfig, require_data
 from ..distributed import DistContext
 from ..errors import AutoscError
+from ..models import is_zoo_model
 from ..planning import network_from_config
 from ..report import Report, write_report
 from . import stages
@@ -37,6 +39,7 @@ class Result:
     report: Report | None
     frozen: nn.Module | None
     completed: bool = True
+    exit_code: int = 0  # 128 + the signal that stopped an incomplete run (130: Ctrl-C, 143: SIGTERM)
 
 
 def read_preset(path: str | Path) -> dict[str, Any]:
@@ -111,46 +114,78 @@ def compress(
         else default_run_dir(config.plan.model or "", config.plan.budget, config.plan.memory)
     )
     folder = RunFolder(root)
-    # Under torchrun every rank runs this function; rank 0 alone prepares and writes the run folder.
+    # Under torchrun every rank runs this function; rank 0 alone holds and writes the run folder.
     owns_group = not torch.distributed.is_initialized()
     dist = distributed.init(config.train.device)
     try:
-        if dist.is_main:
-            folder.prepare(resume=resume, force=force)
-        distributed.barrier(dist)
-        command = command_line(config, given)
-        if resume:
-            config, command = _stored(folder)
-        display = Display(quiet or not dist.is_main)
-        return _run(config, folder, display, resume, command, dist)
+        with folder.session(resume=resume, force=force) if dist.is_main else nullcontext():
+            distributed.barrier(dist)
+            command = command_line(config, given)
+            if resume:
+                config, command = _stored(folder, given)
+            display = Display(quiet or not dist.is_main)
+            return _run(config, folder, display, resume, command, dist)
     finally:
         if owns_group:
             distributed.shutdown()
 
 
-def _stored(folder: RunFolder) -> tuple[RunConfig, str]:
-    """The configuration and command of the run in ``folder`` (``run.json``)."""
-    stored = folder.read_run()
-    if "config" in stored:
-        config = RunConfig.from_dict(stored["config"], where=str(folder.run_file))
-    else:  # a run folder written before the typed config: flat arguments beside the model
-        config = RunConfig.from_flat({**stored["args"], "model": stored["model"]}, where=str(folder.run_file))
-    return config, stored.get("command") or command_line(config, config.to_flat())
+#: Options that do not change what training computes, so ``--resume`` may change them (export and timing).
+RESUME_SAFE = ("opset", "exporter", "latency_runs")
+
+
+def _stored(folder: RunFolder, given: dict[str, Any]) -> tuple[RunConfig, str]:
+    """The configuration and command of the run in ``folder``, with the options ``--resume`` may change applied.
+
+    Any other option given that contradicts the stored run is refused, naming
+    it: a resumed run finishes the run it continues, never a blend of two.
+    """
+    where = str(folder.run_file)
+    try:
+        stored = folder.read_run()
+        if "config" in stored:
+            config = RunConfig.from_dict(stored["config"], where=where)
+        else:  # a run folder written before the typed config: flat arguments beside the model
+            config = RunConfig.from_flat({**stored["args"], "model": stored["model"]}, where=where)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:  # JSON errors are ValueErrors
+        raise AutoscError(f"cannot resume: {where} is not a readable autosc run file ({exc})") from exc
+    flat = config.to_flat()
+    conflicts = [
+        f"{'MODEL' if key == 'model' else '--' + key.replace('_', '-')} {value} (the run has {flat[key]})"
+        for key, value in given.items()
+        if key not in RESUME_SAFE and RunConfig.from_flat({key: value}).to_flat()[key] != flat[key]
+    ]
+    if conflicts:
+        raise AutoscError(
+            f"--resume continues the run in {folder.root} as it was started; these options contradict it: "
+            f"{'; '.join(conflicts)}. Drop them, or start a new run with --force"
+        )
+    model = config.plan.model
+    if not is_zoo_model(model) and given.get("model") != model:
+        raise AutoscError(
+            f"{where} names the model builder {model!r}; autosc never imports code a file names. "
+            f"If you trust it, name it yourself: autosc compress {model} --out {folder.root} --resume"
+        )
+    safe = {k: given[k] for k in RESUME_SAFE if k in given}
+    command = stored.get("command") or command_line(config, flat)
+    return config.updated(safe), command
 
 
 def _run(
     config: RunConfig, folder: RunFolder, display: Display, resume: bool, command: str, dist: DistContext
 ) -> Result:
     started = time.perf_counter()
+    config.plan.validate()
     size = stages.input_size(config)
     train_config = config.train.resolve(config.plan.model, size)
     train_config.validate()  # bad hyper-parameters are refused before any data is read
     config.export.validate()
+    require_data(config.dataset)
     bundle = stages.load_dataset(config, size)
     display.log(f"data: {bundle.describe()}")
     torch.manual_seed(train_config.seed)
     if resume:
-        network = network_from_config(folder.read_run()["plan"])
+        network = network_from_config(folder.read_run()["plan"], model=config.plan.model)
     else:
         plan = stages.plan_network(config, bundle, size)
         network = plan.network
@@ -169,13 +204,15 @@ def _run(
         f"budget {network.budget.describe()}"
     )
     trainer = stages.train_network(network, bundle, train_config, folder=folder, display=display, dist=dist)
+    if trainer.stop_signal is not None:
+        return _stopped(config, folder, display, trainer.stop_signal)
     baseline = None
-    if trainer is not None and config.baseline:
+    if config.baseline:
         baseline = stages.train_baseline(
             config, bundle, network.budget, size, train_config, folder=folder, display=display, dist=dist
         )
-    if trainer is None or (config.baseline and baseline is None):
-        return _stopped(config, folder, display)
+        if baseline.trainer.stop_signal is not None:
+            return _stopped(config, folder, display, baseline.trainer.stop_signal)
     if not dist.is_main:  # freezing, export, latency and the report are rank 0's
         return Result(folder.root, None, None)
     report, frozen = _finish(config, command, network, trainer, baseline, bundle, size, folder, display)
@@ -211,8 +248,8 @@ def _finish(config, command, network, trainer, baseline, bundle, size, folder, d
     return report, frozen
 
 
-def _stopped(config: RunConfig, folder: RunFolder, display: Display) -> Result:
+def _stopped(config: RunConfig, folder: RunFolder, display: Display, signum: int) -> Result:
     display.log(
         f"stopped; the state is saved. Continue with: autosc compress {config.plan.model} --out {folder.root} --resume"
     )
-    return Result(folder.root, None, None, completed=False)
+    return Result(folder.root, None, None, completed=False, exit_code=128 + signum)

@@ -7,9 +7,12 @@ run from the folder alone.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import re
-import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +20,17 @@ from .. import io
 from ..errors import AutoscError
 
 RUN_FILE = "run.json"
+LOCK_FILE = ".lock"
+#: Every file a run writes; ``--force`` deletes these (and their temporaries) and nothing else.
+OWN_FILES = frozenset(
+    {
+        RUN_FILE, "checkpoint.pt", "metrics.jsonl", "baseline_checkpoint.pt", "baseline_metrics.jsonl",
+        "frozen.pt", "frozen.shape.json", "model.onnx", "human.onnx", "baseline.onnx",
+        "report.json", "report.md", "shape.png", "dynamics.png",
+    }
+)  # fmt: skip
+#: ``autosc.io.atomic_write``'s temporary files: ``.<name>.<random>.tmp`` beside the file being written.
+_TEMPORARY = re.compile(r"\.(?P<name>[^/]+)\.[^./]+\.tmp")
 
 
 @dataclass(frozen=True)
@@ -47,25 +61,64 @@ class RunFolder:
     def report(self) -> Path:
         return self.root / "report.json"
 
-    # -- preparing and reading ------------------------------------------------------------------------
-    def prepare(self, *, resume: bool, force: bool) -> None:
-        """Check the folder fits the request (new, resumed or replaced) and that it can be written."""
+    # -- opening: checks, the lock, clean-up ---------------------------------------------------------
+    @contextmanager
+    def session(self, *, resume: bool, force: bool) -> Iterator[None]:
+        """Hold the folder for one run: checked, created, locked; on failure before ``run.json``, removed again.
+
+        The lock is an OS file lock (it dies with the process, so a crashed run
+        never blocks the next one); the checks run again once it is held, so two
+        runs started at the same moment cannot both pass them.
+        """
+        self._check(resume=resume, force=force)
+        created = [p for p in (self.root, *self.root.parents) if not p.exists()]  # innermost first
+        self._make()
+        with self._locked():
+            self._check(resume=resume, force=force)
+            try:
+                if force and not resume:
+                    self._clear()
+                self._remove_stale_temporaries()
+                yield
+            except BaseException:
+                if created and not self.run_file.exists():  # a refused or failed start leaves nothing behind
+                    self._remove_own_files()
+                    (self.root / LOCK_FILE).unlink(missing_ok=True)
+                    for folder in created:  # and the parents made for it (exports/), where still empty
+                        with suppress(OSError):
+                            folder.rmdir()
+                raise
+
+    def _check(self, *, resume: bool, force: bool) -> None:
         if resume:
+            if force:
+                raise AutoscError("--resume continues a run and --force replaces it: give one of them")
             if not self.run_file.is_file():
                 raise AutoscError(
                     f"nothing to resume in {self.root}: it holds no {RUN_FILE}; start a new run without --resume"
                 )
             return
-        if self.root.exists() and any(self.root.iterdir()):
-            if not force:
-                raise AutoscError(
-                    f"{self.root} already holds a run; use --resume to continue it or --force to start over"
-                )
-            if not self.run_file.is_file():
-                raise AutoscError(
-                    f"--force only replaces autosc run folders, and {self.root} has no {RUN_FILE}; choose another --out"
-                )
-            shutil.rmtree(self.root)
+        if self.root.exists() and not self.root.is_dir():
+            raise AutoscError(f"--out {self.root} is a file, not a folder; choose a folder for the run")
+        if not self.root.is_dir() or not self._entries(ignore_own_lock=True):
+            return
+        if not force:
+            raise AutoscError(f"{self.root} already holds a run; use --resume to continue it or --force to start over")
+        if _is_protected(self.root):
+            raise AutoscError(f"--force will not clear {self.root}: it is the current, home or root folder")
+        if not self.run_file.is_file():
+            raise AutoscError(
+                f"--force only replaces autosc run folders, and {self.root} has no {RUN_FILE}; choose another --out"
+            )
+        foreign = [name for name in self._entries(ignore_own_lock=True) if not _is_own(name)]
+        if foreign:
+            shown = ", ".join(sorted(foreign)[:3]) + (", ..." if len(foreign) > 3 else "")
+            raise AutoscError(
+                f"--force only deletes autosc's own files, and {self.root} also holds {shown}; "
+                "move them away or choose another --out"
+            )
+
+    def _make(self) -> None:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             probe = self.root / ".write-test"
@@ -73,6 +126,45 @@ class RunFolder:
             probe.unlink()
         except OSError as exc:
             raise AutoscError(f"cannot write to {self.root} ({exc.strerror}); choose a writable --out") from exc
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        path = self.root / LOCK_FILE
+        with open(path, "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                owner = handle.read().strip() or "another process"
+                raise AutoscError(
+                    f"{self.root} is in use by another autosc run ({owner}); wait for it or choose another --out"
+                ) from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()}")
+            handle.flush()
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _entries(self, *, ignore_own_lock: bool) -> list[str]:
+        return [p.name for p in self.root.iterdir() if not (ignore_own_lock and p.name == LOCK_FILE)]
+
+    def _clear(self) -> None:
+        """Delete the previous run's files (--force): only names autosc writes, never the folder or anything else."""
+        self._remove_own_files()
+
+    def _remove_own_files(self) -> None:
+        for name in self._entries(ignore_own_lock=True):
+            if _is_own(name):
+                (self.root / name).unlink(missing_ok=True)
+
+    def _remove_stale_temporaries(self) -> None:
+        """Temporary files of an atomic write that a killed run left behind (its own lock is held: none is live)."""
+        for name in self._entries(ignore_own_lock=True):
+            if _TEMPORARY.fullmatch(name):
+                (self.root / name).unlink(missing_ok=True)
 
     def read_run(self) -> dict:
         return json.loads(self.run_file.read_text())
@@ -84,6 +176,17 @@ class RunFolder:
         io.atomic_write(
             self.metrics(phase), lambda tmp: Path(tmp).write_text("".join(json.dumps(r) + "\n" for r in history))
         )
+
+
+def _is_own(name: str) -> bool:
+    match = _TEMPORARY.fullmatch(name)
+    return name in OWN_FILES or name == ".write-test" or (match is not None and match["name"] in OWN_FILES)
+
+
+def _is_protected(root: Path) -> bool:
+    """The current folder (or one above it), the home folder and the file-system root are never cleared."""
+    resolved, here = root.resolve(), Path.cwd().resolve()
+    return resolved in (Path(resolved.anchor), Path.home().resolve()) or resolved == here or resolved in here.parents
 
 
 def _tag(text: str) -> str:

@@ -19,7 +19,7 @@ from torch import nn
 
 from .. import io
 from ..checkpoint import save_checkpoint
-from ..config import ExportConfig, RunConfig
+from ..config import ExportConfig, RunConfig, require_data
 from ..cost import count
 from ..cost.budget import Budget
 from ..cost.budgeted import BudgetedNetwork
@@ -63,7 +63,7 @@ def load_dataset(config: RunConfig, size: tuple[int, int]) -> DataBundle:
     """Both splits at the network's input size; a ``--num-classes`` that contradicts the data is refused."""
     d = config.dataset
     bundle = load_data(
-        d.data,
+        require_data(d),
         input_size=size,
         data_root=d.data_root,
         subset=d.subset,
@@ -108,11 +108,12 @@ def train_network(
     display: Display | None = None,
     dist: DistContext | None = None,
     save_extra: dict | None = None,
-) -> Trainer | None:
+) -> Trainer:
     """Train ``net`` to the end; with a folder, resume from and save to its ``phase`` checkpoint.
 
-    Returns the trainer (its ``history`` holds the per-epoch metrics), or None
-    if Ctrl-C stopped it (the state is saved at a batch boundary).
+    Returns the trainer: its ``history`` holds the per-epoch metrics, and its
+    ``stop_signal`` is set if SIGINT or SIGTERM stopped it early (the state is
+    saved at a batch boundary).
     """
     display = display or Display(quiet=True)
     dist = dist or DistContext()
@@ -136,8 +137,8 @@ def train_network(
 
     on_batch, on_epoch = display.phase(name, trainer)
     with display.progress:
-        done = train(trainer, save=save, on_batch=on_batch, on_epoch=on_epoch)
-    return trainer if done else None
+        train(trainer, save=save, on_batch=on_batch, on_epoch=on_epoch)
+    return trainer
 
 
 @dataclass
@@ -169,8 +170,8 @@ def train_baseline(
     folder: RunFolder | None = None,
     display: Display | None = None,
     dist: DistContext | None = None,
-) -> TrainedBaseline | None:
-    """The human network at the widest width that fits ``budget``, same recipe and seed; None if stopped."""
+) -> TrainedBaseline:
+    """The human network at the widest width that fits ``budget``, same recipe and seed (see train_network)."""
     width = auto_width(human_spec(config, bundle), size, budget, ratio=1.0)
     spec = human_spec(config, bundle, width)
     torch.manual_seed(train_config.seed)
@@ -186,7 +187,7 @@ def train_baseline(
         dist=dist,
         save_extra={"model": spec.to_dict()},
     )
-    return None if trainer is None else TrainedBaseline(net, width, trainer)
+    return TrainedBaseline(net, width, trainer)
 
 
 # -- freeze, export, measure --------------------------------------------------------------------------
@@ -325,7 +326,7 @@ def build_report(
         latency_ms=latency,
         baseline=baseline,
         layers={
-            "human": cell_sizes(ModelSpec(**shape["model"]).build(), size, bundle.channels),
+            "human": cell_sizes(network.spec.build(), size, bundle.channels),
             "learned": cell_sizes(frozen, size, bundle.channels),
         },
         epochs=trainer.epoch,

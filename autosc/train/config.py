@@ -10,10 +10,11 @@ config. Every other default is stated once, on its field.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 
 from ..errors import AutoscError
-from ..options import option
+from ..options import check_choices, option
+from .runtime import resolve_device
 
 ALPHA_OPTIMIZERS = ("adam", "sgd")
 ALPHA_PASSES = ("shared", "separate")
@@ -101,11 +102,8 @@ class TrainConfig:
                 raise AutoscError(f"--{name.replace('_', '-')} must be >= 0, got {value}")
         if self.alpha_step < 0:
             raise AutoscError(f"--alpha-step must be >= 0 (0 = auto), got {self.alpha_step}")
-        for f in fields(self):
-            choices = f.metadata.get("choices")
-            if choices and getattr(self, f.name) not in choices:
-                flag = "--" + f.name.replace("_", "-")
-                raise AutoscError(f"{flag} must be one of {', '.join(choices)}, got {getattr(self, f.name)!r}")
+        resolve_device(self.device)  # an absent or misspelt device is refused now, not after the plan is written
+        check_choices(self)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -52,24 +52,34 @@ def autocast(device: torch.device, amp: str):
     return torch.autocast(device.type, dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
 
 
+#: Signals that ask a run to stop at the next batch boundary, state saved: Ctrl-C, and what ``kill``,
+#: schedulers and ``torchrun`` send.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 @contextmanager
-def stop_on_sigint() -> Iterator[dict]:
-    """The first Ctrl-C asks the loop to stop at the next batch boundary; a second one interrupts at once."""
-    flag = {"stop": False}
-    previous = signal.getsignal(signal.SIGINT)
+def stop_on_signals() -> Iterator[dict]:
+    """The first SIGINT or SIGTERM asks the loop to stop at the next batch boundary; a second one stops at once.
+
+    The flag dict holds ``stop`` and the ``signal`` number that asked, so the exit code can say which (130, 143).
+    """
+    flag: dict = {"stop": False, "signal": None}
+    previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
 
     def handler(signum, frame):  # noqa: ARG001 - signal's signature
         if flag["stop"]:
             raise KeyboardInterrupt
-        flag["stop"] = True
+        flag["stop"], flag["signal"] = True, signum
 
-    with suppress(ValueError):  # not the main thread: no handler, Ctrl-C behaves as usual
-        signal.signal(signal.SIGINT, handler)
+    for sig in STOP_SIGNALS:
+        with suppress(ValueError):  # not the main thread: no handler, signals behave as usual
+            signal.signal(sig, handler)
     try:
         yield flag
     finally:
-        with suppress(ValueError):
-            signal.signal(signal.SIGINT, previous)
+        for sig, old in previous.items():
+            with suppress(ValueError):
+                signal.signal(sig, old)
 
 
 def epoch_seed(seed: int, epoch: int) -> int:

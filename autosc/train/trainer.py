@@ -116,6 +116,7 @@ class Trainer:
         self.history: list[dict] = []
         self.running = {"loss": 0.0, "correct": 0, "seen": 0}
         self._rng: dict | None = None  # RNG state to restore when resuming mid-epoch
+        self.stop_signal: int | None = None  # the signal that stopped training early (autosc/train/loop.py)
 
     def _make_optimizers(self) -> None:
         """SGD (Nesterov, cosine) for the weights; Adam or SGD (cosine over the shape phase) for the alphas."""

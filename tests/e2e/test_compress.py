@@ -29,7 +29,7 @@ def test_compress_run_folder_report_and_budget(cli, tmp_path):
                  "report.md", "shape.png", "dynamics.png", "baseline.onnx", "human.onnx", RUN_FILE):  # fmt: skip
         assert (out / name).is_file(), name
     report = json.loads((out / "report.json").read_text())
-    # SPEC §7 keys other tools rely on
+    # the report.json keys other tools rely on (docs/design.md, The run folder)
     assert report["budget"]["macs"] == 8_000_000 and report["budget"]["memory_bytes"] is None
     assert isinstance(report["width"], float)
     for key in ("human", "widened", "final"):
@@ -90,13 +90,18 @@ def _same(a: tuple, b: tuple) -> None:
         assert row_a == pytest.approx(row_b, rel=1e-6, abs=1e-7)  # float noise only
 
 
-@pytest.mark.parametrize("how", ["kill", "ctrl-c"])
-def test_stopped_run_resumes_to_the_same_result(tmp_path, how):
-    """SIGKILL after epoch 1 (resume from the epoch checkpoint) and Ctrl-C mid-epoch 2 (resume mid-epoch)."""
-    reference = tmp_path / "reference"
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory) -> tuple:
+    """One uninterrupted run: what every stopped-and-resumed run must reproduce."""
+    reference = tmp_path_factory.mktemp("reference") / "run"
     proc = _compress_process(reference)
     assert proc.wait(timeout=600) == 0, proc.stderr.read()
+    return _outcome(reference)
 
+
+@pytest.mark.parametrize(("how", "code"), [("kill", None), ("ctrl-c", 130), ("sigterm", 143)])
+def test_stopped_run_resumes_to_the_same_result(tmp_path, reference_run, how, code):
+    """SIGKILL after epoch 1 (resume from the epoch checkpoint); Ctrl-C and SIGTERM mid-epoch 2 (resume mid-epoch)."""
     stopped = tmp_path / "stopped"
     proc = _compress_process(stopped)
     _wait_for_epochs(stopped, proc, 1)
@@ -105,16 +110,18 @@ def test_stopped_run_resumes_to_the_same_result(tmp_path, how):
         proc.wait()
     else:
         time.sleep(0.3)  # inside epoch 2
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=120) == 130, proc.stderr.read()
+        proc.send_signal(signal.SIGINT if how == "ctrl-c" else signal.SIGTERM)
+        assert proc.wait(timeout=120) == code, proc.stderr.read()
         assert len((stopped / "metrics.jsonl").read_text().splitlines()) < 3
     assert not (stopped / "report.json").exists()
     resumed = subprocess.run(
-        [sys.executable, "-m", "autosc", "compress", "mobilenet_v2_cifar", "--out", str(stopped), "--resume", "--quiet"],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        [sys.executable, "-m", "autosc", "compress", "--out", str(stopped), "--resume", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )  # fmt: skip  (the run comes from its folder alone: no MODEL needed)
     assert resumed.returncode == 0, resumed.stderr
-    _same(_outcome(stopped), _outcome(reference))
+    _same(_outcome(stopped), reference_run)
 
 
 def _image_folder(root: Path, classes: list[str], per_class: int = 6) -> Path:

@@ -1,0 +1,8 @@
+"""autosc's benchmarks: measurements, not tests. Each is a module run from the repository root.
+
+    python -m benchmarks.<name> --help
+
+They import autosc as any user would (``pip install -e .``), run the public stages of a compress run
+(:mod:`autosc.run`) or the public calls under them, and write a results file under ``benchmarks/results/``;
+:mod:`benchmarks.common` holds what several of them share. ``benchmarks/README.md`` lists them.
+"""

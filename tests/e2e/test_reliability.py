@@ -1,0 +1,207 @@
+"""What autosc promises under faults and bad input (docs/reliability.md): one test per promise."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from autosc import io
+from autosc.config import RunConfig
+from autosc.run import RunFolder
+
+from ..conftest import assert_one_line_error
+
+QUICK = ["mobilenet_v2_cifar", "--data", "synthetic", "--subset", "32", "--test-subset", "32", "--width", "0.35",
+         "--budget", "8M", "--epochs", "1", "--batch-size", "32", "--latency-runs", "2", "--exporter", "torchscript",
+         "--quiet"]  # fmt: skip
+
+
+def _tree(root: Path) -> dict[str, float]:
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in sorted(root.rglob("*"))}
+
+
+def _previous_run(folder: Path) -> None:
+    """A folder that looks like an earlier run: run.json and some of autosc's files."""
+    folder.mkdir(parents=True)
+    (folder / "run.json").write_text('{"model": "mobilenet_v2_cifar"}')
+    (folder / "metrics.jsonl").write_text("")
+    (folder / ".checkpoint.pt.abc123xy.tmp").write_text("left by a killed save")
+
+
+# -- data loss ------------------------------------------------------------------------------------------
+
+
+def test_force_refuses_a_folder_holding_files_autosc_did_not_write(cli, tmp_path):
+    run = tmp_path / "run"
+    _previous_run(run)
+    (run / "thesis.tex").write_text("three years of work")
+    (run / "notes").mkdir()
+    before = _tree(tmp_path)
+    assert_one_line_error(
+        cli("compress", *QUICK, "--out", run, "--force"), "only deletes autosc's own files", "thesis.tex"
+    )
+    assert _tree(tmp_path) == before
+
+
+def test_force_deletes_only_autoscs_own_files(cli, tmp_path):
+    run = tmp_path / "run"
+    _previous_run(run)
+    # the new run is refused after --force cleared the old one (the class count does not match the data)
+    assert_one_line_error(cli("compress", *QUICK, "--num-classes", "7", "--out", run, "--force"), "does not match")
+    assert run.is_dir() and not (run / "metrics.jsonl").exists() and not (run / ".checkpoint.pt.abc123xy.tmp").exists()
+
+
+@pytest.mark.parametrize("out", ["", ".", "HOME"])
+def test_force_never_clears_the_current_or_home_folder(cli, tmp_path, monkeypatch, out):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "run.json").write_text("{}")
+    (tmp_path / "metrics.jsonl").write_text("")
+    before = _tree(tmp_path)
+    target = str(tmp_path) if out == "HOME" else out
+    assert_one_line_error(cli("compress", *QUICK, "--out", target, "--force"), "current, home or root folder")
+    assert _tree(tmp_path) == before
+
+
+def test_a_refused_run_leaves_nothing_behind(cli, tmp_path):
+    run = tmp_path / "new" / "run"
+    assert_one_line_error(cli("compress", *QUICK, "--num-classes", "7", "--out", run), "does not match")
+    assert not run.exists()
+
+
+def test_stale_temporary_files_are_removed_on_the_next_start(tmp_path):
+    run = tmp_path / "run"
+    _previous_run(run)
+    with RunFolder(run).session(resume=True, force=False):
+        assert not (run / ".checkpoint.pt.abc123xy.tmp").exists()
+        assert (run / "run.json").exists() and (run / "metrics.jsonl").exists()
+
+
+# -- code named by a file ------------------------------------------------------------------------------
+
+
+def _evil_builder(tmp_path: Path) -> tuple[Path, Path]:
+    marker = tmp_path / "imported"
+    evil = tmp_path / "evil.py"
+    evil.write_text(f"open({str(marker)!r}, 'w').write('ran')\ndef build(**kw):\n    raise SystemExit(0)\n")
+    return evil, marker
+
+
+@pytest.mark.parametrize("kind", ["frozen", "checkpoint"])
+def test_export_never_imports_a_builder_named_inside_a_file(cli, tmp_path, kind):
+    evil, marker = _evil_builder(tmp_path)
+    model = {"name": f"{evil}:build", "width": 1.0, "num_classes": 10, "in_channels": 3}
+    path = tmp_path / f"{kind}.pt"
+    if kind == "frozen":
+        spec = {"format": "autosc-shape/1", "model": model, "input_size": [32, 32], "adaptors": []}
+        io.save({"format": io.FROZEN_FORMAT, "shape_spec": spec, "state_dict": {}}, path)
+    else:
+        config = {"model": model, "input_size": [32, 32], "budget": {"macs": 1}, "cells": []}
+        io.save({"format": io.CHECKPOINT_FORMAT, "config": config, "state_dict": {}}, path)
+    result = cli("export", path, "-o", tmp_path / "model.onnx")
+    assert_one_line_error(result, "never imports code a file names", f"--model {evil}:build")
+    assert not marker.exists()
+    # named by the user, the builder is theirs to run (this one exits, which is one line too)
+    assert_one_line_error(cli("export", path, "-o", tmp_path / "m.onnx", "--model", f"{evil}:build"), "sys.exit(0)")
+    assert marker.exists()
+
+
+def test_export_refuses_its_own_input_and_a_folder_as_output(cli, tmp_path):
+    frozen = tmp_path / "frozen.pt"
+    frozen.write_bytes(b"not a model")
+    assert_one_line_error(cli("export", frozen, "-o", frozen), "is the file being exported")
+    assert frozen.read_bytes() == b"not a model"
+    assert_one_line_error(cli("export", frozen, "-o", tmp_path), "is a folder")
+
+
+# -- one run per folder --------------------------------------------------------------------------------
+
+
+def test_a_second_run_on_a_locked_folder_is_refused(cli, tmp_path):
+    run = tmp_path / "run"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom pathlib import Path\nfrom autosc.run import RunFolder\n"
+         f"with RunFolder(Path({str(run)!r})).session(resume=False, force=False):\n"
+         "    print('held', flush=True); time.sleep(120)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert_one_line_error(cli("compress", *QUICK, "--out", run), "in use by another autosc run", "pid")
+        assert_one_line_error(cli("compress", *QUICK, "--out", run, "--force"), "in use by another autosc run")
+    finally:
+        holder.kill()  # SIGKILL: the OS releases the lock with the process
+        holder.wait()
+    with RunFolder(run).session(resume=False, force=False):  # a crashed holder never blocks the next run
+        pass
+
+
+# -- resume and arguments ------------------------------------------------------------------------------
+
+
+def _stored_run(folder: Path) -> None:
+    folder.mkdir()
+    config = RunConfig.from_flat({"model": "mobilenet_v2_cifar", "budget": "8M", "data": "synthetic", "epochs": 1})
+    io.write_json(folder / "run.json", {"model": "mobilenet_v2_cifar", "config": config.to_dict(), "plan": {}})
+
+
+def test_resume_refuses_flags_that_contradict_the_stored_run(cli, tmp_path):
+    run = tmp_path / "run"
+    _stored_run(run)
+    result = cli("compress", "resnet18_cifar", "--out", run, "--resume", "--budget", "10M", "--epochs", "1")
+    assert_one_line_error(result, "contradict", "--budget 10M (the run has 8M)", "MODEL resnet18_cifar")
+    assert_one_line_error(cli("compress", "--out", run, "--resume", "--force"), "give one of them")
+
+
+def test_resume_of_a_corrupt_run_file_is_one_line(cli, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text("{not json")
+    assert_one_line_error(cli("compress", "--out", run, "--resume"), "not a readable autosc run file")
+
+
+def test_export_options_are_checked_before_training(cli, tmp_path):
+    run = tmp_path / "run"
+    assert_one_line_error(cli("compress", *QUICK, "--opset", "9", "--out", run), "--opset must be an integer from 17")
+    assert not run.exists()
+
+
+# -- silent nonsense and the error boundary -------------------------------------------------------------
+
+
+def test_compress_without_data_says_what_to_pass(cli, tmp_path):
+    result = cli("compress", "mobilenet_v2", "--budget", "300M", "--out", tmp_path / "run")
+    assert_one_line_error(result, "compress needs --data", "fashion-mnist", "e.g. --data")
+
+
+def test_an_internal_error_is_one_line_pointing_to_the_traceback(cli, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("something autosc got wrong")
+
+    monkeypatch.setattr("autosc.api.count_model", broken)
+    result = cli("count", "mobilenet_v2")
+    assert result.code == 1 and len(result.err.strip().splitlines()) == 1 and "Traceback" not in result.err
+    assert "internal error in autosc (a bug" in result.err and "something autosc got wrong" in result.err
+    log = Path(result.err.strip().rsplit("full traceback in ", 1)[1])
+    assert "Traceback" in log.read_text() and "broken" in log.read_text()
+    log.unlink()
+
+
+def test_a_builder_that_exits_is_an_error_not_a_silent_success(cli, tmp_path):
+    evil, _ = _evil_builder(tmp_path)
+    assert_one_line_error(cli("count", f"{evil}:build"), "called sys.exit(0)")
+
+
+def test_a_corrupt_image_is_one_line_naming_it(cli, tmp_path):
+    from PIL import Image
+
+    for split in ("train", "val"):
+        for name in ("a", "b"):
+            (tmp_path / "img" / split / name).mkdir(parents=True)
+            Image.new("RGB", (32, 32)).save(tmp_path / "img" / split / name / "0.png")
+    (tmp_path / "img" / "train" / "a" / "1.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    result = cli("compress", "resnet18_cifar", "--data", f"imagefolder:{tmp_path / 'img'}", "--input-size", "32",
+                 "--width", "0.25", "--budget", "10M", "--epochs", "1", "--batch-size", "4", "--out",
+                 tmp_path / "run", "--quiet")  # fmt: skip
+    assert_one_line_error(result, "cannot read image", "1.png")
