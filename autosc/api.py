@@ -25,7 +25,7 @@ def count_model(
     cross_check: bool = False,
 ) -> dict:
     """Build a network by name and count it; the dict is what ``autosc count --json`` prints."""
-    check_convention(convention)
+    check_convention(convention, "--convention")
     size = parse_input_size(input_size if input_size is not None else default_input_size(model))
     spec = ModelSpec(model, width=width, num_classes=num_classes, in_channels=in_channels)
     net = spec.build()

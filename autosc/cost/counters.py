@@ -28,10 +28,10 @@ CONVENTIONS = {
 }
 
 
-def check_convention(name: str) -> str:
-    """``name`` if it is a MACs convention, else one line listing the accepted ones."""
+def check_convention(name: str, what: str = "MACs convention") -> str:
+    """``name`` if it is a MACs convention, else one line (naming ``what``, e.g. the option) listing the accepted ones."""
     if name not in CONVENTIONS:
-        raise AutoscError(f"unknown MACs convention {name!r}; use one of {', '.join(CONVENTIONS)}")
+        raise AutoscError(f"unknown {what} {name!r}; use one of {', '.join(CONVENTIONS)}")
     return name
 
 

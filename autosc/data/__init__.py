@@ -10,6 +10,8 @@ Each source is a module that registers its loader with :func:`register_source`; 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 # isort: off
 # importing the sources registers them; this order is the order of DATASETS, in help and in error messages
 from . import fashion_mnist, torchvision_sets, imagefolder, synthetic  # noqa: F401
@@ -42,6 +44,8 @@ def load_data(
     representative slice; ``augment=False`` gives the training split the test transform.
     """
     size = _check_size(input_size)
+    if data_root is not None and Path(data_root).expanduser().exists() and not Path(data_root).expanduser().is_dir():
+        raise AutoscError(f"--data-root {data_root} is a file; give the folder that holds the dataset files")
     source, arg = find_source(spec.strip())
     request = LoadRequest(arg=arg, size=size, data_root=data_root, seed=seed, augment=augment, download=download)
     bundle = source.load(request)

@@ -83,9 +83,11 @@ def _idx_folder(folder: Path) -> dict[str, Path] | None:
 
 
 def _find_files(data_root: str | None, download: bool) -> dict[str, Path]:
-    """The idx files from ``data_root`` (flat or torchvision's layout), else the system copy, else a download."""
-    folders = [Path(data_root), Path(data_root) / "FashionMNIST" / "raw"] if data_root else []
-    folders.append(SYSTEM_FASHION_MNIST)
+    """The idx files from ``data_root`` (flat or torchvision's layout) when given, else the system copy; else a download.
+
+    A ``data_root`` that lacks the files is an error, not a silent fall-back to the system copy: the user named it.
+    """
+    folders = [Path(data_root), Path(data_root) / "FashionMNIST" / "raw"] if data_root else [SYSTEM_FASHION_MNIST]
     for folder in folders:
         files = _idx_folder(folder)
         if files:
@@ -100,6 +102,11 @@ def _find_files(data_root: str | None, download: bool) -> dict[str, Path]:
         if files:
             return files
     where = f"{data_root} (or {data_root}/FashionMNIST/raw)" if data_root else "no --data-root"
+    if data_root:
+        raise AutoscError(
+            f"Fashion-MNIST not found in {where}: it holds no train-images-idx3-ubyte(.gz) and the other 3 idx files; "
+            "fix --data-root, leave it out to use the system copy, or pass --download"
+        )
     raise AutoscError(
         f"Fashion-MNIST not found in {where} nor {SYSTEM_FASHION_MNIST}: run 'apt-get install dataset-fashion-mnist', "
         "pass --data-root DIR holding train-images-idx3-ubyte(.gz) and the other 3 idx files, or pass --download"

@@ -20,6 +20,8 @@ from benchmarks import quality, quality_jobs
 
 from ..helpers import write_cifar_files
 
+pytestmark = pytest.mark.slow  # every test here trains or starts processes
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

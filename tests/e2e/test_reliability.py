@@ -205,3 +205,11 @@ def test_a_corrupt_image_is_one_line_naming_it(cli, tmp_path):
                  "--width", "0.25", "--budget", "10M", "--epochs", "1", "--batch-size", "4", "--out",
                  tmp_path / "run", "--quiet")  # fmt: skip
     assert_one_line_error(result, "cannot read image", "1.png")
+
+
+def test_a_data_root_that_is_a_file_or_lacks_the_files_is_refused_not_replaced(cli, tmp_path):
+    """A named --data-root is used or refused; autosc never falls back to the system copy behind the user's back."""
+    readme = Path(__file__).parents[2] / "README.md"
+    base = ["compress", *QUICK[:1], "--budget", "8M", "--width", "0.35", "--data", "fashion-mnist", "--quiet"]
+    assert_one_line_error(cli(*base, "--data-root", readme, "--out", tmp_path / "a"), "is a file")
+    assert_one_line_error(cli(*base, "--data-root", tmp_path, "--out", tmp_path / "b"), "Fashion-MNIST not found in")

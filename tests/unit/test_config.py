@@ -105,7 +105,7 @@ def test_the_recorded_command_rebuilds_the_same_config(monkeypatch):
         raise SystemExit(0)
 
     monkeypatch.setattr("autosc.run.compress", fake_compress)  # the CLI looks the function up when it runs
-    CliRunner().invoke(app, parts[2:])
+    CliRunner().invoke(app, parts[1:])
     assert seen == config.to_dict()
 
 

@@ -125,7 +125,8 @@ def test_memory_grammar(text, expected):
         ("300X", "unknown unit 'X'"),
         ("abc", "cannot read"),
         ("0", "at least 1"),
-        ("150%", "(0, 100]"),
+        ("0%", "a percentage must be a positive number"),
+        ("300m", "unknown unit 'm'"),
         ("", "cannot read"),
     ],
 )

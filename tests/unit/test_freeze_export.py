@@ -22,6 +22,7 @@ def _size(name: str) -> int:
     return 32 if name.endswith("_cifar") else 64
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list_models())
 def test_freeze_and_export_every_family(name, tmp_path):
     size = _size(name)
