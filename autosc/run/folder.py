@@ -11,16 +11,21 @@ import fcntl
 import json
 import os
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from .. import io
 from ..errors import AutoscError
 
 RUN_FILE = "run.json"
 LOCK_FILE = ".lock"
+#: Seconds a new run waits for the lock: a run killed a moment ago (SIGKILL to a torchrun group) releases it
+#: only once its last process has exited.
+LOCK_GRACE = 3.0
 #: Every file a run writes; ``--force`` deletes these (and their temporaries) and nothing else.
 OWN_FILES = frozenset(
     {
@@ -131,14 +136,7 @@ class RunFolder:
     def _locked(self) -> Iterator[None]:
         path = self.root / LOCK_FILE
         with open(path, "a+") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.seek(0)
-                owner = handle.read().strip() or "another process"
-                raise AutoscError(
-                    f"{self.root} is in use by another autosc run ({owner}); wait for it or choose another --out"
-                ) from None
+            self._acquire(handle)
             handle.seek(0)
             handle.truncate()
             handle.write(f"pid {os.getpid()}")
@@ -147,6 +145,21 @@ class RunFolder:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _acquire(self, handle: IO[str]) -> None:
+        """Take the lock, waiting :data:`LOCK_GRACE` seconds for a run that was just killed to finish exiting."""
+        deadline = time.monotonic() + LOCK_GRACE
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    break
+                time.sleep(0.1)
+        handle.seek(0)
+        owner = handle.read().strip() or "another process"
+        raise AutoscError(f"{self.root} is in use by another autosc run ({owner}); wait for it or choose another --out")
 
     def _entries(self, *, ignore_own_lock: bool) -> list[str]:
         return [p.name for p in self.root.iterdir() if not (ignore_own_lock and p.name == LOCK_FILE)]
