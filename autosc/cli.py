@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from . import api
-from .config import RunConfig, default_of
+from .config import RunConfig, default_of, field_types
 from .cost.budget import Budget
 from .errors import AutoscError
 from .units import format_bytes, format_count
@@ -122,9 +122,7 @@ def _config_options(groups: tuple[str | None, ...]) -> list[inspect.Parameter]:
     Every option defaults to None ("not given"), so a preset's value or the
     field's own default applies; ``--help`` shows that default beside the help.
     """
-    hints = typing.get_type_hints(RunConfig) | {
-        k: v for kind in RunConfig.groups().values() for k, v in typing.get_type_hints(kind).items()
-    }
+    hints = field_types()
     params = []
     for group, f in RunConfig.option_fields():
         if group not in groups or not f.metadata.get("cli", True):

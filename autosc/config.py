@@ -145,7 +145,7 @@ class RunConfig:
                 f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(self.option_names())}"
             )
         changes: dict[str | None, dict[str, Any]] = {}
-        hints = _hints()
+        hints = field_types()
         for group, f in self.option_fields():
             if values.get(f.name) is not None:
                 changes.setdefault(group, {})[f.name] = _checked(f.name, hints[f.name], values[f.name], where)
@@ -167,7 +167,8 @@ class RunConfig:
         return cls.from_flat(flat, where=where)
 
 
-def _hints() -> dict[str, Any]:
+def field_types() -> dict[str, Any]:
+    """Every option's declared type by flat name (the annotations, resolved), for checking and for the CLI."""
     hints: dict[str, Any] = {}
     for kind in (*RunConfig.groups().values(), RunConfig):
         hints.update(typing.get_type_hints(kind))

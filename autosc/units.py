@@ -54,16 +54,8 @@ def parse_macs(text: str) -> tuple[int | None, float | None]:
         if not (value > 0 and math.isfinite(value)):
             raise AutoscError(f"budget {text!r}: a percentage must be a positive number such as 60%")
         return None, value / 100
-    if unit not in _MAC_UNITS:
-        raise AutoscError(
-            f"budget {text!r}: unknown unit {unit!r}; use K, M, G or T, upper case (300M, 1.2G), or a percentage (60%)"
-        )
-    macs = value * _MAC_UNITS[unit]
-    if not math.isfinite(macs):
-        raise AutoscError(f"budget {text!r} is not a finite number of MACs")
-    if macs < 1:
-        raise AutoscError(f"budget {text!r} must be at least 1 MAC")
-    return int(round(macs)), None
+    spellings = "K, M, G or T, upper case (300M, 1.2G), or a percentage (60%)"
+    return _scaled(text, value, unit, _MAC_UNITS, ("budget", "MAC", "MACs"), spellings), None
 
 
 def parse_bytes(text: str) -> int:
@@ -72,16 +64,23 @@ def parse_bytes(text: str) -> int:
     if parsed is None:
         raise AutoscError(f"cannot read memory budget {text!r}: write a number with a unit such as 4MiB, 512KB or 2GB")
     value, unit = parsed
-    if unit not in _BYTE_UNITS:
-        raise AutoscError(
-            f"memory budget {text!r}: unknown unit {unit!r}; use B, KB, MB, GB, KiB, MiB or GiB (as written)"
-        )
-    size = value * _BYTE_UNITS[unit]
-    if not math.isfinite(size):
-        raise AutoscError(f"memory budget {text!r} is not a finite number of bytes")
-    if size < 1:
-        raise AutoscError(f"memory budget {text!r} must be at least 1 byte")
-    return int(round(size))
+    spellings = "B, KB, MB, GB, KiB, MiB or GiB (as written)"
+    return _scaled(text, value, unit, _BYTE_UNITS, ("memory budget", "byte", "bytes"), spellings)
+
+
+def _scaled(
+    text: str, value: float, unit: str, units: dict[str, int], words: tuple[str, str, str], spellings: str
+) -> int:
+    """``value`` times its unit, as a whole count of at least 1; ``words``: (what, one unit, many units)."""
+    what, one, many = words
+    if unit not in units:
+        raise AutoscError(f"{what} {text!r}: unknown unit {unit!r}; use {spellings}")
+    amount = value * units[unit]
+    if not math.isfinite(amount):
+        raise AutoscError(f"{what} {text!r} is not a finite number of {many}")
+    if amount < 1:
+        raise AutoscError(f"{what} {text!r} must be at least 1 {one}")
+    return int(round(amount))
 
 
 def format_count(n: float, digits: int = 2) -> str:

@@ -108,11 +108,9 @@ def compress(
         raise AutoscError(
             "no model given: name one (e.g. autosc compress mobilenet_v2_cifar ...) or set model in --preset"
         )
-    root = (
-        Path(out)
-        if out is not None
-        else default_run_dir(config.plan.model or "", config.plan.budget, config.plan.memory)
-    )
+    if out is None and resume and not config.plan.model:
+        raise AutoscError("--resume needs the run folder: give --out DIR (or the MODEL and budget of the default one)")
+    root = Path(out) if out is not None else default_run_dir(config.plan.model, config.plan.budget, config.plan.memory)
     folder = RunFolder(root)
     # Under torchrun every rank runs this function; rank 0 alone holds and writes the run folder.
     owns_group = not torch.distributed.is_initialized()

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from .. import io
+from ..adaptor import alpha_to_factor
 from ..checkpoint import save_checkpoint
 from ..config import ExportConfig, RunConfig, require_data
 from ..cost import count
@@ -265,8 +266,6 @@ def environment_info() -> dict:
 
 
 def _adaptors(shape: dict, trainer: Trainer) -> list[schema.Adaptor]:
-    from ..adaptor.module import alpha_to_factor
-
     alpha_end = list(trainer.history[-1].get("alphas", [])) if trainer.history else []
     out = []
     for i, (entry, start) in enumerate(zip(shape["adaptors"], trainer.alpha_start, strict=True)):

@@ -100,6 +100,8 @@ def test_flags_refuse_a_value(cli, quiet_cwd, name):
         ["compress", "/nonexistent/net.py:build", "--budget", "8M", "--data", "synthetic", "--quiet"],
         ["compress", "mobilenet_v2_cifar", "--data", "synthetic"],  # no budget: refused before anything is printed
         ["compress", "--budget", "8M", "--data", "synthetic"],  # no model
+        ["compress", "--resume"],  # no folder to resume
+        ["compress", "--resume", "--out", "/nonexistent/run"],
         ["count", "no_such_net"],
         ["count", "mobilenet_v2", "--input-size", "0"],
         ["count", "mobilenet_v2", "--width", "-1"],
