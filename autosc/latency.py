@@ -12,6 +12,7 @@ import os
 import time
 
 import numpy as np
+import onnx
 from rich.table import Table
 
 from .env import cpu_model, environment, n_cores
@@ -48,6 +49,9 @@ def _model_info(path: str, in_shape: tuple[int, ...] | None) -> dict:
     inputs = [i for i in model.graph.input if i.name not in inits]
     if len(inputs) != 1:
         raise AutoscError(f"{path}: expected a network with one input, found {len(inputs)}")
+    if inputs[0].type.tensor_type.elem_type != onnx.TensorProto.FLOAT:
+        kind = onnx.TensorProto.DataType.Name(inputs[0].type.tensor_type.elem_type)
+        raise AutoscError(f"{path}: its input is {kind}; autosc times networks with one float32 image input")
     dims = inputs[0].type.tensor_type.shape.dim
     shape: list[int | None] = [d.dim_value if d.HasField("dim_value") else None for d in dims]
     if in_shape is not None:

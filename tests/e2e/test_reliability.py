@@ -213,3 +213,19 @@ def test_a_data_root_that_is_a_file_or_lacks_the_files_is_refused_not_replaced(c
     base = ["compress", *QUICK[:1], "--budget", "8M", "--width", "0.35", "--data", "fashion-mnist", "--quiet"]
     assert_one_line_error(cli(*base, "--data-root", readme, "--out", tmp_path / "a"), "is a file")
     assert_one_line_error(cli(*base, "--data-root", tmp_path, "--out", tmp_path / "b"), "Fashion-MNIST not found in")
+
+
+def test_bench_of_a_model_without_a_float_input_is_one_line(cli, tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "ints",
+        [helper.make_tensor_value_info("x", TensorProto.INT64, [1, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.INT64, [1, 3])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    onnx.save(model, tmp_path / "ints.onnx")
+    assert_one_line_error(cli("bench", tmp_path / "ints.onnx", "--runs", "3"), "its input is INT64")
