@@ -105,7 +105,7 @@ def _find_files(data_root: str | None, download: bool) -> dict[str, Path]:
     if data_root:
         raise AutoscError(
             f"Fashion-MNIST not found in {where}: it holds no train-images-idx3-ubyte(.gz) and the other 3 idx files; "
-            "fix --data-root, leave it out to use the system copy, or pass --download"
+            "fix --data-root, leave it out to use the system copy (apt-get install dataset-fashion-mnist), or pass --download"
         )
     raise AutoscError(
         f"Fashion-MNIST not found in {where} nor {SYSTEM_FASHION_MNIST}: run 'apt-get install dataset-fashion-mnist', "
