@@ -59,7 +59,7 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 @contextmanager
 def stop_on_signals() -> Iterator[dict]:
-    """The first SIGINT or SIGTERM asks the loop to stop at the next batch boundary; a second one stops at once.
+    """The first SIGINT or SIGTERM asks the loop to stop at the next batch boundary; a second Ctrl-C stops at once.
 
     The flag dict holds ``stop`` and the ``signal`` number that asked, so the exit code can say which (130, 143).
     """
@@ -67,9 +67,10 @@ def stop_on_signals() -> Iterator[dict]:
     previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
 
     def handler(signum, frame):  # noqa: ARG001 - signal's signature
-        if flag["stop"]:
+        if flag["stop"] and signum == signal.SIGINT:  # a second Ctrl-C: the person wants out now
             raise KeyboardInterrupt
-        flag["stop"], flag["signal"] = True, signum
+        if not flag["stop"]:  # a repeated SIGTERM (a scheduler and torchrun both send one) changes nothing
+            flag["stop"], flag["signal"] = True, signum
 
     for sig in STOP_SIGNALS:
         with suppress(ValueError):  # not the main thread: no handler, signals behave as usual
