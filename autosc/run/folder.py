@@ -81,8 +81,8 @@ class RunFolder:
         with self._locked():
             self._check(resume=resume, force=force)
             try:
-                if force and not resume:
-                    self._clear()
+                if force and not resume:  # the previous run's files: only names autosc writes, never the folder
+                    self._remove_own_files()
                 self._remove_stale_temporaries()
                 yield
             except BaseException:
@@ -163,10 +163,6 @@ class RunFolder:
 
     def _entries(self, *, ignore_own_lock: bool) -> list[str]:
         return [p.name for p in self.root.iterdir() if not (ignore_own_lock and p.name == LOCK_FILE)]
-
-    def _clear(self) -> None:
-        """Delete the previous run's files (--force): only names autosc writes, never the folder or anything else."""
-        self._remove_own_files()
 
     def _remove_own_files(self) -> None:
         for name in self._entries(ignore_own_lock=True):
