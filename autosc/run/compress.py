@@ -60,8 +60,7 @@ def read_preset(path: str | Path) -> dict[str, Any]:
 
 def command_line(config: RunConfig, given: dict[str, Any]) -> str:
     """The ``autosc compress`` command that reproduces the run: the options given, in the config's order."""
-    flat = config.to_flat()
-    parts = ["autosc", "compress", str(flat["model"])]
+    parts = ["autosc", "compress", str(config.plan.model)]
     for key in RunConfig.option_names():
         value = given.get(key)
         if key == "model" or value is None:
@@ -119,10 +118,11 @@ def compress(
         with folder.session(resume=resume, force=force) if dist.is_main else nullcontext():
             distributed.barrier(dist)
             command = command_line(config, given)
+            stored_plan = None
             if resume:
-                config, command = _stored(folder, given)
+                config, command, stored_plan = _stored(folder, given)
             display = Display(quiet or not dist.is_main)
-            return _run(config, folder, display, resume, command, dist)
+            return _run(config, folder, display, stored_plan, command, dist)
     finally:
         if owns_group:
             distributed.shutdown()
@@ -132,8 +132,9 @@ def compress(
 RESUME_SAFE = ("opset", "exporter", "latency_runs")
 
 
-def _stored(folder: RunFolder, given: dict[str, Any]) -> tuple[RunConfig, str]:
-    """The configuration and command of the run in ``folder``, with the options ``--resume`` may change applied.
+def _stored(folder: RunFolder, given: dict[str, Any]) -> tuple[RunConfig, str, dict]:
+    """The configuration, command and plan of the run in ``folder`` (one read of ``run.json``), with the options
+    ``--resume`` may change applied.
 
     Any other option given that contradicts the stored run is refused, naming
     it: a resumed run finishes the run it continues, never a blend of two.
@@ -145,6 +146,7 @@ def _stored(folder: RunFolder, given: dict[str, Any]) -> tuple[RunConfig, str]:
             config = RunConfig.from_dict(stored["config"], where=where)
         else:  # a run folder written before the typed config: flat arguments beside the model
             config = RunConfig.from_flat({**stored["args"], "model": stored["model"]}, where=where)
+        plan = dict(stored["plan"])
     except (ValueError, KeyError, TypeError, AttributeError) as exc:  # JSON errors are ValueErrors
         raise AutoscError(f"cannot resume: {where} is not a readable autosc run file ({exc})") from exc
     flat = config.to_flat()
@@ -166,12 +168,18 @@ def _stored(folder: RunFolder, given: dict[str, Any]) -> tuple[RunConfig, str]:
         )
     safe = {k: given[k] for k in RESUME_SAFE if k in given}
     command = stored.get("command") or command_line(config, flat)
-    return config.updated(safe), command
+    return config.updated(safe), command, plan
 
 
 def _run(
-    config: RunConfig, folder: RunFolder, display: Display, resume: bool, command: str, dist: DistContext
+    config: RunConfig,
+    folder: RunFolder,
+    display: Display,
+    stored_plan: dict | None,
+    command: str,
+    dist: DistContext,
 ) -> Result:
+    """One run; ``stored_plan`` (from ``run.json``) when it resumes, else the plan is made and written."""
     started = time.perf_counter()
     config.plan.validate()
     size = stages.input_size(config)
@@ -182,8 +190,8 @@ def _run(
     bundle = stages.load_dataset(config, size)
     display.log(f"data: {bundle.describe()}")
     torch.manual_seed(train_config.seed)
-    if resume:
-        network = network_from_config(folder.read_run()["plan"], model=config.plan.model)
+    if stored_plan is not None:
+        network = network_from_config(stored_plan, model=config.plan.model)
     else:
         plan = stages.plan_network(config, bundle, size)
         network = plan.network
