@@ -7,7 +7,7 @@ and ``compress``; ``config`` the one run configuration; ``cli`` is a thin layer
 over these (docs/design.md, Pipeline and layout).
 """
 
-from .api import count_model, export_model, plan
+from .api import count_model, export_model, load_frozen, plan
 from .config import DataConfig, ExportConfig, PlanConfig, RunConfig
 from .cost import Budget, count, parse_budget
 from .errors import AutoscError
@@ -35,6 +35,7 @@ __all__ = [
     "count_model",
     "export_model",
     "list_models",
+    "load_frozen",
     "parse_budget",
     "plan",
 ]

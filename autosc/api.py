@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from torch import nn
+
 from .cost import count, fvcore_macs, thop_macs
 from .cost.counters import check_convention, example_input
 from .errors import AutoscError
@@ -89,3 +91,20 @@ def export_model(
         exporter=exporter,
         dynamic_batch=dynamic_batch,
     )
+
+
+def load_frozen(path: str | os.PathLike, model: str | nn.Module | None = None) -> nn.Module:
+    """The frozen network of a compress run (its ``frozen.pt``, or the run folder), in eval mode.
+
+    ``model``: for a network made from your own module instance, a fresh instance of that class (the
+    learned shape is applied to it and the trained weights loaded); for a builder reference, its name.
+    A zoo network needs nothing: the file holds data only (``weights_only=True``).
+    """
+    from .freeze import load_frozen as load
+    from .run.folder import RunFolder
+
+    path = Path(path)
+    if path.is_dir():
+        path = RunFolder(path).frozen
+    net, _ = load(path, model=model)
+    return net

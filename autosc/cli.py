@@ -156,7 +156,7 @@ def _command(name: str, fn, params: list[inspect.Parameter], doc: str) -> None:
 def _plan(model: str, in_channels: int = 3, as_json: bool = False, **options) -> None:
     config = RunConfig.from_flat({**options, "model": model})
     p = config.plan
-    result = api.plan(
+    plan = api.plan(
         model,
         budget=p.budget,
         memory=p.memory,
@@ -167,7 +167,13 @@ def _plan(model: str, in_channels: int = 3, as_json: bool = False, **options) ->
         adaptors=p.placement(),
         macs_convention=p.macs_convention,
         low_branch=p.low_branch,
-    ).to_dict()
+        weights=p.weights,
+        widen_noise=p.widen_noise,
+        mix=p.adaptor_mix,
+    )
+    result = plan.to_dict()
+    if plan.width_note:
+        result["width_note"] = plan.width_note
     if as_json:
         _print_json(result)
         return
@@ -178,6 +184,10 @@ def _print_plan(model: str, result: dict) -> None:
     h, w = result["input_size"]
     console.print(f"[bold]{model}[/bold] at {h}x{w}, budget {Budget(**result['budget']).describe()}")
     console.print(f"width {result['width']:g} ({result['width_mode']})")
+    if result.get("trained_width") is not None:
+        console.print(f"trained network: {result['weights']} at width {result['trained_width']:g}")
+    if result.get("width_note"):
+        console.print(result["width_note"])
     table = Table(title="shape adaptors (identity init, then projected under the budget)")
     for col in ("#", "after cell", "human size", "projected size", "factor s"):
         table.add_column(col, justify="left" if col == "after cell" else "right")
@@ -190,7 +200,11 @@ def _print_plan(model: str, result: dict) -> None:
     budget_macs = result["budget"]["macs"]
     projected_total = m["projected"] + m["projected_resize"]
     rows = [
-        ("human network (width 1)", m["human"], ""),
+        (
+            f"{'trained' if result.get('trained_width') else 'human'} network (width {result.get('trained_width') or 1:g})",
+            m["human"],
+            "",
+        ),
         (
             f"widened (width {result['width']:g}, identity shape)",
             m["widened"],

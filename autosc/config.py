@@ -11,11 +11,13 @@ or a keyword argument names an option without its group.
 
 from __future__ import annotations
 
+import math
 import typing
 from dataclasses import MISSING, Field, asdict, dataclass, field, fields, replace
 from types import UnionType
 from typing import Any
 
+from .adaptor import MIXES
 from .cost.counters import CONVENTIONS
 from .data import DATASETS
 from .errors import AutoscError
@@ -43,6 +45,18 @@ class PlanConfig:
     low_branch: str = option(
         "max", "The adaptors' half-resolution branch: max (2x2 max-pool, the reference) or avg.", choices=LOW_BRANCHES
     )
+    weights: str | None = option(
+        None, "Your trained network's state dict (torch.save(model.state_dict())); its width is read off it."
+    )
+    widen_noise: float = option(
+        0.1, "Widening a trained network: spread of the copies' uneven split (breaks their symmetry)."
+    )
+    adaptor_mix: str | None = option(
+        None,
+        "How adaptors combine branches while learning: blend (the paper) or straight-through "
+        "(exact identity at the start; default with --weights).",
+        choices=MIXES,
+    )
 
     def validate(self) -> None:
         """What can be refused before any data is read: a missing budget, an unknown choice, both placements."""
@@ -50,6 +64,8 @@ class PlanConfig:
             raise AutoscError("no budget given: pass --budget (e.g. 300M or 60%) and/or --memory (e.g. 4MiB)")
         check_choices(self)
         self.placement()
+        if not (self.widen_noise >= 0 and math.isfinite(self.widen_noise)):
+            raise AutoscError(f"--widen-noise must be >= 0, got {self.widen_noise}")
 
     def placement(self) -> int | list[str] | None:
         """The adaptor choice :func:`autosc.planning.make_plan` takes: a count, cell names, or the default."""
@@ -67,6 +83,13 @@ class DataConfig:
     download: bool = option(False, "Let torchvision download the dataset (needs internet).", flag="--download")
     subset: int | None = option(None, "Train on a seeded random subset of N images.")
     test_subset: int | None = option(None, "Evaluate on a seeded random subset of N test images.")
+    val_split: float = option(
+        0.1, "Fraction of the training images held out (seeded) to validate on; the test split is only reported."
+    )
+
+    def validate(self) -> None:
+        if not 0 <= self.val_split < 1:
+            raise AutoscError(f"--val-split must be in [0, 1), got {self.val_split}")
 
 
 def require_data(config: DataConfig) -> str:

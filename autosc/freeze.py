@@ -98,6 +98,8 @@ def shape_spec(network: BudgetedNetwork) -> dict:
         )
         if adaptor.branch is not None:
             adaptors[-1]["branch"] = adaptor.branch
+        elif adaptor.mix == "straight-through":  # its forward is the full branch: freeze exactly that
+            adaptors[-1]["branch"] = "full"
     spec = {
         "format": SHAPE_SPEC_FORMAT,
         "model": network.spec.to_dict(),
@@ -132,7 +134,7 @@ def freeze(network: BudgetedNetwork) -> tuple[nn.Module, dict]:
     return frozen.eval(), spec
 
 
-def build_frozen(spec: dict, *, model: str | None = None) -> nn.Module:
+def build_frozen(spec: dict, *, model: str | nn.Module | None = None) -> nn.Module:
     """Rebuild the frozen architecture from a shape spec, with fresh weights.
 
     A spec naming a builder (not a zoo network) needs ``model``, the builder the user names themselves
@@ -156,7 +158,7 @@ def save_frozen(frozen: nn.Module, spec: dict, path: str | os.PathLike) -> Path:
 
 
 def frozen_from_data(
-    data: dict, *, model: str | None = None, source: str | os.PathLike = "the frozen file"
+    data: dict, *, model: str | nn.Module | None = None, source: str | os.PathLike = "the frozen file"
 ) -> tuple[nn.Module, dict]:
     """The frozen network (eval mode) and shape spec held by a loaded frozen file."""
     if not isinstance(data.get("shape_spec"), dict):
@@ -166,6 +168,6 @@ def frozen_from_data(
     return net.eval(), data["shape_spec"]
 
 
-def load_frozen(path: str | os.PathLike, *, model: str | None = None) -> tuple[nn.Module, dict]:
+def load_frozen(path: str | os.PathLike, *, model: str | nn.Module | None = None) -> tuple[nn.Module, dict]:
     """Rebuild a frozen network from its file; the file holds data only (``weights_only=True``)."""
     return frozen_from_data(io.load(path, expect=(io.FROZEN_FORMAT,)), model=model, source=path)

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 from .adaptor import choose, find_candidates, identity_alpha, insert_adaptors
 from .cost.budget import Budget, parse_budget
@@ -19,7 +20,8 @@ from .cost.projection import Projection, fits
 from .cost.shape_cost import Cost
 from .cost.width import AUTO_WIDTH_RATIO, MAX_WIDTH, auto_width, human_cost
 from .errors import AutoscError
-from .models import ModelSpec, default_input_size, spec_from_file
+from .models import ModelSpec, default_input_size, is_timm_name, scales_width, spec_from_file
+from .models.trained import Start, load_start
 from .units import format_bytes, format_count, parse_input_size
 
 
@@ -37,6 +39,8 @@ class Plan:
     floor: Cost  # every adapted map at its floor
     cells: list[str]  # cells followed by an adaptor
     candidates: list[str]
+    start: Start  # the network the run starts from (trained weights, or a fresh human network)
+    width_note: str | None = None  # why the width is not what was asked for (a trained network kept as it is)
 
     def config(self) -> dict:
         """Plain data that rebuilds the architecture (see :func:`network_from_config`)."""
@@ -58,6 +62,8 @@ class Plan:
             **self.config(),
             "width": self.spec.width,
             "width_mode": self.width_mode,
+            "trained_width": self.start.spec.width if self.start.trained else None,
+            "weights": self.start.source if self.start.weights is not None else None,
             "macs": {
                 "convention": conv,
                 "human": self.human_macs,
@@ -79,7 +85,7 @@ class Plan:
         }
 
 
-def _width(value: float | str) -> float | None:
+def parse_width(value: float | str) -> float | None:
     """None for "auto", else a validated positive float."""
     if isinstance(value, str):
         if value.strip().lower() == "auto":
@@ -112,12 +118,17 @@ def adapt_network(
     adaptors: int | list[str] | None = None,
     *,
     low_branch: str = "max",
+    net: nn.Module | None = None,
+    mix: str = "blend",
 ) -> tuple[BudgetedNetwork, list[str], list[str]]:
-    """Build ``spec``, insert adaptors at identity and wrap it under ``budget``: (network, cells, candidates)."""
-    net = spec.build()
+    """Insert adaptors at identity into ``net`` (default: ``spec`` built fresh) and wrap it under ``budget``.
+
+    Returns (network, cells, candidates). ``net`` is the start network at ``spec``'s width (trained weights).
+    """
+    net = spec.build() if net is None else net
     candidates = find_candidates(net, size, spec.in_channels)
     chosen = choose(candidates, adaptors, size)
-    names = insert_adaptors(net, chosen, pool=low_branch)
+    names = insert_adaptors(net, chosen, pool=low_branch, mix=mix)
     alpha = identity_alpha([c.size for c in chosen])
     for name in names:
         net.get_submodule(name).alpha.data.fill_(alpha)
@@ -126,7 +137,7 @@ def adapt_network(
 
 
 def make_plan(
-    model: str,
+    model: str | nn.Module,
     *,
     budget: str | int | None = None,
     memory: str | None = None,
@@ -138,32 +149,54 @@ def make_plan(
     width_ratio: float = AUTO_WIDTH_RATIO,
     macs_convention: str = "standard",
     low_branch: str = "max",
+    weights: str | None = None,
+    widen_noise: float = 0.1,
+    seed: int = 0,
+    mix: str | None = None,
+    start: Start | None = None,
 ) -> Plan:
-    """Choose the width, place adaptors at identity, and project the identity shape under the budget."""
-    size = parse_input_size(input_size if input_size is not None else default_input_size(model))
-    human = ModelSpec(model, 1.0, num_classes, in_channels)
-    with torch.device("meta"):  # validates name and arguments first; meta: no weights, no draws from the seeded RNG
-        human.build()
+    """Choose the width, place adaptors at identity, and project the identity shape under the budget.
+
+    ``model`` may be a module instance (its weights are the start); ``weights`` a state-dict file of the
+    trained human network, whose width is read off its shapes. A trained start is widened preserving its
+    function (``widen_noise``, ``seed``: autosc/models/widen.py); "human" then means the trained network.
+    ``mix`` (None: straight-through for a trained start, else blend) is how the adaptors combine their branches.
+    ``start`` is an already loaded start (:func:`autosc.models.trained.load_start`), used instead of ``weights``.
+    """
+    named = isinstance(model, str)
+    size = parse_input_size(input_size if input_size is not None else default_input_size(model) if named else 224)
+    fixed = parse_width(width)
+    if named:
+        with torch.device("meta"):  # validates name and arguments first; meta: no weights, no draws from the RNG
+            ModelSpec(model, 1.0, num_classes, in_channels).build()
+    hint = fixed if fixed is not None and named else 1.0  # a file's weights are first tried at the width asked for
+    if start is None:
+        start = load_start(model, weights=weights, width_hint=hint, num_classes=num_classes, in_channels=in_channels)
+    human = start.spec
     human_macs, human_bytes = human_cost(human, size, macs_convention)
     parsed = parse_budget(
         str(budget) if budget is not None else None, memory, human_macs=human_macs, convention=macs_convention
     )
-    fixed = _width(width)
-    chosen_width = fixed if fixed is not None else auto_width(human, size, parsed, width_ratio)
-    if fixed is None and chosen_width >= MAX_WIDTH:
-        _refuse_unbinding(ModelSpec(model, MAX_WIDTH, num_classes, in_channels), size, parsed)
-    spec = ModelSpec(model, chosen_width, num_classes, in_channels)
-    network, cells, candidates = adapt_network(spec, size, parsed, adaptors, low_branch=low_branch)
+    chosen_width, note = _choose_width(start, fixed, size, parsed, width_ratio)
+    spec = human.at_width(chosen_width)
+    net = start.build_at(spec, noise=widen_noise, seed=seed)
+    mix = mix or ("straight-through" if start.trained else "blend")
+    network, cells, candidates = adapt_network(spec, size, parsed, adaptors, low_branch=low_branch, net=net, mix=mix)
     widened = network.cost_model.human_cost()
-    if fixed is not None and fits(widened, parsed):
-        suggestion = auto_width(human, size, parsed, width_ratio)
+    if (fixed is not None or note is not None) and fits(widened, parsed):
         have = (
             f"{format_count(widened.budget_macs(parsed.convention))} MACs"
             if parsed.macs is not None
             else format_bytes(widened.activation_bytes)
         )
+        if not scales_width(human.name):
+            raise AutoscError(
+                f"budget {parsed.describe()} is at or above the trained network's cost ({have}), "
+                "so there is nothing to compress; lower the budget"
+            )
+        suggestion = max(auto_width(human.at_width(1.0), size, parsed, width_ratio), human.width)
         raise AutoscError(
-            f"budget {parsed.describe()} is at or above the widened network's cost ({have} at width {fixed:g}), "
+            f"budget {parsed.describe()} is at or above the widened network's cost ({have} at width {spec.width:g}), "
             f"so the adaptors have nothing to remove; use --width auto (here {suggestion:g}) or a width above {suggestion:g}"
         )
     projected = network.update_shape()
@@ -180,19 +213,74 @@ def make_plan(
         floor=network.cost_model.floor_cost(),
         cells=cells,
         candidates=candidates,
+        start=start,
+        width_note=note,
     )
 
 
-def network_from_config(config: dict, *, model: str | None = None) -> BudgetedNetwork:
-    """Rebuild the adapted network of a plan from :meth:`Plan.config` data (fresh weights).
+def _choose_width(
+    start: Start, fixed: float | None, size: tuple[int, int], budget: Budget, ratio: float
+) -> tuple[float, str | None]:
+    """The width to compress at, and a note when a trained network keeps its own width.
+
+    A trained network is widened only where the copy rule applies (zoo families; autosc/models/widen.py)
+    and is never narrowed: removing channels of a trained network is channel pruning, not shape learning.
+    """
+    human = start.spec
+    if fixed is None and is_timm_name(human.name) and not scales_width(human.name):
+        return human.width, f"--width auto keeps width {human.width:g}: {human.name} has no channel multiplier"
+    if not start.trained:
+        chosen = fixed if fixed is not None else auto_width(human, size, budget, ratio)
+        if fixed is None and chosen >= MAX_WIDTH:
+            _refuse_unbinding(human.at_width(MAX_WIDTH), size, budget)
+        return chosen, None
+    trained, widenable = human.width, scales_width(human.name)
+    if fixed is not None:
+        if fixed < trained:
+            raise AutoscError(
+                f"--width {fixed:g} is below the trained network's width {trained:g}: autosc widens a trained "
+                f"network, it does not remove its channels; use --width {trained:g} or auto"
+            )
+        if fixed > trained and not widenable:
+            raise AutoscError(
+                f"--width {fixed:g} would widen {human.name}, and autosc can widen a trained network keeping its "
+                f"function only for the built-in families; use --width {trained:g} (or auto, which keeps it)"
+            )
+        return fixed, None
+    if not widenable:
+        return trained, f"--width auto keeps the trained width {trained:g}: autosc widens only built-in families"
+    chosen = auto_width(human.at_width(1.0), size, budget, ratio)
+    if chosen <= trained:
+        return trained, f"--width auto keeps the trained width {trained:g} (the budget asks for no wider network)"
+    if chosen >= MAX_WIDTH:
+        _refuse_unbinding(human.at_width(MAX_WIDTH), size, budget)
+    return chosen, None
+
+
+def network_from_config(
+    config: dict,
+    *,
+    model: str | nn.Module | None = None,
+    start: Start | None = None,
+    widen_noise: float = 0.1,
+    seed: int = 0,
+) -> BudgetedNetwork:
+    """Rebuild the adapted network of a plan from :meth:`Plan.config` data (fresh weights, or ``start``'s).
 
     The data comes from a file, so a builder it names is used only as ``model``, named by the user
-    (:func:`autosc.models.spec_from_file`).
+    (:func:`autosc.models.spec_from_file`); a network made from a module instance needs the instance.
     """
     spec = spec_from_file(config.get("model"), source="the stored plan", model=model)
     budget = Budget(**config["budget"])
+    net = start.build_at(spec, noise=widen_noise, seed=seed) if start is not None else None
     network, _, _ = adapt_network(
-        spec, tuple(config["input_size"]), budget, list(config["cells"]), low_branch=config.get("low_branch", "max")
+        spec,
+        tuple(config["input_size"]),
+        budget,
+        list(config["cells"]),
+        low_branch=config.get("low_branch", "max"),
+        net=net,
+        mix=config.get("mix", "blend"),
     )
     if config.get("branches"):
         network.collapse(config["branches"])

@@ -51,6 +51,12 @@ def one_branch(x: Tensor, size: tuple[int, int], *, low: bool, pool: str = "max"
     return x if tuple(x.shape[-2:]) == tuple(size) else resize(x, size)
 
 
+#: How an adaptor combines its branches while the shape learns: ``blend`` is the seed paper's mix; with
+#: ``straight-through`` the forward is the full branch alone (so at the human size the adaptor is exactly the
+#: identity and a trained network keeps its function) while alpha gets the blend's gradient.
+MIXES = ("blend", "straight-through")
+
+
 def factor_to_alpha(s: float, lower: float = LOWER_BOUND) -> float:
     """The alpha whose factor r + (1 - r) sigmoid(alpha) equals ``s``."""
     sigma = (s - lower) / (1 - lower)
@@ -74,11 +80,16 @@ class ShapeAdaptor(nn.Module):
     chosen; the frozen and collapsed forms skip a resize to a map's own size.
     """
 
-    def __init__(self, human_size: tuple[int, int], *, alpha: float = 0.0, pool: str = "max") -> None:
+    def __init__(
+        self, human_size: tuple[int, int], *, alpha: float = 0.0, pool: str = "max", mix: str = "blend"
+    ) -> None:
         super().__init__()
         if pool not in LOW_BRANCHES:
             raise ValueError(f"pool must be one of {tuple(LOW_BRANCHES)}, got {pool!r}")
+        if mix not in MIXES:
+            raise ValueError(f"mix must be one of {MIXES}, got {mix!r}")
         self.pool = pool
+        self.mix = mix
         self.alpha = nn.Parameter(torch.tensor(float(alpha)))
         self.human_size = (int(human_size[0]), int(human_size[1]))
         self.size = self.human_size
@@ -110,12 +121,18 @@ class ShapeAdaptor(nn.Module):
         if self.branch is not None:
             return one_branch(x, self.size, low=self.branch == "low", pool=self.pool)
         sigma = self.sigma().to(x.dtype)
-        return (1 - sigma) * resize(low_branch(x, self.pool), self.size) + sigma * resize(x, self.size)
+        low, full = resize(low_branch(x, self.pool), self.size), resize(x, self.size)
+        if self.mix == "blend":
+            return (1 - sigma) * low + sigma * full
+        # The value of the full branch, the gradient of the blend: d/d alpha of (1 - sigma)(low - full).
+        blend = (1 - sigma) * (low - full)
+        return full + blend - blend.detach()
 
     def extra_repr(self) -> str:
         branch = f", branch={self.branch}" if self.branch else ""
         pool = f", pool={self.pool}" if self.pool != "max" else ""
-        return f"human_size={self.human_size}, size={self.size}{branch}{pool}"
+        mix = f", mix={self.mix}" if self.mix != "blend" else ""
+        return f"human_size={self.human_size}, size={self.size}{branch}{pool}{mix}"
 
 
 class AdaptedCell(nn.Module):

@@ -102,15 +102,16 @@ def choose(
     return [candidates[math.floor((i + 0.5) * len(candidates) / n)] for i in range(n)]
 
 
-def insert_adaptors(model: nn.Module, chosen: list[Candidate], *, pool: str = "max") -> list[str]:
+def insert_adaptors(model: nn.Module, chosen: list[Candidate], *, pool: str = "max", mix: str = "blend") -> list[str]:
     """Wrap each chosen cell as ``AdaptedCell(cell, ShapeAdaptor)`` in place; return the adaptors' names.
 
-    ``pool`` names the adaptors' half-resolution branch (``autosc.adaptor.module.LOW_BRANCHES``).
+    ``pool`` names the adaptors' half-resolution branch (``autosc.adaptor.module.LOW_BRANCHES``), ``mix`` how
+    the branches combine (``autosc.adaptor.module.MIXES``).
     """
     names = []
     for cand in chosen:
         parent_name, _, child = cand.name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
-        setattr(parent, child, AdaptedCell(getattr(parent, child), ShapeAdaptor(cand.size, pool=pool)))
+        setattr(parent, child, AdaptedCell(getattr(parent, child), ShapeAdaptor(cand.size, pool=pool, mix=mix)))
         names.append(f"{cand.name}.adaptor")
     return names

@@ -57,7 +57,14 @@ class BudgetedNetwork(nn.Module):
             config["branches"] = [a.branch for a in self.adaptors()]
         if self.pool != "max":  # the reference's max-pool low branch is the default and is not written
             config["low_branch"] = self.pool
+        if self.mix != "blend":
+            config["mix"] = self.mix
         return config
+
+    @property
+    def mix(self) -> str:
+        """How the adaptors combine their branches while the shape learns (one kind per network)."""
+        return self.adaptors()[0].mix if self.adaptor_names else "blend"
 
     @property
     def pool(self) -> str:

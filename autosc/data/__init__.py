@@ -18,10 +18,20 @@ from . import fashion_mnist, torchvision_sets, imagefolder, synthetic  # noqa: F
 
 # isort: on
 from ..errors import AutoscError
-from .bundle import DataBundle, take_subset
+from .bundle import DataBundle, split_validation, take_subset
+from .python import PYTHON_DATA, from_datasets
 from .registry import LoadRequest, dataset_names, find_source, register_source
 
-__all__ = ["DATASETS", "DataBundle", "LoadRequest", "load_data", "register_source"]
+__all__ = [
+    "DATASETS",
+    "PYTHON_DATA",
+    "DataBundle",
+    "LoadRequest",
+    "from_datasets",
+    "load_data",
+    "register_source",
+    "split_validation",
+]
 
 #: accepted dataset names (``imagefolder:PATH`` takes a folder after the colon), read off the registry
 DATASETS: tuple[str, ...] = dataset_names()

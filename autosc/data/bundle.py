@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+from dataclasses import dataclass, replace
 
 import torch
 from torch.utils.data import Dataset, Subset
@@ -22,15 +23,53 @@ class DataBundle:
     channels: int
     native_size: tuple[int, int]
     source: str
+    val: Dataset | None = None  # held out of the training images (split_validation): what decisions are made on
 
     def describe(self) -> str:
         """One line for logs: name, split sizes, classes, channels, native size and where it was read from."""
         h, w = self.native_size
         channels = f"{self.channels} channel" + ("s" if self.channels != 1 else "")
+        val = f" / {len(self.val)} validation" if self.val is not None else ""
         return (
-            f"{self.name}: {len(self.train)} train / {len(self.test)} test images, {self.num_classes} classes, "
+            f"{self.name}: {len(self.train)} train{val} / {len(self.test)} test images, {self.num_classes} classes, "
             f"{channels}, native {h}x{w}, from {self.source}"
         )
+
+
+def _flatten(dataset: Dataset) -> tuple[Dataset, list[int]]:
+    """The underlying dataset of (nested) subsets and the indices into it."""
+    indices = list(range(len(dataset)))
+    while isinstance(dataset, Subset):
+        indices = [dataset.indices[i] for i in indices]
+        dataset = dataset.dataset
+    return dataset, indices
+
+
+def _evaluated(dataset: Dataset, test: Dataset) -> Dataset:
+    """``dataset`` read with the test split's transform (no augmentation), when both expose ``transform``."""
+    test_base, _ = _flatten(test)
+    if hasattr(dataset, "transform") and hasattr(test_base, "transform"):
+        plain = copy.copy(dataset)
+        plain.transform = test_base.transform
+        return plain
+    return dataset  # a dataset given in Python is used as given
+
+
+def split_validation(bundle: DataBundle, fraction: float, seed: int) -> DataBundle:
+    """Hold a seeded random ``fraction`` of the training images out as a validation split (read without
+    augmentation); the rest stays the training split. ``fraction=0`` returns the bundle unchanged."""
+    if fraction == 0:
+        return bundle
+    base, indices = _flatten(bundle.train)
+    held = round(fraction * len(indices))
+    if not 1 <= held < len(indices):
+        raise AutoscError(
+            f"--val-split {fraction:g} of {len(indices)} training images leaves no validation or no training images"
+        )
+    order = torch.randperm(len(indices), generator=torch.Generator().manual_seed(seed)).tolist()
+    val = sorted(indices[i] for i in order[:held])
+    train = sorted(indices[i] for i in order[held:])
+    return replace(bundle, train=Subset(base, train), val=Subset(_evaluated(base, bundle.test), val))
 
 
 class TensorImages(Dataset):

@@ -2,18 +2,20 @@
 
 ``build_model("mobilenet_v2", width=1.4)`` builds a zoo network;
 ``build_model("path/to/file.py:build")`` or ``build_model("pkg.mod:build")``
-calls a user's own builder with the same keyword arguments.
+calls a user's own builder with the same keyword arguments; ``build_model("timm:efficientnet_b0")``
+builds a timm network (an optional dependency, :mod:`.timm_models`).
 """
 
 from __future__ import annotations
 
+import copy
 import difflib
 import importlib
 import importlib.util
 import inspect
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from torch import nn
@@ -22,6 +24,8 @@ from ..errors import AutoscError
 from ._utils import make_divisible
 from .mobilenet import mobilenet_v2, mobilenet_v2_cifar
 from .resnet import resnet18, resnet18_cifar, resnet50, resnet50_cifar
+from .timm_models import PREFIX as TIMM_PREFIX
+from .timm_models import build_timm, is_timm_name, timm_widenable
 from .vgg import vgg16_bn, vgg16_bn_cifar
 
 Builder = Callable[..., nn.Module]
@@ -52,31 +56,74 @@ class ModelSpec:
     width: float = 1.0
     num_classes: int | None = None
     in_channels: int = 3
+    #: A user's own network instance (the Python API): ``build`` copies it instead of calling a builder. Never
+    #: written to a file; ``name`` is then ``module:Class`` and the instance must be given again to rebuild.
+    module: nn.Module | None = field(default=None, compare=False, repr=False)
 
     def build(self) -> nn.Module:
+        if self.module is not None:
+            if self.width != 1.0:
+                raise AutoscError(f"{self.name} is a module instance; autosc cannot build it at width {self.width:g}")
+            return copy.deepcopy(self.module)
         return build_model(self.name, width=self.width, num_classes=self.num_classes, in_channels=self.in_channels)
 
+    def at_width(self, width: float) -> ModelSpec:
+        """The same network at another width."""
+        return ModelSpec(self.name, width, self.num_classes, self.in_channels, self.module)
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {
+            "name": self.name,
+            "width": self.width,
+            "num_classes": self.num_classes,
+            "in_channels": self.in_channels,
+        }
+
+
+#: How a module instance is named in files: it cannot be rebuilt from the name, only recognised.
+INSTANCE_PREFIX = "module:"
+
+
+def instance_spec(module: nn.Module, *, num_classes: int | None = None, in_channels: int = 3) -> ModelSpec:
+    """The spec of a user's network instance (its current weights are part of it)."""
+    if not isinstance(module, nn.Module):
+        raise AutoscError(
+            f"model must be a zoo name, a builder reference or a torch.nn.Module, got {type(module).__name__}"
+        )
+    cls = type(module)
+    return ModelSpec(f"{INSTANCE_PREFIX}{cls.__module__}.{cls.__qualname__}", 1.0, num_classes, in_channels, module)
 
 
 def is_zoo_model(name: str) -> bool:
-    """A built-in network (building it imports nothing), as opposed to a user's ``file.py:build`` reference."""
-    return name in ZOO
+    """A built-in network, as opposed to a user's ``file.py:build`` reference.
+
+    Building one imports no user code: a zoo network, or a ``timm:ARCH`` name (timm's registry, no
+    weights), so a stored file naming one is safe to rebuild.
+    """
+    return name in ZOO or is_timm_name(name)
 
 
-def spec_from_file(data: dict, *, source: str, model: str | None = None) -> ModelSpec:
+def spec_from_file(data: dict, *, source: str, model: str | nn.Module | None = None) -> ModelSpec:
     """The model spec a checkpoint, frozen file or run file stores, without ever importing code it names.
 
     A zoo name is used as it is. A builder reference (``file.py:build``) is
     used only when the user names it themselves (``model``, e.g. ``--model``):
     a crafted file must not be able to make autosc import a file or module.
+    A network made from a module instance needs a fresh instance as ``model``.
     """
     if not isinstance(data, dict) or not isinstance(data.get("name"), str):
         raise AutoscError(f"{source} holds no model spec (a model name); is it an autosc file?")
     name = data["name"]
     if is_zoo_model(name):
         return _spec(data, source)
+    if isinstance(model, nn.Module):
+        spec = _spec(data, source)
+        return ModelSpec(spec.name, 1.0, spec.num_classes, spec.in_channels, model)
+    if name.startswith(INSTANCE_PREFIX):
+        raise AutoscError(
+            f"{source} was made from a module instance ({name.removeprefix(INSTANCE_PREFIX)}); "
+            "pass a fresh instance of that class: autosc.load_frozen(path, model=YourNet())"
+        )
     if model is None:
         raise AutoscError(
             f"{source} names the model builder {name!r}; autosc never imports code a file names. "
@@ -92,8 +139,14 @@ def _spec(data: dict, source: str) -> ModelSpec:
         raise AutoscError(f"{source} holds a model spec autosc cannot read ({exc})") from exc
 
 
+def scales_width(name: str) -> bool:
+    """Whether autosc can build ``name`` at any width and widen a trained one keeping its function: the built-in
+    families, and timm's families with a channel multiplier (autosc/models/widen.py)."""
+    return name in ZOO or (is_timm_name(name) and timm_widenable(name))
+
+
 def default_input_size(name: str) -> int:
-    """The input size a zoo network was designed for (224 for user networks)."""
+    """The input size a zoo network was designed for (224 for timm and user networks)."""
     return ZOO[name][2] if name in ZOO else 224
 
 
@@ -142,7 +195,7 @@ def _accepts(builder: Builder, name: str) -> bool:
 def build_model(name: str, *, width: float = 1.0, num_classes: int | None = None, in_channels: int = 3) -> nn.Module:
     """Build a zoo network or a user's network with every channel count scaled by ``width``.
 
-    ``num_classes=None`` keeps the family's default (1000 for ImageNet layouts, 10 for CIFAR ones).
+    ``num_classes=None`` keeps the family's default (1000 for ImageNet layouts and timm, 10 for CIFAR ones).
     """
     _check_positive("width", width)
     _check_positive("in_channels", in_channels, integer=True)
@@ -151,6 +204,8 @@ def build_model(name: str, *, width: float = 1.0, num_classes: int | None = None
     if name in ZOO:
         builder, default_classes, _ = ZOO[name]
         return builder(width=width, num_classes=num_classes or default_classes, in_channels=in_channels)
+    if name.startswith(TIMM_PREFIX):
+        return build_timm(name, width=width, num_classes=num_classes, in_channels=in_channels)
     if ":" not in name:
         close = difflib.get_close_matches(name, list_models(), n=3, cutoff=0.5)
         hint = f"did you mean {', '.join(close)}?" if close else f"choose one of {', '.join(list_models())}"
@@ -178,4 +233,15 @@ def build_model(name: str, *, width: float = 1.0, num_classes: int | None = None
     return model
 
 
-__all__ = ["ZOO", "ModelSpec", "build_model", "default_input_size", "list_models", "make_divisible"]
+__all__ = [
+    "INSTANCE_PREFIX",
+    "ZOO",
+    "ModelSpec",
+    "build_model",
+    "default_input_size",
+    "instance_spec",
+    "list_models",
+    "make_divisible",
+    "scales_width",
+    "timm_widenable",
+]

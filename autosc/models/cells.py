@@ -4,6 +4,20 @@ from __future__ import annotations
 
 from torch import nn
 
+#: Container modules that are only a sequence of blocks, like a plain ``nn.Sequential``, named by
+#: ``module.qualname`` so that optional libraries (timm) need not be imported to recognise them.
+#: Each must run its children once, in order, on the previous one's output.
+SEQUENCES = frozenset(
+    {
+        "timm.models.regnet.RegStage",  # RegNet's stages s1..s4: blocks b1, b2, ...
+    }
+)
+
+
+def _is_sequence(module: nn.Module) -> bool:
+    cls = type(module)
+    return cls is nn.Sequential or f"{cls.__module__}.{cls.__qualname__}" in SEQUENCES
+
 
 def model_cells(model: nn.Module, prefix: str = "") -> list[tuple[str, nn.Module]]:
     """The network's cells in definition order, opening plain ``nn.Sequential`` containers of blocks.
@@ -13,12 +27,14 @@ def model_cells(model: nn.Module, prefix: str = "") -> list[tuple[str, nn.Module
     of them, while one holding only leaf layers (conv, BN, ReLU) is itself a
     cell. So MobileNetV2 yields ``features.0 … features.18, classifier.0,
     classifier.1`` and ResNet ``conv1, bn1, relu, maxpool, layer1.0 … layer4.1,
-    avgpool, fc``.
+    avgpool, fc``. The containers in :data:`SEQUENCES` (timm's RegNet stages)
+    are opened the same way, so timm's RegNet yields ``stem, s1.b1 … s4.bN,
+    final_conv, head``.
     """
     cells: list[tuple[str, nn.Module]] = []
     for name, child in model.named_children():
         full = f"{prefix}{name}"
-        if type(child) is nn.Sequential and any(len(list(c.children())) for c in child.children()):
+        if _is_sequence(child) and any(len(list(c.children())) for c in child.children()):
             cells += model_cells(child, prefix=f"{full}.")
         else:
             cells.append((full, child))

@@ -63,8 +63,14 @@ class Adaptor:
 
 @dataclass
 class Accuracy:
+    """Top-1 on the test split (``final``, ``best`` over epochs), on validation (``val``: what decisions use), and
+    the trained start network's own test accuracy before compressing (``human``; None from scratch)."""
+
     final: float | None
     best: float | None = None
+    human: float | None = None
+    val: float | None = None
+    human_val: float | None = None
 
 
 @dataclass
@@ -137,6 +143,7 @@ class Report:
     env: dict
     baseline: Baseline | None = None
     seconds: float | None = None
+    start: dict | None = None  # the trained start: weights (file), trained_width, widened, distilled; None: scratch
 
     def to_dict(self) -> dict:
         out: dict = {}
@@ -149,8 +156,9 @@ class Report:
             else:
                 value = _plain(value)
             out[f.name] = value
-        if out["seconds"] is None:
-            del out["seconds"]
+        for key in ("seconds", "start"):
+            if out[key] is None:
+                del out[key]
         return out
 
     @classmethod
@@ -197,6 +205,7 @@ class Report:
             env=dict(data["env"]),
             baseline=Baseline(**data["baseline"]) if data.get("baseline") else None,
             seconds=data.get("seconds"),
+            start=data.get("start"),
         )
 
 

@@ -12,18 +12,20 @@ from __future__ import annotations
 import shlex
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, Dataset
 
 from .. import distributed, io
 from ..config import RunConfig, require_data
+from ..data import PYTHON_DATA
 from ..distributed import DistContext
 from ..errors import AutoscError
-from ..models import is_zoo_model
+from ..models import instance_spec, is_zoo_model
 from ..planning import network_from_config
 from ..report import Report, write_report
 from . import stages
@@ -81,9 +83,24 @@ def _toggle(key: str) -> bool:
     return next(f for _, f in RunConfig.option_fields() if f.name == key).metadata.get("flag") is None
 
 
+@dataclass(frozen=True)
+class Inputs:
+    """What a Python caller hands over that is not configuration: a module instance and datasets."""
+
+    model: nn.Module | None = None
+    train_data: Dataset | DataLoader | None = None
+    test_data: Dataset | DataLoader | None = None
+
+    @property
+    def python_data(self) -> bool:
+        return self.train_data is not None or self.test_data is not None
+
+
 def compress(
-    model: str | None = None,
+    model: str | nn.Module | None = None,
     *,
+    train_data: Dataset | DataLoader | None = None,
+    test_data: Dataset | DataLoader | None = None,
     preset: str | Path | None = None,
     out: str | Path | None = None,
     resume: bool = False,
@@ -93,15 +110,25 @@ def compress(
 ) -> Result:
     """Compress ``model`` under a budget end to end; the Python face of ``autosc compress``.
 
-    ``options`` are :class:`~autosc.config.RunConfig`'s flat names (``budget``,
-    ``data``, ``epochs``, ``opset``, ...); ``None`` values fall back to the
-    preset, then to the defaults. ``out``/``resume``/``force``/``quiet`` say
-    where and how loudly it runs, not what it computes.
+    ``model`` is a zoo name, a builder reference or an ``nn.Module`` instance (trained or not: its
+    weights are the start). ``train_data``/``test_data`` are ``Dataset`` s yielding ``(C x H x W
+    tensor, int label)`` (or ``DataLoader`` s), instead of a named ``data``; input size, channels and
+    classes are read from them. ``options`` are :class:`~autosc.config.RunConfig`'s flat names
+    (``budget``, ``weights``, ``epochs``, ``opset``, ...); ``None`` values fall back to the preset, then
+    to the defaults. ``out``/``resume``/``force``/``quiet`` say where and how loudly it runs, not what
+    it computes. A network made from an instance loads back with :func:`autosc.load_frozen`.
     """
     given = read_preset(preset) if preset is not None else {}
     given.update({k: v for k, v in options.items() if v is not None})
+    inputs = Inputs(model if isinstance(model, nn.Module) else None, train_data, test_data)
+    if isinstance(model, nn.Module):
+        model = instance_spec(model).name
     if model:
         given["model"] = model
+    if inputs.python_data:
+        if given.get("data") not in (None, PYTHON_DATA):
+            raise AutoscError(f"give either data={given['data']!r} or train_data/test_data, not both")
+        given["data"] = PYTHON_DATA
     config = RunConfig.from_flat(given)
     if not config.plan.model and not resume:
         raise AutoscError(
@@ -122,7 +149,7 @@ def compress(
             if resume:
                 config, command, stored_plan = _stored(folder, given)
             display = Display(quiet or not dist.is_main)
-            return _run(config, folder, display, stored_plan, command, dist)
+            return _run(config, folder, display, stored_plan, command, dist, inputs)
     finally:
         if owns_group:
             distributed.shutdown()
@@ -178,23 +205,40 @@ def _run(
     stored_plan: dict | None,
     command: str,
     dist: DistContext,
+    inputs: Inputs,
 ) -> Result:
     """One run; ``stored_plan`` (from ``run.json``) when it resumes, else the plan is made and written."""
     started = time.perf_counter()
     config.plan.validate()
-    size = stages.input_size(config)
-    train_config = config.train.resolve(config.plan.model, size)
-    train_config.validate()  # bad hyper-parameters are refused before any data is read
+    config.dataset.validate()
     config.export.validate()
-    require_data(config.dataset)
-    bundle = stages.load_dataset(config, size)
+    trained = config.plan.weights is not None or inputs.model is not None
+    if config.baseline and inputs.model is not None:
+        raise AutoscError("--baseline builds the human network at another width, which a module instance cannot do")
+    size = None if inputs.python_data else stages.input_size(config)
+    if size is not None:  # bad hyper-parameters are refused before any data is read
+        config.train.resolve(config.plan.model, size, trained=trained).validate()
+        require_data(config.dataset)
+    bundle = stages.load_dataset(config, size, train_data=inputs.train_data, test_data=inputs.test_data)
+    size = size or bundle.native_size
+    train_config = config.train.resolve(config.plan.model, size, trained=trained)
+    train_config.validate()
     display.log(f"data: {bundle.describe()}")
+    start = stages.load_start_network(config, bundle, inputs.model)
     torch.manual_seed(train_config.seed)
     if stored_plan is not None:
-        network = network_from_config(stored_plan, model=config.plan.model)
+        network = network_from_config(
+            stored_plan,
+            model=inputs.model or config.plan.model,
+            start=start,
+            widen_noise=config.plan.widen_noise,
+            seed=train_config.seed,
+        )
     else:
-        plan = stages.plan_network(config, bundle, size)
+        plan = stages.plan_network(config, bundle, size, start)
         network = plan.network
+        if plan.width_note:
+            display.log(plan.width_note)
         if dist.is_main:
             folder.write_run(
                 {
@@ -209,7 +253,10 @@ def _run(
         f"plan: width {network.spec.width:g}, adaptors after {', '.join(network.config()['cells'])}, "
         f"budget {network.budget.describe()}"
     )
-    trainer = stages.train_network(network, bundle, train_config, folder=folder, display=display, dist=dist)
+    human, accuracy, teacher, train_config = _start_network(start, bundle, train_config, config, display)
+    trainer = stages.train_network(
+        network, bundle, train_config, folder=folder, display=display, dist=dist, teacher=teacher
+    )
     if trainer.stop_signal is not None:
         return _stopped(config, folder, display, trainer.stop_signal)
     baseline = None
@@ -221,18 +268,52 @@ def _run(
             return _stopped(config, folder, display, baseline.trainer.stop_signal)
     if not dist.is_main:  # freezing, export, latency and the report are rank 0's
         return Result(folder.root, None, None)
-    report, frozen = _finish(config, command, network, trainer, baseline, bundle, size, folder, display)
+    report, frozen = _finish(config, command, network, trainer, baseline, bundle, size, folder, display, human)
     report.seconds = time.perf_counter() - started
+    if start.trained:
+        report.accuracy.human, report.accuracy.human_val = accuracy
+        report.start = {
+            "weights": start.source,
+            "trained_width": start.spec.width,
+            "widened": network.spec.width > start.spec.width,
+            "distilled": teacher is not None,
+        }
     io.write_json(folder.report, report.to_dict())
     write_report(folder.root, report, trainer.history)
     return Result(folder.root, report, frozen)
 
 
-def _finish(config, command, network, trainer, baseline, bundle, size, folder, display) -> tuple[Report, nn.Module]:
-    """Freeze, export and check, time against the human (and baseline) network, and assemble the report."""
+#: A start network scoring under this many times chance is taken for untrained: it is not distilled from.
+UNTRAINED_RATIO = 1.5
+
+
+def _start_network(start, bundle, train_config, config, display):
+    """The start network (the report's "human"), its accuracy before compressing, and the teacher if distilling."""
+    human = start.build()
+    if not start.trained:
+        return human, (None, None), None, train_config
+    test, val = stages.start_accuracy(human, bundle, train_config)
+    val_text = f", validation {val:.2%}" if val is not None else ""
+    display.log(f"start: {start.source} at width {start.spec.width:g}: test accuracy {test:.2%}{val_text}")
+    if not train_config.distill:
+        return human, (test, val), None, train_config
+    chance = 1 / bundle.num_classes
+    if config.train.distill is None and test < UNTRAINED_RATIO * chance:
+        display.log(
+            f"the start network scores {test:.1%} (chance {chance:.1%}): it looks untrained, so it is not distilled "
+            "from (pass --distill to force)"
+        )
+        return human, (test, val), None, replace(train_config, distill=False)
+    return human, (test, val), start.build(), train_config
+
+
+def _finish(
+    config, command, network, trainer, baseline, bundle, size, folder, display, human
+) -> tuple[Report, nn.Module]:
+    """Freeze, export and check, time against the human (the start) network, and assemble the report."""
     display.log("freezing, exporting to ONNX and measuring latency ...")
     frozen, shape = stages.freeze_and_save(network, folder)
-    networks = {"compressed": frozen, "human": stages.human_spec(config, bundle).build()}
+    networks = {"compressed": frozen, "human": human}
     if baseline is not None:
         networks["baseline"] = baseline.net
     exported = stages.export_networks(networks, size, bundle.channels, folder, config.export)

@@ -20,6 +20,7 @@ from typing import IO
 
 from .. import io
 from ..errors import AutoscError
+from ..models import INSTANCE_PREFIX
 
 RUN_FILE = "run.json"
 LOCK_FILE = ".lock"
@@ -204,6 +205,9 @@ def _tag(text: str) -> str:
 
 def default_run_dir(model: str, budget: str | None, memory: str | None) -> Path:
     """``exports/<model>-<budget>``: a builder reference contributes its file or module name."""
-    name = Path(model.split(":")[0]).stem if ":" in model else model
+    if model.startswith(INSTANCE_PREFIX):  # a module instance: its class name
+        name = model.rsplit(".", 1)[-1]
+    else:
+        name = Path(model.split(":")[0]).stem if ":" in model else model
     parts = [p for p in (budget, memory) if p is not None]
     return Path("exports") / _tag("-".join([name, *map(str, parts)]))

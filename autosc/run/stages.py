@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, Dataset
 
 from .. import io
 from ..adaptor import alpha_to_factor
@@ -25,7 +26,8 @@ from ..cost import count
 from ..cost.budget import Budget
 from ..cost.budgeted import BudgetedNetwork
 from ..cost.width import auto_width
-from ..data import DataBundle, load_data
+from ..data import DataBundle, from_datasets, load_data, split_validation
+from ..data.bundle import take_subset
 from ..distributed import DistContext
 from ..errors import AutoscError
 from ..export import ExportResult, export_onnx
@@ -33,9 +35,12 @@ from ..freeze import freeze, save_frozen
 from ..latency import bench, environment
 from ..models import ModelSpec, default_input_size
 from ..models.cells import model_cells
-from ..planning import Plan, make_plan
+from ..models.trained import Start, load_start
+from ..planning import Plan, make_plan, parse_width
 from ..report import schema
 from ..train import TrainConfig, Trainer, train
+from ..train.evaluate import evaluate
+from ..train.runtime import resolve_device
 from ..units import parse_input_size
 from .folder import RunFolder
 from .progress import Display
@@ -60,29 +65,63 @@ def human_spec(config: RunConfig, bundle: DataBundle, width: float = 1.0) -> Mod
 # -- data and plan ------------------------------------------------------------------------------------
 
 
-def load_dataset(config: RunConfig, size: tuple[int, int]) -> DataBundle:
-    """Both splits at the network's input size; a ``--num-classes`` that contradicts the data is refused."""
+def load_dataset(
+    config: RunConfig,
+    size: tuple[int, int] | None,
+    *,
+    train_data: Dataset | DataLoader | None = None,
+    test_data: Dataset | DataLoader | None = None,
+) -> DataBundle:
+    """Train, validation and test splits at the network's input size; a contradicting ``--num-classes`` is refused.
+
+    ``train_data``/``test_data`` are datasets given in Python (then ``size`` may be None: the data's own);
+    otherwise ``config.dataset`` names the source. The validation split (``val_split``) is carved from
+    the training images, seeded by the run's seed.
+    """
     d = config.dataset
-    bundle = load_data(
-        require_data(d),
-        input_size=size,
-        data_root=d.data_root,
-        subset=d.subset,
-        test_subset=d.test_subset,
-        seed=config.train.seed,
-        download=d.download,
-    )
+    if train_data is not None or test_data is not None:
+        if train_data is None or test_data is None:
+            raise AutoscError("give both train_data and test_data (the test split is what the report states)")
+        bundle = from_datasets(train_data, test_data)
+        if size is not None and tuple(size) != bundle.native_size:
+            h, w = bundle.native_size
+            raise AutoscError(f"input_size {size[0]}x{size[1]} does not match the data's {h}x{w} images")
+        bundle.train = take_subset(bundle.train, d.subset, config.train.seed, "train_data", "subset")
+        bundle.test = take_subset(bundle.test, d.test_subset, config.train.seed, "test_data", "test_subset")
+    else:
+        bundle = load_data(
+            require_data(d),
+            input_size=size,
+            data_root=d.data_root,
+            subset=d.subset,
+            test_subset=d.test_subset,
+            seed=config.train.seed,
+            download=d.download,
+        )
     classes = config.plan.num_classes
     if classes is not None and classes != bundle.num_classes:
         raise AutoscError(f"--num-classes {classes} does not match the {bundle.num_classes} classes of {bundle.name}")
-    return bundle
+    return split_validation(bundle, d.val_split, config.train.seed)
 
 
-def plan_network(config: RunConfig, bundle: DataBundle, size: tuple[int, int]) -> Plan:
+def load_start_network(config: RunConfig, bundle: DataBundle, model: nn.Module | None = None) -> Start:
+    """The network the run starts from: ``--weights`` read and matched to the data, a module instance, or fresh."""
+    p = config.plan
+    width = parse_width(p.width)
+    return load_start(
+        model if model is not None else p.model,
+        weights=p.weights,
+        width_hint=width if width is not None and isinstance(p.model, str) else 1.0,
+        num_classes=bundle.num_classes,
+        in_channels=bundle.channels,
+    )
+
+
+def plan_network(config: RunConfig, bundle: DataBundle, size: tuple[int, int], start: Start | None = None) -> Plan:
     """Width, adaptor places and the identity shape projected under the budget (autosc/planning.py)."""
     p = config.plan
     return make_plan(
-        p.model,
+        start.spec.module if start is not None and start.spec.module is not None else p.model,
         budget=p.budget,
         memory=p.memory,
         input_size=size,
@@ -92,7 +131,23 @@ def plan_network(config: RunConfig, bundle: DataBundle, size: tuple[int, int]) -
         adaptors=p.placement(),
         macs_convention=p.macs_convention,
         low_branch=p.low_branch,
+        weights=p.weights,
+        widen_noise=p.widen_noise,
+        seed=config.train.seed,
+        mix=p.adaptor_mix,
+        start=start,
     )
+
+
+def start_accuracy(net: nn.Module, bundle: DataBundle, config: TrainConfig) -> tuple[float, float | None]:
+    """(test, validation) accuracy of the start network before any step: the trained network's own figures."""
+    device = resolve_device(config.device)
+    net.to(device)
+    _, test = evaluate(net, bundle.test, workers=config.workers, device=device, amp=config.amp)
+    val = None
+    if bundle.val is not None:
+        _, val = evaluate(net, bundle.val, workers=config.workers, device=device, amp=config.amp)
+    return test, val
 
 
 # -- training -----------------------------------------------------------------------------------------
@@ -109,16 +164,17 @@ def train_network(
     display: Display | None = None,
     dist: DistContext | None = None,
     save_extra: dict | None = None,
+    teacher: nn.Module | None = None,
 ) -> Trainer:
     """Train ``net`` to the end; with a folder, resume from and save to its ``phase`` checkpoint.
 
-    Returns the trainer: its ``history`` holds the per-epoch metrics, and its
-    ``stop_signal`` is set if SIGINT or SIGTERM stopped it early (the state is
-    saved at a batch boundary).
+    ``teacher``: distil from it (autosc/train/distill.py). Returns the trainer: its ``history`` holds the
+    per-epoch metrics (validation and test), and its ``stop_signal`` is set if SIGINT or SIGTERM stopped
+    it early (the state is saved at a batch boundary).
     """
     display = display or Display(quiet=True)
     dist = dist or DistContext()
-    trainer = Trainer(net, bundle.train, bundle.test, config, dist=dist)
+    trainer = Trainer(net, bundle.train, bundle.test, config, dist=dist, teacher=teacher, val_set=bundle.val)
     ckpt = folder.checkpoint(phase) if folder is not None else None
     if ckpt is not None and ckpt.is_file():
         data = io.load(ckpt, expect=(io.CHECKPOINT_FORMAT, BASELINE_FORMAT))
@@ -318,7 +374,9 @@ def build_report(
         params={"human": human_cost.params, "final": final.params},
         activation_bytes={"human": human_cost.activation_bytes, "final": final.activation_bytes},
         adaptors=_adaptors(shape, trainer),
-        accuracy=schema.Accuracy(final=history[-1]["test_acc"], best=max(r["test_acc"] for r in history)),
+        accuracy=schema.Accuracy(
+            final=history[-1]["test_acc"], best=max(r["test_acc"] for r in history), val=history[-1].get("val_acc")
+        ),
         onnx=schema.Onnx(
             path="model.onnx", opset=exported.opset, exporter=exported.exporter, max_abs_diff=exported.max_abs_diff
         ),

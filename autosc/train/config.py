@@ -30,15 +30,21 @@ RECIPES = {
     "small": {"epochs": 200, "batch_size": 128, "lr": 0.1},
     "large": {"epochs": 100, "batch_size": 64, "lr": 0.05},
 }
+#: A trained start fine-tunes: a tenth of the learning rate and a quarter of the epochs of training from
+#: scratch (the peers' practice, SPEC 0.1x-1x; docs/design.md, Compressing a trained network).
+TRAINED_SCALE = {"epochs": 0.25, "lr": 0.1}
 #: Weight decay by family (MobileNetV2 trains with less, as in its paper); the first matching prefix wins.
 WEIGHT_DECAY = (("mobilenet", 4e-5), ("", 5e-4))
 
 RECIPE_FIELDS = ("epochs", "batch_size", "lr", "weight_decay")
 
 
-def recipe(model: str, input_size: tuple[int, int]) -> dict:
-    """The family defaults of the four recipe fields for ``model`` at ``input_size``."""
-    base = RECIPES["small" if min(input_size) < 64 else "large"]
+def recipe(model: str, input_size: tuple[int, int], *, trained: bool = False) -> dict:
+    """The family defaults of the four recipe fields for ``model`` at ``input_size`` (``trained``: fine-tuning)."""
+    base = dict(RECIPES["small" if min(input_size) < 64 else "large"])
+    if trained:
+        base["epochs"] = max(1, round(base["epochs"] * TRAINED_SCALE["epochs"]))
+        base["lr"] = base["lr"] * TRAINED_SCALE["lr"]
     decay = next(wd for prefix, wd in WEIGHT_DECAY if model.startswith(prefix))
     return {**base, "weight_decay": decay}
 
@@ -52,6 +58,12 @@ class TrainConfig:
     lr: float | None = option(None, "Weight learning rate, SGD Nesterov with a cosine schedule (default 0.1 / 0.05).")
     weight_decay: float | None = option(None, "Weight decay (default: MobileNetV2 4e-5, else 5e-4).")
     momentum: float = option(0.9, "SGD momentum of the weights.")
+    warmup: float = option(0.0, "Linear learning-rate warm-up over this fraction of the steps, then cosine.")
+    distill: bool | None = option(
+        None, "Distil from the trained network you start from (default: on with trained weights)."
+    )
+    distill_temperature: float = option(4.0, "Distillation temperature T (soft targets softmax(t / T)).")
+    distill_weight: float = option(0.5, "lam in (1 - lam) CE + lam T^2 KL(teacher || student).")
     alpha_optimizer: str = option("adam", "The shape's optimiser: adam or sgd.", choices=ALPHA_OPTIMIZERS)
     alpha_lr: float = option(0.05, "Alpha learning rate.")
     alpha_step: int = option(0, "Alpha update every N batches (0: auto, about 600 updates in the shape phase).")
@@ -75,10 +87,16 @@ class TrainConfig:
         "off", "Mixed precision: off, bf16 or fp16; the alphas and the budget stay float32.", choices=AMP_MODES
     )
 
-    def resolve(self, model: str, input_size: tuple[int, int]) -> TrainConfig:
-        """A copy with every ``None`` recipe field set to the family default."""
-        defaults = recipe(model, input_size)
-        return replace(self, **{k: defaults[k] for k in RECIPE_FIELDS if getattr(self, k) is None})
+    def resolve(self, model: str, input_size: tuple[int, int], *, trained: bool = False) -> TrainConfig:
+        """A copy with every ``None`` recipe field set to the family default, and ``distill`` decided.
+
+        ``trained``: the run starts from trained weights (a shorter, gentler recipe; distillation on by default).
+        """
+        defaults = recipe(model, input_size, trained=trained)
+        filled = {k: defaults[k] for k in RECIPE_FIELDS if getattr(self, k) is None}
+        if self.distill is None:
+            filled["distill"] = trained
+        return replace(self, **filled)
 
     @property
     def resolved(self) -> bool:
@@ -94,6 +112,12 @@ class TrainConfig:
                 raise AutoscError(f"--{name.replace('_', '-')} must be at least {low}, got {getattr(self, name)}")
         if self.lr is not None and not (self.lr > 0 and math.isfinite(self.lr)):
             raise AutoscError(f"--lr must be a positive number, got {self.lr}")
+        if not 0 <= self.warmup < 1:
+            raise AutoscError(f"--warmup must be in [0, 1), got {self.warmup}")
+        if not (self.distill_temperature > 0 and math.isfinite(self.distill_temperature)):
+            raise AutoscError(f"--distill-temperature must be a positive number, got {self.distill_temperature}")
+        if not 0 <= self.distill_weight <= 1:
+            raise AutoscError(f"--distill-weight must be in [0, 1], got {self.distill_weight}")
         if not 0 < self.shape_until <= 1:
             raise AutoscError(f"--shape-until must be in (0, 1], got {self.shape_until}")
         for name in ("dual_lr", "penalty", "alpha_lr", "weight_decay", "momentum"):

@@ -43,6 +43,7 @@ from ..distributed import DistContext
 from ..errors import AutoscError
 from .alpha import DualRule, alpha_step
 from .config import ALPHA_UPDATES, RECIPE_FIELDS, TrainConfig
+from .distill import as_teacher, distillation_loss, teacher_logits
 from .evaluate import evaluate
 from .runtime import autocast, epoch_seed, layout, resolve_device, seed_epoch, skip_batches
 
@@ -56,6 +57,8 @@ class EpochMetrics:
     test_acc: float
     lr: float
     seconds: float
+    val_loss: float | None = None  # on the held-out part of the training data (--val-split), for decisions
+    val_acc: float | None = None
     macs: int | None = None
     resize_macs: int | None = None
     activation_bytes: int | None = None
@@ -86,17 +89,25 @@ class Trainer:
         test_set: Dataset,
         config: TrainConfig,
         dist: DistContext | None = None,
+        *,
+        teacher: nn.Module | None = None,
+        val_set: Dataset | None = None,
     ) -> None:
         config.validate()
         if not config.resolved:
             missing = ", ".join(k for k in RECIPE_FIELDS if getattr(config, k) is None)
             raise AutoscError(f"the training config does not set {missing}; use TrainConfig.resolve(model, input_size)")
         self.net, self.train_set, self.test_set, self.config = net, train_set, test_set, config
+        self.val_set = val_set
         self.dist = dist or DistContext()
         self.device = resolve_device(distributed.device_name(self.dist, config.device))
         net.to(self.device)
         if config.channels_last:
             net.to(memory_format=torch.channels_last)
+        # The network the run started from, when distilling from it (autosc/train/distill.py).
+        self.teacher = as_teacher(teacher.to(self.device)) if teacher is not None else None
+        if self.teacher is not None and config.channels_last:
+            self.teacher.to(memory_format=torch.channels_last)
         # With torchrun, the training forward goes through DDP (which also makes every rank start from rank 0's
         # weights); evaluation and the alpha pass use the plain module.
         self.model = self._wrap(net)
@@ -126,7 +137,7 @@ class Trainer:
         self.weight_opt = torch.optim.SGD(
             weights, lr=config.lr, momentum=config.momentum, nesterov=True, weight_decay=config.weight_decay
         )
-        self.weight_sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.weight_opt, T_max=self.total_steps)
+        self.weight_sched = torch.optim.lr_scheduler.LambdaLR(self.weight_opt, self._lr_factor)
         # The alphas learn during the first ``shape_until`` of the steps; the weights then train on the fixed shape.
         self.shape_steps = max(1, round(config.shape_until * self.total_steps))
         self.alpha_step = config.alpha_step or max(1, round(self.shape_steps / ALPHA_UPDATES))
@@ -138,6 +149,22 @@ class Trainer:
                 self.alpha_opt = torch.optim.SGD(self.alpha_params, lr=config.alpha_lr, momentum=0.9, nesterov=True)
             alpha_updates = max(1, self.shape_steps // self.alpha_step)
             self.alpha_sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.alpha_opt, T_max=alpha_updates)
+
+    def _lr_factor(self, step: int) -> float:
+        """The weight learning rate's factor at ``step``: linear warm-up over ``warmup`` of the steps, then cosine."""
+        warm = round(self.config.warmup * self.total_steps)
+        if step < warm:
+            return (step + 1) / warm
+        return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, self.total_steps - warm)))
+
+    def _loss(self, out: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy, or with a teacher the distillation blend (its logits computed without gradients)."""
+        if self.teacher is None:
+            return F.cross_entropy(out.float(), y)
+        with autocast(self.device, self.config.amp):
+            target = teacher_logits(self.teacher, x)
+        c = self.config
+        return distillation_loss(out, target, y, temperature=c.distill_temperature, weight=c.distill_weight)
 
     def _wrap(self, net: nn.Module) -> nn.Module:
         if not self.dist.enabled:
@@ -219,7 +246,7 @@ class Trainer:
         shared = alpha_now and self.config.alpha_pass == "shared"
         with autocast(self.device, self.config.amp):
             out = self.model(x)
-        loss = F.cross_entropy(out.float(), y)
+        loss = self._loss(out, x, y)
         self._check_finite(loss)
         self.weight_opt.zero_grad(set_to_none=True)
         for p in self.alpha_params:
@@ -243,7 +270,7 @@ class Trainer:
         if alpha_now and not shared:
             with autocast(self.device, self.config.amp):
                 alpha_out = self.net(x)
-            alpha_loss = F.cross_entropy(alpha_out.float(), y)
+            alpha_loss = self._loss(alpha_out, x, y)
             self._check_finite(alpha_loss)
             grads = torch.autograd.grad(alpha_loss, self.alpha_params)  # alphas only: no weight gradients computed
             for p, g in zip(self.alpha_params, grads, strict=True):
@@ -341,6 +368,15 @@ class Trainer:
             lr=self.weight_opt.param_groups[0]["lr"],
             seconds=seconds,
         )
+        if self.val_set is not None and len(self.val_set):
+            metrics.val_loss, metrics.val_acc = evaluate(
+                self.net,
+                self.val_set,
+                workers=self.config.workers,
+                channels_last=self.config.channels_last,
+                device=self.device,
+                amp=self.config.amp,
+            )
         if self.budgeted:
             projection = self.net.update_shape()
             alphas = [float(p.detach()) for p in self.alpha_params]

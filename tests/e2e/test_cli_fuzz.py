@@ -25,15 +25,22 @@ COMPRESS = {
     "adaptors": ["0", "999", "1.5"],
     "adaptor_at": ["no.such.cell"],
     "low_branch": ["median"],
+    "weights": ["/nonexistent/w.pt"],
+    "widen_noise": ["-1", "nan"],
+    "adaptor_mix": ["average"],
     "data": ["bogus", "imagefolder:", "imagefolder:/nonexistent/autosc", "cifar10"],
     "data_root": ["/nonexistent/autosc"],  # with --data cifar10 (below)
     "subset": ["0", "1000000", "-1"],
     "test_subset": ["0", "1000000"],
+    "val_split": ["1", "-0.1", "x"],
     "epochs": ["0", "-3", "1.7", "ten"],
     "batch_size": ["0", "x"],
     "lr": ["-1", "0", "nan", "inf", "fast"],
     "weight_decay": ["-1", "x"],
     "momentum": ["-0.5"],
+    "warmup": ["1", "-0.1"],
+    "distill_temperature": ["0", "-1"],
+    "distill_weight": ["1.5", "-0.1"],
     "alpha_optimizer": ["rmsprop"],
     "alpha_lr": ["-1", "nan"],
     "alpha_step": ["-1", "x"],
@@ -52,7 +59,7 @@ COMPRESS = {
     "out": ["/dev/null/run"],
 }
 #: boolean flags take no value: a stray value is an unexpected argument, one line too.
-FLAGS = ["cost_term", "collapse", "channels_last", "download", "baseline", "resume", "force", "quiet"]
+FLAGS = ["distill", "cost_term", "collapse", "channels_last", "download", "baseline", "resume", "force", "quiet"]
 
 
 def _flag(name: str) -> str:

@@ -1,0 +1,191 @@
+"""The network a run starts from: the human network from scratch, or the user's trained one (docs/design.md,
+Compressing a trained network).
+
+A trained start is a ``state_dict`` file (``--weights``; what
+``torch.save(model.state_dict())`` writes, read with ``weights_only=True``) or,
+in Python, a module instance. Its width is read off the weights' shapes, so the
+user states only the width the compressed network should have; a wider target
+is filled by :func:`autosc.models.widen.widen` so that it starts as the trained
+function.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import AutoscError
+from . import ModelSpec, is_zoo_model
+from .widen import widen
+
+#: ``--width`` values tried when reading a trained width off a state dict (a zoo family at width w rounds every
+#: channel count with make_divisible, so widths differing by less than this grid are indistinguishable anyway).
+WIDTH_GRID = tuple(round(0.05 * i, 2) for i in range(2, 161))
+
+
+def read_weights(path: str | os.PathLike) -> dict[str, Tensor]:
+    """A state dict from ``path``: saved directly, or under ``state_dict`` / ``model`` in a checkpoint dict.
+
+    Read with ``weights_only=True`` (a file never runs code); a ``module.`` prefix (DataParallel) is removed.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AutoscError(f"--weights {path} does not exist; give the file torch.save(model.state_dict()) wrote")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise AutoscError(f"cannot read --weights {path} as a state dict ({first[:160]})") from exc
+    if isinstance(data, dict) and not _is_state(data):
+        for key in ("state_dict", "model"):
+            if isinstance(data.get(key), dict) and _is_state(data[key]):
+                data = data[key]
+                break
+    if not isinstance(data, dict) or not _is_state(data):
+        raise AutoscError(
+            f"--weights {path} holds no state dict (a dict of tensors, or one under 'state_dict' or 'model'); "
+            "save it with torch.save(model.state_dict(), path)"
+        )
+    if all(k.startswith("module.") for k in data):
+        data = {k.removeprefix("module."): v for k, v in data.items()}
+    return dict(data)
+
+
+def _is_state(data: dict) -> bool:
+    return bool(data) and all(isinstance(k, str) and isinstance(v, Tensor) for k, v in data.items())
+
+
+def mismatches(net: nn.Module, state: dict[str, Tensor]) -> list[str]:
+    """What keeps ``state`` from loading into ``net``: missing, unexpected and wrongly shaped keys, in order."""
+    own = net.state_dict()
+    out = [f"missing {k}" for k in own if k not in state]
+    out += [f"unexpected {k}" for k in state if k not in own]
+    out += [
+        f"{k} is {tuple(state[k].shape)}, the network has {tuple(v.shape)}"
+        for k, v in own.items()
+        if k in state and tuple(state[k].shape) != tuple(v.shape)
+    ]
+    return out
+
+
+def _fits(spec: ModelSpec, state: dict[str, Tensor]) -> bool:
+    with torch.device("meta"):
+        net = spec.build()
+    return not mismatches(net, state)
+
+
+def _file_shape(state: dict[str, Tensor]) -> tuple[int | None, int | None]:
+    """(classes, input channels) the weights imply: the last 2-D weight's rows and the first 4-D weight's inputs."""
+    matrices = [v for k, v in state.items() if k.endswith("weight") and v.dim() == 2]
+    convs = [v for k, v in state.items() if k.endswith("weight") and v.dim() == 4]
+    return (int(matrices[-1].shape[0]) if matrices else None, int(convs[0].shape[1]) if convs else None)
+
+
+def trained_width(spec: ModelSpec, state: dict[str, Tensor], source: str) -> float:
+    """The width at which ``spec``'s network has exactly the shapes of ``state``; else one line on what differs.
+
+    ``spec.width`` is tried first, then (for zoo networks) :data:`WIDTH_GRID`. The message names the first
+    few mismatches and the width, classes and channels that would fit.
+    """
+    if _fits(spec, state):
+        return spec.width
+    widths = WIDTH_GRID if is_zoo_model(spec.name) else (1.0,)
+    for width in (w for w in widths if w != spec.width):
+        if _fits(spec.at_width(width), state):
+            return width
+    with torch.device("meta"):
+        net = spec.build()
+    problems = mismatches(net, state)
+    hint = _hint(spec, state, widths)
+    raise AutoscError(
+        f"--weights {source} does not fit {spec.name} ({spec.num_classes} classes, {spec.in_channels} input "
+        f"channels) at any width: {'; '.join(problems[:3])}{' ...' if len(problems) > 3 else ''}{hint}"
+    )
+
+
+def _hint(spec: ModelSpec, state: dict[str, Tensor], widths: tuple[float, ...]) -> str:
+    """Which classes/channels/width the file was saved with, when a spec with them fits."""
+    classes, channels = _file_shape(state)
+    if classes is None or channels is None:
+        return ""
+    other = ModelSpec(spec.name, spec.width, classes, channels, spec.module)
+    if (classes, channels) == (spec.num_classes, spec.in_channels):
+        return ". Is it a state dict of this model?"
+    for width in (spec.width, *widths):
+        if _fits(other.at_width(width), state):
+            return (
+                f". It fits {classes} classes and {channels} input channels at width {width:g}: is it for other data?"
+            )
+    return f". It looks like {classes} classes and {channels} input channels"
+
+
+@dataclass(frozen=True)
+class Start:
+    """The network a run starts from: ``spec`` (its width, classes, channels) and its weights, if trained.
+
+    ``weights`` is None for a fresh network and for a module instance (the instance carries its own).
+    """
+
+    spec: ModelSpec
+    weights: dict[str, Tensor] | None = None
+    source: str | None = None  # where the trained weights came from (a file, or "the module instance")
+
+    @property
+    def trained(self) -> bool:
+        return self.weights is not None or self.spec.module is not None
+
+    def build(self) -> nn.Module:
+        """The start network itself, with its trained weights (the teacher and the "human" of the report)."""
+        if self.weights is None:
+            return self.spec.build()
+        with torch.random.fork_rng():  # the initial values are overwritten: drawing them must not move the RNG
+            net = self.spec.build()
+        net.load_state_dict(self.weights)
+        return net
+
+    def build_at(self, target: ModelSpec, *, noise: float, seed: int) -> nn.Module:
+        """The network at ``target``'s width: a fresh one when untrained; trained ones widened preserving function."""
+        if not self.trained:
+            return target.build()
+        net = self.build()
+        if target.width == self.spec.width:
+            return net
+        with torch.random.fork_rng():  # building the wide network must not move the run's seeded RNG
+            wide = target.build()
+        return widen(net, wide, in_channels=self.spec.in_channels, noise=noise, seed=seed)
+
+
+def load_start(
+    model: str | nn.Module,
+    *,
+    weights: str | os.PathLike | None = None,
+    width_hint: float = 1.0,
+    num_classes: int | None = None,
+    in_channels: int = 3,
+) -> Start:
+    """The start of a run on ``model``: ``weights`` read and matched (width read off their shapes), or fresh."""
+    from . import instance_spec
+
+    if isinstance(model, nn.Module):
+        spec = instance_spec(model, num_classes=num_classes, in_channels=in_channels)
+        if weights is None:
+            return Start(spec, None, "the module instance")
+        state = read_weights(weights)
+        problems = mismatches(model, state)
+        if problems:
+            more = " ..." if len(problems) > 3 else ""
+            raise AutoscError(f"--weights {weights} does not fit the given module: {'; '.join(problems[:3])}{more}")
+        return Start(spec, state, str(weights))
+    spec = ModelSpec(model, width_hint, num_classes, in_channels)
+    if weights is None:
+        return Start(spec.at_width(1.0))
+    state = read_weights(weights)
+    width = trained_width(spec, state, str(weights))
+    return Start(spec.at_width(width), state, str(weights))
+
+
+__all__ = ["Start", "load_start", "mismatches", "read_weights", "trained_width"]
