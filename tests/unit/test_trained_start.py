@@ -171,7 +171,7 @@ def test_widened_network_keeps_the_trained_accuracy():
     config = TrainConfig(epochs=2, batch_size=32, lr=0.05, weight_decay=4e-5, device="cpu")
     train_network(narrow, bundle, config)
     _, acc = evaluate(narrow, bundle.test, device="cpu")
-    assert 0.3 < acc  # it learned something: equal accuracy is not the trivial 10% of a constant network
+    assert acc > 0.3  # it learned something: equal accuracy is not the trivial 10% of a constant network
     wide = widen(
         narrow,
         build_model("resnet18_cifar", width=0.5, num_classes=bundle.num_classes, in_channels=bundle.channels),
