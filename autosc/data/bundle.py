@@ -61,8 +61,8 @@ def split_validation(bundle: DataBundle, fraction: float, seed: int) -> DataBund
     if fraction == 0:
         return bundle
     base, indices = _flatten(bundle.train)
-    held = round(fraction * len(indices))
-    if not 1 <= held < len(indices):
+    held = max(1, round(fraction * len(indices)))
+    if held >= len(indices):
         raise AutoscError(
             f"--val-split {fraction:g} of {len(indices)} training images leaves no validation or no training images"
         )
