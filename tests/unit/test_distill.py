@@ -79,4 +79,8 @@ def test_warmup_ramps_the_learning_rate_then_cosine():
         trainer.weight_opt.step()
         trainer.weight_sched.step()
     assert lrs[:4] == pytest.approx([0.025, 0.05, 0.075, 0.1])
-    assert lrs[4] == pytest.approx(0.1) and lrs[-1] < 0.001 and all(a >= b for a, b in zip(lrs[4:-1], lrs[5:], strict=True))
+    assert (
+        lrs[4] == pytest.approx(0.1)
+        and lrs[-1] < 0.001
+        and all(a >= b for a, b in zip(lrs[4:-1], lrs[5:], strict=True))
+    )
