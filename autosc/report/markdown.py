@@ -77,6 +77,8 @@ def _verdict(report: Report) -> str:
         )
     else:
         tail = f"; {human / report.macs.final_total:.2f}× fewer MACs than the human network ({format_count(human)})"
+    if report.accuracy.human is not None:
+        tail += f"; the trained network it started from: {acc(report.accuracy.human)}"
     return f"**{head}{tail}.**"
 
 
@@ -93,7 +95,8 @@ def _verdict_cost(report: Report) -> str:
 def _main_table(report: Report) -> str:
     """Human, this run and (with ``--baseline``) the narrowed human network, side by side."""
     with_base = report.baseline is not None
-    header = ["", "human", "autosc (this run)"] + (["baseline (narrowed human)"] if with_base else [])
+    human = "trained network" if report.start else "human"
+    header = ["", human, "autosc (this run)"] + (["baseline (narrowed human)"] if with_base else [])
     rows = [row if with_base else row[:3] for row in _main_rows(report)]
     return table(header, rows)
 
@@ -102,7 +105,12 @@ def _main_rows(report: Report) -> list[list[str]]:
     """One row per quantity; the fourth cell is the baseline's (a dash where the baseline records none)."""
     cap, macs, memory, base = budget(report), report.macs, report.activation_bytes, report.baseline
     rows = [
-        ["width multiplier", "1.00", f"{report.width:.2f}", f"{base.width:.2f}" if base else DASH],
+        [
+            "width multiplier",
+            f"{_human_width(report):.2f}",
+            f"{report.width:.2f}",
+            f"{base.width:.2f}" if base else DASH,
+        ],
         [f"MACs ({convention(report)})", format_count(macs.human), format_count(macs.final), _count(base, "macs")],
         ["+ resize MACs (bilinear, 4 per output)", "0", format_count(macs.final_resize), "0"],
     ]
@@ -119,10 +127,19 @@ def _main_rows(report: Report) -> list[list[str]]:
     if cap.memory_bytes is not None:
         shares = [pct(memory[k], cap.memory_bytes) for k in ("human", "final")]
         rows.append(["% of memory budget used", *shares, DASH])
-    # the human network is not evaluated by a run, hence its dash
-    rows.append(["top-1 accuracy", DASH, _accuracy_cell(report), acc(base.accuracy) if base else DASH])
+    # a fresh human network is not evaluated by a run, hence its dash; a trained start is, before compressing
+    human_acc = acc(report.accuracy.human) if report.accuracy.human is not None else DASH
+    rows.append(["top-1 accuracy (test)", human_acc, _accuracy_cell(report), acc(base.accuracy) if base else DASH])
+    if report.accuracy.val is not None:
+        human_val = acc(report.accuracy.human_val) if report.accuracy.human_val is not None else DASH
+        rows.append(["top-1 accuracy (validation)", human_val, acc(report.accuracy.val), DASH])
     rows.append(_latency_row(report.latency_ms))
     return rows
+
+
+def _human_width(report: Report) -> float:
+    """The width of the network the run started from: the trained one's, else the human network's 1."""
+    return float(report.start["trained_width"]) if report.start else 1.0
 
 
 def _count(base: Baseline | None, key: str) -> str:

@@ -22,12 +22,14 @@ from torch.utils.data import DataLoader, Dataset
 
 from .. import distributed, io
 from ..config import RunConfig, require_data
-from ..data import PYTHON_DATA
+from ..data import PYTHON_DATA, DataBundle
 from ..distributed import DistContext
 from ..errors import AutoscError
 from ..models import instance_spec, is_zoo_model
+from ..models.trained import Start
 from ..planning import network_from_config
 from ..report import Report, write_report
+from ..train import TrainConfig
 from . import stages
 from .folder import RunFolder, default_run_dir
 from .progress import Display
@@ -287,7 +289,9 @@ def _run(
 UNTRAINED_RATIO = 1.5
 
 
-def _start_network(start, bundle, train_config, config, display):
+def _start_network(
+    start: Start, bundle: DataBundle, train_config: TrainConfig, config: RunConfig, display: Display
+) -> tuple[nn.Module, tuple[float | None, float | None], nn.Module | None, TrainConfig]:
     """The start network (the report's "human"), its accuracy before compressing, and the teacher if distilling."""
     human = start.build()
     if not start.trained:

@@ -26,7 +26,7 @@ from ..cost import count
 from ..cost.budget import Budget
 from ..cost.budgeted import BudgetedNetwork
 from ..cost.width import auto_width
-from ..data import DataBundle, from_datasets, load_data, split_validation
+from ..data import PYTHON_DATA, DataBundle, from_datasets, load_data, split_validation
 from ..data.bundle import take_subset
 from ..distributed import DistContext
 from ..errors import AutoscError
@@ -88,6 +88,11 @@ def load_dataset(
             raise AutoscError(f"input_size {size[0]}x{size[1]} does not match the data's {h}x{w} images")
         bundle.train = take_subset(bundle.train, d.subset, config.train.seed, "train_data", "subset")
         bundle.test = take_subset(bundle.test, d.test_subset, config.train.seed, "test_data", "test_subset")
+    elif d.data == PYTHON_DATA:
+        raise AutoscError(
+            "this run trains on datasets given in Python: pass train_data= and test_data= to autosc.compress "
+            "(a resumed run needs them again)"
+        )
     else:
         bundle = load_data(
             require_data(d),

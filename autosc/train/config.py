@@ -31,7 +31,7 @@ RECIPES = {
     "large": {"epochs": 100, "batch_size": 64, "lr": 0.05},
 }
 #: A trained start fine-tunes: a tenth of the learning rate and a quarter of the epochs of training from
-#: scratch (the peers' practice, SPEC 0.1x-1x; docs/design.md, Compressing a trained network).
+#: scratch (the peers' practice; docs/design.md, Compressing a trained network).
 TRAINED_SCALE = {"epochs": 0.25, "lr": 0.1}
 #: Weight decay by family (MobileNetV2 trains with less, as in its paper); the first matching prefix wins.
 WEIGHT_DECAY = (("mobilenet", 4e-5), ("", 5e-4))

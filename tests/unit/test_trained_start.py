@@ -49,8 +49,13 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).abs().max() / b.abs().max())
 
 
-@pytest.mark.parametrize("name", ["mobilenet_v2_cifar", "resnet18_cifar", "resnet50_cifar", "vgg16_bn_cifar"])
+@pytest.mark.parametrize(
+    "name", ["mobilenet_v2_cifar", "resnet18_cifar", "resnet50_cifar", "vgg16_bn_cifar", "timm:efficientnet_b0"]
+)
 def test_widening_keeps_the_trained_function(name):
+    """Residual joins (ResNet, MobileNetV2), depthwise groups, a flattening head (VGG), squeeze-excite (timm)."""
+    if name.startswith("timm:"):
+        pytest.importorskip("timm")
     torch.manual_seed(0)
     narrow = _trained_a_little(build_model(name, width=1.0, num_classes=10, in_channels=1), 1)
     wide = widen(narrow, build_model(name, width=1.5, num_classes=10, in_channels=1), in_channels=1, noise=0.1)
