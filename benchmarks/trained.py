@@ -314,7 +314,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     bundle = load_dataset(config, SIZE)
     print(f"data: {bundle.describe()}", flush=True)
-    teachers = RESULTS / "teachers"
+    teachers = out.parent / "teachers"  # beside the results file (default: benchmarks/results/teachers/)
     teacher, record = train_teacher(
         bundle, epochs=args.teacher_epochs, seed=args.teacher_seed, cache_dir=teachers, lr=args.teacher_lr,
         batch_size=args.batch_size, device=args.device,
