@@ -47,7 +47,7 @@ from autosc.planning import make_plan
 from autosc.run.stages import freeze_and_save, load_dataset, train_network
 from autosc.train import TrainConfig
 from autosc.train.evaluate import evaluate
-from benchmarks.common import RESULTS, add_out, append_row, load_rows, machine, parser, quiet
+from benchmarks.common import add_out, append_row, load_rows, machine, parser, quiet
 from benchmarks.trained_peers import TEACHER, LowResolution, prune_to_macs, resolution_for_macs, train_teacher
 
 SIZE = (28, 28)  # Fashion-MNIST's native size: no resize in the data
