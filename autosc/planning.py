@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .adaptor import choose, find_candidates, identity_alpha, insert_adaptors
+from .adaptor import choose, find_candidates, identity_alpha, insert_adaptors, meta_copy
 from .cost.budget import Budget, parse_budget
 from .cost.budgeted import BudgetedNetwork
 from .cost.projection import Projection, fits
@@ -173,6 +173,8 @@ def make_plan(
     if start is None:
         start = load_start(model, weights=weights, width_hint=hint, num_classes=num_classes, in_channels=in_channels)
     human = start.spec
+    if human.module is not None and num_classes is not None:
+        _check_outputs(human.module, size, in_channels, num_classes)
     human_macs, human_bytes = human_cost(human, size, macs_convention)
     parsed = parse_budget(
         str(budget) if budget is not None else None, memory, human_macs=human_macs, convention=macs_convention
@@ -216,6 +218,22 @@ def make_plan(
         start=start,
         width_note=note,
     )
+
+
+def _check_outputs(module: nn.Module, size: tuple[int, int], in_channels: int, num_classes: int) -> None:
+    """A module instance must output one logit per class of the data: checked on the meta device (no arithmetic)."""
+    probe = meta_copy(module).eval()
+    try:
+        with torch.no_grad():
+            out = probe(torch.zeros(1, in_channels, *size, device="meta"))
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise AutoscError(f"the module cannot run on a {in_channels}x{size[0]}x{size[1]} input: {first}") from exc
+    if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[1] != num_classes:
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise AutoscError(
+            f"the module outputs {shape} for one image; the data has {num_classes} classes (1, {num_classes})"
+        )
 
 
 def _choose_width(

@@ -124,9 +124,10 @@ class ShapeAdaptor(nn.Module):
         low, full = resize(low_branch(x, self.pool), self.size), resize(x, self.size)
         if self.mix == "blend":
             return (1 - sigma) * low + sigma * full
-        # The value of the full branch, the gradient of the blend: d/d alpha of (1 - sigma)(low - full).
-        blend = (1 - sigma) * (low - full)
-        return full + blend - blend.detach()
+        # The value (and the input's gradient) of the full branch alone; alpha gets the blend's gradient,
+        # d/d alpha of (1 - sigma)(low - full). ``b - b.detach()`` is exactly zero, so the value is exact.
+        blend = (1 - sigma) * (low - full).detach()
+        return full + (blend - blend.detach())
 
     def extra_repr(self) -> str:
         branch = f", branch={self.branch}" if self.branch else ""

@@ -7,7 +7,7 @@ must be ``(image tensor C x H x W, int label)``, as torchvision datasets with ``
 from __future__ import annotations
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, IterableDataset, Subset, TensorDataset
 
 from ..errors import AutoscError
 from .bundle import DataBundle
@@ -17,13 +17,16 @@ PYTHON_DATA = "python"
 
 
 def _dataset(data: Dataset | DataLoader, what: str) -> Dataset:
-    if isinstance(data, DataLoader):
-        return data.dataset
-    if not hasattr(data, "__getitem__") or not hasattr(data, "__len__"):
-        raise AutoscError(f"{what} must be a torch Dataset or DataLoader, got {type(data).__name__}")
-    if len(data) == 0:
+    """The map-style dataset behind ``data`` (a loader's own batching and sampling are not used: autosc batches
+    and shuffles with its recipe)."""
+    dataset = data.dataset if isinstance(data, DataLoader) else data
+    if isinstance(dataset, IterableDataset) or not hasattr(dataset, "__getitem__") or not hasattr(dataset, "__len__"):
+        raise AutoscError(
+            f"{what} must be a map-style torch Dataset (or a DataLoader of one), got {type(dataset).__name__}"
+        )
+    if len(dataset) == 0:
         raise AutoscError(f"{what} is empty")
-    return data
+    return dataset
 
 
 def _item(dataset: Dataset, what: str) -> tuple[torch.Tensor, int]:
@@ -36,24 +39,43 @@ def _item(dataset: Dataset, what: str) -> tuple[torch.Tensor, int]:
 
 
 def _labels(dataset: Dataset) -> list[int]:
+    """Every label, read from ``targets`` (through subsets, or a TensorDataset's second tensor) when there is one,
+    else item by item."""
+    indices = None
+    while isinstance(dataset, Subset):
+        indices = [dataset.indices[i] for i in indices] if indices is not None else list(dataset.indices)
+        dataset = dataset.dataset
     targets = getattr(dataset, "targets", None)
-    if targets is not None:
-        return [int(t) for t in targets]
-    return [int(dataset[i][1]) for i in range(len(dataset))]
+    if targets is None and isinstance(dataset, TensorDataset) and len(dataset.tensors) == 2:
+        targets = dataset.tensors[1]
+    if targets is None:
+        return [int(dataset[i][1]) for i in (indices if indices is not None else range(len(dataset)))]
+    targets = [int(t) for t in targets]
+    return [targets[i] for i in indices] if indices is not None else targets
 
 
-def from_datasets(train: Dataset | DataLoader, test: Dataset | DataLoader, *, name: str = PYTHON_DATA) -> DataBundle:
-    """Both splits as a bundle; classes from ``classes`` / ``targets`` when the dataset has them, else its labels."""
+def from_datasets(
+    train: Dataset | DataLoader,
+    test: Dataset | DataLoader,
+    *,
+    num_classes: int | None = None,
+    name: str = PYTHON_DATA,
+) -> DataBundle:
+    """Both splits as a bundle; classes as given, else from ``classes``, else the largest training label + 1."""
     train_set, test_set = _dataset(train, "train_data"), _dataset(test, "test_data")
     x, _ = _item(train_set, "train_data")
     x_test, _ = _item(test_set, "test_data")
     if x.shape != x_test.shape:
         raise AutoscError(f"train_data images are {tuple(x.shape)} but test_data images are {tuple(x_test.shape)}")
     classes = getattr(train_set, "classes", None)
-    labels = _labels(train_set)
-    num_classes = len(classes) if classes is not None else max(labels) + 1
-    if min(labels) < 0 or max(labels) >= num_classes:
-        raise AutoscError(f"train_data labels must be 0 .. {num_classes - 1}, found {min(labels)} .. {max(labels)}")
+    labels, test_labels = _labels(train_set), _labels(test_set)
+    if num_classes is None:
+        num_classes = len(classes) if classes is not None else max(labels) + 1
+    for what, found in (("train_data", labels), ("test_data", test_labels)):
+        if min(found) < 0 or max(found) >= num_classes:
+            raise AutoscError(
+                f"{what} labels must be 0 .. {num_classes - 1} ({num_classes} classes), found {min(found)} .. {max(found)}"
+            )
     size = (int(x.shape[1]), int(x.shape[2]))
     return DataBundle(
         name=name,

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import AutoscError
-from . import ModelSpec, is_zoo_model
+from . import ModelSpec, scales_width
 from .widen import widen
 
 #: ``--width`` values tried when reading a trained width off a state dict (a zoo family at width w rounds every
@@ -73,8 +73,11 @@ def mismatches(net: nn.Module, state: dict[str, Tensor]) -> list[str]:
 
 
 def _fits(spec: ModelSpec, state: dict[str, Tensor]) -> bool:
-    with torch.device("meta"):
-        net = spec.build()
+    try:
+        with torch.device("meta"):
+            net = spec.build()
+    except AutoscError:  # a width this family cannot be built at
+        return False
     return not mismatches(net, state)
 
 
@@ -93,7 +96,7 @@ def trained_width(spec: ModelSpec, state: dict[str, Tensor], source: str) -> flo
     """
     if _fits(spec, state):
         return spec.width
-    widths = WIDTH_GRID if is_zoo_model(spec.name) else (1.0,)
+    widths = WIDTH_GRID if scales_width(spec.name) else (1.0,)
     for width in (w for w in widths if w != spec.width):
         if _fits(spec.at_width(width), state):
             return width
@@ -142,7 +145,9 @@ class Start:
         """The start network itself, with its trained weights (the teacher and the "human" of the report)."""
         if self.weights is None:
             return self.spec.build()
-        with torch.random.fork_rng():  # the initial values are overwritten: drawing them must not move the RNG
+        with torch.random.fork_rng(
+            devices=[]
+        ):  # the initial values are overwritten: drawing them must not move the RNG
             net = self.spec.build()
         net.load_state_dict(self.weights)
         return net
@@ -154,7 +159,7 @@ class Start:
         net = self.build()
         if target.width == self.spec.width:
             return net
-        with torch.random.fork_rng():  # building the wide network must not move the run's seeded RNG
+        with torch.random.fork_rng(devices=[]):  # building the wide network must not move the run's seeded RNG
             wide = target.build()
         return widen(net, wide, in_channels=self.spec.in_channels, noise=noise, seed=seed)
 

@@ -9,6 +9,7 @@ same result as an uninterrupted run with the same seed.
 
 from __future__ import annotations
 
+import hashlib
 import shlex
 import time
 from contextlib import nullcontext
@@ -29,7 +30,7 @@ from ..models import instance_spec, is_zoo_model
 from ..models.trained import Start
 from ..planning import network_from_config
 from ..report import Report, write_report
-from ..train import TrainConfig
+from ..units import parse_input_size
 from . import stages
 from .folder import RunFolder, default_run_dir
 from .progress import Display
@@ -127,6 +128,8 @@ def compress(
         model = instance_spec(model).name
     if model:
         given["model"] = model
+    if given.get("weights") is not None:  # stored absolute, so --resume finds it from any folder
+        given["weights"] = str(Path(given["weights"]).expanduser().resolve())
     if inputs.python_data:
         if given.get("data") not in (None, PYTHON_DATA):
             raise AutoscError(f"give either data={given['data']!r} or train_data/test_data, not both")
@@ -172,9 +175,12 @@ def _stored(folder: RunFolder, given: dict[str, Any]) -> tuple[RunConfig, str, d
     try:
         stored = folder.read_run()
         if "config" in stored:
-            config = RunConfig.from_dict(stored["config"], where=where)
+            data = dict(stored["config"])
+            # a run started before the validation split trained on every training image: it goes on doing so
+            data["dataset"] = {"val_split": 0.0, **data.get("dataset", {})}
+            config = RunConfig.from_dict(data, where=where)
         else:  # a run folder written before the typed config: flat arguments beside the model
-            config = RunConfig.from_flat({**stored["args"], "model": stored["model"]}, where=where)
+            config = RunConfig.from_flat({"val_split": 0.0, **stored["args"], "model": stored["model"]}, where=where)
         plan = dict(stored["plan"])
     except (ValueError, KeyError, TypeError, AttributeError) as exc:  # JSON errors are ValueErrors
         raise AutoscError(f"cannot resume: {where} is not a readable autosc run file ({exc})") from exc
@@ -214,21 +220,35 @@ def _run(
     config.plan.validate()
     config.dataset.validate()
     config.export.validate()
-    trained = config.plan.weights is not None or inputs.model is not None
     if config.baseline and inputs.model is not None:
         raise AutoscError("--baseline builds the human network at another width, which a module instance cannot do")
-    size = None if inputs.python_data else stages.input_size(config)
+    size = _input_size(config, inputs)
     if size is not None:  # bad hyper-parameters are refused before any data is read
-        config.train.resolve(config.plan.model, size, trained=trained).validate()
-        require_data(config.dataset)
+        config.train.resolve(config.plan.model, size).validate()
+        if not inputs.python_data:
+            require_data(config.dataset)
     bundle = stages.load_dataset(config, size, train_data=inputs.train_data, test_data=inputs.test_data)
     size = size or bundle.native_size
-    train_config = config.train.resolve(config.plan.model, size, trained=trained)
-    train_config.validate()
     display.log(f"data: {bundle.describe()}")
     start = stages.load_start_network(config, bundle, inputs.model)
+    human, accuracy, looks_trained = _measure_start(start, bundle, config, display)
+    # A weights file is a trained start; a module instance is one if it scores above chance (it may be fresh).
+    trained = start.weights is not None or (start.trained and looks_trained)
+    train_config = config.train.resolve(config.plan.model, size, trained=trained)
+    if train_config.distill and config.train.distill is None and not looks_trained:
+        display.log("the start network scores near chance, so it is not distilled from (pass --distill to force)")
+        train_config = replace(train_config, distill=False)
+    train_config.validate()
+    mix = config.plan.adaptor_mix or ("straight-through" if trained else "blend")
     torch.manual_seed(train_config.seed)
+    fingerprint = _fingerprint(config.plan.weights)
     if stored_plan is not None:
+        stored_print = stored_plan.get("start", {}).get("sha256")
+        if stored_print is not None and stored_print != fingerprint:
+            raise AutoscError(
+                f"--weights {config.plan.weights} changed since this run started (its SHA-256 differs); "
+                "restore that file, or start a new run with --force"
+            )
         network = network_from_config(
             stored_plan,
             model=inputs.model or config.plan.model,
@@ -237,7 +257,7 @@ def _run(
             seed=train_config.seed,
         )
     else:
-        plan = stages.plan_network(config, bundle, size, start)
+        plan = stages.plan_network(config, bundle, size, start, mix=mix)
         network = plan.network
         if plan.width_note:
             display.log(plan.width_note)
@@ -247,7 +267,7 @@ def _run(
                     "model": config.plan.model,
                     "config": config.to_dict(),
                     "command": command,
-                    "plan": plan.config(),
+                    "plan": {**plan.config(), **({"start": {"sha256": fingerprint}} if fingerprint else {})},
                     "plan_summary": plan.to_dict(),
                 }
             )
@@ -255,7 +275,7 @@ def _run(
         f"plan: width {network.spec.width:g}, adaptors after {', '.join(network.config()['cells'])}, "
         f"budget {network.budget.describe()}"
     )
-    human, accuracy, teacher, train_config = _start_network(start, bundle, train_config, config, display)
+    teacher = human if train_config.distill and start.trained else None
     trainer = stages.train_network(
         network, bundle, train_config, folder=folder, display=display, dist=dist, teacher=teacher
     )
@@ -263,8 +283,9 @@ def _run(
         return _stopped(config, folder, display, trainer.stop_signal)
     baseline = None
     if config.baseline:
+        scratch = replace(config.train.resolve(config.plan.model, size), distill=False)  # the human network, fresh
         baseline = stages.train_baseline(
-            config, bundle, network.budget, size, train_config, folder=folder, display=display, dist=dist
+            config, bundle, network.budget, size, scratch, folder=folder, display=display, dist=dist
         )
         if baseline.trainer.stop_signal is not None:
             return _stopped(config, folder, display, baseline.trainer.stop_signal)
@@ -279,36 +300,50 @@ def _run(
             "trained_width": start.spec.width,
             "widened": network.spec.width > start.spec.width,
             "distilled": teacher is not None,
+            "fine_tuned": trained,  # False: a module instance near chance, trained with the from-scratch recipe
         }
     io.write_json(folder.report, report.to_dict())
     write_report(folder.root, report, trainer.history)
     return Result(folder.root, report, frozen)
 
 
-#: A start network scoring under this many times chance is taken for untrained: it is not distilled from.
+#: A start network scoring under this many times chance is taken for untrained: it is not distilled from, and a
+#: module instance that scores so is trained with the from-scratch recipe.
 UNTRAINED_RATIO = 1.5
 
 
-def _start_network(
-    start: Start, bundle: DataBundle, train_config: TrainConfig, config: RunConfig, display: Display
-) -> tuple[nn.Module, tuple[float | None, float | None], nn.Module | None, TrainConfig]:
-    """The start network (the report's "human"), its accuracy before compressing, and the teacher if distilling."""
+def _fingerprint(path: str | None) -> str | None:
+    """SHA-256 of the weights file, stored in run.json: a resumed run must distil from the same trained network."""
+    if path is None or not Path(path).is_file():
+        return None
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _input_size(config: RunConfig, inputs: Inputs) -> tuple[int, int] | None:
+    """The input size known before the data is read; None when it is the size of datasets given in Python."""
+    given = config.plan.input_size
+    if inputs.python_data:
+        return parse_input_size(given) if given is not None else None
+    if inputs.model is not None and given is None:
+        raise AutoscError(
+            "a module instance on a named dataset needs input_size (the size it was trained at, e.g. input_size=32)"
+        )
+    return stages.input_size(config)
+
+
+def _measure_start(
+    start: Start, bundle: DataBundle, config: RunConfig, display: Display
+) -> tuple[nn.Module, tuple[float | None, float | None], bool]:
+    """The start network (the report's "human"), its (test, validation) accuracy before compressing, and whether
+    it scores above chance (on validation when there is a split: a decision, not a report)."""
     human = start.build()
     if not start.trained:
-        return human, (None, None), None, train_config
-    test, val = stages.start_accuracy(human, bundle, train_config)
+        return human, (None, None), False
+    test, val = stages.start_accuracy(human, bundle, config.train)
     val_text = f", validation {val:.2%}" if val is not None else ""
     display.log(f"start: {start.source} at width {start.spec.width:g}: test accuracy {test:.2%}{val_text}")
-    if not train_config.distill:
-        return human, (test, val), None, train_config
-    chance = 1 / bundle.num_classes
-    if config.train.distill is None and test < UNTRAINED_RATIO * chance:
-        display.log(
-            f"the start network scores {test:.1%} (chance {chance:.1%}): it looks untrained, so it is not distilled "
-            "from (pass --distill to force)"
-        )
-        return human, (test, val), None, replace(train_config, distill=False)
-    return human, (test, val), start.build(), train_config
+    looks_trained = (val if val is not None else test) >= UNTRAINED_RATIO / bundle.num_classes
+    return human, (test, val), looks_trained
 
 
 def _finish(

@@ -82,7 +82,7 @@ def load_dataset(
     if train_data is not None or test_data is not None:
         if train_data is None or test_data is None:
             raise AutoscError("give both train_data and test_data (the test split is what the report states)")
-        bundle = from_datasets(train_data, test_data)
+        bundle = from_datasets(train_data, test_data, num_classes=config.plan.num_classes)
         if size is not None and tuple(size) != bundle.native_size:
             h, w = bundle.native_size
             raise AutoscError(f"input_size {size[0]}x{size[1]} does not match the data's {h}x{w} images")
@@ -122,8 +122,18 @@ def load_start_network(config: RunConfig, bundle: DataBundle, model: nn.Module |
     )
 
 
-def plan_network(config: RunConfig, bundle: DataBundle, size: tuple[int, int], start: Start | None = None) -> Plan:
-    """Width, adaptor places and the identity shape projected under the budget (autosc/planning.py)."""
+def plan_network(
+    config: RunConfig,
+    bundle: DataBundle,
+    size: tuple[int, int],
+    start: Start | None = None,
+    *,
+    mix: str | None = None,
+) -> Plan:
+    """Width, adaptor places and the identity shape projected under the budget (autosc/planning.py).
+
+    ``mix`` overrides ``--adaptor-mix`` (compress decides it once it knows whether the start is trained).
+    """
     p = config.plan
     return make_plan(
         start.spec.module if start is not None and start.spec.module is not None else p.model,
@@ -139,7 +149,7 @@ def plan_network(config: RunConfig, bundle: DataBundle, size: tuple[int, int], s
         weights=p.weights,
         widen_noise=p.widen_noise,
         seed=config.train.seed,
-        mix=p.adaptor_mix,
+        mix=mix or p.adaptor_mix,
         start=start,
     )
 
@@ -152,6 +162,7 @@ def start_accuracy(net: nn.Module, bundle: DataBundle, config: TrainConfig) -> t
     val = None
     if bundle.val is not None:
         _, val = evaluate(net, bundle.val, workers=config.workers, device=device, amp=config.amp)
+    net.cpu()  # the trainer moves it back if it becomes the teacher
     return test, val
 
 

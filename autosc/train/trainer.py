@@ -211,6 +211,11 @@ class Trainer:
     def load_state_dict(self, state: dict) -> None:
         self.epoch, self.batch, self.step = state["epoch"], state["batch"], state["step"]
         self.weight_opt.load_state_dict(state["weight_opt"])
+        if "lr_lambdas" not in state["weight_sched"]:
+            raise AutoscError(
+                "this checkpoint was written by an older autosc (a plain cosine schedule, no warm-up); finish it "
+                "with that version, or start the run again with --force"
+            )
         self.weight_sched.load_state_dict(state["weight_sched"])
         if self.alpha_opt is not None and "alpha_opt" in state:
             self.alpha_opt.load_state_dict(state["alpha_opt"])

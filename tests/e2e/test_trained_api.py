@@ -64,6 +64,9 @@ def test_compress_a_module_instance_on_python_datasets_and_load_it_back(tmp_path
     report = result.report
     assert report.data == "python" and report.input_size == [24, 24]
     assert report.accuracy.human is not None and report.start["weights"] == "the module instance"
+    # a fresh instance (near chance, 1/3) is trained with the from-scratch recipe, a trained one fine-tuned
+    assert report.start["fine_tuned"] == (report.accuracy.human_val >= 1.5 / 3)
+    assert report.train["lr"] == pytest.approx(0.1 if not report.start["fine_tuned"] else 0.01)
     assert report.macs.final_total <= report.budget["macs"]
     assert json.loads((result.run_dir / "report.json").read_text())["accuracy"]["human"] == report.accuracy.human
     # the documented way back: a fresh instance of the class gets the learned shape and the trained weights
@@ -82,6 +85,19 @@ def test_bad_python_data_is_one_clear_error(tmp_path):
         autosc.compress(
             TinyNet(), train_data=[(1, 2)], test_data=Corners(8, 0), budget="60%", out=tmp_path / "b", quiet=True
         )
+    test = Corners(8, 0)
+    test.labels[0] = 7  # a label the training data does not have
+    with pytest.raises(AutoscError, match="test_data labels must be 0 .. 2"):
+        autosc.compress(
+            TinyNet(), train_data=Corners(64, 1), test_data=test, budget="60%", out=tmp_path / "c", quiet=True
+        )
+    with pytest.raises(AutoscError, match=r"outputs \(1, 3\) for one image; the data has 4 classes"):
+        autosc.compress(
+            TinyNet(), train_data=Corners(64, 1), test_data=Corners(8, 0), num_classes=4, budget="60%",
+            out=tmp_path / "d", quiet=True,
+        )  # fmt: skip
+    with pytest.raises(AutoscError, match="needs input_size"):
+        autosc.compress(TinyNet(), data="synthetic", budget="60%", out=tmp_path / "e", quiet=True)
 
 
 def test_compress_with_weights_on_the_cli(cli, tmp_path):
