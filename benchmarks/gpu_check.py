@@ -38,7 +38,7 @@ from autosc.train import Trainer, evaluate
 from benchmarks.common import add_out, machine, parser, quiet, write_json
 
 SETTING = {"model": "mobilenet_v2_cifar", "budget": "10M", "input_size": 28, "data": "fashion-mnist",
-           "epochs": 1, "batch_size": 128, "lr": 0.1, "weight_decay": 4e-5}  # fmt: skip
+           "epochs": 1, "batch_size": 128, "lr": 0.1, "weight_decay": 4e-5, "val_split": 0.0}  # fmt: skip
 
 
 def one_epoch(config: RunConfig, bundle: DataBundle, subset: int) -> tuple[dict, Trainer]:

@@ -96,7 +96,7 @@ def jobs_for(args: argparse.Namespace) -> list[dict]:
 def data_config(args: argparse.Namespace, subset: int | None) -> RunConfig:
     """Where the images come from; seed 0 for every job, so the seed varies initialisation and order only."""
     return RunConfig.from_flat({"model": args.model, "data": args.data, "data_root": args.data_root,
-                                "subset": subset, "seed": 0})  # fmt: skip
+                                "subset": subset, "seed": 0, "val_split": 0.0})  # fmt: skip
 
 
 def describe_data(args: argparse.Namespace) -> None:
@@ -118,6 +118,7 @@ def run_config(job: dict, args: argparse.Namespace) -> RunConfig:
         "data_root": args.data_root, "subset": args.subset, "epochs": args.epochs, "batch_size": 128,
         "lr": args.lr, "weight_decay": 4e-5, "seed": job["seed"], "device": args.device, "amp": args.amp,
         "workers": args.workers,
+        "val_split": 0.0,  # the protocol of the committed results: every training image trains, none validates
     }  # fmt: skip
     if job["method"] == "uniform":  # the identity shape, scaled by the projection alone: the alphas never move
         flat.update(alpha_lr=0.0, cost_term=False)
