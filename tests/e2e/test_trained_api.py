@@ -11,6 +11,8 @@ import autosc
 from autosc.errors import AutoscError
 from autosc.models import build_model
 
+from ..conftest import assert_one_line_error
+
 pytestmark = pytest.mark.slow
 
 
@@ -114,3 +116,7 @@ def test_compress_with_weights_on_the_cli(cli, tmp_path):
     assert report["start"]["trained_width"] == 0.5 and report["width"] == 0.5
     assert report["accuracy"]["human"] is not None and report["accuracy"]["val"] is not None
     assert report["train"]["distill"] in (True, False) and report["train"]["lr"] == pytest.approx(0.01)
+    # a resumed run must start from the same trained network: a changed weights file is refused, in one line
+    torch.save(build_model("mobilenet_v2_cifar", width=0.5, num_classes=10).state_dict(), tmp_path / "w.pt")
+    again = cli("compress", "mobilenet_v2_cifar", "--out", out, "--resume", "--quiet")
+    assert_one_line_error(again, "changed since this run started")
