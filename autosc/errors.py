@@ -8,3 +8,9 @@ one line and exits with code 2 instead of showing a traceback.
 
 class AutoscError(ValueError):
     """A user-facing error: bad input, impossible request, unreadable file."""
+
+
+def one_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type name if it has none), to quote inside an AutoscError."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from .errors import AutoscError
+from .errors import AutoscError, one_line
 
 CHECKPOINT_FORMAT = "autosc-checkpoint/1"
 FROZEN_FORMAT = "autosc-frozen/1"
@@ -67,7 +67,7 @@ def load(path: str | os.PathLike, expect: tuple[str, ...] = (CHECKPOINT_FORMAT, 
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = one_line(exc)
         raise AutoscError(f"cannot read {path}: not an autosc checkpoint or frozen model ({first[:200]})") from exc
     if not isinstance(data, dict) or data.get("format") not in expect:
         raise AutoscError(f"{path} is not an autosc file of kind {' or '.join(expect)}")
@@ -79,5 +79,5 @@ def load_state(net: torch.nn.Module, state_dict: Any, source: str | os.PathLike)
     try:
         net.load_state_dict(state_dict)
     except (KeyError, RuntimeError, TypeError, AttributeError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = one_line(exc)
         raise AutoscError(f"{source}: the weights do not fit the network it describes ({first[:160]})") from exc

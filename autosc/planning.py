@@ -19,7 +19,7 @@ from .cost.budgeted import BudgetedNetwork
 from .cost.projection import Projection, fits
 from .cost.shape_cost import Cost
 from .cost.width import AUTO_WIDTH_RATIO, MAX_WIDTH, auto_width, human_cost
-from .errors import AutoscError
+from .errors import AutoscError, one_line
 from .models import ModelSpec, default_input_size, is_timm_name, scales_width, spec_from_file
 from .models.trained import Start, load_start
 from .units import format_bytes, format_count, parse_input_size
@@ -227,7 +227,7 @@ def _check_outputs(module: nn.Module, size: tuple[int, int], in_channels: int, n
         with torch.no_grad():
             out = probe(torch.zeros(1, in_channels, *size, device="meta"))
     except RuntimeError as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        first = one_line(exc)
         raise AutoscError(f"the module cannot run on a {in_channels}x{size[0]}x{size[1]} input: {first}") from exc
     if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[1] != num_classes:
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..errors import AutoscError
+from ..errors import AutoscError, one_line
 from ..models.cells import model_cells
 from .module import MIN_SIZE, AdaptedCell, ShapeAdaptor
 
@@ -58,7 +58,7 @@ def find_candidates(model: nn.Module, input_size: tuple[int, int], in_channels: 
             probe.eval()(torch.zeros(1, in_channels, *input_size, device="meta"))
     except RuntimeError as exc:
         raise AutoscError(
-            f"the network cannot run on a {in_channels}x{input_size[0]}x{input_size[1]} input: {str(exc).splitlines()[0]}"
+            f"the network cannot run on a {in_channels}x{input_size[0]}x{input_size[1]} input: {one_line(exc)}"
         ) from exc
     finally:
         for h in handles:

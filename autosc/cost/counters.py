@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..errors import AutoscError
+from ..errors import AutoscError, one_line
 from ..models.cells import model_cells
 from .trace import OpRecorder
 
@@ -111,7 +111,7 @@ def _run(model: nn.Module, x: torch.Tensor):
         with torch.no_grad():
             return model(x)
     except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = one_line(exc)
         raise AutoscError(f"the network cannot run on a {tuple(x.shape[1:])} input: {first}") from exc
     finally:
         model.train(was_training)

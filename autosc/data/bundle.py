@@ -36,7 +36,7 @@ class DataBundle:
         )
 
 
-def _flatten(dataset: Dataset) -> tuple[Dataset, list[int]]:
+def flatten_subsets(dataset: Dataset) -> tuple[Dataset, list[int]]:
     """The underlying dataset of (nested) subsets and the indices into it."""
     indices = list(range(len(dataset)))
     while isinstance(dataset, Subset):
@@ -47,7 +47,7 @@ def _flatten(dataset: Dataset) -> tuple[Dataset, list[int]]:
 
 def _evaluated(dataset: Dataset, test: Dataset) -> Dataset:
     """``dataset`` read with the test split's transform (no augmentation), when both expose ``transform``."""
-    test_base, _ = _flatten(test)
+    test_base, _ = flatten_subsets(test)
     if hasattr(dataset, "transform") and hasattr(test_base, "transform"):
         plain = copy.copy(dataset)
         plain.transform = test_base.transform
@@ -60,7 +60,7 @@ def split_validation(bundle: DataBundle, fraction: float, seed: int) -> DataBund
     augmentation); the rest stays the training split. ``fraction=0`` returns the bundle unchanged."""
     if fraction == 0:
         return bundle
-    base, indices = _flatten(bundle.train)
+    base, indices = flatten_subsets(bundle.train)
     held = max(1, round(fraction * len(indices)))
     if held >= len(indices):
         raise AutoscError(

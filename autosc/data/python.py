@@ -7,10 +7,10 @@ must be ``(image tensor C x H x W, int label)``, as torchvision datasets with ``
 from __future__ import annotations
 
 import torch
-from torch.utils.data import DataLoader, Dataset, IterableDataset, Subset, TensorDataset
+from torch.utils.data import DataLoader, Dataset, IterableDataset, TensorDataset
 
 from ..errors import AutoscError
-from .bundle import DataBundle
+from .bundle import DataBundle, flatten_subsets
 
 #: How ``data`` is recorded in run.json for data given in Python (a resumed run needs the datasets again).
 PYTHON_DATA = "python"
@@ -41,17 +41,14 @@ def _item(dataset: Dataset, what: str) -> tuple[torch.Tensor, int]:
 def _labels(dataset: Dataset) -> list[int]:
     """Every label, read from ``targets`` (through subsets, or a TensorDataset's second tensor) when there is one,
     else item by item."""
-    indices = None
-    while isinstance(dataset, Subset):
-        indices = [dataset.indices[i] for i in indices] if indices is not None else list(dataset.indices)
-        dataset = dataset.dataset
-    targets = getattr(dataset, "targets", None)
-    if targets is None and isinstance(dataset, TensorDataset) and len(dataset.tensors) == 2:
-        targets = dataset.tensors[1]
+    base, indices = flatten_subsets(dataset)
+    targets = getattr(base, "targets", None)
+    if targets is None and isinstance(base, TensorDataset) and len(base.tensors) == 2:
+        targets = base.tensors[1]
     if targets is None:
-        return [int(dataset[i][1]) for i in (indices if indices is not None else range(len(dataset)))]
+        return [int(base[i][1]) for i in indices]
     targets = [int(t) for t in targets]
-    return [targets[i] for i in indices] if indices is not None else targets
+    return [targets[i] for i in indices]
 
 
 def from_datasets(

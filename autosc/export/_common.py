@@ -8,12 +8,9 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-from ..errors import AutoscError
+from ..errors import AutoscError, one_line
 
-
-def one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+__all__ = ["as_list", "eval_mode", "model_device", "one_line"]
 
 
 @contextlib.contextmanager

@@ -11,6 +11,8 @@ function.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +20,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from ..errors import AutoscError
+from ..errors import AutoscError, one_line
 from . import ModelSpec, scales_width
 from .widen import widen
 
@@ -32,13 +34,19 @@ def read_weights(path: str | os.PathLike) -> dict[str, Tensor]:
 
     Read with ``weights_only=True`` (a file never runs code); a ``module.`` prefix (DataParallel) is removed.
     """
+    return _read(path)[0]
+
+
+def _read(path: str | os.PathLike) -> tuple[dict[str, Tensor], str]:
+    """The state dict and the SHA-256 of the file's bytes, from one read of it."""
     path = Path(path)
     if not path.is_file():
         raise AutoscError(f"--weights {path} does not exist; give the file torch.save(model.state_dict()) wrote")
+    raw = path.read_bytes()
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        data = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = one_line(exc)
         raise AutoscError(f"cannot read --weights {path} as a state dict ({first[:160]})") from exc
     if isinstance(data, dict) and not _is_state(data):
         for key in ("state_dict", "model"):
@@ -52,7 +60,7 @@ def read_weights(path: str | os.PathLike) -> dict[str, Tensor]:
         )
     if all(k.startswith("module.") for k in data):
         data = {k.removeprefix("module."): v for k, v in data.items()}
-    return dict(data)
+    return dict(data), hashlib.sha256(raw).hexdigest()
 
 
 def _is_state(data: dict) -> bool:
@@ -136,6 +144,7 @@ class Start:
     spec: ModelSpec
     weights: dict[str, Tensor] | None = None
     source: str | None = None  # where the trained weights came from (a file, or "the module instance")
+    sha256: str | None = None  # of the weights file: a resumed run must start from the same one
 
     @property
     def trained(self) -> bool:
@@ -145,9 +154,8 @@ class Start:
         """The start network itself, with its trained weights (the teacher and the "human" of the report)."""
         if self.weights is None:
             return self.spec.build()
-        with torch.random.fork_rng(
-            devices=[]
-        ):  # the initial values are overwritten: drawing them must not move the RNG
+        # the initial values are overwritten: drawing them must not move the RNG
+        with torch.random.fork_rng(devices=[]):
             net = self.spec.build()
         net.load_state_dict(self.weights)
         return net
@@ -179,18 +187,18 @@ def load_start(
         spec = instance_spec(model, num_classes=num_classes, in_channels=in_channels)
         if weights is None:
             return Start(spec, None, "the module instance")
-        state = read_weights(weights)
+        state, sha256 = _read(weights)
         problems = mismatches(model, state)
         if problems:
             more = " ..." if len(problems) > 3 else ""
             raise AutoscError(f"--weights {weights} does not fit the given module: {'; '.join(problems[:3])}{more}")
-        return Start(spec, state, str(weights))
+        return Start(spec, state, str(weights), sha256)
     spec = ModelSpec(model, width_hint, num_classes, in_channels)
     if weights is None:
         return Start(spec.at_width(1.0))
-    state = read_weights(weights)
+    state, sha256 = _read(weights)
     width = trained_width(spec, state, str(weights))
-    return Start(spec.at_width(width), state, str(weights))
+    return Start(spec.at_width(width), state, str(weights), sha256)
 
 
 __all__ = ["Start", "load_start", "mismatches", "read_weights", "trained_width"]

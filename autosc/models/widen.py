@@ -29,7 +29,7 @@ import torch
 import torch.fx
 from torch import Tensor, nn
 
-from ..errors import AutoscError
+from ..errors import AutoscError, one_line
 
 #: Operations that combine two tensors elementwise: their channel operands must share one mapping.
 _JOINS = {operator.add, operator.iadd, operator.mul, operator.imul, torch.add, torch.mul, "add", "add_", "mul", "mul_"}
@@ -87,7 +87,7 @@ def _trace(wide: nn.Module) -> torch.fx.Graph:
     try:
         return _Tracer().trace(wide)
     except Exception as exc:  # fx refuses data-dependent control flow, among others: say it in one line
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        first = one_line(exc)
         raise AutoscError(
             f"cannot widen {type(wide).__name__}: its forward cannot be traced by torch.fx ({first})"
         ) from exc

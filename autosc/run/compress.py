@@ -9,7 +9,6 @@ same result as an uninterrupted run with the same seed.
 
 from __future__ import annotations
 
-import hashlib
 import shlex
 import time
 from contextlib import nullcontext
@@ -241,10 +240,9 @@ def _run(
     train_config.validate()
     mix = config.plan.adaptor_mix or ("straight-through" if trained else "blend")
     torch.manual_seed(train_config.seed)
-    fingerprint = _fingerprint(config.plan.weights)
     if stored_plan is not None:
         stored_print = stored_plan.get("start", {}).get("sha256")
-        if stored_print is not None and stored_print != fingerprint:
+        if stored_print is not None and stored_print != start.sha256:
             raise AutoscError(
                 f"--weights {config.plan.weights} changed since this run started (its SHA-256 differs); "
                 "restore that file, or start a new run with --force"
@@ -267,7 +265,7 @@ def _run(
                     "model": config.plan.model,
                     "config": config.to_dict(),
                     "command": command,
-                    "plan": {**plan.config(), **({"start": {"sha256": fingerprint}} if fingerprint else {})},
+                    "plan": {**plan.config(), **({"start": {"sha256": start.sha256}} if start.sha256 else {})},
                     "plan_summary": plan.to_dict(),
                 }
             )
@@ -310,13 +308,6 @@ def _run(
 #: A start network scoring under this many times chance is taken for untrained: it is not distilled from, and a
 #: module instance that scores so is trained with the from-scratch recipe.
 UNTRAINED_RATIO = 1.5
-
-
-def _fingerprint(path: str | None) -> str | None:
-    """SHA-256 of the weights file, stored in run.json: a resumed run must distil from the same trained network."""
-    if path is None or not Path(path).is_file():
-        return None
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _input_size(config: RunConfig, inputs: Inputs) -> tuple[int, int] | None:

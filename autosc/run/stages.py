@@ -112,11 +112,11 @@ def load_dataset(
 def load_start_network(config: RunConfig, bundle: DataBundle, model: nn.Module | None = None) -> Start:
     """The network the run starts from: ``--weights`` read and matched to the data, a module instance, or fresh."""
     p = config.plan
-    width = parse_width(p.width)
+    width = parse_width(p.width)  # a file's weights are tried first at the width asked for (ignored for a module)
     return load_start(
         model if model is not None else p.model,
         weights=p.weights,
-        width_hint=width if width is not None and isinstance(p.model, str) else 1.0,
+        width_hint=width if width is not None else 1.0,
         num_classes=bundle.num_classes,
         in_channels=bundle.channels,
     )

@@ -350,16 +350,16 @@ class Trainer:
             if distributed.any_rank(self.dist, stop["stop"], self.device) and self.batch < self.batches_per_epoch:
                 raise StopRequested
 
+    def _evaluate(self, dataset: Dataset) -> tuple[float, float]:
+        """(loss, top-1) of the network on ``dataset`` with this run's device, layout and precision."""
+        c = self.config
+        return evaluate(
+            self.net, dataset, workers=c.workers, channels_last=c.channels_last, device=self.device, amp=c.amp
+        )
+
     def _epoch_metrics(self, seconds: float) -> EpochMetrics:
         """Test accuracy and the epoch's training figures (summed over ranks), plus the shape now in use."""
-        test_loss, test_acc = evaluate(
-            self.net,
-            self.test_set,
-            workers=self.config.workers,
-            channels_last=self.config.channels_last,
-            device=self.device,
-            amp=self.config.amp,
-        )
+        test_loss, test_acc = self._evaluate(self.test_set)
         loss_sum, correct, seen = distributed.sum_all(
             self.dist, [self.running["loss"], self.running["correct"], self.running["seen"]], self.device
         )
@@ -374,14 +374,7 @@ class Trainer:
             seconds=seconds,
         )
         if self.val_set is not None and len(self.val_set):
-            metrics.val_loss, metrics.val_acc = evaluate(
-                self.net,
-                self.val_set,
-                workers=self.config.workers,
-                channels_last=self.config.channels_last,
-                device=self.device,
-                amp=self.config.amp,
-            )
+            metrics.val_loss, metrics.val_acc = self._evaluate(self.val_set)
         if self.budgeted:
             projection = self.net.update_shape()
             alphas = [float(p.detach()) for p in self.alpha_params]
