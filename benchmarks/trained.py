@@ -73,7 +73,7 @@ class Setup:
             weight_decay=4e-5,
             seed=seed,
             device=a.device,
-            distill=distill,
+            distill=distill and a.distill_weight > 0,
             distill_temperature=a.temperature,
             distill_weight=a.distill_weight,
         )
@@ -293,14 +293,8 @@ def arguments():
     return ap
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = arguments().parse_args(argv)
-    out = Path(args.out)
-    if args.summary:
-        rows = load_rows(out)
-        print(summarise(rows))
-        plot(rows, out.with_suffix(".png"))
-        return
+def make_setup(args, results: Path) -> Setup:
+    """The data and the trained network (trained once, then read from ``teachers/`` beside ``results``)."""
     torch.set_num_threads(args.threads)
     config = RunConfig.from_flat(
         {
@@ -314,13 +308,24 @@ def main(argv: list[str] | None = None) -> None:
     )
     bundle = load_dataset(config, SIZE)
     print(f"data: {bundle.describe()}", flush=True)
-    teachers = out.parent / "teachers"  # beside the results file (default: benchmarks/results/teachers/)
+    teachers = results.parent / "teachers"  # beside the results file (default: benchmarks/results/teachers/)
     teacher, record = train_teacher(
         bundle, epochs=args.teacher_epochs, seed=args.teacher_seed, cache_dir=teachers, lr=args.teacher_lr,
         batch_size=args.batch_size, device=args.device,
     )  # fmt: skip
     print(f"trained network: {record['test_acc']:.2%} test accuracy ({record['key']})", flush=True)
-    setup = Setup(bundle, teacher, record, teachers / record["weights"], count(teacher, SIZE, cells=False).macs, args)
+    return Setup(bundle, teacher, record, teachers / record["weights"], count(teacher, SIZE, cells=False).macs, args)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = arguments().parse_args(argv)
+    out = Path(args.out)
+    if args.summary:
+        rows = load_rows(out)
+        print(summarise(rows))
+        plot(rows, out.with_suffix(".png"))
+        return
+    setup = make_setup(args, out)
     done = {(r["method"], r["budget"], r["seed"]) for r in load_rows(out)}
     out.parent.mkdir(parents=True, exist_ok=True)
     # Method by method (in --methods order, the question first), every seed of one before the next: a run cut
