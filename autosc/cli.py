@@ -11,13 +11,15 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from . import api
 from .config import RunConfig, default_of, field_types
 from .cost.budget import Budget
+from .cost.latency_probe import Timing
 from .errors import AutoscError
-from .units import format_bytes, format_count
+from .units import format_bytes, format_count, format_ms
 
 app = typer.Typer(
     add_completion=False,
@@ -170,6 +172,10 @@ def _plan(model: str, in_channels: int = 3, as_json: bool = False, **options) ->
         weights=p.weights,
         widen_noise=p.widen_noise,
         mix=p.adaptor_mix,
+        latency=p.latency,
+        latency_threads=p.latency_threads,
+        latency_batch=p.latency_batch,
+        timing=_timing(),
     )
     result = plan.to_dict()
     if plan.width_note:
@@ -178,6 +184,26 @@ def _plan(model: str, in_channels: int = 3, as_json: bool = False, **options) ->
         _print_json(result)
         return
     _print_plan(model, result)
+
+
+def _timing() -> Timing:
+    """Latency-model measurement with a progress bar (it exports and times a few dozen small graphs)."""
+    progress = Progress(
+        TextColumn("measuring the latency model"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=Console(stderr=True), transient=True,
+    )  # fmt: skip
+    task = None
+
+    def step(done: int, total: int) -> None:
+        nonlocal task
+        if task is None:
+            progress.start()
+            task = progress.add_task("probes", total=total)
+        progress.update(task, completed=done)
+        if done >= total:
+            progress.stop()
+
+    return Timing(progress=step)
 
 
 def _print_plan(model: str, result: dict) -> None:
@@ -225,6 +251,27 @@ def _print_plan(model: str, result: dict) -> None:
     a = result["activation_bytes"]
     console.print(
         f"activations: human {format_bytes(a['human'])}, widened {format_bytes(a['widened'])}, projected {format_bytes(a['projected'])}"
+    )
+    if "latency_ms" in result:
+        _print_latency(result["latency_ms"], result["budget"]["latency_ms"])
+
+
+def _print_latency(lat: dict, budget_ms: float) -> None:
+    """The latency envelope: the human network measured, the rest predicted by the latency model."""
+    threads = "1 thread" if lat["threads"] == 1 else f"{lat['threads']} threads"
+    console.print(f"latency (ONNX Runtime p50, {threads}, batch {lat['batch']}; budget {format_ms(budget_ms)})")
+    rows = [
+        ("human network (measured)", lat["human_measured"]),
+        ("widened, identity shape (predicted)", lat["widened"]),
+        ("projected identity shape (predicted)", lat["projected"]),
+        ("smallest reachable (predicted)", lat["floor"]),
+    ]
+    for label, value in rows:
+        if value is not None:
+            console.print(f"  {label:<55} {format_ms(value):>10}")
+    fit = lat["model_fit"]
+    console.print(
+        f"  latency model: worst in-sample error {100 * fit['max_abs_error']:.1f}% over {fit['probes']} probe shapes"
     )
 
 

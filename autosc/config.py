@@ -18,11 +18,13 @@ from types import UnionType
 from typing import Any
 
 from .adaptor import MIXES
+from .cost.budget import NO_BUDGET
 from .cost.counters import CONVENTIONS
 from .data import DATASETS
 from .errors import AutoscError
 from .options import check_choices, option
 from .train.config import TrainConfig
+from .units import parse_latency
 
 LOW_BRANCHES = ("max", "avg")
 
@@ -34,6 +36,11 @@ class PlanConfig:
     model: str | None = option(None, "Zoo name or path/to/file.py:build.", cli=False)
     budget: str | None = option(None, "MACs budget: 300M, 1.2G, 95000000 or 60% of the human network.")
     memory: str | None = option(None, "Activation-memory budget: 4MiB, 512KB, ... (alone or with --budget).")
+    latency: str | None = option(
+        None, "Latency budget: 1.5ms, 800us, ... (ONNX Runtime p50 on this machine; alone or with the others)."
+    )
+    latency_threads: int = option(1, "Threads the latency budget is measured at (ONNX Runtime intra-op).")
+    latency_batch: int = option(1, "Batch size the latency budget is measured at.")
     macs_convention: str = option(
         "standard", "How the budget counts MACs: standard, or paper (+ 4 per BN element).", choices=tuple(CONVENTIONS)
     )
@@ -60,8 +67,10 @@ class PlanConfig:
 
     def validate(self) -> None:
         """What can be refused before any data is read: a missing budget, an unknown choice, both placements."""
-        if self.budget is None and self.memory is None:
-            raise AutoscError("no budget given: pass --budget (e.g. 300M or 60%) and/or --memory (e.g. 4MiB)")
+        if self.budget is None and self.memory is None and self.latency is None:
+            raise AutoscError(NO_BUDGET)
+        if self.latency is not None:
+            parse_latency(self.latency)  # grammar errors before any data is read
         check_choices(self)
         self.placement()
         if not (self.widen_noise >= 0 and math.isfinite(self.widen_noise)):

@@ -16,13 +16,14 @@ from torch import nn
 from .adaptor import choose, find_candidates, identity_alpha, insert_adaptors, meta_copy
 from .cost.budget import Budget, parse_budget
 from .cost.budgeted import BudgetedNetwork
+from .cost.latency_probe import Timing, measure_latency, time_network
 from .cost.projection import Projection, fits
-from .cost.shape_cost import Cost
+from .cost.shape_cost import Cost, ShapeCostModel
 from .cost.width import AUTO_WIDTH_RATIO, MAX_WIDTH, auto_width, human_cost
 from .errors import AutoscError, one_line
 from .models import ModelSpec, default_input_size, is_timm_name, scales_width, spec_from_file
 from .models.trained import Start, load_start
-from .units import format_bytes, format_count, parse_input_size
+from .units import format_bytes, format_count, format_ms, parse_input_size
 
 
 @dataclass
@@ -41,10 +42,27 @@ class Plan:
     candidates: list[str]
     start: Start  # the network the run starts from (trained weights, or a fresh human network)
     width_note: str | None = None  # why the width is not what was asked for (a trained network kept as it is)
+    human_latency_ms: float | None = None  # measured p50 of the human network (latency budgets only)
 
     def config(self) -> dict:
         """Plain data that rebuilds the architecture (see :func:`network_from_config`)."""
         return self.network.config()
+
+    def _latency(self) -> dict:
+        """The latency envelope: human measured; widened, projected and floor predicted by the latency model."""
+        model = self.network.cost_model.latency
+        return {
+            "human_measured": self.human_latency_ms,
+            "widened": self.widened.latency_ms,
+            "projected": self.projected.cost.latency_ms,
+            "floor": self.floor.latency_ms,
+            "model_fit": {
+                "max_abs_error": max((abs(e) for e in model.errors()), default=None),
+                "probes": len(model.probes),
+            },
+            "threads": self.budget.latency_threads,
+            "batch": self.budget.latency_batch,
+        }
 
     def to_dict(self) -> dict:
         adaptors = [
@@ -79,6 +97,7 @@ class Plan:
                 "projected": self.projected.cost.activation_bytes,
                 "floor": self.floor.activation_bytes,
             },
+            **({"latency_ms": self._latency()} if self.budget.latency_ms is not None else {}),
             "projection_scale": self.projected.scale,
             "adaptors": adaptors,
             "candidates": self.candidates,
@@ -120,10 +139,13 @@ def adapt_network(
     low_branch: str = "max",
     net: nn.Module | None = None,
     mix: str = "blend",
+    timing: Timing | None = None,
 ) -> tuple[BudgetedNetwork, list[str], list[str]]:
     """Insert adaptors at identity into ``net`` (default: ``spec`` built fresh) and wrap it under ``budget``.
 
     Returns (network, cells, candidates). ``net`` is the start network at ``spec``'s width (trained weights).
+    A latency budget measures the network's latency model first (``timing``: how; cached, so a rebuild of the
+    same network on the same machine reads it back).
     """
     net = spec.build() if net is None else net
     candidates = find_candidates(net, size, spec.in_channels)
@@ -132,7 +154,17 @@ def adapt_network(
     alpha = identity_alpha([c.size for c in chosen])
     for name in names:
         net.get_submodule(name).alpha.data.fill_(alpha)
-    network = BudgetedNetwork(net, names, input_size=size, budget=budget, in_channels=spec.in_channels, spec=spec)
+    latency = cost_model = None
+    if budget.latency_ms is not None:
+        cost_model = ShapeCostModel(net, names, size, spec.in_channels)
+        latency = measure_latency(
+            net, names, input_size=size, in_channels=spec.in_channels, identity=spec.to_dict(),
+            threads=budget.latency_threads, batch=budget.latency_batch, timing=timing, cost_model=cost_model,
+        )  # fmt: skip
+    network = BudgetedNetwork(
+        net, names, input_size=size, budget=budget, in_channels=spec.in_channels, spec=spec, latency=latency,
+        cost_model=cost_model,
+    )  # fmt: skip
     return network, [c.name for c in chosen], [c.name for c in candidates]
 
 
@@ -154,6 +186,10 @@ def make_plan(
     seed: int = 0,
     mix: str | None = None,
     start: Start | None = None,
+    latency: str | None = None,
+    latency_threads: int = 1,
+    latency_batch: int = 1,
+    timing: Timing | None = None,
 ) -> Plan:
     """Choose the width, place adaptors at identity, and project the identity shape under the budget.
 
@@ -162,6 +198,8 @@ def make_plan(
     function (``widen_noise``, ``seed``: autosc/models/widen.py); "human" then means the trained network.
     ``mix`` (None: straight-through for a trained start, else blend) is how the adaptors combine their branches.
     ``start`` is an already loaded start (:func:`autosc.models.trained.load_start`), used instead of ``weights``.
+    ``latency`` (``1.5ms``) budgets ONNX Runtime p50 at ``latency_threads``/``latency_batch`` through a latency
+    model measured on this machine (``timing``: how; autosc/cost/latency_probe.py).
     """
     named = isinstance(model, str)
     size = parse_input_size(input_size if input_size is not None else default_input_size(model) if named else 224)
@@ -177,19 +215,36 @@ def make_plan(
         _check_outputs(human.module, size, in_channels, num_classes)
     human_macs, human_bytes = human_cost(human, size, macs_convention)
     parsed = parse_budget(
-        str(budget) if budget is not None else None, memory, human_macs=human_macs, convention=macs_convention
+        str(budget) if budget is not None else None,
+        memory,
+        human_macs=human_macs,
+        convention=macs_convention,
+        latency=latency,
+        latency_threads=latency_threads,
+        latency_batch=latency_batch,
     )
-    chosen_width, note = _choose_width(start, fixed, size, parsed, width_ratio)
+    human_ms = None
+    sizing = parsed
+    if parsed.latency_ms is not None:
+        timing = timing or Timing()
+        human_ms = _time_spec(human, size, parsed, timing)
+        if fixed is None:
+            sizing = _width_budget(human, size, parsed, width_ratio, timing)
+    chosen_width, note = _choose_width(start, fixed, size, sizing, width_ratio)
     spec = human.at_width(chosen_width)
     net = start.build_at(spec, noise=widen_noise, seed=seed)
     mix = mix or ("straight-through" if start.trained else "blend")
-    network, cells, candidates = adapt_network(spec, size, parsed, adaptors, low_branch=low_branch, net=net, mix=mix)
+    network, cells, candidates = adapt_network(
+        spec, size, parsed, adaptors, low_branch=low_branch, net=net, mix=mix, timing=timing
+    )
     widened = network.cost_model.human_cost()
     if (fixed is not None or note is not None) and fits(widened, parsed):
         have = (
             f"{format_count(widened.budget_macs(parsed.convention))} MACs"
             if parsed.macs is not None
             else format_bytes(widened.activation_bytes)
+            if parsed.memory_bytes is not None
+            else f"{format_ms(widened.latency_ms)} predicted"
         )
         if not scales_width(human.name):
             raise AutoscError(
@@ -217,7 +272,35 @@ def make_plan(
         candidates=candidates,
         start=start,
         width_note=note,
+        human_latency_ms=human_ms,
     )
+
+
+def _time_spec(spec: ModelSpec, size: tuple[int, int], budget: Budget, timing: Timing) -> float:
+    """Measured p50 (ms) of the human network ``spec`` (fresh weights: latency does not depend on them)."""
+    with torch.random.fork_rng():  # building draws initial weights; leave the caller's RNG as it was
+        net = spec.build() if spec.module is None else spec.module
+    return time_network(net, size, spec.in_channels, threads=budget.latency_threads, batch=budget.latency_batch,
+                        timing=timing, identity=spec.to_dict())  # fmt: skip
+
+
+def _width_budget(human: ModelSpec, size: tuple[int, int], budget: Budget, ratio: float, timing: Timing) -> Budget:
+    """The budget ``--width auto`` sizes the network by when latency is budgeted: the latency as MACs.
+
+    Latency is taken as proportional to MACs at the width-1 network's measured rate, then corrected once at
+    the width that gives (wider layers run more MACs per second); a MACs or memory budget also set still binds.
+    """
+    if not scales_width(human.name):
+        return budget
+    base = human.at_width(1.0)
+    target = human_cost(base, size, budget.convention)[0] * budget.latency_ms / _time_spec(base, size, budget, timing)
+    width = auto_width(base, size, Budget(macs=max(1, int(target)), convention=budget.convention), ratio)
+    if width != base.width:
+        at = base.at_width(width)
+        macs = human_cost(at, size, budget.convention)[0]
+        target = macs * budget.latency_ms / _time_spec(at, size, budget, timing)
+    macs = int(min(target, budget.macs)) if budget.macs is not None else max(1, int(target))
+    return Budget(macs=macs, memory_bytes=budget.memory_bytes, convention=budget.convention)
 
 
 def _check_outputs(module: nn.Module, size: tuple[int, int], in_channels: int, num_classes: int) -> None:

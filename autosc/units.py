@@ -1,4 +1,4 @@
-"""Parsing and printing of the quantities users type: input sizes, MAC counts, byte sizes."""
+"""Parsing and printing of the quantities users type: input sizes, MAC counts, byte sizes, durations."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from .errors import AutoscError
 #: Units are case-exact: "300m" could be milli or mega, so it is refused with the accepted spellings.
 _MAC_UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
 _BYTE_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30}
+#: Milliseconds per unit of a latency budget; a bare number is refused (is 1.5 seconds or milliseconds?).
+_TIME_UNITS = {"us": 1e-3, "\u00b5s": 1e-3, "ms": 1.0, "s": 1e3}
 #: Larger inputs would need more memory for one forward pass than a machine has (224 is ImageNet's).
 MAX_INPUT_SIDE = 4096
 _NUMBER = r"(?P<num>\d+(?:\.\d*)?|\.\d+)(?:[eE](?P<exp>[+-]?\d+))?"
@@ -66,6 +68,29 @@ def parse_bytes(text: str) -> int:
     value, unit = parsed
     spellings = "B, KB, MB, GB, KiB, MiB or GiB (as written)"
     return _scaled(text, value, unit, _BYTE_UNITS, ("memory budget", "byte", "bytes"), spellings)
+
+
+def parse_latency(text: str) -> float:
+    """A latency budget in milliseconds: ``1.5ms`` -> 1.5, ``800us`` -> 0.8, ``0.002s`` -> 2.0."""
+    parsed = re.fullmatch(rf"\s*{_NUMBER}\s*(?P<unit>[A-Za-z\u00b5]*)\s*", str(text))
+    if parsed is None:
+        raise AutoscError(
+            f"cannot read latency budget {text!r}: write a number with a unit such as 1.5ms, 800us or 0.002s"
+        )
+    value = float(parsed.group("num") + (f"e{parsed.group('exp')}" if parsed.group("exp") else ""))
+    unit = parsed.group("unit")
+    if unit not in _TIME_UNITS:
+        said = f"unknown unit {unit!r}" if unit else "no unit"
+        raise AutoscError(f"latency budget {text!r}: {said}; use us, ms or s (1.5ms, 800us, 0.002s)")
+    ms = value * _TIME_UNITS[unit]
+    if not (ms > 0 and math.isfinite(ms)):
+        raise AutoscError(f"latency budget {text!r} must be a positive, finite time")
+    return ms
+
+
+def format_ms(ms: float) -> str:
+    """1.5 -> '1.500ms'; 0.25 -> '250us' (microseconds below a millisecond)."""
+    return f"{ms * 1e3:.0f}us" if ms < 1 else f"{ms:.3f}ms"
 
 
 def _scaled(

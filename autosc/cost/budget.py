@@ -1,26 +1,33 @@
-"""Budgets: a hard cap on MACs, on activation memory, or on both."""
+"""Budgets: a hard cap on MACs, on activation memory, on predicted latency, or on several at once."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from ..errors import AutoscError
-from ..units import format_bytes, format_count, parse_bytes, parse_macs
+from ..units import format_bytes, format_count, format_ms, parse_bytes, parse_latency, parse_macs
 from .counters import check_convention
 
 
 @dataclass(frozen=True)
 class Budget:
-    """``macs`` counts conv + linear + resize MACs (docs/design.md, Cost conventions); ``memory_bytes`` is activation memory."""
+    """``macs`` counts conv + linear + resize MACs (docs/design.md, Cost conventions); ``memory_bytes`` is activation
+    memory; ``latency_ms`` is ONNX Runtime p50 as the latency model predicts it (docs/design.md, Latency budgets)."""
 
     macs: int | None = None
     memory_bytes: int | None = None
     convention: str = "standard"  # how ``macs`` counts: "standard" or "paper" (+ 4 per BN element)
+    latency_ms: float | None = None
+    latency_threads: int = 1  # what the latency budget means: p50 at this many ONNX Runtime threads ...
+    latency_batch: int = 1  # ... and this batch size
 
     def __post_init__(self) -> None:
-        if self.macs is None and self.memory_bytes is None:
-            raise AutoscError("no budget given: pass --budget (e.g. 300M or 60%) and/or --memory (e.g. 4MiB)")
+        if self.macs is None and self.memory_bytes is None and self.latency_ms is None:
+            raise AutoscError(NO_BUDGET)
         check_convention(self.convention)
+        for name, value in (("--latency-threads", self.latency_threads), ("--latency-batch", self.latency_batch)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise AutoscError(f"{name} must be a whole number >= 1, got {value!r}")
 
     def describe(self) -> str:
         parts = []
@@ -29,16 +36,36 @@ class Budget:
             parts.append(f"{format_count(self.macs)} MACs{conv}")
         if self.memory_bytes is not None:
             parts.append(f"{format_bytes(self.memory_bytes)} activations")
+        if self.latency_ms is not None:
+            threads = "1 thread" if self.latency_threads == 1 else f"{self.latency_threads} threads"
+            parts.append(f"{format_ms(self.latency_ms)} latency ({threads}, batch {self.latency_batch})")
         return " and ".join(parts)
 
     def to_dict(self) -> dict:
-        return {"macs": self.macs, "memory_bytes": self.memory_bytes, "convention": self.convention}
+        data = {"macs": self.macs, "memory_bytes": self.memory_bytes, "convention": self.convention}
+        if self.latency_ms is not None:  # written only when set, so MACs-only specs stay as they were
+            data.update(
+                latency_ms=self.latency_ms, latency_threads=self.latency_threads, latency_batch=self.latency_batch
+            )
+        return data
+
+
+#: What a run without any budget is told.
+NO_BUDGET = "no budget given: pass --budget (e.g. 300M or 60%), --memory (e.g. 4MiB) and/or --latency (e.g. 1.5ms)"
 
 
 def parse_budget(
-    macs: str | None = None, memory: str | None = None, *, human_macs: int | None = None, convention: str = "standard"
+    macs: str | None = None,
+    memory: str | None = None,
+    *,
+    human_macs: int | None = None,
+    convention: str = "standard",
+    latency: str | None = None,
+    latency_threads: int = 1,
+    latency_batch: int = 1,
 ) -> Budget:
-    """Read ``--budget`` / ``--memory`` text; a percentage is taken of ``human_macs`` (in ``convention``)."""
+    """Read ``--budget`` / ``--memory`` / ``--latency`` text; a percentage is taken of ``human_macs`` (in
+    ``convention``)."""
     mac_budget = None
     if macs is not None:
         absolute, fraction = parse_macs(macs)
@@ -48,4 +75,12 @@ def parse_budget(
             absolute = int(fraction * human_macs)
         mac_budget = absolute
     memory_budget = parse_bytes(memory) if memory is not None else None
-    return Budget(macs=mac_budget, memory_bytes=memory_budget, convention=convention)
+    latency_ms = parse_latency(latency) if latency is not None else None
+    return Budget(
+        macs=mac_budget,
+        memory_bytes=memory_budget,
+        convention=convention,
+        latency_ms=latency_ms,
+        latency_threads=latency_threads,
+        latency_batch=latency_batch,
+    )

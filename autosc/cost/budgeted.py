@@ -11,6 +11,7 @@ from ..adaptor import ShapeAdaptor
 from ..errors import AutoscError
 from ..models import ModelSpec
 from .budget import Budget
+from .latency_model import LatencyModel
 from .projection import Projection, check_reachable, project
 from .shape_cost import Cost, ShapeCostModel
 
@@ -31,6 +32,8 @@ class BudgetedNetwork(nn.Module):
         budget: Budget,
         in_channels: int = 3,
         spec: ModelSpec | None = None,
+        latency: LatencyModel | None = None,
+        cost_model: ShapeCostModel | None = None,
     ) -> None:
         super().__init__()
         self.spec = spec  # how to rebuild the widened human network (needed to freeze and reload)
@@ -39,7 +42,10 @@ class BudgetedNetwork(nn.Module):
         self.adaptor_names = list(adaptor_names)
         self.input_size = (int(input_size[0]), int(input_size[1]))
         self.budget = budget
-        self.cost_model = ShapeCostModel(net, self.adaptor_names, self.input_size, in_channels)
+        # ``cost_model``: one already built for this net and these adaptors (a latency model was measured on it)
+        self.cost_model = cost_model or ShapeCostModel(net, self.adaptor_names, self.input_size, in_channels)
+        if latency is not None:  # measured for this network (autosc.cost.measure_latency); predicts every Cost
+            self.cost_model.with_latency(latency)
         check_reachable(self.cost_model, budget)
         self.last_projection: Projection | None = None
 
@@ -121,6 +127,8 @@ class BudgetedNetwork(nn.Module):
             limits.append((lambda c: c.budget_macs(self.budget.convention), self.budget.macs))
         if self.budget.memory_bytes is not None:
             limits.append((lambda c: c.activation_bytes, self.budget.memory_bytes))
+        if self.budget.latency_ms is not None:  # each segment's latency also grows with its map's area
+            limits.append((lambda c: c.latency_ms, self.budget.latency_ms))
         ratios = [
             (
                 measure(rest)

@@ -24,7 +24,7 @@ import math
 from dataclasses import dataclass
 
 from ..errors import AutoscError
-from ..units import format_bytes, format_count
+from ..units import format_bytes, format_count, format_ms
 from .budget import Budget
 from .shape_cost import Cost, ShapeCostModel, Sizes
 
@@ -53,7 +53,9 @@ def fits(cost: Cost, budget: Budget) -> bool:
     """Resize MACs count inside a MACs budget (the adaptors add them)."""
     if budget.macs is not None and cost.budget_macs(budget.convention) > budget.macs:
         return False
-    return budget.memory_bytes is None or cost.activation_bytes <= budget.memory_bytes
+    if budget.memory_bytes is not None and cost.activation_bytes > budget.memory_bytes:
+        return False
+    return budget.latency_ms is None or (cost.latency_ms is not None and cost.latency_ms <= budget.latency_ms)
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,11 @@ def check_reachable(model: ShapeCostModel, budget: Budget) -> None:
             parts.append(
                 f"{format_bytes(floor.activation_bytes)} of activations against {format_bytes(budget.memory_bytes)}"
             )
+        if budget.latency_ms is not None:
+            if floor.latency_ms is None:
+                raise AutoscError("a latency budget needs a latency model of the network (autosc.cost.measure_latency)")
+            if floor.latency_ms > budget.latency_ms:
+                parts.append(f"{format_ms(floor.latency_ms)} predicted latency against {format_ms(budget.latency_ms)}")
         raise AutoscError(
             f"budget {budget.describe()} is impossible: the smallest reachable cost at this width is "
             f"{' and '.join(parts)} (every adapted map at its floor); raise the budget or lower --width"

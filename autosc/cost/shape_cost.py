@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import random
 from dataclasses import dataclass
 
@@ -24,6 +25,7 @@ from torch import nn
 
 from ..adaptor import MIN_SIZE, ShapeAdaptor
 from ..errors import AutoscError
+from .latency_model import LatencyModel
 from .trace import OpRecord, record_ops
 
 #: Networks above this many MACs are probed on the meta device (no arithmetic) instead of the CPU.
@@ -38,6 +40,7 @@ class Cost:
     resize_macs: int
     activation_bytes: int
     norm_elements: int = 0
+    latency_ms: float | None = None  # predicted, when the cost model has a latency model (cost.latency_model)
 
     @property
     def total_macs(self) -> int:
@@ -55,6 +58,7 @@ class ShapeCostModel:
     """``cost(sizes)`` for an adapted network at a fixed input size; exact (checked against a traced pass)."""
 
     def __init__(self, net: nn.Module, adaptor_names: list[str], input_size: tuple[int, int], in_channels: int) -> None:
+        self.latency: LatencyModel | None = None  # set by with_latency(); then every Cost carries latency_ms
         self.adaptor_names = list(adaptor_names)
         self.input_size = (int(input_size[0]), int(input_size[1]))
         self._probe = copy.deepcopy(net).eval().cpu()
@@ -187,10 +191,21 @@ class ShapeCostModel:
             sum(r.new_bytes for r in rec),
             sum(r.norm_elements for r in rec),
         )
-        if traced != self.cost(sizes):
+        if traced != dataclasses.replace(self.cost(sizes), latency_ms=None):
             raise AutoscError(
                 f"internal error: the cost model disagrees with a traced pass at sizes {sizes}: {self.cost(sizes)} vs {traced}"
             )
+
+    def with_latency(self, latency: LatencyModel) -> ShapeCostModel:
+        """Attach a latency model measured for this network (same adaptors); returns self."""
+        if len(latency.areas) != len(self.human_sizes):
+            raise AutoscError(
+                f"the latency model has {len(latency.areas)} segments for {len(self.human_sizes)} adaptors; "
+                "it was measured for another network: measure it again"
+            )
+        self.latency = latency
+        self._segments = self._segment_costs()
+        return self
 
     # -- queries -----------------------------------------------------------------
     def clamp(self, sizes: Sizes) -> Sizes:
@@ -208,7 +223,8 @@ class ShapeCostModel:
             ops = self._ops_of[k]
             area = self._f_h[ops, h] * self._f_w[ops, w]
             total += (self._coef[ops] * area[:, None]).sum(axis=0)
-        return Cost(int(total[0]), int(total[1]), int(total[2]), int(total[3]))
+        latency = self.latency.predict(sizes) if self.latency is not None else None
+        return Cost(int(total[0]), int(total[1]), int(total[2]), int(total[3]), latency)
 
     def segments(self) -> tuple[list[Cost], Cost]:
         """Per adaptor, the cost of the operators whose size follows it (at the human shape); and the rest.
@@ -225,8 +241,10 @@ class ShapeCostModel:
             ops = self._ops_of[k]
             area = self._f_h[ops, h] * self._f_w[ops, w]
             total = (self._coef[ops] * area[:, None]).sum(axis=0)
-            parts.append(Cost(*(int(v) for v in total)))
-        return parts, Cost(*(int(v) for v in self._const))
+            latency = self.latency.segment_share(k, (h, w)) if self.latency is not None else None
+            parts.append(Cost(*(int(v) for v in total), latency))
+        rest = self.latency.fixed_share() if self.latency is not None else None
+        return parts, Cost(*(int(v) for v in self._const), rest)
 
     def floor_cost(self) -> Cost:
         """The smallest reachable cost: every adapted map at its floor."""

@@ -151,6 +151,9 @@ def plan_network(
         seed=config.train.seed,
         mix=mix or p.adaptor_mix,
         start=start,
+        latency=p.latency,
+        latency_threads=p.latency_threads,
+        latency_batch=p.latency_batch,
     )
 
 

@@ -1,0 +1,186 @@
+"""Predicted ONNX Runtime latency of an adapted network from its adaptor sizes (docs/design.md, Latency budgets).
+
+Additive over segments, as measured look-up tables are in NetAdapt and Once-for-All: the stem (everything
+before the first adaptor) costs a constant, and the segment after adaptor k (its resize and every operator up to
+the next adaptor) a function of adaptor k's output area alone, since that is the only size its operators
+follow (``cost.shape_cost``). Each segment's table is made non-decreasing in area and interpolated linearly, so
+cost stays monotone in every factor and the projection's bisection on P works on predicted latency exactly as on
+MACs (``cost.projection``). What the sum of separately timed segments misses (one session's fixed overhead
+instead of many, fusion across a border) is a linear correction fitted on whole networks timed at the same
+shapes, kept in the model rather than hidden. Measuring lives in ``cost.latency_probe``; this module is the
+pure function and its file format.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .. import io
+from ..errors import AutoscError
+
+FORMAT = "autosc-latency/1"
+
+
+def non_decreasing(values: list[float]) -> list[float]:
+    """The least-squares non-decreasing fit of ``values`` (pool adjacent violators).
+
+    Written here because numpy has none and scikit-learn's IsotonicRegression is not worth a dependency for
+    ten lines; timing noise makes a larger map now and then measure faster, which would break the bisection.
+    """
+    blocks: list[list[float]] = []  # [mean, weight]
+    for v in values:
+        blocks.append([float(v), 1.0])
+        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
+            (m1, w1), (m2, w2) = blocks.pop(-2), blocks.pop()
+            blocks.append([(m1 * w1 + m2 * w2) / (w1 + w2), w1 + w2])
+    return [m for m, w in blocks for _ in range(int(w))]
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One timed shape: each adaptor's size, each part's p50 (stem first), and the whole network's p50."""
+
+    sizes: list[tuple[int, int]]
+    parts_ms: list[float]
+    whole_ms: float
+
+    def to_dict(self) -> dict:
+        return {"sizes": [list(s) for s in self.sizes], "parts_ms": self.parts_ms, "whole_ms": self.whole_ms}
+
+
+@dataclass(frozen=True)
+class LatencyModel:
+    """``predict(sizes) = offset + scale * (stem + sum_k segment_k(area_k))``, in milliseconds."""
+
+    stem_ms: float
+    areas: list[list[int]]  # per adaptor: the probed output areas, increasing
+    ms: list[list[float]]  # per adaptor: its segment's non-decreasing p50 at those areas
+    offset_ms: float = 0.0
+    scale: float = 1.0
+    key: dict = field(default_factory=dict)  # what it was measured for (latency_key)
+    probes: list[Probe] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if len(self.areas) != len(self.ms) or any(
+            len(a) != len(m) or not a for a, m in zip(self.areas, self.ms, strict=True)
+        ):
+            raise AutoscError("a latency model needs, per adaptor, as many latencies as probed areas (at least one)")
+        if any(np.any(np.diff(a) <= 0) for a in self.areas) or any(np.any(np.diff(m) < 0) for m in self.ms):
+            raise AutoscError("a latency model's tables must be increasing in area and non-decreasing in latency")
+        if not self.scale > 0:
+            raise AutoscError(f"a latency model's scale must be positive (got {self.scale}): it would not be monotone")
+
+    @classmethod
+    def fit(cls, probes: list[Probe], *, key: dict | None = None) -> LatencyModel:
+        """The model of timed probes: per-segment tables made non-decreasing, then the whole-network correction."""
+        if not probes:
+            raise AutoscError("no probes to fit a latency model on")
+        n = len(probes[0].sizes)
+        areas, ms = [], []
+        for k in range(n):
+            by_area: dict[int, list[float]] = {}
+            for p in probes:
+                by_area.setdefault(p.sizes[k][0] * p.sizes[k][1], []).append(p.parts_ms[k + 1])
+            ordered = sorted(by_area)
+            areas.append(ordered)
+            ms.append(non_decreasing([statistics.mean(by_area[a]) for a in ordered]))
+        stem = statistics.median(p.parts_ms[0] for p in probes)
+        model = cls(stem, areas, ms, key=dict(key or {}), probes=list(probes))
+        sums = np.array([model._sum(p.sizes) for p in probes])
+        whole = np.array([p.whole_ms for p in probes])
+        offset, scale = float(np.median(whole - sums)), 1.0
+        if len(probes) > 2 and np.ptp(sums) > 0:
+            slope, intercept = np.polyfit(sums, whole, 1)
+            if slope > 0:  # a non-positive slope (noise on a flat network) would break monotonicity
+                offset, scale = float(intercept), float(slope)
+        return cls(stem, areas, ms, offset, scale, model.key, model.probes)
+
+    def _segment(self, k: int, size: tuple[int, int]) -> float:
+        return float(np.interp(size[0] * size[1], self.areas[k], self.ms[k]))
+
+    def _sum(self, sizes: list[tuple[int, int]]) -> float:
+        return self.stem_ms + sum(self._segment(k, s) for k, s in enumerate(sizes))
+
+    def predict(self, sizes: list[tuple[int, int]]) -> float:
+        """Predicted p50 (ms) of the frozen network with these adaptor sizes."""
+        if len(sizes) != len(self.areas):
+            raise AutoscError(f"{len(sizes)} sizes given to a latency model of {len(self.areas)} adaptors")
+        return self.offset_ms + self.scale * self._sum(sizes)
+
+    def segment_share(self, k: int, size: tuple[int, int]) -> float:
+        """Adaptor k's segment's part of :meth:`predict` (the correction's scale applied)."""
+        return self.scale * self._segment(k, size)
+
+    def fixed_share(self) -> float:
+        """The part of :meth:`predict` no adaptor changes: the correction's offset and the stem."""
+        return self.offset_ms + self.scale * self.stem_ms
+
+    def errors(self) -> list[float]:
+        """Per probe, (predicted - measured) / measured of the whole network: the in-sample fit."""
+        return [(self.predict(p.sizes) - p.whole_ms) / p.whole_ms for p in self.probes]
+
+    def to_dict(self) -> dict:
+        return {
+            "format": FORMAT,
+            "key": self.key,
+            "stem_ms": self.stem_ms,
+            "areas": self.areas,
+            "ms": self.ms,
+            "offset_ms": self.offset_ms,
+            "scale": self.scale,
+            "probes": [p.to_dict() for p in self.probes],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> LatencyModel:
+        if data.get("format") != FORMAT:
+            raise AutoscError(f"not an autosc latency model (format {data.get('format')!r}, expected {FORMAT})")
+        probes = [Probe([tuple(s) for s in p["sizes"]], p["parts_ms"], p["whole_ms"]) for p in data["probes"]]
+        return cls(data["stem_ms"], data["areas"], data["ms"], data["offset_ms"], data["scale"], data["key"], probes)
+
+
+# -- the cache ----------------------------------------------------------------------------------------
+
+
+def latency_key(**fields) -> dict:
+    """Everything a measured model depends on, as plain data (model, width, input size, adaptors, runtime
+    version, threads, batch, CPU, exporter, probes): a change in any of them is a different model."""
+    return {"format": FORMAT, **fields}
+
+
+def key_digest(key: dict) -> str:
+    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/autosc/latency`` (``~/.cache/autosc/latency``): measurements outlive a run folder."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "autosc" / "latency"
+
+
+def cache_path(key: dict, cache_dir: str | os.PathLike | None = None) -> Path:
+    return Path(cache_dir if cache_dir is not None else default_cache_dir()) / f"{key_digest(key)}.json"
+
+
+def load_cached(key: dict, cache_dir: str | os.PathLike | None = None) -> LatencyModel | None:
+    """The cached model for ``key``, or None; a file that does not read back (or holds another key) is ignored."""
+    path = cache_path(key, cache_dir)
+    try:
+        model = LatencyModel.from_dict(json.loads(path.read_text()))
+    except (OSError, ValueError, KeyError, TypeError, AutoscError):
+        return None
+    return model if model.key == json.loads(json.dumps(key, default=str)) else None
+
+
+def save_cached(model: LatencyModel, cache_dir: str | os.PathLike | None = None) -> Path:
+    """Write ``model`` under its key, atomically (a stopped measurement never leaves half a file)."""
+    path = cache_path(model.key, cache_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return io.write_json(path, model.to_dict())

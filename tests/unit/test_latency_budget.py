@@ -1,0 +1,220 @@
+"""Latency budgets (issue 17): the grammar, the latency model, its cache, and the projection on predicted latency.
+
+The projection and the error paths run on synthetic monotone tables, so nothing here depends on timing; one
+small test measures a real model end to end on a tiny network (what it asserts is structure, not speed).
+"""
+
+import json
+
+import pytest
+import torch
+
+from autosc import planning
+from autosc.cost import latency_probe
+from autosc.cost.budget import Budget, parse_budget
+from autosc.cost.latency_model import LatencyModel, Probe, cache_path, load_cached, non_decreasing, save_cached
+from autosc.cost.latency_probe import Timing, model_key, split_at_adaptors
+from autosc.cost.projection import fits, project
+from autosc.errors import AutoscError
+from autosc.planning import make_plan
+from autosc.units import parse_latency
+from tests.conftest import assert_one_line_error
+from tests.helpers import train_a_little
+
+
+@pytest.mark.parametrize(
+    ("text", "ms"),
+    [("1.5ms", 1.5), ("800us", 0.8), ("800\u00b5s", 0.8), ("0.002s", 2.0), (" 2 ms ", 2.0), ("1e3us", 1.0)],
+)
+def test_latency_grammar(text, ms):
+    assert parse_latency(text) == pytest.approx(ms)
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [("1.5", "no unit"), ("1.5MS", "unknown unit 'MS'"), ("2min", "unknown unit"), ("0ms", "positive"),
+     ("fast", "cannot read"), ("-1ms", "cannot read")],
+)  # fmt: skip
+def test_latency_grammar_errors(text, fragment):
+    with pytest.raises(AutoscError, match=fragment):
+        parse_latency(text)
+
+
+def test_latency_budget_alone_or_with_macs_and_its_meaning():
+    b = parse_budget("300M", latency="1.5ms", latency_threads=2, latency_batch=4)
+    assert (b.macs, b.latency_ms, b.latency_threads, b.latency_batch) == (300_000_000, 1.5, 2, 4)
+    assert "1.500ms latency (2 threads, batch 4)" in b.describe() and "300.00M MACs" in b.describe()
+    assert Budget(**b.to_dict()) == b
+    assert "latency_ms" not in parse_budget("300M").to_dict()  # MACs-only specs stay as they were
+    with pytest.raises(AutoscError, match="--latency-batch must be a whole number"):
+        parse_budget(latency="1ms", latency_batch=0)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("--latency", "1.5"), ("--latency", "3 parsecs"), ("--latency", "1ms", "--latency-threads", "0")],
+)
+def test_latency_option_errors_are_one_line(cli, args):
+    assert_one_line_error(cli("plan", "mobilenet_v2_cifar", "--input-size", "32", *args), "latency")
+
+
+def test_non_decreasing_is_the_least_squares_monotone_fit():
+    assert non_decreasing([1, 3, 2, 4]) == [1, 2.5, 2.5, 4]
+    assert non_decreasing([5, 1, 1, 1]) == [2, 2, 2, 2]
+    assert non_decreasing([1, 2, 3]) == [1, 2, 3]
+
+
+def _probes(adaptors=2, a=0.3, b=1.2):
+    """Shapes timed with segment k costing (k + 1) * area / 100 ms, stem 0.5 ms, whole = a + b * sum (+ noise)."""
+    probes = []
+    for i, side in enumerate((2, 5, 9, 14, 20)):
+        sizes = [(max(2, side - 2 * k), max(2, side - 2 * k)) for k in range(adaptors)]
+        segments = [(k + 1) * h * w / 100 for k, (h, w) in enumerate(sizes)]
+        segments[0] += 0.05 * (-1) ** i  # timing noise: not monotone as measured
+        parts = [0.5, *segments]
+        probes.append(Probe(sizes, parts, a + b * sum(parts)))
+    return probes
+
+
+def test_latency_model_fit_is_monotone_and_models_the_whole_network_correction():
+    model = LatencyModel.fit(_probes())
+    for table in model.ms:
+        assert all(x <= y for x, y in zip(table, table[1:], strict=False))
+    assert model.scale == pytest.approx(1.2, rel=0.05) and model.offset_ms == pytest.approx(0.3, abs=0.1)
+    assert max(abs(e) for e in model.errors()) < 0.05
+    small, large = model.predict([(5, 5), (3, 3)]), model.predict([(9, 9), (3, 3)])
+    assert small < large
+    assert LatencyModel.from_dict(json.loads(json.dumps(model.to_dict()))) == model
+    with pytest.raises(AutoscError, match="non-decreasing"):
+        LatencyModel(0.1, [[4, 9]], [[2.0, 1.0]])
+
+
+def test_cache_key_changes_with_threads_and_batch_and_the_cache_reads_back(tmp_path):
+    places = [("features.2.adaptor", (32, 32)), ("features.9.adaptor", (8, 8))]
+    timing = Timing(cache_dir=tmp_path)
+    base = model_key({"name": "m"}, (32, 32), 3, places, threads=1, batch=1, timing=timing)
+    others = [
+        model_key({"name": "m"}, (32, 32), 3, places, threads=2, batch=1, timing=timing),
+        model_key({"name": "m"}, (32, 32), 3, places, threads=1, batch=8, timing=timing),
+        model_key({"name": "m", "width": 1.5}, (32, 32), 3, places, threads=1, batch=1, timing=timing),
+    ]
+    assert "cpu" in base and "onnxruntime" in base
+    paths = {cache_path(k, tmp_path) for k in [base, *others]}
+    assert len(paths) == 4
+    model = LatencyModel.fit(_probes(), key=base)
+    save_cached(model, tmp_path)
+    assert load_cached(base, tmp_path) == model
+    assert load_cached(others[0], tmp_path) is None
+    cache_path(base, tmp_path).write_text("{ half a file")
+    assert load_cached(base, tmp_path) is None  # unreadable: measured again, not an error
+
+
+def _plan(budget="50%", width=1.0):
+    return make_plan("mobilenet_v2_cifar", budget=budget, input_size=16, num_classes=10, width=width)
+
+
+def _synthetic(cost_model, per_pixel=(0.002, 0.01, 0.03), stem=0.2):
+    """A monotone table over each adaptor's range: segment k costs per_pixel[k] ms per output pixel."""
+    areas, ms = [], []
+    for k, ((h, w), (fh, fw)) in enumerate(zip(cost_model.human_sizes, cost_model.min_sizes, strict=True)):
+        a = sorted({fh * fw, (fh + h) // 2 * ((fw + w) // 2), h * w})
+        areas.append(a)
+        ms.append([per_pixel[k] * v for v in a])
+    return LatencyModel(stem, areas, ms)
+
+
+def test_projection_on_predicted_latency_is_tight():
+    model = _plan().network.cost_model
+    model.with_latency(_synthetic(model))
+    human = model.human_cost().latency_ms
+    budget = Budget(latency_ms=0.6 * human)
+    projection = project(model, [1.0] * len(model.human_sizes), budget)
+    assert fits(projection.cost, budget) and projection.cost.latency_ms <= 0.6 * human
+    assert projection.cost.latency_ms == pytest.approx(model.latency.predict(projection.sizes))
+    grown = 0
+    for k, ((h, w), (hh, hw)) in enumerate(zip(projection.sizes, model.human_sizes, strict=True)):
+        for bigger in ((h + 1, w), (h, w + 1)):
+            if bigger[0] <= hh and bigger[1] <= hw:
+                trial = [*projection.sizes[:k], bigger, *projection.sizes[k + 1 :]]
+                assert not fits(model.cost(trial), budget), (k, bigger)  # one more pixel breaks the budget
+                grown += 1
+    assert grown > 0
+    both = Budget(macs=projection.cost.total_macs // 2, latency_ms=0.6 * human)  # the tighter of the two binds
+    assert project(model, [1.0] * len(model.human_sizes), both).cost.total_macs <= both.macs
+
+
+def test_relaxed_cost_counts_the_latency_budget():
+    network = _plan().network
+    network.cost_model.with_latency(_synthetic(network.cost_model))
+    human = network.cost_model.human_cost().latency_ms
+    network.budget = Budget(latency_ms=human / 2)
+    latency, product, expected = network.cost_model.latency, 1.0, 0.0
+    for k, (s, size) in enumerate(zip(network.factors(), network.cost_model.human_sizes, strict=True)):
+        product *= s
+        expected += latency.segment_share(k, size) * product**2  # each segment scales with its map's area
+    expected = (latency.fixed_share() + expected) / (human / 2)
+    assert network.relaxed_cost().item() == pytest.approx(expected, rel=1e-5)
+    assert 1.5 < expected <= 2.0  # the identity shape's factors sit just under 1: about twice the budget
+
+
+@pytest.fixture
+def fake_timing(monkeypatch):
+    """make_plan with a synthetic latency model and a fixed human-network time: nothing is timed."""
+
+    def measure(net, names, *, cost_model, **_):
+        return _synthetic(cost_model)
+
+    monkeypatch.setattr(planning, "measure_latency", measure)
+    monkeypatch.setattr(planning, "_time_spec", lambda spec, *a: 2.0 * spec.width**2)
+
+
+def test_impossible_latency_budget_is_refused_before_training_with_the_floor(fake_timing, cli):
+    result = cli("plan", "mobilenet_v2_cifar", "--latency", "1us", "--input-size", "16", "--width", "1")
+    assert_one_line_error(result, "impossible", "predicted latency against 1us")
+
+
+def test_plan_reports_the_latency_envelope(fake_timing, cli):
+    result = cli("plan", "mobilenet_v2_cifar", "--latency", "1ms", "--input-size", "16", "--json")
+    assert result.code == 0, result.err
+    plan = result.json()
+    lat = plan["latency_ms"]
+    assert lat["floor"] < lat["projected"] <= 1.0 < lat["widened"]
+    assert lat["human_measured"] == 2.0 and (lat["threads"], lat["batch"]) == (1, 1)
+    assert plan["budget"]["latency_ms"] == 1.0
+    text = cli("plan", "mobilenet_v2_cifar", "--latency", "1ms", "--input-size", "16", "--width", str(plan["width"]))
+    assert "smallest reachable (predicted)" in text.out and "budget 1.000ms" in text.out
+
+
+def test_split_at_adaptors_computes_the_collapsed_network():
+    network = _plan(budget="40%").network
+    train_a_little(network)
+    network.update_shape()
+    sizes = [a.size for a in network.adaptors()]
+    network.collapse()  # full branch: what a collapsed run exports and what the parts are timed as
+    split, adaptors = split_at_adaptors(network.net, network.adaptor_names)
+    for adaptor, size in zip(adaptors, sizes, strict=True):
+        adaptor.size = size
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        expected, got = network.net.eval()(x), split(x)
+    assert torch.allclose(got, expected, rtol=1e-5, atol=1e-6 * expected.abs().max().item())
+    assert expected.abs().max() > 0.1  # trained a little: not the near-zero logits of a fresh network
+    assert sorted(n for n, _ in split.named_children()) == ["submod_0", "submod_1", "submod_2", "submod_3"]
+
+
+def test_measure_latency_end_to_end_then_from_the_cache(tmp_path, monkeypatch):
+    network = make_plan("mobilenet_v2_cifar", budget="1M", input_size=16, num_classes=10, width=0.25).network
+    timing = Timing(cache_dir=tmp_path, probes=2, runs=3)
+    calls = []
+    model = latency_probe.measure_latency(
+        network.net, network.adaptor_names, input_size=(16, 16), identity={"name": "tiny"}, timing=timing,
+        cost_model=network.cost_model,
+    )  # fmt: skip
+    assert len(model.areas) == len(network.adaptor_names) and len(model.probes) == 2
+    assert all(len(p.parts_ms) == len(network.adaptor_names) + 1 and p.whole_ms > 0 for p in model.probes)
+    assert model.predict(network.cost_model.min_sizes) <= model.predict(network.cost_model.human_sizes)
+    monkeypatch.setattr("autosc.latency.bench", lambda *a, **k: calls.append(a))
+    again = latency_probe.measure_latency(
+        network.net, network.adaptor_names, input_size=(16, 16), identity={"name": "tiny"}, timing=timing
+    )
+    assert again == model and not calls  # read back, nothing timed
