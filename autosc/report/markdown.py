@@ -28,6 +28,7 @@ def render_markdown(report: Report) -> str:
         _title(report),
         *_warnings(report),
         _verdict(report),
+        *([line] if (line := latency_verdict(report)) else []),
         _main_table(report),
         _run_notes(report),
         _adaptor_table(report.adaptors),
@@ -166,6 +167,28 @@ def _latency_row(latency: Latency) -> list[str]:
 
     label = f"ONNX latency p50 / p90 ({threads}, batch {latency.batch})"
     return [label, cell(latency.human, versus_human=False), cell(latency.compressed), cell(latency.baseline)]
+
+
+def latency_verdict(report: Report) -> str | None:
+    """One plain sentence on a latency budget: met or not, measured against predicted, with the noise."""
+    lat, budget_ms = report.latency_ms, report.budget.get("latency_ms")
+    if budget_ms is None or lat.budget_met is None:
+        return None
+    measured = lat.compressed.p50
+    verdict = "**met**" if lat.budget_met else "**not met**"
+    over = "" if lat.budget_met else f" (over by {100 * (measured / budget_ms - 1):.1f}%"
+    if not lat.budget_met:
+        over += ", within the run-to-run noise)" if measured <= budget_ms + lat.spread else ")"
+    shrunk = (
+        f" The frozen network was shrunk {lat.shrinks} time{'s' if lat.shrinks != 1 else ''} after training to meet it "
+        "(the accuracy above is the shrunk network's)."
+        if lat.shrinks
+        else ""
+    )
+    return (
+        f"Latency budget {budget_ms:.3f} ms {verdict}{over}: measured p50 {measured:.3f} ms (middle of {lat.rounds} "
+        f"interleaved rounds, noise ±{lat.spread:.3f} ms), predicted {lat.predicted:.3f} ms by the latency model.{shrunk}"
+    )
 
 
 def _run_notes(report: Report) -> str:

@@ -100,12 +100,24 @@ class Latency:
     batch: int
     runs: int
     baseline: Timing | None = None
+    # Under a latency budget only (docs/design.md, Latency budgets): the latency model's prediction for the
+    # compressed network, the rounds timed and half the range of their compressed p50 (the run-to-run noise),
+    # whether the measured p50 (the middle round's) is within the budget, and how often it was shrunk to get there.
+    predicted: float | None = None
+    rounds: int | None = None
+    spread: float | None = None
+    budget_met: bool | None = None
+    shrinks: int | None = None
 
     def to_dict(self) -> dict:
         data = {"compressed": asdict(self.compressed), "human": asdict(self.human)}
         if self.baseline is not None:
             data["baseline"] = asdict(self.baseline)
-        return {**data, "threads": self.threads, "batch": self.batch, "runs": self.runs}
+        data.update(threads=self.threads, batch=self.batch, runs=self.runs)
+        if self.predicted is not None:  # written only under a latency budget, so other reports stay as they were
+            data.update(predicted=self.predicted, rounds=self.rounds, spread=self.spread,
+                        budget_met=self.budget_met, shrinks=self.shrinks)  # fmt: skip
+        return data
 
 
 @dataclass
@@ -197,7 +209,7 @@ class Report:
             adaptors=[Adaptor(**{k: v for k, v in a.items() if k in known}) for a in data["adaptors"]],
             accuracy=Accuracy(**data["accuracy"]),
             onnx=Onnx(**data["onnx"]),
-            latency_ms=Latency(**timings, **{k: latency[k] for k in ("threads", "batch", "runs")}),
+            latency_ms=Latency(**timings, **{k: latency[k] for k in LATENCY_FIELDS if k in latency}),
             layers=dict(data["layers"]),
             epochs=int(data["epochs"]),
             train=dict(data["train"]),
@@ -208,5 +220,8 @@ class Report:
             start=data.get("start"),
         )
 
+
+#: The plain (non-timing) fields of ``latency_ms`` in report.json.
+LATENCY_FIELDS = ("threads", "batch", "runs", "predicted", "rounds", "spread", "budget_met", "shrinks")
 
 __all__ = ["Accuracy", "Adaptor", "Baseline", "Latency", "Macs", "Onnx", "Report", "Timing"]

@@ -347,7 +347,17 @@ def _finish(
     if baseline is not None:
         networks["baseline"] = baseline.net
     exported = stages.export_networks(networks, size, bundle.channels, folder, config.export)
-    latency = stages.measure_latency({label: folder.onnx(label) for label in networks}, config.export.latency_runs)
+    shrunk = None
+    if network.budget.latency_ms is not None:  # measured against the budget, shrunk while over it
+        check = stages.measure_against_budget(
+            network, networks, exported, size, bundle.channels, folder, config.export, display
+        )
+        latency, exported = check.latency, check.exported
+        if check.shape is not None:
+            frozen, shape = check.frozen, check.shape
+            shrunk = stages.start_accuracy(frozen, bundle, config.train)  # the kept network's own accuracy
+    else:
+        latency = stages.measure_latency({label: folder.onnx(label) for label in networks}, config.export.latency_runs)
     report = stages.build_report(
         config=config,
         command=command,
@@ -362,6 +372,8 @@ def _finish(
         latency=latency,
         baseline=baseline.to_report(size, network.budget.convention) if baseline is not None else None,
     )
+    if shrunk is not None:  # shrunk after training: its accuracy is the frozen network's, not the last epoch's
+        report.accuracy.final, report.accuracy.val = shrunk
     return report, frozen
 
 

@@ -218,3 +218,43 @@ def test_measure_latency_end_to_end_then_from_the_cache(tmp_path, monkeypatch):
         network.net, network.adaptor_names, input_size=(16, 16), identity={"name": "tiny"}, timing=timing
     )
     assert again == model and not calls  # read back, nothing timed
+
+
+def test_a_network_measured_over_its_latency_budget_is_shrunk_and_measured_again(tmp_path, monkeypatch):
+    """The measurement, not the prediction, decides: over by more than the noise -> shrink, re-export, re-time."""
+    from autosc.config import ExportConfig
+    from autosc.report import schema
+    from autosc.run import RunFolder, stages
+
+    network = _plan().network
+    network.cost_model.with_latency(_synthetic(network.cost_model))
+    budget_ms = 0.7 * network.cost_model.human_cost().latency_ms
+    network.budget = Budget(latency_ms=budget_ms)
+    train_a_little(network)
+    folder = RunFolder(tmp_path)
+    frozen, _ = stages.freeze_and_save(network, folder)
+    sizes_before = [list(a.size) for a in network.adaptors()]
+    networks = {"compressed": frozen, "human": network.spec.build()}
+    exported = stages.export_networks(networks, (16, 16), 3, folder, ExportConfig(exporter="torchscript"))
+    timed = []
+
+    def fake_measure(paths, runs, *, threads, batch):  # the first frozen network runs 30% over, later ones fit
+        timed.append(paths["compressed"].stat().st_mtime_ns)
+        p50 = budget_ms * (1.3 if len(timed) <= stages.LATENCY_ROUNDS else 0.95) + 0.001 * (len(timed) % 3)
+        t = schema.Timing(p50, p50 * 1.1, p50 * 1.2)
+        return schema.Latency(compressed=t, human=schema.Timing(2.0, 2.1, 2.2), threads=threads, batch=batch, runs=runs)
+
+    monkeypatch.setattr(stages, "measure_latency", fake_measure)
+    check = stages.measure_against_budget(
+        network, networks, exported, (16, 16), 3, folder, ExportConfig(exporter="torchscript")
+    )
+    lat = check.latency
+    assert lat.shrinks == 1 and lat.budget_met and lat.rounds == stages.LATENCY_ROUNDS
+    assert lat.compressed.p50 <= budget_ms and lat.spread == pytest.approx(0.001)
+    assert len(set(timed)) == 2  # the shrunk network was exported again before it was timed
+    assert network.budget.latency_ms == budget_ms  # the user's budget is what the report states
+    after = check.shape["adaptors"]
+    assert sum(a["size"][0] * a["size"][1] for a in after) < sum(h * w for h, w in sizes_before)
+    assert lat.predicted == pytest.approx(network.cost_model.latency.predict([tuple(a["size"]) for a in after]))
+    assert lat.predicted < budget_ms  # aimed under the budget by the measured overshoot
+    assert schema.Latency(**{**lat.__dict__}).to_dict()["budget_met"] is True
