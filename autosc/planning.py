@@ -7,6 +7,7 @@ stored in checkpoints, so opening a checkpoint never unpickles code.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 
@@ -279,7 +280,7 @@ def make_plan(
 def _time_spec(spec: ModelSpec, size: tuple[int, int], budget: Budget, timing: Timing) -> float:
     """Measured p50 (ms) of the human network ``spec`` (fresh weights: latency does not depend on them)."""
     with torch.random.fork_rng():  # building draws initial weights; leave the caller's RNG as it was
-        net = spec.build() if spec.module is None else spec.module
+        net = spec.build() if spec.module is None else copy.deepcopy(spec.module)  # the user's module stays as is
     return time_network(net, size, spec.in_channels, threads=budget.latency_threads, batch=budget.latency_batch,
                         timing=timing, identity=spec.to_dict())  # fmt: skip
 
