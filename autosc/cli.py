@@ -11,7 +11,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from . import api
@@ -19,6 +18,7 @@ from .config import RunConfig, default_of, field_types
 from .cost.budget import Budget
 from .cost.latency_probe import Timing
 from .errors import AutoscError
+from .run.progress import Display
 from .units import format_bytes, format_count, format_ms
 
 app = typer.Typer(
@@ -175,7 +175,7 @@ def _plan(model: str, in_channels: int = 3, as_json: bool = False, **options) ->
         latency=p.latency,
         latency_threads=p.latency_threads,
         latency_batch=p.latency_batch,
-        timing=_timing(),
+        timing=Timing(progress=Display(quiet=False).counter("measuring the latency model")),
     )
     result = plan.to_dict()
     if plan.width_note:
@@ -184,26 +184,6 @@ def _plan(model: str, in_channels: int = 3, as_json: bool = False, **options) ->
         _print_json(result)
         return
     _print_plan(model, result)
-
-
-def _timing() -> Timing:
-    """Latency-model measurement with a progress bar (it exports and times a few dozen small graphs)."""
-    progress = Progress(
-        TextColumn("measuring the latency model"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=Console(stderr=True), transient=True,
-    )  # fmt: skip
-    task = None
-
-    def step(done: int, total: int) -> None:
-        nonlocal task
-        if task is None:
-            progress.start()
-            task = progress.add_task("probes", total=total)
-        progress.update(task, completed=done)
-        if done >= total:
-            progress.stop()
-
-    return Timing(progress=step)
 
 
 def _print_plan(model: str, result: dict) -> None:

@@ -255,7 +255,7 @@ def _run(
             seed=train_config.seed,
         )
     else:
-        plan = stages.plan_network(config, bundle, size, start, mix=mix)
+        plan = stages.plan_network(config, bundle, size, start, mix=mix, display=display)
         network = plan.network
         if plan.width_note:
             display.log(plan.width_note)

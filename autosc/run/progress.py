@@ -32,6 +32,24 @@ class Display:
         if not self.quiet:
             self.console.print(text, highlight=False)
 
+    def counter(self, description: str) -> Callable[[int, int], None]:
+        """A ``(done, total)`` callback drawing a bar for work counted in steps (the latency model's probe shapes);
+        the bar goes away when the work is done."""
+        task = None
+
+        def step(done: int, total: int) -> None:
+            nonlocal task
+            if task is None:
+                self.progress.start()
+                task = self.progress.add_task(description, total=total, status="")
+            self.progress.update(task, completed=done)
+            if done >= total:
+                self.progress.remove_task(task)
+                self.progress.stop()
+                task = None
+
+        return step
+
     def phase(self, name: str, trainer: Trainer) -> tuple[Callable[[Trainer], None], Callable[[Trainer, dict], None]]:
         """The (per-batch, per-epoch) callbacks that keep the bar and the log up to date for one phase."""
         task = self.progress.add_task(name, total=trainer.total_steps, completed=trainer.step, status="")

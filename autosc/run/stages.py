@@ -25,6 +25,7 @@ from ..config import ExportConfig, RunConfig, require_data
 from ..cost import count
 from ..cost.budget import Budget
 from ..cost.budgeted import BudgetedNetwork
+from ..cost.latency_probe import Timing
 from ..cost.width import auto_width
 from ..data import PYTHON_DATA, DataBundle, from_datasets, load_data, split_validation
 from ..data.bundle import take_subset
@@ -129,10 +130,12 @@ def plan_network(
     start: Start | None = None,
     *,
     mix: str | None = None,
+    display: Display | None = None,
 ) -> Plan:
     """Width, adaptor places and the identity shape projected under the budget (autosc/planning.py).
 
-    ``mix`` overrides ``--adaptor-mix`` (compress decides it once it knows whether the start is trained).
+    ``mix`` overrides ``--adaptor-mix`` (compress decides it once it knows whether the start is trained);
+    ``display`` draws the latency model's measurement (latency budgets only).
     """
     p = config.plan
     return make_plan(
@@ -154,6 +157,7 @@ def plan_network(
         latency=p.latency,
         latency_threads=p.latency_threads,
         latency_batch=p.latency_batch,
+        timing=Timing(progress=display.counter("measuring the latency model")) if display is not None else None,
     )
 
 
