@@ -1,0 +1,114 @@
+"""Issue 17 (c): does a latency budget hold when measured? mobilenet_v2@224 and resnet18@224, untrained.
+
+For each family, three latency budgets (fractions of the human network's measured p50 at 1 thread, batch 1):
+``make_plan(latency=...)`` with ``--width auto`` (the latency model measured here, cached), the identity shape
+projected under the budget on predicted latency, collapsed to one full branch per adaptor (what a trained run
+exports), frozen, then measured against the budget by the product's own end-of-run check
+(``autosc.run.stages.measure_against_budget``: 3 interleaved rounds, shrink and re-measure while over by more
+than the noise). Latency does not depend on weight values, so nothing is trained. Reported: the width chosen,
+predicted and measured p50 against the budget, the noise, shrinks, and the MACs the network ends with.
+
+    python -m benchmarks.latency_budgets                       # both families, budgets 80%, 60%, 40%
+    python -m benchmarks.latency_budgets --families resnet18 --fractions 0.5
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from autosc import ExportConfig, ModelSpec, count
+from autosc.cost.latency_probe import Timing, time_network
+from autosc.planning import make_plan
+from autosc.run import RunFolder, export_networks, freeze_and_save
+from autosc.run.stages import measure_against_budget
+from benchmarks.common import add_out, machine, parser, quiet, write_json
+
+FAMILIES = {
+    "mobilenet_v2": {"model": "mobilenet_v2", "size": 224, "classes": 1000},
+    "resnet18": {"model": "resnet18", "size": 224, "classes": 1000},
+}
+
+
+def run_one(name: str, fraction: float, human_ms: float, args) -> dict:
+    f = FAMILIES[name]
+    size = (f["size"], f["size"])
+    budget_ms = fraction * human_ms
+    started = time.perf_counter()
+    with quiet():
+        plan = make_plan(f["model"], latency=f"{budget_ms}ms", input_size=size, num_classes=f["classes"],
+                         timing=Timing(cache_dir=args.cache))  # fmt: skip
+    plan_seconds = time.perf_counter() - started
+    network = plan.network
+    network.collapse()
+    with tempfile.TemporaryDirectory() as tmp, quiet():
+        folder = RunFolder(Path(tmp))
+        frozen, _ = freeze_and_save(network, folder)
+        human = ModelSpec(f["model"], 1.0, f["classes"], 3).build().eval()
+        networks = {"compressed": frozen, "human": human}
+        exported = export_networks(networks, size, 3, folder, ExportConfig(exporter="torchscript"))
+        check = measure_against_budget(
+            network, networks, exported, size, 3, folder, ExportConfig(exporter="torchscript")
+        )
+    lat = check.latency
+    cost = count(check.frozen, size, cells=False)
+    return {
+        "family": name,
+        "fraction": fraction,
+        "budget_ms": budget_ms,
+        "width": plan.spec.width,
+        "plan_seconds": plan_seconds,
+        "predicted_ms": lat.predicted,
+        "measured_p50_ms": lat.compressed.p50,
+        "measured_p90_ms": lat.compressed.p90,
+        "human_p50_ms": lat.human.p50,
+        "spread_ms": lat.spread,
+        "measured_over_budget": lat.compressed.p50 / budget_ms,
+        "budget_met": lat.budget_met,
+        "shrinks": lat.shrinks,
+        "macs": cost.total_macs,
+        "sizes": [list(a.size) for a in network.adaptors()],
+    }
+
+
+def table(rows: list[dict]) -> str:
+    lines = [
+        "| family | budget (of human p50) | width | predicted | measured p50 | measured / budget | noise | met | shrinks | MACs |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['family']}@224 | {r['budget_ms']:.2f} ms ({100 * r['fraction']:.0f}%) | {r['width']:.2f} | "
+            f"{r['predicted_ms']:.2f} ms | {r['measured_p50_ms']:.2f} ms | {r['measured_over_budget']:.3f} | "
+            f"±{r['spread_ms']:.3f} | {'yes' if r['budget_met'] else 'no'} | {r['shrinks']} | {r['macs'] / 1e6:.0f}M |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = parser(__doc__)
+    ap.add_argument("--families", default=",".join(FAMILIES))
+    ap.add_argument("--fractions", default="0.8,0.6,0.4", help="budgets as fractions of the human network's p50")
+    ap.add_argument("--cache", default=None, help="latency-model cache folder (default: the user cache)")
+    add_out(ap, "latency_budgets.json")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    rows = []
+    for name in args.families.split(","):
+        f = FAMILIES[name]
+        human = ModelSpec(f["model"], 1.0, f["classes"], 3).build()
+        with quiet():
+            human_ms = time_network(human, (f["size"], f["size"]), 3, threads=1, batch=1, timing=Timing(runs=100))
+        print(f"{name}: human network p50 {human_ms:.2f} ms", flush=True)
+        for fraction in (float(v) for v in args.fractions.split(",")):
+            rows.append(run_one(name, fraction, human_ms, args))
+            print(table(rows[-1:]).splitlines()[-1], flush=True)
+    write_json(args.out, {"env": machine(), "args": vars(args), "rows": rows})
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()
