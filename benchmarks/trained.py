@@ -41,6 +41,7 @@ from torch import nn
 from autosc import ModelSpec, RunConfig, count
 from autosc.cost import parse_budget
 from autosc.cost.width import auto_width
+from autosc.errors import AutoscError
 from autosc.export import export_onnx
 from autosc.latency import bench
 from autosc.planning import make_plan
@@ -95,17 +96,26 @@ def _finetune(setup: Setup, net: nn.Module, seed: int, **recipe) -> tuple[nn.Mod
     return net, trainer.history[-1].get("val_acc")
 
 
+class Unreachable(Exception):
+    """The shape alone cannot reach the budget: every adapted map at its floor still costs more (a finding)."""
+
+
 def _autosc(setup: Setup, seed: int, budget: int, *, start, width, weights=None) -> dict:
-    plan = make_plan(
-        start,
-        budget=str(budget),
-        input_size=SIZE,
-        width=width,
-        num_classes=setup.bundle.num_classes,
-        in_channels=setup.bundle.channels,
-        weights=weights,
-        seed=seed,
-    )
+    try:
+        plan = make_plan(
+            start,
+            budget=str(budget),
+            input_size=SIZE,
+            width=width,
+            num_classes=setup.bundle.num_classes,
+            in_channels=setup.bundle.channels,
+            weights=weights,
+            seed=seed,
+        )
+    except AutoscError as exc:
+        if "impossible" not in str(exc):
+            raise
+        raise Unreachable(str(exc)) from exc
     before, _ = freeze_and_save(copy.deepcopy(plan.network))  # the identity shape projected under the budget
     acc_before = _acc(before, setup.bundle.test)
     torch.manual_seed(seed)
@@ -186,7 +196,12 @@ def _latency_ms(net: nn.Module, channels: int, runs: int) -> float:
 def run_job(setup: Setup, method: str, seed: int, budget_text: str) -> dict:
     budget = parse_budget(budget_text, None, human_macs=setup.human_macs).macs
     started = time.perf_counter()
-    out = METHODS[method](setup, seed, budget)
+    try:
+        out = METHODS[method](setup, seed, budget)
+    except Unreachable as exc:  # recorded, not fatal: where the adaptors' floor is above the budget
+        return {"method": method, "budget": budget_text, "budget_macs": budget, "seed": seed, "acc": None,
+                "unreachable": str(exc), "seconds": time.perf_counter() - started,
+                "teacher_acc": setup.teacher_record["test_acc"]}  # fmt: skip
     seconds = time.perf_counter() - started
     net = out.pop("net")
     cost = count(net, SIZE, cells=False)
@@ -211,7 +226,8 @@ def summarise(rows: list[dict]) -> str:
     """Per budget: each method's mean accuracy, and its seed-paired difference to autosc-shape with the std error."""
     lines = []
     for budget in dict.fromkeys(r["budget"] for r in rows):
-        at = [r for r in rows if r["budget"] == budget]
+        unreachable = {r["method"]: r["unreachable"] for r in rows if r["budget"] == budget and r.get("unreachable")}
+        at = [r for r in rows if r["budget"] == budget and not r.get("unreachable")]
         by = {m: {r["seed"]: r for r in at if r["method"] == m} for m in METHODS}
         ref = by["autosc-shape"]
         lines += [
@@ -238,6 +254,7 @@ def summarise(rows: list[dict]) -> str:
                 f"{statistics.mean(r['macs'] for r in rs) / 1e6:.2f}M | {statistics.mean(r['params'] for r in rs) / 1e6:.2f}M | "
                 f"{statistics.mean(r['latency_p50_ms'] for r in rs):.3f} | {statistics.mean(r['seconds'] for r in rs) / 60:.1f} |"
             )
+        lines += [f"{method}: cannot reach the budget ({why})" for method, why in unreachable.items()]
     return "\n".join(lines)
 
 
@@ -248,6 +265,7 @@ def plot(rows: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    rows = [r for r in rows if not r.get("unreachable")]
     budgets = list(dict.fromkeys(r["budget"] for r in rows))
     fig, axes = plt.subplots(1, len(budgets), figsize=(6 * len(budgets), 4), squeeze=False)
     for ax, budget in zip(axes[0], budgets, strict=True):
@@ -338,6 +356,9 @@ def main(argv: list[str] | None = None) -> None:
                 row = run_job(setup, method, seed, budget)
                 row["machine"] = machine()
                 append_row(out, row)
+                if row.get("unreachable"):
+                    print(f"{budget} seed {seed} {method}: unreachable ({row['unreachable']})", flush=True)
+                    continue
                 print(
                     f"{budget} seed {seed} {method}: {row['acc']:.2%} (before {row['acc_before']}), "
                     f"{row['macs'] / 1e6:.2f}M MACs, {row['seconds'] / 60:.1f} min",
