@@ -71,6 +71,9 @@ class PlanConfig:
             raise AutoscError(NO_BUDGET)
         if self.latency is not None:
             parse_latency(self.latency)  # grammar errors before any data is read
+        for name, value in (("--latency-threads", self.latency_threads), ("--latency-batch", self.latency_batch)):
+            if value < 1:
+                raise AutoscError(f"{name} must be a whole number >= 1, got {value}")
         check_choices(self)
         self.placement()
         if not (self.widen_noise >= 0 and math.isfinite(self.widen_noise)):

@@ -18,6 +18,9 @@ BASE = ["mobilenet_v2_cifar", "--budget", "8M", "--width", "0.35", "--data", "sy
 COMPRESS = {
     "budget": ["300m", "1e400", "0", "abc", "-5M", "1e30T"],
     "memory": ["1e308GB", "4mib", "0B", "lots"],
+    "latency": ["1.5", "2min", "0ms", "fast", "1e400s"],
+    "latency_threads": ["0", "x"],
+    "latency_batch": ["0", "-1"],
     "macs_convention": ["thop"],
     "input_size": ["0", "100000", "abc", "32x"],
     "width": ["0", "-1", "100", "wide", "nan"],
