@@ -255,7 +255,16 @@ def _run(
             seed=train_config.seed,
         )
     else:
-        plan = stages.plan_network(config, bundle, size, start, mix=mix, display=display)
+        if config.plan.latency is not None and dist.enabled:
+            # One process times the latency model; the others read it from the cache, so every rank projects
+            # with the same model (the sizes must agree across ranks). Single node: the cache is one folder.
+            if dist.is_main:
+                plan = stages.plan_network(config, bundle, size, start, mix=mix, display=display)
+            distributed.barrier(dist)
+            if not dist.is_main:
+                plan = stages.plan_network(config, bundle, size, start, mix=mix)
+        else:
+            plan = stages.plan_network(config, bundle, size, start, mix=mix, display=display)
         network = plan.network
         if plan.width_note:
             display.log(plan.width_note)
