@@ -3,9 +3,11 @@
 Additive over segments, as measured look-up tables are in NetAdapt and Once-for-All: the stem (everything
 before the first adaptor) costs a constant, and the segment after adaptor k (its resize and every operator up to
 the next adaptor) a function of adaptor k's output area alone, since that is the only size its operators
-follow (``cost.shape_cost``). Each segment's table is made non-decreasing in area and interpolated linearly, so
-cost stays monotone in every factor and the projection's bisection on P works on predicted latency exactly as on
-MACs (``cost.projection``). What the sum of separately timed segments misses (one session's fixed overhead
+follow (``cost.shape_cost``). Each segment's table over resized sizes is made non-decreasing in area and
+interpolated linearly, so the projection's bisection on P works on predicted latency as on MACs
+(``cost.projection``). The human size is its own entry: there the adaptor exports no Resize at all, so it can
+be cheaper than one pixel less (measured: leaving it to the interpolation under-predicted random shapes of
+mobilenet_v2@224 by 16%, the cost of the resizes the table never saw). What the sum of separately timed segments misses (one session's fixed overhead
 instead of many, fusion across a border) is a linear correction fitted on whole networks timed at the same
 shapes, kept in the model rather than hidden. Measuring lives in ``cost.latency_probe``; this module is the
 pure function and its file format.
@@ -13,6 +15,7 @@ pure function and its file format.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -25,7 +28,7 @@ import numpy as np
 from .. import io
 from ..errors import AutoscError
 
-FORMAT = "autosc-latency/1"
+FORMAT = "autosc-latency/2"  # 2: the human size is its own (Resize-free) entry
 
 
 def non_decreasing(values: list[float]) -> list[float]:
@@ -60,12 +63,15 @@ class LatencyModel:
     """``predict(sizes) = offset + scale * (stem + sum_k segment_k(area_k))``, in milliseconds."""
 
     stem_ms: float
-    areas: list[list[int]]  # per adaptor: the probed output areas, increasing
-    ms: list[list[float]]  # per adaptor: its segment's non-decreasing p50 at those areas
+    areas: list[list[int]]  # per adaptor: the probed output areas below the human size, increasing
+    ms: list[list[float]]  # per adaptor: its segment's non-decreasing p50 at those areas (a Resize included)
     offset_ms: float = 0.0
     scale: float = 1.0
     key: dict = field(default_factory=dict)  # what it was measured for (latency_key)
     probes: list[Probe] = field(default_factory=list)
+    # per adaptor: its human size and its segment's p50 there (no Resize); empty: the tables cover every size
+    human_sizes: list[tuple[int, int]] = field(default_factory=list)
+    identity_ms: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if len(self.areas) != len(self.ms) or any(
@@ -74,25 +80,49 @@ class LatencyModel:
             raise AutoscError("a latency model needs, per adaptor, as many latencies as probed areas (at least one)")
         if any(np.any(np.diff(a) <= 0) for a in self.areas) or any(np.any(np.diff(m) < 0) for m in self.ms):
             raise AutoscError("a latency model's tables must be increasing in area and non-decreasing in latency")
+        if len(self.human_sizes) != len(self.identity_ms) or (
+            self.human_sizes and len(self.human_sizes) != len(self.areas)
+        ):
+            raise AutoscError("a latency model needs one human size and one identity latency per adaptor, or none")
         if not self.scale > 0:
             raise AutoscError(f"a latency model's scale must be positive (got {self.scale}): it would not be monotone")
 
     @classmethod
-    def fit(cls, probes: list[Probe], *, key: dict | None = None) -> LatencyModel:
-        """The model of timed probes: per-segment tables made non-decreasing, then the whole-network correction."""
+    def fit(
+        cls, probes: list[Probe], *, key: dict | None = None, human_sizes: list[tuple[int, int]] | None = None
+    ) -> LatencyModel:
+        """The model of timed probes: per-segment tables made non-decreasing, then the whole-network correction.
+
+        With ``human_sizes``, a probe at an adaptor's human size gives that segment's identity entry (no Resize)
+        instead of a table point; an adaptor never probed below its human size keeps a one-point table.
+        """
         if not probes:
             raise AutoscError("no probes to fit a latency model on")
         n = len(probes[0].sizes)
-        areas, ms = [], []
+        humans = [tuple(s) for s in human_sizes] if human_sizes is not None else []
+        areas, ms, identity = [], [], []
         for k in range(n):
             by_area: dict[int, list[float]] = {}
+            at_human: list[float] = []
             for p in probes:
-                by_area.setdefault(p.sizes[k][0] * p.sizes[k][1], []).append(p.parts_ms[k + 1])
+                size = tuple(p.sizes[k])
+                if humans and size == humans[k]:
+                    at_human.append(p.parts_ms[k + 1])
+                else:
+                    by_area.setdefault(size[0] * size[1], []).append(p.parts_ms[k + 1])
+            if humans:
+                if not at_human:
+                    raise AutoscError(
+                        f"no probe at adaptor {k}'s human size {humans[k]}: cannot fit its identity entry"
+                    )
+                identity.append(statistics.mean(at_human))
+                if not by_area:  # the adaptor cannot shrink: its table is its identity
+                    by_area[humans[k][0] * humans[k][1]] = at_human
             ordered = sorted(by_area)
             areas.append(ordered)
             ms.append(non_decreasing([statistics.mean(by_area[a]) for a in ordered]))
         stem = statistics.median(p.parts_ms[0] for p in probes)
-        model = cls(stem, areas, ms, key=dict(key or {}), probes=list(probes))
+        model = cls(stem, areas, ms, key=dict(key or {}), probes=list(probes), human_sizes=humans, identity_ms=identity)
         sums = np.array([model._sum(p.sizes) for p in probes])
         whole = np.array([p.whole_ms for p in probes])
         offset, scale = float(np.median(whole - sums)), 1.0
@@ -100,9 +130,11 @@ class LatencyModel:
             slope, intercept = np.polyfit(sums, whole, 1)
             if slope > 0:  # a non-positive slope (noise on a flat network) would break monotonicity
                 offset, scale = float(intercept), float(slope)
-        return cls(stem, areas, ms, offset, scale, model.key, model.probes)
+        return dataclasses.replace(model, offset_ms=offset, scale=scale)
 
     def _segment(self, k: int, size: tuple[int, int]) -> float:
+        if self.human_sizes and tuple(size) == tuple(self.human_sizes[k]):
+            return self.identity_ms[k]
         return float(np.interp(size[0] * size[1], self.areas[k], self.ms[k]))
 
     def _sum(self, sizes: list[tuple[int, int]]) -> float:
@@ -136,6 +168,8 @@ class LatencyModel:
             "offset_ms": self.offset_ms,
             "scale": self.scale,
             "probes": [p.to_dict() for p in self.probes],
+            "human_sizes": [list(s) for s in self.human_sizes],
+            "identity_ms": self.identity_ms,
         }
 
     @classmethod
@@ -143,7 +177,10 @@ class LatencyModel:
         if data.get("format") != FORMAT:
             raise AutoscError(f"not an autosc latency model (format {data.get('format')!r}, expected {FORMAT})")
         probes = [Probe([tuple(s) for s in p["sizes"]], p["parts_ms"], p["whole_ms"]) for p in data["probes"]]
-        return cls(data["stem_ms"], data["areas"], data["ms"], data["offset_ms"], data["scale"], data["key"], probes)
+        return cls(
+            data["stem_ms"], data["areas"], data["ms"], data["offset_ms"], data["scale"], data["key"], probes,
+            [tuple(s) for s in data.get("human_sizes", [])], list(data.get("identity_ms", [])),
+        )  # fmt: skip
 
 
 # -- the cache ----------------------------------------------------------------------------------------

@@ -172,14 +172,17 @@ def _part_inputs(split: nn.Module, x: torch.Tensor) -> dict[str, tuple[int, ...]
 
 
 def probe_shapes(model: ShapeCostModel, probes: int) -> list[Sizes]:
-    """``probes`` shapes evenly from every adaptor at its floor to every adaptor at its human size."""
-    shapes = []
-    for i in range(probes):
-        t = i / max(1, probes - 1)
+    """Every adaptor at its human size (no Resize), then ``probes - 1`` shapes evenly from every adaptor at its
+    floor to every adaptor one pixel under its human size (a Resize each): the two regimes are told apart."""
+    pairs = list(zip(model.human_sizes, model.min_sizes, strict=True))
+    top = [(max(fh, h - 1), max(fw, w - 1)) for (h, w), (fh, fw) in pairs]
+    shapes = [list(model.human_sizes)]
+    for i in range(probes - 1):
+        t = i / max(1, probes - 2)
         shapes.append(
             [
                 (round(fh + t * (h - fh)), round(fw + t * (w - fw)))
-                for (h, w), (fh, fw) in zip(model.human_sizes, model.min_sizes, strict=True)
+                for (h, w), (_, (fh, fw)) in zip(top, pairs, strict=True)
             ]
         )
     return shapes
@@ -270,6 +273,6 @@ def measure_latency(
             timed.append(Probe([tuple(s) for s in sizes], [p50[n] for n in names], p50["whole"]))
             if timing.progress is not None:
                 timing.progress(i + 1, len(shapes))
-    model = LatencyModel.fit(timed, key=key)
+    model = LatencyModel.fit(timed, key=key, human_sizes=[tuple(s) for s in cost_model.human_sizes])
     save_cached(model, timing.cache_dir)
     return model

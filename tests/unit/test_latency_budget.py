@@ -258,3 +258,21 @@ def test_a_network_measured_over_its_latency_budget_is_shrunk_and_measured_again
     assert lat.predicted == pytest.approx(network.cost_model.latency.predict([tuple(a["size"]) for a in after]))
     assert lat.predicted < budget_ms  # aimed under the budget by the measured overshoot
     assert schema.Latency(**{**lat.__dict__}).to_dict()["budget_met"] is True
+
+
+def test_the_human_size_is_its_own_resize_free_entry():
+    """At its human size an adaptor exports no Resize, so that point may be cheaper than one pixel less; the
+    model keeps it apart from the (monotone) table of resized sizes instead of averaging it in."""
+    human = [(10, 10), (5, 5)]
+    probes = [Probe(human, [0.5, 1.0, 0.4], 2.0)]  # identity: no resize in either segment
+    for side in (2, 4, 6, 9):  # resized: 0.3 ms of Resize on top of the area term
+        sizes = [(side, side), (max(2, side // 2), max(2, side // 2))]
+        parts = [0.5, 0.3 + side * side / 100, 0.3 + 0.4 * sizes[1][0] ** 2 / 25]
+        probes.append(Probe(sizes, parts, sum(parts)))
+    model = LatencyModel.fit(probes, human_sizes=human)
+    assert model.identity_ms == [1.0, 0.4]
+    assert model.predict(human) < model.predict([(9, 9), (4, 4)])  # the Resize-free shape is the cheaper one
+    assert all(a < 100 for a in model.areas[0])  # the human point is not a table point
+    assert LatencyModel.from_dict(json.loads(json.dumps(model.to_dict()))) == model
+    with pytest.raises(AutoscError, match="no probe at adaptor 0's human size"):
+        LatencyModel.fit(probes[1:], human_sizes=human)
