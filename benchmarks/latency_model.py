@@ -2,11 +2,13 @@
 
 For mobilenet_v2@224, resnet18@224 and the quality benchmark's model (mobilenet_v2_cifar, 28 px, 1 channel):
 the adapted network of the plan at a MACs budget (``--width auto``), its latency model measured from scratch
-(a fresh cache: ``autosc.cost.latency_probe.measure_latency``), then ``--shapes`` random shapes (each adaptor's
-size drawn uniformly between its floor and its human size, seeded) frozen to one full branch per adaptor,
-exported and timed interleaved in one run, against the model's prediction for the same sizes. Reported per
-family: mean and worst absolute % error, the mean signed error (a bias), the in-sample fit at the probes, and the
-seconds the model took to measure. Goal (issue 17): mean within 5% at 1 thread, batch 1.
+(a fresh cache: ``autosc.cost.latency_probe.measure_latency``), then ``--shapes`` random shapes autosc can
+produce (every factor uniform in [0.5, 1], sizes by the global rule, seeded), frozen to one full branch per
+adaptor; for each, the whole network and its parts are exported and timed interleaved, against the model's
+prediction. Reported per family: mean and worst absolute % error, the mean signed error (a bias), and where it
+comes from: the tables (predicted against measured sum of parts) and additivity (whole against the sum of its
+parts); the in-sample fit at the probes; the seconds the model took. Goal (issue 17): mean within 5% at 1
+thread, batch 1.
 
     python -m benchmarks.latency_model                   # 3 families, 20 shapes each, 1 thread, batch 1
     python -m benchmarks.latency_model --families quality --shapes 30
@@ -22,7 +24,9 @@ from pathlib import Path
 
 import torch
 
-from autosc.cost.latency_probe import Timing, measure_latency, split_at_adaptors
+from autosc.adaptor.module import LOWER_BOUND
+from autosc.cost.latency_probe import Timing, _part_inputs, measure_latency, split_at_adaptors
+from autosc.cost.projection import sizes_from_factors
 from autosc.export import export_onnx
 from autosc.latency import bench
 from autosc.planning import make_plan
@@ -35,17 +39,32 @@ FAMILIES = {
 }
 
 
-def random_shapes(human: list[tuple[int, int]], floor: list[tuple[int, int]], n: int, seed: int) -> list[list]:
-    """``n`` shapes, each adaptor's side drawn uniformly in [floor, human] (both sides by one fraction)."""
+def random_shapes(cost, n: int, seed: int) -> list[list]:
+    """``n`` shapes autosc can produce: every factor drawn uniformly in [0.5, 1] (the adaptor's range), sizes by
+    the global rule (each size is its human size times the product of the factors so far), clamped to the floors."""
     rng = random.Random(seed)
     shapes = []
     for _ in range(n):
-        shape = []
-        for (h, w), (fh, fw) in zip(human, floor, strict=True):
-            t = rng.random()
-            shape.append((round(fh + t * (h - fh)), round(fw + t * (w - fw))))
-        shapes.append(shape)
+        factors = [rng.uniform(LOWER_BOUND, 1.0) for _ in cost.human_sizes]
+        shapes.append(cost.clamp(sizes_from_factors(cost.human_sizes, factors)))
     return shapes
+
+
+def _export_parts(split, adaptors, shape, size, channels, tmp: Path, tag: str) -> tuple[list[str], str]:
+    """The parts (stem, then one per adaptor) and the whole network at ``shape``, exported: (parts, whole)."""
+    for adaptor, s in zip(adaptors, shape, strict=True):
+        adaptor.size = tuple(s)
+    inputs = _part_inputs(split, torch.zeros(1, channels, *size))
+    parts = []
+    for j in range(len(adaptors) + 1):
+        name = f"submod_{j}"
+        c, h, w = inputs[name][1:]
+        path = tmp / f"{tag}-{name}.onnx"
+        export_onnx(getattr(split, name), (h, w), path, in_channels=c, exporter="torchscript", check=False)
+        parts.append(str(path))
+    whole = tmp / f"{tag}-whole.onnx"
+    export_onnx(split, size, whole, in_channels=channels, exporter="torchscript", check=False)
+    return parts, str(whole)
 
 
 def run_family(name: str, args) -> dict:
@@ -62,24 +81,27 @@ def run_family(name: str, args) -> dict:
             timing=Timing(cache_dir=cache), cost_model=network.cost_model,
         )  # fmt: skip
     measure_seconds = time.perf_counter() - started
-    cost = network.cost_model
-    shapes = random_shapes(cost.human_sizes, cost.min_sizes, args.shapes, args.seed)
+    shapes = random_shapes(network.cost_model, args.shapes, args.seed)
     split, adaptors = split_at_adaptors(network.net, network.adaptor_names)
-    with tempfile.TemporaryDirectory() as tmp, quiet():
-        paths = []
-        for i, shape in enumerate(shapes):
-            for adaptor, s in zip(adaptors, shape, strict=True):
-                adaptor.size = s
-            path = Path(tmp) / f"shape{i}.onnx"
-            export_onnx(split, size, path, in_channels=f["channels"], exporter="torchscript", check=False)
-            paths.append(str(path))
-        timing = bench(paths, labels=[f"shape{i}" for i in range(len(paths))], threads=[args.threads],
-                       batches=[args.batch], runs=args.runs, warmup=10)  # fmt: skip
     rows = []
-    for shape, result in zip(shapes, timing["results"], strict=True):
-        predicted = model.predict(shape)
-        rows.append({"sizes": [list(s) for s in shape], "measured": result["p50"], "predicted": predicted,
-                     "error": predicted / result["p50"] - 1})  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp, quiet():
+        for i, shape in enumerate(shapes):  # one shape at a time: its parts and its whole network interleaved
+            parts, whole = _export_parts(split, adaptors, shape, size, f["channels"], Path(tmp), f"s{i}")
+            labels = [f"part{j}" for j in range(len(parts))] + ["whole"]
+            timing = bench([*parts, whole], labels=labels, threads=[args.threads], batches=[args.batch],
+                           runs=args.runs, warmup=10)  # fmt: skip
+            p50 = {r["label"]: r["p50"] for r in timing["results"]}
+            measured, parts_sum = p50["whole"], sum(p50[lab] for lab in labels[:-1])
+            predicted = model.predict(shape)
+            rows.append({
+                "sizes": [list(s) for s in shape], "measured": measured, "predicted": predicted,
+                "error": predicted / measured - 1,
+                # where the error comes from: the tables (predicted sum of parts vs the parts measured here) and
+                # additivity (the whole network vs the sum of its parts, both measured here)
+                "parts_measured_ms": [p50[lab] for lab in labels[:-1]],
+                "table_error": model._sum(shape) / parts_sum - 1,
+                "additivity_error": measured / parts_sum - 1,
+            })  # fmt: skip
     errors = [r["error"] for r in rows]
     return {
         "family": name,
@@ -91,6 +113,8 @@ def run_family(name: str, args) -> dict:
         "mean_abs_error": statistics.mean(abs(e) for e in errors),
         "worst_abs_error": max(abs(e) for e in errors),
         "mean_error": statistics.mean(errors),
+        "mean_table_error": statistics.mean(r["table_error"] for r in rows),
+        "mean_additivity_error": statistics.mean(r["additivity_error"] for r in rows),
         "in_sample_worst": max(abs(e) for e in model.errors()),
         "correction": {"offset_ms": model.offset_ms, "scale": model.scale},
         "measure_seconds": measure_seconds,
@@ -101,8 +125,8 @@ def run_family(name: str, args) -> dict:
 
 def table(results: list[dict]) -> str:
     lines = [
-        "| family | width | shapes | p50 range (ms) | mean abs error | worst abs error | mean signed | in-sample worst | correction (offset, scale) | model measured in |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| family | width | shapes | p50 range (ms) | mean abs error | worst abs error | mean signed | tables (signed) | whole / sum of parts | in-sample worst | correction (offset, scale) | model measured in |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         ms = [s["measured"] for s in r["shapes"]]
@@ -110,6 +134,7 @@ def table(results: list[dict]) -> str:
         lines.append(
             f"| {r['family']}@{r['size']} | {r['width']:.2f} | {len(ms)} | {min(ms):.2f}-{max(ms):.2f} | "
             f"{100 * r['mean_abs_error']:.1f}% | {100 * r['worst_abs_error']:.1f}% | {100 * r['mean_error']:+.1f}% | "
+            f"{100 * r['mean_table_error']:+.1f}% | {100 * r['mean_additivity_error']:+.1f}% | "
             f"{100 * r['in_sample_worst']:.1f}% | {c['offset_ms']:+.3f} ms, {c['scale']:.3f} | {r['measure_seconds']:.0f} s |"
         )
     return "\n".join(lines)
