@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from autosc.adaptor.module import LOWER_BOUND
-from autosc.cost.latency_probe import Timing, _part_inputs, measure_latency, split_at_adaptors
+from autosc.cost.latency_probe import Timing, measure_latency, part_inputs, split_at_adaptors
 from autosc.cost.projection import sizes_from_factors
 from autosc.export import export_onnx
 from autosc.latency import bench
@@ -54,7 +54,7 @@ def _export_parts(split, adaptors, shape, size, channels, tmp: Path, tag: str) -
     """The parts (stem, then one per adaptor) and the whole network at ``shape``, exported: (parts, whole)."""
     for adaptor, s in zip(adaptors, shape, strict=True):
         adaptor.size = tuple(s)
-    inputs = _part_inputs(split, torch.zeros(1, channels, *size))
+    inputs = part_inputs(split, torch.zeros(1, channels, *size))
     parts = []
     for j in range(len(adaptors) + 1):
         name = f"submod_{j}"

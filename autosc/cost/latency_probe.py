@@ -146,7 +146,7 @@ def split_at_adaptors(net: nn.Module, adaptor_names: list[str]) -> tuple[nn.Modu
     return split, adaptors
 
 
-def _part_inputs(split: nn.Module, x: torch.Tensor) -> dict[str, tuple[int, ...]]:
+def part_inputs(split: nn.Module, x: torch.Tensor) -> dict[str, tuple[int, ...]]:
     """Each part's input shape, from one pass; a part fed more than one tensor cannot be timed alone."""
     shapes: dict[str, tuple[int, ...]] = {}
     hooks = []
@@ -255,7 +255,7 @@ def measure_latency(
         for i, sizes in enumerate(shapes):
             for adaptor, size in zip(adaptors, sizes, strict=True):
                 adaptor.size = (int(size[0]), int(size[1]))
-            inputs = _part_inputs(split, torch.zeros(1, in_channels, *input_size))
+            inputs = part_inputs(split, torch.zeros(1, in_channels, *input_size))
             paths = []
             for name in names:
                 shape = inputs[name]
