@@ -143,7 +143,7 @@ def split_at_adaptors(net: nn.Module, adaptor_names: list[str]) -> tuple[nn.Modu
         if len(found) != 1:
             raise AutoscError(f"internal error: part {k} of the split network holds {len(found)} adaptors, not 1")
         adaptors += found
-    return split, adaptors
+    return split.eval(), adaptors  # eval throughout: exporting a part restores the mode it found
 
 
 def part_inputs(split: nn.Module, x: torch.Tensor) -> dict[str, tuple[int, ...]]:
