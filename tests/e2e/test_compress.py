@@ -236,37 +236,3 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     _, stored = load_checkpoint(ckpt)
     assert stored["trainer"]["epoch"] == 1
     assert io.load(ckpt)["format"] == io.CHECKPOINT_FORMAT
-
-
-def test_compress_under_a_latency_budget_measures_it_at_the_end(cli, tmp_path, monkeypatch):
-    """--latency end to end: latency model measured (few probes, cached under XDG_CACHE_HOME), projection on
-    predicted latency, the frozen network measured against the budget, the verdict in report.json and .md."""
-    import functools
-
-    from autosc.cost import latency_probe
-    from autosc.planning import make_plan
-    from autosc.run import stages
-
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    quick = functools.partial(latency_probe.Timing, probes=2, runs=5)
-    monkeypatch.setattr(stages, "Timing", quick)
-    plan = make_plan("mobilenet_v2_cifar", budget="8M", input_size=32, num_classes=10, width=0.35)
-    net = plan.network
-    model = latency_probe.measure_latency(net.net, net.adaptor_names, input_size=(32, 32), identity=plan.spec.to_dict(),
-                                          timing=quick(), cost_model=net.cost_model)  # fmt: skip
-    budget_ms = 0.8 * model.predict(net.cost_model.human_sizes)
-    small = [a for a in SMALL if a not in ("--budget", "8M")]
-    out = tmp_path / "run"
-    result = cli("compress", "mobilenet_v2_cifar", *small, "--latency", f"{budget_ms:.6f}ms", "--epochs", "1",
-                 "--out", out, "--quiet")  # fmt: skip
-    assert result.code == 0, result.err
-    report = json.loads((out / "report.json").read_text())
-    assert report["budget"]["latency_ms"] == pytest.approx(budget_ms, rel=1e-5) and report["budget"]["macs"] is None
-    lat = report["latency_ms"]
-    assert lat["predicted"] <= budget_ms and lat["rounds"] == stages.LATENCY_ROUNDS
-    assert isinstance(lat["budget_met"], bool) and 0 <= lat["shrinks"] <= stages.LATENCY_SHRINKS
-    assert lat["budget_met"] == (lat["compressed"]["p50"] <= budget_ms)
-    assert lat["budget_met"] or lat["shrinks"] == stages.LATENCY_SHRINKS  # shrunk until it fits, or gave up saying so
-    md = (out / "report.md").read_text()
-    assert "Latency budget" in md and ("**met**" in md) == lat["budget_met"]
-    assert list((tmp_path / "cache" / "autosc" / "latency").glob("*.json"))  # measured once, cached
