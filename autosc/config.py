@@ -18,7 +18,7 @@ from types import UnionType
 from typing import Any
 
 from .adaptor import MIXES
-from .cost.budget import NO_BUDGET
+from .cost.budget import NO_BUDGET, check_latency_setting
 from .cost.counters import CONVENTIONS
 from .data import DATASETS
 from .errors import AutoscError
@@ -71,9 +71,7 @@ class PlanConfig:
             raise AutoscError(NO_BUDGET)
         if self.latency is not None:
             parse_latency(self.latency)  # grammar errors before any data is read
-        for name, value in (("--latency-threads", self.latency_threads), ("--latency-batch", self.latency_batch)):
-            if value < 1:
-                raise AutoscError(f"{name} must be a whole number >= 1, got {value}")
+        check_latency_setting(self.latency_threads, self.latency_batch)
         check_choices(self)
         self.placement()
         if not (self.widen_noise >= 0 and math.isfinite(self.widen_noise)):

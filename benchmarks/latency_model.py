@@ -26,10 +26,8 @@ from pathlib import Path
 import torch
 
 from autosc.adaptor.module import LOWER_BOUND
-from autosc.cost.latency_probe import Timing, measure_latency, part_inputs, split_at_adaptors
+from autosc.cost.latency_probe import Timing, measure_latency, split_at_adaptors, time_shape
 from autosc.cost.projection import sizes_from_factors
-from autosc.export import export_onnx
-from autosc.latency import bench
 from autosc.planning import make_plan
 from benchmarks.common import add_out, machine, parser, quiet, write_json
 
@@ -51,23 +49,6 @@ def random_shapes(cost, n: int, seed: int) -> list[list]:
     return shapes
 
 
-def _export_parts(split, adaptors, shape, size, channels, tmp: Path, tag: str) -> tuple[list[str], str]:
-    """The parts (stem, then one per adaptor) and the whole network at ``shape``, exported: (parts, whole)."""
-    for adaptor, s in zip(adaptors, shape, strict=True):
-        adaptor.size = tuple(s)
-    inputs = part_inputs(split, torch.zeros(1, channels, *size))
-    parts = []
-    for j in range(len(adaptors) + 1):
-        name = f"submod_{j}"
-        c, h, w = inputs[name][1:]
-        path = tmp / f"{tag}-{name}.onnx"
-        export_onnx(getattr(split, name), (h, w), path, in_channels=c, exporter="torchscript", check=False)
-        parts.append(str(path))
-    whole = tmp / f"{tag}-whole.onnx"
-    export_onnx(split, size, whole, in_channels=channels, exporter="torchscript", check=False)
-    return parts, str(whole)
-
-
 def run_family(name: str, args) -> dict:
     f = FAMILIES[name]
     size = (f["size"], f["size"])
@@ -86,23 +67,17 @@ def run_family(name: str, args) -> dict:
     split, adaptors = split_at_adaptors(network.net, network.adaptor_names)
     rows = []
     with tempfile.TemporaryDirectory() as tmp, quiet():
-        for i, shape in enumerate(shapes):  # one shape at a time: its parts and its whole network interleaved
-            parts, whole = _export_parts(split, adaptors, shape, size, f["channels"], Path(tmp), f"s{i}")
-            labels = [f"part{j}" for j in range(len(parts))]
-            timing = bench(parts, labels=labels, threads=[args.threads], batches=[args.batch], runs=args.runs,
-                           warmup=10)  # fmt: skip
-            p50 = {r["label"]: r["p50"] for r in timing["results"]}
-            alone = bench(
-                [whole], labels=["whole"], threads=[args.threads], batches=[args.batch], runs=args.runs, warmup=10
-            )  # fmt: skip  (alone and warm, as deployed: what the model predicts)
-            measured, parts_sum = alone["results"][0]["p50"], sum(p50[lab] for lab in labels)
+        for i, shape in enumerate(shapes):  # one shape at a time: its parts interleaved, then the whole alone
+            probe = time_shape(split, adaptors, shape, size, f["channels"], threads=args.threads, batch=args.batch,
+                               timing=Timing(runs=args.runs), folder=Path(tmp), tag=f"s{i}")  # fmt: skip
+            measured, parts_sum = probe.whole_ms, sum(probe.parts_ms)
             predicted = model.predict(shape)
             rows.append({
                 "sizes": [list(s) for s in shape], "measured": measured, "predicted": predicted,
                 "error": predicted / measured - 1,
                 # where the error comes from: the tables (predicted sum of parts vs the parts measured here) and
                 # additivity (the whole network vs the sum of its parts, both measured here)
-                "parts_measured_ms": [p50[lab] for lab in labels],
+                "parts_measured_ms": probe.parts_ms,
                 "table_error": model._sum(shape) / parts_sum - 1,
                 "additivity_error": measured / parts_sum - 1,
             })  # fmt: skip

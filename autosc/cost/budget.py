@@ -25,9 +25,7 @@ class Budget:
         if self.macs is None and self.memory_bytes is None and self.latency_ms is None:
             raise AutoscError(NO_BUDGET)
         check_convention(self.convention)
-        for name, value in (("--latency-threads", self.latency_threads), ("--latency-batch", self.latency_batch)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise AutoscError(f"{name} must be a whole number >= 1, got {value!r}")
+        check_latency_setting(self.latency_threads, self.latency_batch)
 
     def describe(self) -> str:
         parts = []
@@ -48,6 +46,14 @@ class Budget:
                 latency_ms=self.latency_ms, latency_threads=self.latency_threads, latency_batch=self.latency_batch
             )
         return data
+
+
+def check_latency_setting(threads: object, batch: object) -> None:
+    """What a latency budget is measured at: whole numbers >= 1 (checked by the Budget and, before any data is
+    read, by the run configuration)."""
+    for name, value in (("--latency-threads", threads), ("--latency-batch", batch)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise AutoscError(f"{name} must be a whole number >= 1, got {value!r}")
 
 
 #: What a run without any budget is told.

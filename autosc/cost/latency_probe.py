@@ -215,6 +215,48 @@ def model_key(
     )
 
 
+def time_shape(
+    split: nn.Module,
+    adaptors: list[nn.Module],
+    sizes: Sizes,
+    input_size: tuple[int, int],
+    in_channels: int,
+    *,
+    threads: int,
+    batch: int,
+    timing: Timing,
+    folder: Path,
+    tag: str,
+) -> Probe:
+    """The split network (:func:`split_at_adaptors`) at ``sizes``: each part and the whole exported into ``folder``
+    and timed. The parts interleaved with each other; the whole network alone, warm, as it runs when deployed
+    (timed among twenty other sessions its weights leave the cache between runs: measured 1.2-2x slower)."""
+    from ..export import export_onnx
+    from ..latency import bench
+
+    for adaptor, size in zip(adaptors, sizes, strict=True):
+        adaptor.size = (int(size[0]), int(size[1]))
+    names = [f"submod_{j}" for j in range(len(adaptors) + 1)]  # the stem, then the part after each adaptor
+    inputs = part_inputs(split, torch.zeros(1, in_channels, *input_size))
+    paths = []
+    for name in names:
+        shape = inputs[name]
+        if len(shape) != 4:
+            raise AutoscError(f"part {name} of the network takes a {len(shape)}-d input; autosc needs 4-d maps")
+        path = folder / f"{tag}-{name}.onnx"
+        export_onnx(split.get_submodule(name), shape[-2:], path, in_channels=shape[1], opset=timing.opset,
+                    exporter=timing.exporter, check=False)  # fmt: skip
+        paths.append(str(path))
+    whole = folder / f"{tag}-whole.onnx"
+    export_onnx(split, input_size, whole, in_channels=in_channels, opset=timing.opset, exporter=timing.exporter,
+                check=False)  # fmt: skip
+    warmup = min(10, timing.runs)
+    result = bench(paths, labels=names, threads=[threads], batches=[batch], runs=timing.runs, warmup=warmup)
+    p50 = {r["label"]: r["p50"] for r in result["results"]}
+    alone = bench([str(whole)], labels=["whole"], threads=[threads], batches=[batch], runs=timing.runs, warmup=warmup)
+    return Probe([tuple(s) for s in sizes], [p50[n] for n in names], alone["results"][0]["p50"])
+
+
 def measure_latency(
     net: nn.Module,
     adaptor_names: list[str],
@@ -234,13 +276,10 @@ def measure_latency(
     ``timing`` says how (probes, runs, exporter, cache folder, a progress callback); ``cost_model``, one already
     built for ``net`` (its floors give the probe shapes).
     """
-    from ..export import export_onnx
-    from ..latency import bench
 
     timing = timing or Timing()
-    probes, runs, exporter, opset = timing.probes, timing.runs, timing.exporter, timing.opset
-    if probes < 2:
-        raise AutoscError(f"a latency model needs at least 2 probe shapes, got {probes}")
+    if timing.probes < 2:
+        raise AutoscError(f"a latency model needs at least 2 probe shapes, got {timing.probes}")
     cost_model = cost_model or ShapeCostModel(net, adaptor_names, input_size, in_channels)
     places = list(zip(adaptor_names, cost_model.human_sizes, strict=True))
     key = model_key(identity, input_size, in_channels, places, threads=threads, batch=batch, timing=timing)
@@ -248,32 +287,12 @@ def measure_latency(
     if cached is not None:
         return cached
     split, adaptors = split_at_adaptors(net, adaptor_names)
-    names = [f"submod_{j}" for j in range(len(adaptor_names) + 1)]  # the stem, then the part after each adaptor
     timed: list[Probe] = []
-    shapes = probe_shapes(cost_model, probes)
+    shapes = probe_shapes(cost_model, timing.probes)
     with tempfile.TemporaryDirectory() as tmp:
         for i, sizes in enumerate(shapes):
-            for adaptor, size in zip(adaptors, sizes, strict=True):
-                adaptor.size = (int(size[0]), int(size[1]))
-            inputs = part_inputs(split, torch.zeros(1, in_channels, *input_size))
-            paths = []
-            for name in names:
-                shape = inputs[name]
-                if len(shape) != 4:
-                    raise AutoscError(f"part {name} of the network takes a {len(shape)}-d input; autosc needs 4-d maps")
-                path = Path(tmp) / f"{i}-{name}.onnx"
-                export_onnx(split.get_submodule(name), shape[-2:], path, in_channels=shape[1], opset=opset,
-                            exporter=exporter, check=False)  # fmt: skip
-                paths.append(str(path))
-            whole = Path(tmp) / f"{i}-whole.onnx"
-            export_onnx(split, input_size, whole, in_channels=in_channels, opset=opset, exporter=exporter, check=False)
-            # The parts interleaved with each other; the whole network alone, warm, as it runs when deployed (timed
-            # among twenty other sessions its weights leave the cache between runs: measured 1.2-2x slower).
-            result = bench(paths, labels=names, threads=[threads], batches=[batch], runs=runs, warmup=min(10, runs))
-            p50 = {r["label"]: r["p50"] for r in result["results"]}
-            alone = bench([str(whole)], labels=["whole"], threads=[threads], batches=[batch], runs=runs,
-                          warmup=min(10, runs))  # fmt: skip
-            timed.append(Probe([tuple(s) for s in sizes], [p50[n] for n in names], alone["results"][0]["p50"]))
+            timed.append(time_shape(split, adaptors, sizes, input_size, in_channels, threads=threads, batch=batch,
+                                    timing=timing, folder=Path(tmp), tag=str(i)))  # fmt: skip
             if timing.progress is not None:
                 timing.progress(i + 1, len(shapes))
     model = LatencyModel.fit(timed, key=key, human_sizes=[tuple(s) for s in cost_model.human_sizes])
