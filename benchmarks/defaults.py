@@ -44,6 +44,9 @@ SWEEPS: dict[str, dict[str, dict]] = {
         "T1": {"temperature": 1.0},
         "lr0.03": {"lr": 0.03},
         "lr0.003": {"lr": 0.003},
+        "epochs6": {"epochs": 6},
+        "shape0.8": {"shape_until": 0.8},
+        "alpha0.2": {"alpha_lr": 0.2},
     },
     "warmup": {
         "default": {"warmup": 0.0},
@@ -61,9 +64,11 @@ def _trained_job(setup: trained.Setup, overrides: dict, seed: int, budget: str) 
 
 def _reused(setup: trained.Setup, seed: int, budget: str) -> dict | None:
     """The default variant's row from ``benchmarks/trained``'s results file (same recipe, seed and budget)."""
-    recipe = {k: getattr(setup.args, k) for k in ("epochs", "lr", "batch_size", "temperature", "distill_weight")}
+    recipe = trained.recipe_of(setup.args)
     for r in load_rows(setup.args.trained_results):
-        if (r["method"], r["seed"], r["budget"], r["recipe"]) == ("autosc-shape", seed, budget, recipe):
+        if (r["method"], r["seed"], r["budget"]) == ("autosc-shape", seed, budget) and trained.same_recipe(
+            r["recipe"], recipe
+        ):
             return {"val_acc": r["val_acc"], "test_acc": r["acc"], "acc_before": r["acc_before"], "macs": r["macs"],
                     "sizes": r.get("sizes"), "recipe": recipe, "seconds": r["seconds"],
                     "source": str(Path(setup.args.trained_results).name)}  # fmt: skip

@@ -77,6 +77,8 @@ class Setup:
             distill=distill and a.distill_weight > 0,
             distill_temperature=a.temperature,
             distill_weight=a.distill_weight,
+            shape_until=a.shape_until,
+            alpha_lr=a.alpha_lr,
         )
 
     def fresh_teacher(self) -> nn.Module:
@@ -94,6 +96,19 @@ def _finetune(setup: Setup, net: nn.Module, seed: int, **recipe) -> tuple[nn.Mod
     trainer = train_network(net, setup.bundle, config, teacher=teacher)
     net.cpu().eval()
     return net, trainer.history[-1].get("val_acc")
+
+
+#: the fine-tuning recipe recorded with every row; keys added later read as their defaults in older rows.
+RECIPE_DEFAULTS = {"shape_until": 0.5, "alpha_lr": 0.05}
+RECIPE_KEYS = ("epochs", "lr", "batch_size", "temperature", "distill_weight", *RECIPE_DEFAULTS)
+
+
+def recipe_of(args) -> dict:
+    return {k: getattr(args, k) for k in RECIPE_KEYS}
+
+
+def same_recipe(recorded: dict, recipe: dict) -> bool:
+    return {**RECIPE_DEFAULTS, **recorded} == recipe
 
 
 class Unreachable(Exception):
@@ -218,7 +233,7 @@ def run_job(setup: Setup, method: str, seed: int, budget_text: str) -> dict:
         "latency_p50_ms": _latency_ms(net, setup.bundle.channels, setup.args.latency_runs),
         "seconds": seconds,
         "teacher_acc": setup.teacher_record["test_acc"],
-        "recipe": {k: getattr(setup.args, k) for k in ("epochs", "lr", "batch_size", "temperature", "distill_weight")},
+        "recipe": recipe_of(setup.args),
     }
 
 
@@ -299,6 +314,8 @@ def arguments():
     ap.add_argument("--epochs", type=int, default=3, help="fine-tuning epochs of every method")
     ap.add_argument("--lr", type=float, default=0.01, help="fine-tuning learning rate of every method")
     ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--shape-until", type=float, default=0.5, help="fraction of the fine-tuning the shape learns")
+    ap.add_argument("--alpha-lr", type=float, default=0.05, help="the shape's learning rate")
     ap.add_argument("--temperature", type=float, default=4.0)
     ap.add_argument("--distill-weight", type=float, default=0.5)
     ap.add_argument("--wide-width", type=float, default=1.25, help="autosc-wide's width")
