@@ -59,19 +59,24 @@ def _trained_job(setup: trained.Setup, overrides: dict, seed: int, budget: str) 
     args = argparse.Namespace(**{**vars(setup.args), **overrides})
     row = trained.run_job(trained.Setup(**{**vars(setup), "args": args}), "autosc-shape", seed, budget)
     return {"val_acc": row["val_acc"], "test_acc": row["acc"], "acc_before": row["acc_before"],
-            "macs": row["macs"], "sizes": row.get("sizes"), "recipe": row["recipe"], "seconds": row["seconds"]}  # fmt: skip
+            "macs": row["macs"], "sizes": row.get("sizes"), "recipe": row["recipe"], "seconds": row["seconds"],
+            "teacher_acc": row["teacher_acc"]}  # fmt: skip
 
 
 def _reused(setup: trained.Setup, seed: int, budget: str) -> dict | None:
     """The default variant's row from ``benchmarks/trained``'s results file (same recipe, seed and budget)."""
     recipe = trained.recipe_of(setup.args)
     for r in load_rows(setup.args.trained_results):
-        if (r["method"], r["seed"], r["budget"]) == ("autosc-shape", seed, budget) and trained.same_recipe(
-            r["recipe"], recipe
-        ):
+        same_start = (r["method"], r["seed"], r["budget"], r["teacher_acc"]) == (
+            "autosc-shape",
+            seed,
+            budget,
+            setup.teacher_record["test_acc"],
+        )  # the same trained network: another machine's CPU kernels train another one from the same seed
+        if same_start and trained.same_recipe(r["recipe"], recipe):
             return {"val_acc": r["val_acc"], "test_acc": r["acc"], "acc_before": r["acc_before"], "macs": r["macs"],
                     "sizes": r.get("sizes"), "recipe": recipe, "seconds": r["seconds"],
-                    "source": str(Path(setup.args.trained_results).name)}  # fmt: skip
+                    "teacher_acc": r["teacher_acc"], "source": str(Path(setup.args.trained_results).name)}  # fmt: skip
     return None
 
 
@@ -102,33 +107,40 @@ def summarise(rows: list[dict]) -> str:
     """Per sweep: each variant's mean validation and test accuracy and its seed-paired difference to the default."""
     lines = []
     for sweep, variants in SWEEPS.items():
-        at = [r for r in rows if r["sweep"] == sweep]
-        for seeds in dict.fromkeys(tuple(sorted({r["seed"] for r in at if r["variant"] == v})) for v in variants):
-            if not seeds:
-                continue
-            group = [r for r in at if r["seed"] in seeds]
-            lines += [f"\n{sweep}, seeds {', '.join(map(str, seeds))}",
-                      "| variant | seeds | val acc | vs default (val, paired) | test acc | vs default (test, paired) |"
-                      + (" first-epoch val loss / acc |" if sweep == "warmup" else " min |"),
-                      "|---|---|---|---|---|---|---|"]  # fmt: skip
-            for variant in variants:
-                rs = [r for r in group if r["variant"] == variant]
-                if not rs:
-                    continue
-                extra = (
-                    " / ".join(
-                        f"{r['first_epoch']['val_loss']:.2f}, {100 * r['first_epoch']['val_acc']:.1f}%" for r in rs
-                    )
-                    if sweep == "warmup"
-                    else f"{statistics.mean(r['seconds'] for r in rs) / 60:.1f}"
-                )
-                lines.append(
-                    f"| {variant} | {len(rs)} | {100 * statistics.mean(r['val_acc'] for r in rs):.2f} | "
-                    f"{_paired(group, variant, 'val_acc')} | {100 * statistics.mean(r['test_acc'] for r in rs):.2f} | "
-                    f"{_paired(group, variant, 'test_acc')} | {extra} |"
-                )
+        for teacher in dict.fromkeys(r.get("teacher_acc") for r in rows if r["sweep"] == sweep):
+            at = [r for r in rows if r["sweep"] == sweep and r.get("teacher_acc") == teacher]
+            lines += _sweep_tables(sweep, variants, at, teacher)
     lines.append(f"\n(ln 10 = {math.log(10):.2f}: a first-epoch validation loss above it is worse than chance)")
     return "\n".join(lines)
+
+
+def _sweep_tables(sweep: str, variants: dict, at: list[dict], teacher: float | None) -> list[str]:
+    """One table per group of seeds that ran the same variants (rows of one trained network)."""
+    lines = []
+    start = f", trained network {teacher:.2%}" if teacher is not None else ""
+    for seeds in dict.fromkeys(tuple(sorted({r["seed"] for r in at if r["variant"] == v})) for v in variants):
+        if not seeds:
+            continue
+        group = [r for r in at if r["seed"] in seeds]
+        lines += [f"\n{sweep}{start}, seeds {', '.join(map(str, seeds))}",
+                  "| variant | seeds | val acc | vs default (val, paired) | test acc | vs default (test, paired) |"
+                  + (" first-epoch val loss / acc |" if sweep == "warmup" else " min |"),
+                  "|---|---|---|---|---|---|---|"]  # fmt: skip
+        for variant in variants:
+            rs = [r for r in group if r["variant"] == variant]
+            if not rs:
+                continue
+            extra = (
+                " / ".join(f"{r['first_epoch']['val_loss']:.2f}, {100 * r['first_epoch']['val_acc']:.1f}%" for r in rs)
+                if sweep == "warmup"
+                else f"{statistics.mean(r['seconds'] for r in rs) / 60:.1f}"
+            )
+            lines.append(
+                f"| {variant} | {len(rs)} | {100 * statistics.mean(r['val_acc'] for r in rs):.2f} | "
+                f"{_paired(group, variant, 'val_acc')} | {100 * statistics.mean(r['test_acc'] for r in rs):.2f} | "
+                f"{_paired(group, variant, 'test_acc')} | {extra} |"
+            )
+    return lines
 
 
 def arguments() -> argparse.ArgumentParser:
@@ -151,21 +163,23 @@ def main(argv: list[str] | None = None) -> None:
         print(summarise(load_rows(out)))
         return
     wanted = set(args.variants.split(",")) if args.variants else None
-    done = {(r["sweep"], r["variant"], r["seed"]) for r in load_rows(out)}
+    done = {(r["sweep"], r["variant"], r["seed"], r.get("teacher_acc")) for r in load_rows(out)}
     out.parent.mkdir(parents=True, exist_ok=True)
     setup = None
     for sweep in args.sweeps.split(","):
         if sweep not in SWEEPS:
             raise SystemExit(f"unknown sweep {sweep!r}: choose from {', '.join(SWEEPS)}")
         seeds = [int(s) for s in (args.seeds if sweep == "trained" else args.warmup_seeds).split(",")]
+        if sweep == "trained":
+            setup = setup or trained.make_setup(args, Path(args.trained_results))
+        teacher = setup.teacher_record["test_acc"] if sweep == "trained" else None
         for variant, overrides in SWEEPS[sweep].items():
             if wanted is not None and variant not in wanted:
                 continue
             for seed in seeds:
-                if (sweep, variant, seed) in done:
+                if (sweep, variant, seed, teacher) in done:
                     continue
                 if sweep == "trained":
-                    setup = setup or trained.make_setup(args, Path(args.trained_results))
                     row = (_reused(setup, seed, args.budget) if variant == "default" else None) or _trained_job(
                         setup, overrides, seed, args.budget
                     )

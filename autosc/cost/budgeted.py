@@ -1,8 +1,10 @@
-"""An adapted network that keeps itself under budget: the projection runs before every forward."""
+"""An adapted network that keeps itself under budget: the projection runs before every forward, or, while a
+trainer holds the shape (``shape_held``), whenever the trainer changes the alphas."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import Tensor, nn
@@ -48,6 +50,7 @@ class BudgetedNetwork(nn.Module):
             self.cost_model.with_latency(latency)
         check_reachable(self.cost_model, budget)
         self.last_projection: Projection | None = None
+        self._held = False  # within shape_held(): forwards keep the last projected sizes
 
     def config(self) -> dict:
         """Plain data that rebuilds this architecture (:func:`autosc.planning.network_from_config`)."""
@@ -148,10 +151,26 @@ class BudgetedNetwork(nn.Module):
         self.last_projection = projection
         return projection
 
+    @contextmanager
+    def shape_held(self) -> Iterator[None]:
+        """Forwards inside keep the sizes of the last :meth:`update_shape` (projected once on entry).
+
+        Projecting reads every alpha, a wait for the device, and runs the bisection in Python; a trainer
+        changes the alphas only in its alpha updates, so it projects after those and nowhere else
+        (autosc/train/trainer.py). Outside, every forward projects, so a changed alpha always takes effect.
+        """
+        self.update_shape()
+        previous, self._held = self._held, True
+        try:
+            yield
+        finally:
+            self._held = previous
+
     def forward(self, x: Tensor) -> Tensor:
         if tuple(x.shape[-2:]) != self.input_size:
             raise AutoscError(
                 f"this network was planned for {self.input_size[0]}x{self.input_size[1]} inputs, got {x.shape[-2]}x{x.shape[-1]}"
             )
-        self.update_shape()
+        if not self._held:
+            self.update_shape()
         return self.net(x)

@@ -8,7 +8,7 @@ from torchvision.transforms import v2
 
 from .bundle import DataBundle, TensorImages
 from .registry import LoadRequest, register_source
-from .transforms import IMAGENET_STATS, to_normalised_float
+from .transforms import IMAGENET_STATS, SplitTransform, TransformSpec, to_normalised_float
 
 SYNTHETIC_CLASSES, SYNTHETIC_TRAIN, SYNTHETIC_TEST = 10, 512, 128
 
@@ -33,7 +33,8 @@ def load_synthetic(request: LoadRequest) -> DataBundle:
         return (pixels.clamp(0, 1) * 255).round().to(torch.uint8), labels
 
     (train_x, train_y), (test_x, test_y) = draw(SYNTHETIC_TRAIN), draw(SYNTHETIC_TEST)
-    transform = v2.Compose([v2.ToImage(), *to_normalised_float(IMAGENET_STATS)])  # made at input size: no resize
+    spec = TransformSpec(tuple(size), tuple(size), IMAGENET_STATS, train=False, flip=False)
+    transform = SplitTransform([v2.ToImage(), *to_normalised_float(IMAGENET_STATS)], spec)  # at input size: no resize
     return DataBundle(
         name="synthetic",
         train=TensorImages(train_x, train_y, transform),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from rich.console import Console
@@ -9,6 +10,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ..train import Trainer
 from ..units import format_count
+
+#: Seconds between reads of the running loss and accuracy for the bar (each read waits for the device).
+STATUS_EVERY_S = 0.5
 
 
 class Display:
@@ -55,7 +59,15 @@ class Display:
         task = self.progress.add_task(name, total=trainer.total_steps, completed=trainer.step, status="")
         budget = getattr(trainer.net, "budget", None)
 
+        refreshed = [0.0]
+
         def on_batch(t: Trainer) -> None:
+            # The running figures live on the training device: read them a few times a second, not every batch.
+            now = time.monotonic()
+            if now - refreshed[0] < STATUS_EVERY_S and t.batch < t.batches_per_epoch:
+                self.progress.update(task, completed=t.step)
+                return
+            refreshed[0] = now
             seen = max(t.running["seen"], 1)
             status = f"loss {t.running['loss'] / seen:.3f} acc {100 * t.running['correct'] / seen:.1f}%"
             projection = getattr(t.net, "last_projection", None)

@@ -19,6 +19,7 @@ from .runtime import resolve_device
 ALPHA_OPTIMIZERS = ("adam", "sgd")
 ALPHA_PASSES = ("shared", "separate")
 AMP_MODES = ("off", "bf16", "fp16")
+DEVICE_DATA_MODES = ("auto", "on", "off")
 
 #: With ``alpha_step=0`` the alphas get about this many updates per run, however short the run: the
 #: reference's "every 20 batches" gives a 6-epoch run only ~24 updates, and the alphas then do not move
@@ -83,6 +84,12 @@ class TrainConfig:
     workers: int = option(0, "Data-loader worker processes.")
     channels_last: bool = option(True, "NHWC activations while training (1.5-1.8x faster on a CPU).")
     device: str = option("auto", "auto (CUDA when present), cpu, cuda or cuda:N.")
+    device_data: str = option(
+        "auto",
+        "Hold the training and test images on the training device and augment whole batches there (auto: when "
+        "the dataset is in memory and fits; off: the per-image data loader).",
+        choices=DEVICE_DATA_MODES,
+    )
     amp: str = option(
         "off", "Mixed precision: off, bf16 or fp16; the alphas and the budget stay float32.", choices=AMP_MODES
     )

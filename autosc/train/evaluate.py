@@ -7,12 +7,13 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from ..data.device import DeviceImages
 from .runtime import autocast, layout
 
 
 def evaluate(
     net: nn.Module,
-    dataset: Dataset,
+    dataset: Dataset | DeviceImages,
     batch_size: int = 256,
     workers: int = 0,
     channels_last: bool = False,
@@ -20,11 +21,17 @@ def evaluate(
     device: torch.device | str | None = None,
     amp: str = "off",
 ) -> tuple[float, float]:
-    """(mean cross-entropy, top-1 accuracy) on ``dataset`` in eval mode, on the network's device by default."""
+    """(mean cross-entropy, top-1 accuracy) on ``dataset`` in eval mode, on the network's device by default.
+
+    A :class:`DeviceImages` split is read in batches where it lies (autosc/data/device.py).
+    """
     device = torch.device(device) if device is not None else next(net.parameters()).device
-    loader = DataLoader(
-        dataset, batch_size=batch_size, shuffle=False, num_workers=workers, pin_memory=device.type == "cuda"
-    )
+    if isinstance(dataset, DeviceImages):
+        loader = dataset.batches(batch_size)
+    else:
+        loader = DataLoader(
+            dataset, batch_size=batch_size, shuffle=False, num_workers=workers, pin_memory=device.type == "cuda"
+        )
     was_training = net.training
     net.eval()
     total, correct, loss_sum = 0, 0.0, 0.0

@@ -28,7 +28,8 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -39,6 +40,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from .. import distributed
 from ..cost.budgeted import BudgetedNetwork
+from ..data.device import DeviceImages, resident
 from ..distributed import DistContext
 from ..errors import AutoscError
 from .alpha import DualRule, alpha_step
@@ -71,6 +73,11 @@ class EpochMetrics:
     scale: float | None = None  # the projection's common P (1.0: the learned shape fits as it is)
 
 
+#: Steps between host reads of the non-finite flag: one device wait per this many steps, and a diverged run
+#: stops within this many steps of the first bad loss.
+FINITE_CHECK = 50
+
+
 class StopRequested(Exception):
     """Ctrl-C arrived; the state was saved at a batch boundary."""
 
@@ -101,6 +108,10 @@ class Trainer:
         self.val_set = val_set
         self.dist = dist or DistContext()
         self.device = resolve_device(distributed.device_name(self.dist, config.device))
+        # The training images on the device, augmented by whole batches there (autosc/data/device.py); None: the
+        # per-image data loader. Evaluation splits are put there when first evaluated.
+        self.data = resident(train_set, config.device_data, self.device)
+        self._resident: dict[int, DeviceImages | None] = {}
         net.to(self.device)
         if config.channels_last:
             net.to(memory_format=torch.channels_last)
@@ -125,9 +136,24 @@ class Trainer:
         self.batch = 0  # finished batches of the current epoch
         self.step = 0  # finished batches overall
         self.history: list[dict] = []
-        self.running = {"loss": 0.0, "correct": 0, "seen": 0}
+        # The epoch's running loss sum, correct and seen counts, kept on the device and read only when asked
+        # (``running``): a read per step would wait for the device every step (docs/design.md, "Throughput").
+        self._sums = torch.zeros(3, dtype=torch.float64, device=self.device)
+        # The first step whose loss was not finite (-1: none yet) and that loss, recorded without a host read.
+        self._bad_step = torch.full((), -1, dtype=torch.long, device=self.device)
+        self._bad_loss = torch.zeros((), device=self.device)
         self._rng: dict | None = None  # RNG state to restore when resuming mid-epoch
         self.stop_signal: int | None = None  # the signal that stopped training early (autosc/train/loop.py)
+
+    @property
+    def running(self) -> dict:
+        """The current epoch's loss sum, correct and seen counts so far (reading them waits for the device)."""
+        loss, correct, seen = self._sums.tolist()
+        return {"loss": loss, "correct": int(correct), "seen": int(seen)}
+
+    def _reset_running(self, values: dict | None = None) -> None:
+        v = values or {"loss": 0.0, "correct": 0, "seen": 0}
+        self._sums = torch.tensor([v["loss"], v["correct"], v["seen"]], dtype=torch.float64, device=self.device)
 
     def _make_optimizers(self) -> None:
         """SGD (Nesterov, cosine) for the weights; Adam or SGD (cosine over the shape phase) for the alphas."""
@@ -221,7 +247,7 @@ class Trainer:
             self.alpha_opt.load_state_dict(state["alpha_opt"])
             self.alpha_sched.load_state_dict(state["alpha_sched"])
         self.history = list(state["history"])
-        self.running = dict(state["running"])
+        self._reset_running(state["running"])
         self.alpha_start = list(state["alpha_start"])
         self.dual = float(state.get("dual", 1.0))
         if state.get("scaler"):
@@ -235,10 +261,22 @@ class Trainer:
         return self.epoch >= self.config.epochs
 
     # -- one batch ------------------------------------------------------------------
-    def _check_finite(self, loss: torch.Tensor) -> None:
-        if not torch.isfinite(loss):
+    def _record_finite(self, loss: torch.Tensor) -> None:
+        """Remember the first step whose loss is not finite, on the device (no host read; ``check_finite`` reads)."""
+        first = ~torch.isfinite(loss.detach()) & (self._bad_step < 0)
+        self._bad_step = torch.where(first, self.step, self._bad_step)
+        self._bad_loss = torch.where(first, loss.detach().float(), self._bad_loss)
+
+    def check_finite(self) -> None:
+        """Raise if any loss so far was not finite: before anything is saved, and every ``FINITE_CHECK`` steps.
+
+        The state after a non-finite step is never saved, so the last good checkpoint is what stays.
+        """
+        bad = int(self._bad_step)
+        if bad >= 0:
+            epoch, batch = divmod(bad, self.batches_per_epoch)
             raise AutoscError(
-                f"the loss became {loss.item()} in epoch {self.epoch + 1}, batch {self.batch + 1}; training stopped and "
+                f"the loss became {float(self._bad_loss)} in epoch {epoch + 1}, batch {batch + 1}; training stopped and "
                 f"the last good checkpoint is kept; lower --lr (now {self.config.lr:g}) or --alpha-lr and --resume"
             )
 
@@ -252,7 +290,7 @@ class Trainer:
         with autocast(self.device, self.config.amp):
             out = self.model(x)
         loss = self._loss(out, x, y)
-        self._check_finite(loss)
+        self._record_finite(loss)
         self.weight_opt.zero_grad(set_to_none=True)
         for p in self.alpha_params:
             p.grad = None
@@ -264,19 +302,15 @@ class Trainer:
         self.scaler.step(self.weight_opt)
         self.scaler.update()
         self.weight_sched.step()
-        self.running["loss"] += loss.item() * y.numel()
-        self.running["correct"] += (out.argmax(1) == y).sum().item()
-        self.running["seen"] += y.numel()
-        if self.dist.enabled and self.budgeted:
-            # Sizes are a pure function of the alphas; check that every rank really holds the same shape.
-            sizes = [float(v) for size in self.net.last_projection.sizes for v in size]
-            alphas = [float(p.detach()) for p in self.alpha_params]
-            distributed.check_identical(self.dist, alphas + sizes, self.device, "the alphas and sizes")
+        with torch.no_grad():
+            self._sums[0] += loss.detach().double() * y.numel()
+            self._sums[1] += (out.argmax(1) == y).sum()
+            self._sums[2] += y.numel()
         if alpha_now and not shared:
             with autocast(self.device, self.config.amp):
                 alpha_out = self.net(x)
             alpha_loss = self._loss(alpha_out, x, y)
-            self._check_finite(alpha_loss)
+            self._record_finite(alpha_loss)
             grads = torch.autograd.grad(alpha_loss, self.alpha_params)  # alphas only: no weight gradients computed
             for p, g in zip(self.alpha_params, grads, strict=True):
                 p.grad = g
@@ -286,7 +320,10 @@ class Trainer:
                 p.grad = None
 
     def _alpha_update(self) -> None:
-        """One alpha step (autosc/train/alpha.py): on the budget Lagrangian with ``cost_term``, else the loss."""
+        """One alpha step (autosc/train/alpha.py): on the budget Lagrangian with ``cost_term``, else the loss.
+
+        The shape is projected again here, the only place the alphas change, not in every forward.
+        """
         self.dual = alpha_step(
             self.alpha_params,
             self.alpha_opt,
@@ -295,12 +332,17 @@ class Trainer:
             dual=self.dual,
             rule=DualRule(self.config.dual_lr, self.config.penalty),
         )
+        projection = self.net.update_shape()
+        if self.dist.enabled:
+            # Sizes are a pure function of the alphas; check that every rank really holds the same shape.
+            sizes = [float(v) for size in projection.sizes for v in size]
+            alphas = [float(p.detach()) for p in self.alpha_params]
+            distributed.check_identical(self.dist, alphas + sizes, self.device, "the alphas and sizes")
 
     # -- epochs ---------------------------------------------------------------------
-    def _loader(self) -> DataLoader:
-        seed_epoch(self.config.seed, self.epoch)
-        # One order per epoch, split over ranks (with one process: the whole permutation), so that N processes
-        # of batch B see the same global batches as one process of batch N x B.
+    def _sampler(self) -> DistributedSampler:
+        """One order per epoch, split over ranks (with one process: the whole permutation), so that N processes
+        of batch B see the same global batches as one process of batch N x B."""
         sampler = DistributedSampler(
             self.train_set,
             num_replicas=self.dist.world_size,
@@ -309,6 +351,9 @@ class Trainer:
             seed=epoch_seed(self.config.seed, 0),
         )
         sampler.set_epoch(self.epoch)
+        return sampler
+
+    def _loader(self, sampler: DistributedSampler) -> DataLoader:
         return DataLoader(
             self.train_set,
             batch_size=self.config.batch_size,
@@ -321,25 +366,45 @@ class Trainer:
     def run_epoch(self, stop: dict, on_batch: Callable[[Trainer], None] | None = None) -> dict:
         """Train (the rest of) one epoch and evaluate; raises :class:`StopRequested` on a stop mid-epoch."""
         start = time.perf_counter()
-        self._train_batches(stop, on_batch)
-        row = asdict(self._epoch_metrics(time.perf_counter() - start))
+        with self._shape_held():
+            self._train_batches(stop, on_batch)
+            self.check_finite()
+            row = asdict(self._epoch_metrics(time.perf_counter() - start))
         self.history.append(row)
         self.epoch += 1
         self.batch = 0
-        self.running = {"loss": 0.0, "correct": 0, "seen": 0}
+        self._reset_running()
         return row
 
+    def _shape_held(self):
+        """While training, the shape is projected when the alphas change (``_alpha_update``), not per forward."""
+        return self.net.shape_held() if self.budgeted else nullcontext()
+
+    def epoch_batches(self, skip: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """This epoch's training batches from batch ``skip`` on; seeds the epoch now (before any resume restore).
+
+        Device-resident data indexes the epoch's order on the device and augments each batch with the epoch's
+        draws; otherwise the loader reads item by item, and a resume skips batches without loading them (the
+        sampler's order is fixed by the epoch seed) and without creating a loader iterator, which would draw
+        from the restored RNG.
+        """
+        generator = seed_epoch(self.config.seed, self.epoch)
+        sampler = self._sampler()
+        if self.data is None:
+            loader = self._loader(sampler)
+            return skip_batches(loader, skip) if skip else iter(loader)
+        order = torch.tensor(list(sampler), dtype=torch.long, device=self.device)
+        draws = self.data.draws(generator)
+        size = self.config.batch_size
+        return (self.data.batch(order[i : i + size], draws) for i in range(skip * size, len(order), size))
+
     def _train_batches(self, stop: dict, on_batch: Callable[[Trainer], None] | None) -> None:
-        loader = self._loader()
-        skip = self.batch
+        batches = self.epoch_batches(self.batch)
         if self._rng is not None:  # resuming mid-epoch: replay the order, restore the RNG where we stopped
             torch.set_rng_state(self._rng["torch"])
             random.setstate(self._rng["python"])
             self._rng = None
         self.net.train()
-        # When resuming, skip the batches already trained without loading them (the sampler's order is fixed by the
-        # epoch seed) and without creating a loader iterator, which would draw from the restored RNG.
-        batches = skip_batches(loader, skip) if skip else iter(loader)
         for x, y in batches:
             self._train_batch(x, y)
             self.batch += 1
@@ -347,15 +412,19 @@ class Trainer:
             self._collapse_if_due()
             if on_batch is not None:
                 on_batch(self)
+            if self.batch % FINITE_CHECK == 0:
+                self.check_finite()
             if distributed.any_rank(self.dist, stop["stop"], self.device) and self.batch < self.batches_per_epoch:
+                self.check_finite()  # a stop saves the state: never one after a non-finite step
                 raise StopRequested
 
     def _evaluate(self, dataset: Dataset) -> tuple[float, float]:
         """(loss, top-1) of the network on ``dataset`` with this run's device, layout and precision."""
         c = self.config
-        return evaluate(
-            self.net, dataset, workers=c.workers, channels_last=c.channels_last, device=self.device, amp=c.amp
-        )
+        if id(dataset) not in self._resident:
+            self._resident[id(dataset)] = resident(dataset, c.device_data, self.device)
+        data = self._resident[id(dataset)] or dataset
+        return evaluate(self.net, data, workers=c.workers, channels_last=c.channels_last, device=self.device, amp=c.amp)
 
     def _epoch_metrics(self, seconds: float) -> EpochMetrics:
         """Test accuracy and the epoch's training figures (summed over ranks), plus the shape now in use."""
