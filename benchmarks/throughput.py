@@ -44,11 +44,13 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def loop_rate(config: RunConfig, bundle, phase: str) -> dict:
-    """Images/s of the trainer's own loop over one epoch of ``bundle.train`` in ``phase``."""
+def loop_rate(config: RunConfig, bundle, phase: str, compile: bool = False) -> dict:
+    """Images/s of the trainer's own loop over one epoch of ``bundle.train`` in ``phase`` (``compile``: with
+    ``--compile``; the seconds of the first batches, which compile, are recorded as ``warmup_s``)."""
     torch.manual_seed(0)
     plan = plan_network(config, bundle, input_size(config))
-    train = dataclasses.replace(config.train, shape_until=1.0 if phase == "shape" else 1e-9)
+    train = dataclasses.replace(config.train, shape_until=1.0 if phase == "shape" else 1e-9, compile=compile)
+    started = time.perf_counter()
     trainer = Trainer(plan.network, bundle.train, Subset(bundle.test, range(8)), train)
     marks: list[float] = []
 
@@ -61,7 +63,7 @@ def loop_rate(config: RunConfig, bundle, phase: str) -> dict:
     timed = marks[WARM_BATCHES - 1 : -1]  # from the end of the warm-up batches to the end of the last full batch
     steps = len(timed) - 1
     return {"images_per_s": steps * train.batch_size / (timed[-1] - timed[0]), "steps": steps,
-            "device": str(trainer.device)}  # fmt: skip
+            "warmup_s": timed[0] - started, "device": str(trainer.device)}  # fmt: skip
 
 
 def _bare_network(config: RunConfig, bundle, phase: str) -> torch.nn.Module:
@@ -156,6 +158,13 @@ def summarise(rows: list[dict]) -> str:
                 + " | ".join(f"{p[k]:.1f}" if k in p else "—" for k in ("data_ms", "projection_ms", "alpha_update_ms"))
                 + " |"
             )
+            if phase == "fixed" and r.get("compiled"):
+                c = r["compiled"]
+                lines.append(
+                    f"| {r['label']} | {r['device']} | {r['amp']} | fixed, --compile ({c['warmup_s']:.0f} s to "
+                    f"compile and warm up) | {c['images_per_s']:.0f} | {bare:.0f} | {c['images_per_s'] / bare:.2f} "
+                    "| | | |"
+                )
     return "\n".join(lines)
 
 
@@ -171,6 +180,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--device-data", default=None, help="the trainer's --device-data (default: its own default)")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--no-parts", dest="parts", action="store_false")
+    ap.add_argument("--compile", action="store_true", help="also the fixed phase with --compile (once)")
     ap.add_argument("--label", default="")
     ap.add_argument("--summary", action="store_true")
     add_out(ap, "throughput.jsonl")
@@ -198,6 +208,10 @@ def main(argv: list[str] | None = None) -> None:
                 r = fn(config, bundle, phase) if kind == "loop" else fn(config, bundle, phase, steps)
                 row[kind][phase].append(r)
                 print(f"{phase} {kind}: {r['images_per_s']:.0f} images/s", flush=True)
+    if args.compile:
+        row["compiled"] = loop_rate(config, bundle, "fixed", compile=True)
+        print(f"fixed loop, compiled: {row['compiled']['images_per_s']:.0f} images/s after "
+              f"{row['compiled']['warmup_s']:.0f} s of compiling and warm-up", flush=True)  # fmt: skip
     if args.parts:
         row["parts"] = parts_ms(config, bundle, steps)
         print(row["parts"], flush=True)

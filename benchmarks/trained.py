@@ -79,6 +79,7 @@ class Setup:
             distill_weight=a.distill_weight,
             shape_until=a.shape_until,
             alpha_lr=a.alpha_lr,
+            device_data=a.device_data,
         )
 
     def fresh_teacher(self) -> nn.Module:
@@ -99,7 +100,7 @@ def _finetune(setup: Setup, net: nn.Module, seed: int, **recipe) -> tuple[nn.Mod
 
 
 #: the fine-tuning recipe recorded with every row; keys added later read as their defaults in older rows.
-RECIPE_DEFAULTS = {"shape_until": 0.5, "alpha_lr": 0.05}
+RECIPE_DEFAULTS = {"shape_until": 0.5, "alpha_lr": 0.05, "device_data": "off"}  # rows before device data: off
 RECIPE_KEYS = ("epochs", "lr", "batch_size", "temperature", "distill_weight", *RECIPE_DEFAULTS)
 
 
@@ -322,6 +323,7 @@ def arguments():
     ap.add_argument("--compound", type=float, default=0.5, help="share of the MACs cut done by pruning in compound")
     ap.add_argument("--latency-runs", type=int, default=100)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--device-data", default="auto", help="the trainer's --device-data (off: the per-image loader)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--summary", action="store_true")
     add_out(ap, "trained.jsonl")

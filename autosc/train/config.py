@@ -84,6 +84,12 @@ class TrainConfig:
     workers: int = option(0, "Data-loader worker processes.")
     channels_last: bool = option(True, "NHWC activations while training (1.5-1.8x faster on a CPU).")
     device: str = option("auto", "auto (CUDA when present), cpu, cuda or cuda:N.")
+    compile: bool = option(
+        False,
+        "torch.compile the training forward once the shape is fixed (it then compiles once; measured "
+        "in benchmarks/throughput).",
+        flag="--compile",
+    )
     device_data: str = option(
         "auto",
         "Hold the training and test images on the training device and augment whole batches there (auto: when "

@@ -122,6 +122,7 @@ class Trainer:
         # With torchrun, the training forward goes through DDP (which also makes every rank start from rank 0's
         # weights); evaluation and the alpha pass use the plain module.
         self.model = self._wrap(net)
+        self._compiled = False
         # fp16 needs loss scaling (bf16 has float32's range and does not); a disabled scaler is a no-op.
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=config.amp == "fp16")
         self.budgeted = isinstance(net, BudgetedNetwork)
@@ -144,6 +145,7 @@ class Trainer:
         self._bad_loss = torch.zeros((), device=self.device)
         self._rng: dict | None = None  # RNG state to restore when resuming mid-epoch
         self.stop_signal: int | None = None  # the signal that stopped training early (autosc/train/loop.py)
+        self._compile_if_due()  # a plain network compiles from the start; an adapted one once its shape is fixed
 
     @property
     def running(self) -> dict:
@@ -212,6 +214,23 @@ class Trainer:
         # The alphas no longer take part in the forward; DDP must not wait for their gradients.
         self.model = self._wrap(self.net)
 
+    def _compile_if_due(self) -> None:
+        """With ``compile``, compile the training forward once the shape can no longer change; idempotent.
+
+        Before that the sizes move with the alphas and every new size would compile again; a plain network
+        compiles from the start.
+        """
+        if not self.config.compile or self._compiled:
+            return
+        if self.budgeted and (self.step < self.shape_steps or self.shape_steps >= self.total_steps):
+            return
+        self.model = torch.compile(self.model)
+        self._compiled = True
+
+    def _fix_shape_if_due(self) -> None:
+        self._collapse_if_due()
+        self._compile_if_due()
+
     # -- state ----------------------------------------------------------------------
     def state_dict(self) -> dict:
         state = {
@@ -254,7 +273,7 @@ class Trainer:
             self.scaler.load_state_dict(state["scaler"])
         if self.batch:
             self._rng = {"torch": state["torch_rng"], "python": state["python_rng"]}
-        self._collapse_if_due()  # a run stopped after the shape phase resumes collapsed
+        self._fix_shape_if_due()  # a run stopped after the shape phase resumes collapsed (and compiled)
 
     @property
     def finished(self) -> bool:
@@ -409,7 +428,7 @@ class Trainer:
             self._train_batch(x, y)
             self.batch += 1
             self.step += 1
-            self._collapse_if_due()
+            self._fix_shape_if_due()
             if on_batch is not None:
                 on_batch(self)
             if self.batch % FINITE_CHECK == 0:

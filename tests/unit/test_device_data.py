@@ -164,3 +164,24 @@ def test_the_shape_is_projected_after_alpha_updates_only():
     # one projection on entering the held shape, one per alpha update, one for the epoch's metrics
     assert len(calls) == updates + 2
     assert trainer.history[0]["alpha_moved"] > 0  # the alphas did learn, and their sizes came from those calls
+
+
+def test_compile_applies_once_the_shape_is_fixed_and_again_on_resume(monkeypatch):
+    compiled = []
+
+    def fake_compile(model):  # compiling for real takes minutes on a CPU; what is tested is when it happens
+        compiled.append(model)
+        return model
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    trainer = _trainer("on", epochs=2)
+    trainer.config.compile = True
+    seen = []
+    trainer.run_epoch({"stop": False}, on_batch=lambda t: seen.append((t.step, len(compiled))))
+    assert [n for step, n in seen if step < trainer.shape_steps] == [0] * (trainer.shape_steps - 1)
+    assert all(n == 1 for step, n in seen if step >= trainer.shape_steps)  # once, when the shape became fixed
+    assert compiled[0] is trainer.net and trainer.net.collapsed  # the collapsed network, as it trains from now
+    resumed = _trainer("on", epochs=2)
+    resumed.config.compile = True
+    resumed.load_state_dict(trainer.state_dict())
+    assert len(compiled) == 2  # a run resumed past the shape phase compiles again
