@@ -145,16 +145,20 @@ def parts_ms(config: RunConfig, bundle, steps: int) -> dict:
 
 def summarise(rows: list[dict]) -> str:
     lines = [
-        "| label | device | amp | phase | loop img/s | bare img/s | loop / bare | data ms | projection ms | alpha update ms |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| label | device | amp | phase | loop img/s | bare img/s | loop / bare | loop on the loader img/s | data ms "
+        "| projection ms | alpha update ms |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         for phase in PHASES:
             loop = statistics.median(x["images_per_s"] for x in r["loop"][phase])
             bare = statistics.median(x["images_per_s"] for x in r["bare"][phase])
             p = r.get("parts") or {}
+            on_loader = r.get("loop_loader", {}).get(phase)
+            on_loader = f"{statistics.median(x['images_per_s'] for x in on_loader):.0f}" if on_loader else "—"
             lines.append(
                 f"| {r['label']} | {r['device']} | {r['amp']} | {phase} | {loop:.0f} | {bare:.0f} | {loop / bare:.2f} | "
+                f"{on_loader} | "
                 + " | ".join(f"{p[k]:.1f}" if k in p else "—" for k in ("data_ms", "projection_ms", "alpha_update_ms"))
                 + " |"
             )
@@ -163,7 +167,7 @@ def summarise(rows: list[dict]) -> str:
                 lines.append(
                     f"| {r['label']} | {r['device']} | {r['amp']} | fixed, --compile ({c['warmup_s']:.0f} s to "
                     f"compile and warm up) | {c['images_per_s']:.0f} | {bare:.0f} | {c['images_per_s'] / bare:.2f} "
-                    "| | | |"
+                    "| | | | |"
                 )
     return "\n".join(lines)
 
@@ -180,6 +184,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--device-data", default=None, help="the trainer's --device-data (default: its own default)")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--no-parts", dest="parts", action="store_false")
+    ap.add_argument("--no-loader", dest="loader", action="store_false", help="skip the loop on the per-image loader")
     ap.add_argument("--compile", action="store_true", help="also the fixed phase with --compile (once)")
     ap.add_argument("--label", default="")
     ap.add_argument("--summary", action="store_true")
@@ -200,13 +205,21 @@ def main(argv: list[str] | None = None) -> None:
     steps = len(bundle.train) // args.batch_size - WARM_BATCHES - 1
     row: dict = {"label": args.label, "device": args.device, "amp": args.amp, "device_data": args.device_data,
                  "images": len(bundle.train), "batch_size": args.batch_size, "loop": {}, "bare": {}}  # fmt: skip
+    # ``loader``: the same loop reading through the per-image DataLoader (--device-data off), where the data
+    # path is a choice: the device path's gain measured in the same run
+    loader = dataclasses.replace(config, train=dataclasses.replace(config.train, device_data="off"))
+    kinds = {
+        "loop": lambda phase: loop_rate(config, bundle, phase),
+        "bare": lambda phase: bare_rate(config, bundle, phase, steps),
+    }
+    if args.loader and "device_data" in {f.name for f in dataclasses.fields(config.train)}:
+        kinds["loop_loader"] = lambda phase: loop_rate(loader, bundle, phase)
     for phase in PHASES:
-        row["loop"][phase], row["bare"][phase] = [], []
         for i in range(args.repeats):
-            order = (("loop", loop_rate), ("bare", bare_rate))
-            for kind, fn in order if i % 2 == 0 else order[::-1]:
-                r = fn(config, bundle, phase) if kind == "loop" else fn(config, bundle, phase, steps)
-                row[kind][phase].append(r)
+            order = list(kinds) if i % 2 == 0 else list(kinds)[::-1]
+            for kind in order:
+                r = kinds[kind](phase)
+                row.setdefault(kind, {}).setdefault(phase, []).append(r)
                 print(f"{phase} {kind}: {r['images_per_s']:.0f} images/s", flush=True)
     if args.compile:
         row["compiled"] = loop_rate(config, bundle, "fixed", compile=True)
