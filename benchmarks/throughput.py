@@ -180,6 +180,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--images", type=int, default=3072, help="training images per measured epoch")
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--data-root", default=None, help="Fashion-MNIST's idx files (default: the system copy)")
     ap.add_argument("--amp", default="off")
     ap.add_argument("--device-data", default=None, help="the trainer's --device-data (default: its own default)")
     ap.add_argument("--repeats", type=int, default=2)
@@ -195,7 +196,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     flat = {
         "model": args.model, "budget": args.budget, "input_size": args.input_size, "data": "fashion-mnist",
-        "subset": args.images, "epochs": 1, "batch_size": args.batch_size, "lr": 0.05, "weight_decay": 4e-5,
+        "data_root": args.data_root, "subset": args.images, "epochs": 1, "batch_size": args.batch_size, "lr": 0.05, "weight_decay": 4e-5,
         "device": args.device, "amp": args.amp, "val_split": 0.0,
     }  # fmt: skip
     if args.device_data is not None:
