@@ -1,9 +1,9 @@
 """Device-resident data: a split held as one uint8 tensor on the training device, transformed by whole batches.
 
 Per-image Python transforms in the main process cost ~30 ms per batch of 128 and leave an accelerator idle
-(benchmarks/RESULTS.md, "Training throughput at the hardware's limit"). For a split that fits in memory and whose
-transform is the shared one (autosc/data/transforms.py), the same steps run here on a batch at once: the
-deterministic resize once for the whole split, then the random crop, flip and normalisation per batch. The
+(benchmarks/RESULTS.md, "Training throughput at the hardware's limit"). For a split that fits in memory (or an image folder,
+decoded once) and whose transform is the shared one (autosc/data/transforms.py), the same steps run here on a
+batch at once: the deterministic resize once for the whole split, then the random crop, flip and normalisation per batch. The
 random draws of one epoch come from a generator seeded by the epoch, drawn for the whole epoch up front, so a
 run resumed mid-epoch sees exactly the batches it would have seen (docs/design.md, "Throughput").
 """
@@ -54,10 +54,25 @@ def _pixels(base: Dataset) -> tuple[torch.Tensor, torch.Tensor] | None:
     return None
 
 
+def _is_folder(base: Dataset) -> bool:
+    """An image folder (torchvision's ``DatasetFolder``): decoded once, image by image, at the input size."""
+    return hasattr(base, "samples") and callable(getattr(base, "loader", None))
+
+
+def _decoded(base: Dataset, indices: list[int], spec: TransformSpec) -> tuple[torch.Tensor, torch.Tensor]:
+    """The folder's images ``indices`` read and brought to the input size one by one (their sizes differ)."""
+    images, labels = [], []
+    for i in indices:
+        path, label = base.samples[i]
+        images.append(_geometry(v2.functional.pil_to_tensor(base.loader(path).convert("RGB"))[None], spec)[0])
+        labels.append(label)
+    return torch.stack(images), torch.tensor(labels, dtype=torch.long)
+
+
 def why_not_resident(dataset: Dataset) -> str | None:
     """None if ``dataset`` can be held on the device, else the reason (for ``--device-data on``'s error)."""
     base, _ = flatten_subsets(dataset)
-    if _pixels(base) is None:
+    if _pixels(base) is None and not _is_folder(base):
         return f"{type(base).__name__} is not held in memory as uint8 images (it reads each item on its own)"
     transform = getattr(base, "transform", None)
     if not isinstance(transform, SplitTransform):
@@ -85,11 +100,14 @@ class DeviceImages:
                 f"--device-data on cannot hold this split on the device: {reason}; use --device-data auto"
             )
         base, indices = flatten_subsets(dataset)
-        images, labels = _pixels(base)
-        index = torch.as_tensor(indices, dtype=torch.long)
-        images, labels = images[index], labels[index]
         spec = base.transform.spec
-        images = torch.cat([_geometry(chunk, spec) for chunk in images.split(RESIZE_CHUNK)]) if len(images) else images
+        if _is_folder(base):
+            images, labels = _decoded(base, indices, spec)
+        else:
+            images, labels = _pixels(base)
+            index = torch.as_tensor(indices, dtype=torch.long)
+            images, labels = images[index], labels[index]
+            images = torch.cat([_geometry(chunk, spec) for chunk in images.split(RESIZE_CHUNK)])
         return cls(images.to(device).contiguous(), labels.to(device), spec)
 
     def __len__(self) -> int:
@@ -161,10 +179,9 @@ def resident(dataset: Dataset | None, mode: str, device: torch.device) -> Device
         if why_not_resident(dataset) is not None:
             return None
         base, indices = flatten_subsets(dataset)
-        images, _ = _pixels(base)
         spec = base.transform.spec
-        per_image = images[0].numel() * spec.size[0] * spec.size[1] // max(1, images.shape[-2] * images.shape[-1])
-        if not fits_on(per_image * len(indices), device):
+        channels = 3 if _is_folder(base) else _pixels(base)[0].shape[1]
+        if not fits_on(channels * spec.size[0] * spec.size[1] * len(indices), device):
             return None
     return DeviceImages.from_dataset(dataset, device)
 

@@ -185,3 +185,21 @@ def test_compile_applies_once_the_shape_is_fixed_and_again_on_resume(monkeypatch
     resumed.config.compile = True
     resumed.load_state_dict(trainer.state_dict())
     assert len(compiled) == 2  # a run resumed past the shape phase compiles again
+
+
+def test_a_small_image_folder_is_decoded_once_at_the_input_size(tmp_path):
+    from PIL import Image
+
+    for split in ("train", "val"):
+        for c, name in enumerate(["cat", "dog"]):
+            (tmp_path / split / name).mkdir(parents=True)
+            for j in range(3):  # images of different sizes: each is resized on its own, as the per-item path does
+                pixels = torch.randint(0, 256, (20 + 3 * j, 26 - 2 * j, 3), dtype=torch.uint8).numpy()
+                Image.fromarray(pixels).save(tmp_path / split / name / f"{c}{j}.png")
+    bundle = load_data(f"imagefolder:{tmp_path}", input_size=(16, 16))
+    assert why_not_resident(bundle.train) is None and why_not_resident(bundle.test) is None
+    x, y = next(DeviceImages.from_dataset(bundle.test, CPU).batches(16))
+    torch.testing.assert_close(x, torch.stack([bundle.test[i][0] for i in range(len(bundle.test))]))
+    assert y.tolist() == [label for _, label in bundle.test.samples]
+    large = load_data(f"imagefolder:{tmp_path}", input_size=(64, 64))  # a random resized crop runs per item
+    assert "random resized crop" in why_not_resident(large.train) and why_not_resident(large.test) is None
