@@ -55,6 +55,7 @@ COMPRESS = {
     "workers": ["-1"],
     "device": ["tpu", "cuda:99", "gpu0"],
     "amp": ["fp8"],
+    "device_data": ["gpu", "yes"],
     "exporter": ["tflite"],
     "opset": ["9", "999", "x"],
     "latency_runs": ["0", "x"],
@@ -62,7 +63,18 @@ COMPRESS = {
     "out": ["/dev/null/run"],
 }
 #: boolean flags take no value: a stray value is an unexpected argument, one line too.
-FLAGS = ["distill", "cost_term", "collapse", "channels_last", "download", "baseline", "resume", "force", "quiet"]
+FLAGS = [
+    "distill",
+    "cost_term",
+    "collapse",
+    "channels_last",
+    "compile",
+    "download",
+    "baseline",
+    "resume",
+    "force",
+    "quiet",
+]
 
 
 def _flag(name: str) -> str:
