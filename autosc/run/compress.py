@@ -177,9 +177,12 @@ def _stored(folder: RunFolder, given: dict[str, Any]) -> tuple[RunConfig, str, d
             data = dict(stored["config"])
             # a run started before the validation split trained on every training image: it goes on doing so
             data["dataset"] = {"val_split": 0.0, **data.get("dataset", {})}
+            # and one started before device-resident data read through the per-image loader: same batches on
+            data["train"] = {"device_data": "off", **data.get("train", {})}
             config = RunConfig.from_dict(data, where=where)
         else:  # a run folder written before the typed config: flat arguments beside the model
-            config = RunConfig.from_flat({"val_split": 0.0, **stored["args"], "model": stored["model"]}, where=where)
+            flat_args = {"val_split": 0.0, "device_data": "off", **stored["args"], "model": stored["model"]}
+            config = RunConfig.from_flat(flat_args, where=where)
         plan = dict(stored["plan"])
     except (ValueError, KeyError, TypeError, AttributeError) as exc:  # JSON errors are ValueErrors
         raise AutoscError(f"cannot resume: {where} is not a readable autosc run file ({exc})") from exc

@@ -1,5 +1,6 @@
 """What autosc promises under faults and bad input (docs/reliability.md): one test per promise."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -229,3 +230,18 @@ def test_bench_of_a_model_without_a_float_input_is_one_line(cli, tmp_path):
     model.ir_version = 9
     onnx.save(model, tmp_path / "ints.onnx")
     assert_one_line_error(cli("bench", tmp_path / "ints.onnx", "--runs", "3"), "its input is INT64")
+
+
+def test_a_run_started_before_device_data_resumes_on_the_loader(tmp_path):
+    """Device-resident data draws its augmentation differently: an older run goes on with the batches it had."""
+    from autosc.run.compress import _stored
+    from autosc.run.folder import RunFolder
+
+    old, new = tmp_path / "old", tmp_path / "new"
+    _stored_run(old)
+    _stored_run(new)
+    stored = json.loads((old / "run.json").read_text())
+    del stored["config"]["train"]["device_data"]  # what a run.json written before the option holds
+    (old / "run.json").write_text(json.dumps(stored))
+    assert _stored(RunFolder(old), {})[0].train.device_data == "off"
+    assert _stored(RunFolder(new), {})[0].train.device_data == "auto"
