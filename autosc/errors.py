@@ -10,6 +10,14 @@ class AutoscError(ValueError):
     """A user-facing error: bad input, impossible request, unreadable file."""
 
 
+class UnreachableBudget(AutoscError):
+    """A budget below the smallest cost the adapted network can reach (every adapted map at its floor).
+
+    Its own type so that a caller comparing methods (benchmarks/trained.py) can record it as a finding
+    without reading the message.
+    """
+
+
 def one_line(exc: BaseException) -> str:
     """The first line of an exception's message (its type name if it has none), to quote inside an AutoscError."""
     text = str(exc).strip()

@@ -41,7 +41,7 @@ from torch import nn
 from autosc import ModelSpec, RunConfig, count
 from autosc.cost import parse_budget
 from autosc.cost.width import auto_width
-from autosc.errors import AutoscError
+from autosc.errors import UnreachableBudget
 from autosc.export import export_onnx
 from autosc.latency import bench
 from autosc.planning import make_plan
@@ -128,9 +128,7 @@ def _autosc(setup: Setup, seed: int, budget: int, *, start, width, weights=None)
             weights=weights,
             seed=seed,
         )
-    except AutoscError as exc:
-        if "impossible" not in str(exc):
-            raise
+    except UnreachableBudget as exc:
         raise Unreachable(str(exc)) from exc
     before, _ = freeze_and_save(copy.deepcopy(plan.network))  # the identity shape projected under the budget
     acc_before = _acc(before, setup.bundle.test)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..errors import AutoscError
+from ..errors import AutoscError, UnreachableBudget
 from ..units import format_bytes, format_count, format_ms
 from .budget import Budget
 from .shape_cost import Cost, ShapeCostModel, Sizes
@@ -82,7 +82,7 @@ def check_reachable(model: ShapeCostModel, budget: Budget) -> None:
                 raise AutoscError("a latency budget needs a latency model of the network (autosc.cost.measure_latency)")
             if floor.latency_ms > budget.latency_ms:
                 parts.append(f"{format_ms(floor.latency_ms)} predicted latency against {format_ms(budget.latency_ms)}")
-        raise AutoscError(
+        raise UnreachableBudget(
             f"budget {budget.describe()} is impossible: the smallest reachable cost at this width is "
             f"{' and '.join(parts)} (every adapted map at its floor); raise the budget or lower --width"
         )
