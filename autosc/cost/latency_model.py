@@ -206,18 +206,30 @@ def cache_path(key: dict, cache_dir: str | os.PathLike | None = None) -> Path:
     return Path(cache_dir if cache_dir is not None else default_cache_dir()) / f"{key_digest(key)}.json"
 
 
+def read_cache(key: dict, cache_dir: str | os.PathLike | None = None) -> dict | None:
+    """The cached record for ``key``; None when missing, unreadable, or holding another key (a digest clash)."""
+    try:
+        data = json.loads(cache_path(key, cache_dir).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("key") == json.loads(json.dumps(key, default=str)) else None
+
+
+def write_cache(record: dict, cache_dir: str | os.PathLike | None = None) -> Path:
+    """Write ``record`` (which holds its ``key``) atomically: a stopped measurement never leaves half a file."""
+    path = cache_path(record["key"], cache_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return io.write_json(path, record)
+
+
 def load_cached(key: dict, cache_dir: str | os.PathLike | None = None) -> LatencyModel | None:
     """The cached model for ``key``, or None; a file that does not read back (or holds another key) is ignored."""
-    path = cache_path(key, cache_dir)
+    data = read_cache(key, cache_dir)
     try:
-        model = LatencyModel.from_dict(json.loads(path.read_text()))
-    except (OSError, ValueError, KeyError, TypeError, AutoscError):
+        return LatencyModel.from_dict(data) if data is not None else None
+    except (ValueError, KeyError, TypeError, AutoscError):
         return None
-    return model if model.key == json.loads(json.dumps(key, default=str)) else None
 
 
 def save_cached(model: LatencyModel, cache_dir: str | os.PathLike | None = None) -> Path:
-    """Write ``model`` under its key, atomically (a stopped measurement never leaves half a file)."""
-    path = cache_path(model.key, cache_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return io.write_json(path, model.to_dict())
+    return write_cache(model.to_dict(), cache_dir)

@@ -12,7 +12,6 @@ times nothing.
 from __future__ import annotations
 
 import copy
-import json
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,10 +22,9 @@ import torch.fx
 from torch import nn
 from torch.fx.passes.split_module import split_module
 
-from .. import io
 from ..adaptor import ShapeAdaptor
 from ..errors import AutoscError, one_line
-from .latency_model import LatencyModel, Probe, cache_path, latency_key, load_cached, save_cached
+from .latency_model import LatencyModel, Probe, latency_key, load_cached, read_cache, save_cached, write_cache
 from .shape_cost import ShapeCostModel, Sizes
 
 #: Probe shapes from the floor to the human size: enough points for a piecewise-linear table of a few
@@ -64,14 +62,9 @@ def time_network(net: nn.Module, input_size: tuple[int, int], in_channels: int, 
     key = latency_key(kind="network", model=identity, input_size=list(input_size), in_channels=in_channels,
                       threads=threads, batch=batch, runs=timing.runs, exporter=timing.exporter, opset=timing.opset,
                       **_environment_key())  # fmt: skip
-    path = cache_path(key, timing.cache_dir)
-    if identity is not None and path.is_file():
-        try:
-            data = json.loads(path.read_text())
-            if data.get("key") == json.loads(json.dumps(key, default=str)):
-                return float(data["p50"])
-        except (OSError, ValueError, KeyError, TypeError):
-            pass  # unreadable: measure again
+    cached = read_cache(key, timing.cache_dir) if identity is not None else None
+    if cached is not None and isinstance(cached.get("p50"), (int, float)):
+        return float(cached["p50"])
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = Path(tmp) / "net.onnx"
         export_onnx(net.eval(), input_size, onnx_path, in_channels=in_channels, opset=timing.opset,
@@ -80,8 +73,7 @@ def time_network(net: nn.Module, input_size: tuple[int, int], in_channels: int, 
                        warmup=min(10, timing.runs))  # fmt: skip
     p50 = float(result["results"][0]["p50"])
     if identity is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        io.write_json(path, {"key": key, "p50": p50})
+        write_cache({"key": key, "p50": p50}, timing.cache_dir)
     return p50
 
 

@@ -212,7 +212,9 @@ def test_measure_latency_end_to_end_then_from_the_cache(tmp_path, monkeypatch):
     )  # fmt: skip
     assert len(model.areas) == len(network.adaptor_names) and len(model.probes) == 2
     assert all(len(p.parts_ms) == len(network.adaptor_names) + 1 and p.whole_ms > 0 for p in model.probes)
-    assert model.predict(network.cost_model.min_sizes) <= model.predict(network.cost_model.human_sizes)
+    # every segment's table is non-decreasing in area (PAV); the whole prediction is not compared at the two ends,
+    # since the human size's Resize-free entry may be faster than a smaller size with its Resize (and 3 runs are noisy)
+    assert all(all(b >= a for a, b in zip(ms, ms[1:], strict=False)) for ms in model.ms)
     monkeypatch.setattr("autosc.latency.bench", lambda *a, **k: calls.append(a))
     again = latency_probe.measure_latency(
         network.net, network.adaptor_names, input_size=(16, 16), identity={"name": "tiny"}, timing=timing
