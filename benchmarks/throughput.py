@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader, Subset
 
 from autosc import RunConfig
 from autosc.run import input_size, load_dataset, plan_network
-from autosc.train import Trainer
+from autosc.train import Trainer, resolve_device
 from benchmarks.common import add_out, append_row, load_rows, machine, parser
 
 PHASES = ("shape", "fixed")
@@ -80,8 +80,7 @@ def _bare_network(config: RunConfig, bundle, phase: str) -> torch.nn.Module:
 def bare_rate(config: RunConfig, bundle, phase: str, steps: int) -> dict:
     """Images/s of forward + backward + SGD step on one pre-made device batch: the limit of the loop."""
     t = config.train
-    trainer = Trainer(torch.nn.Linear(1, 1), bundle.train, bundle.test, t)  # only to resolve device and layout
-    device = trainer.device
+    device = resolve_device(t.device)
     net = _bare_network(config, bundle, phase).to(device).train()
     x, _ = next(iter(DataLoader(bundle.train, batch_size=t.batch_size)))
     x = x.to(device)
@@ -120,7 +119,7 @@ def parts_ms(config: RunConfig, bundle, steps: int) -> dict:
     plan = plan_network(config, bundle, input_size(config))
     trainer = Trainer(plan.network, bundle.train, Subset(bundle.test, range(8)), config.train)
     out: dict = {}
-    batches = trainer.epoch_batches() if hasattr(trainer, "epoch_batches") else iter(trainer._loader())
+    batches = trainer.epoch_batches()
     start = time.perf_counter()
     for _ in range(steps):
         next(batches)
@@ -213,7 +212,7 @@ def main(argv: list[str] | None = None) -> None:
         "loop": lambda phase: loop_rate(config, bundle, phase),
         "bare": lambda phase: bare_rate(config, bundle, phase, steps),
     }
-    if args.loader and "device_data" in {f.name for f in dataclasses.fields(config.train)}:
+    if args.loader:
         kinds["loop_loader"] = lambda phase: loop_rate(loader, bundle, phase)
     for phase in PHASES:
         for i in range(args.repeats):

@@ -21,8 +21,6 @@ from ..errors import AutoscError
 from .bundle import TensorImages, flatten_subsets
 from .transforms import SplitTransform, TransformSpec
 
-DEVICE_DATA = ("auto", "on", "off")
-
 #: ``auto`` keeps a split on the device only below this many bytes of uint8 pixels (on CUDA, also below a
 #: quarter of the free memory): what is left is for the network.
 AUTO_MAX_BYTES = 4 << 30
@@ -186,4 +184,4 @@ def resident(dataset: Dataset | None, mode: str, device: torch.device) -> Device
     return DeviceImages.from_dataset(dataset, device)
 
 
-__all__ = ["DEVICE_DATA", "DeviceImages", "Draws", "resident", "why_not_resident"]
+__all__ = ["DeviceImages", "Draws", "resident", "why_not_resident"]
