@@ -294,7 +294,8 @@ def export(
         return
     console.print(
         f"wrote {result['path']} ({result['exporter']} exporter, opset {result['opset']}, "
-        f"{result['resize_nodes']} Resize nodes with constant sizes); onnxruntime vs PyTorch max abs diff "
+        f"{result['resize_nodes']} Resize nodes with constant sizes, {result['pooled_resizes']} exact halves as "
+        f"average pools); onnxruntime vs PyTorch max abs diff "
         f"{result['max_abs_diff']:.2e}"
     )
 

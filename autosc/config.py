@@ -121,6 +121,9 @@ class ExportConfig:
     )
     opset: int = option(18, "ONNX opset (>= 17).")
     latency_runs: int = option(200, "Timed ONNX Runtime runs per model.")
+    pool_halves: bool = option(
+        True, "Export a resize to exactly half the size as a 2x2 average pool (same values, faster in ONNX Runtime)."
+    )
 
     def validate(self) -> None:
         """Refuse an exporter, opset or run count the export would refuse, before hours of training."""

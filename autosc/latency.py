@@ -100,23 +100,30 @@ def _stats(seconds: list[float]) -> dict[str, float]:
     return {"p50": float(p[0]), "p90": float(p[1]), "p99": float(p[2]), "mean": float(ms.mean())}
 
 
-def _measure(sessions: list, feeds: list[dict], runs: int, warmup: int) -> list[list[float]]:
-    """Warm every model up, then time ``runs`` interleaved rounds (one call per model per round).
+def _measure(sessions: list, feeds: list[dict], runs: int, warmup: int, block: int = 1) -> list[list[float]]:
+    """Warm every model up, then time ``runs`` runs of each, interleaved in visits of ``block`` runs.
 
-    The first model of a round rotates so no model always runs right after
-    the same neighbour (cache and frequency effects of position cancel out).
+    The first model of a round rotates so no model always runs right after the same neighbour (cache and
+    frequency effects of position cancel out). With ``block`` > 1 each visit first runs the model once untimed
+    and then times ``block`` runs in a row: the model is warm, as it is when deployed (single interleaved runs
+    of large networks evict each other's weights: measured 1.2-2x slower), while its runs are still spread
+    over the whole measurement, so the machine's slow swings (about 10% between seconds on a shared host, see
+    docs/design.md, Latency budgets) hit every model alike.
     """
     for sess, feed in zip(sessions, feeds, strict=True):
         for _ in range(warmup):
             sess.run(None, feed)
     n = len(sessions)
     times: list[list[float]] = [[] for _ in sessions]
-    for i in range(runs):
+    for i in range(-(-runs // block)):
         for k in range(n):
             j = (i + k) % n
-            t0 = time.perf_counter()
-            sessions[j].run(None, feeds[j])
-            times[j].append(time.perf_counter() - t0)
+            if block > 1:
+                sessions[j].run(None, feeds[j])
+            for _ in range(min(block, runs - i * block)):
+                t0 = time.perf_counter()
+                sessions[j].run(None, feeds[j])
+                times[j].append(time.perf_counter() - t0)
     return times
 
 
@@ -129,12 +136,14 @@ def bench(
     runs: int = 200,
     warmup: int = 20,
     in_shape: tuple[int, ...] | None = None,
+    block: int = 1,
 ) -> dict:
     """Latency (ms: p50/p90/p99/mean) of each ONNX file for every (threads, batch) setting.
 
     ``threads`` defaults to ``[1, all usable cores]``, ``batches`` to ``[1]``.
     ``in_shape`` (C, H, W) fills input dims the files leave dynamic besides the
-    batch. The result is JSON-serialisable: ``{"env", "runs", "warmup",
+    batch. ``block`` is how many runs of one model are timed in a row before the next (see :func:`_measure`).
+    The result is JSON-serialisable: ``{"env", "runs", "warmup",
     "models", "results": [{label, path, threads, batch, p50, p90, p99, mean}]}``.
     """
     paths = [os.fspath(p) for p in paths]
@@ -146,6 +155,8 @@ def bench(
         raise AutoscError(f"runs must be an integer >= 1, got {runs!r}")
     if not isinstance(warmup, int) or warmup < 0:
         raise AutoscError(f"warmup must be an integer >= 0, got {warmup!r}")
+    if not isinstance(block, int) or block < 1:
+        raise AutoscError(f"block must be an integer >= 1, got {block!r}")
     names = _labels(paths, labels)
     infos = [_model_info(p, tuple(in_shape) if in_shape is not None else None) for p in paths]
     results = []
@@ -154,7 +165,7 @@ def bench(
             rng = np.random.default_rng(0)
             feeds = [_feed(info, b, rng) for info in infos]
             sessions = [_session(p, t) for p in paths]
-            times = _measure(sessions, feeds, runs, warmup)
+            times = _measure(sessions, feeds, runs, warmup, block)
             for name, path, seconds in zip(names, paths, times, strict=True):
                 results.append({"label": name, "path": path, "threads": t, "batch": b, **_stats(seconds)})
     models = [
@@ -168,7 +179,7 @@ def bench(
         }
         for name, info in zip(names, infos, strict=True)
     ]
-    return {"env": environment(), "runs": runs, "warmup": warmup, "models": models, "results": results}
+    return {"env": environment(), "runs": runs, "warmup": warmup, "block": block, "models": models, "results": results}
 
 
 def bench_table(result: dict) -> Table:

@@ -6,21 +6,27 @@ network's measured ONNX Runtime p50 (1 thread, batch 1):
 
 - ``autosc``: ``autosc.compress(..., latency=...)``, the product end to end (latency model, projection on
   predicted latency, the measured check and shrink at the end); its report gives accuracy and measured p50.
-- ``human-width``: the widest human network whose measured p50 is within the budget (bisection on the width,
-  each step timed), trained from scratch with the same recipe.
+- ``human-width``: the widest human network (0.05 steps) whose measured p50 is within the budget, trained from
+  scratch with the same recipe.
 - ``human-res``: the full-width human network fed the largest square input whose measured p50 is within it.
 
-The human networks are chosen by measurement, not by MACs, so all three meet the same measured latency; each
-row records the measured p50 of its final network. Every job appends a JSON line (resumable); seeds 12-14 by
-default (0-11 were used by the MACs-budget grid).
+The human networks are chosen by measurement, not by MACs: every candidate width and input is timed in one
+interleaved measurement in warm blocks (latency does not depend on weight values, so the candidates are
+untrained), once per budget. This host's speed drifts by up to 1.5x between minutes (benchmarks/RESULTS.md,
+Latency budgets), so measurements taken at different times do not compare; ``--measure`` therefore times every
+final network of a budget (each autosc seed's exported ``model.onnx``, kept under ``--keep``, and the two chosen
+human networks) together in one interleaved measurement, and the summary reports those p50s. Every job appends
+a JSON line (resumable); seeds 12-14 by default (0-11 were used by the MACs-budget grid).
 
     python -m benchmarks.latency_quality                     # budgets 60%, 40% of the human p50; 3 seeds
+    python -m benchmarks.latency_quality --measure           # the final networks, timed together
     python -m benchmarks.latency_quality --summary
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 from pathlib import Path
@@ -28,41 +34,48 @@ from pathlib import Path
 import torch
 
 from autosc import ModelSpec, compress
-from autosc.cost.latency_probe import Timing, time_network
 from autosc.cost.width import human_cost
+from autosc.export import export_onnx
+from autosc.latency import bench
 from autosc.run import load_dataset
-from benchmarks.common import add_out, append_row, load_rows, machine, parser, quiet
+from benchmarks.common import add_out, append_row, load_rows, machine, parser, quiet, write_json
 from benchmarks.quality_jobs import data_config, run_job
 
 MODEL, SIZE, CHANNELS, CLASSES = "mobilenet_v2_cifar", 28, 1, 10
 METHODS = ("autosc", "human-width", "human-res")
+WIDTHS = [w / 100 for w in range(20, 101, 5)]
+SIDES = list(range(8, SIZE + 1))
+BLOCK = 10
 
 
-def _p50(spec: ModelSpec, side: int, runs: int) -> float:
-    with quiet(), torch.random.fork_rng():
-        return time_network(spec.build(), (side, side), CHANNELS, threads=1, batch=1, timing=Timing(runs=runs))
+def time_together(nets: dict[str, tuple[torch.nn.Module | str, int]], runs: int) -> dict[str, float]:
+    """p50 (ms, 1 thread, batch 1) of every network, timed in one interleaved measurement in warm blocks.
+
+    ``nets`` maps a label to a module and its input side, or to an ONNX file (its side is then ignored).
+    """
+    with tempfile.TemporaryDirectory() as tmp, quiet():
+        paths = []
+        for net, side in nets.values():
+            if isinstance(net, str):
+                paths.append(net)
+                continue
+            path = Path(tmp) / f"{len(paths)}.onnx"
+            export_onnx(net.eval(), (side, side), path, in_channels=CHANNELS, exporter="torchscript", check=False)
+            paths.append(str(path))
+        result = bench(paths, labels=list(nets), threads=[1], batches=[1], runs=runs, warmup=10, block=BLOCK)
+    return {r["label"]: r["p50"] for r in result["results"]}
 
 
-def widest_within(budget_ms: float, runs: int) -> float:
-    """The largest width (0.01 steps) whose human network's measured p50 is within ``budget_ms``."""
-    lo, hi = 1, 100
-    if _p50(ModelSpec(MODEL, lo / 100, CLASSES, CHANNELS), SIZE, runs) > budget_ms:
-        return lo / 100
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        fits = _p50(ModelSpec(MODEL, mid / 100, CLASSES, CHANNELS), SIZE, runs) <= budget_ms
-        lo, hi = (mid, hi) if fits else (lo, mid)
-    return lo / 100
-
-
-def largest_within(budget_ms: float, runs: int) -> int:
-    """The largest square input (<= 28) at which the full human network's measured p50 is within ``budget_ms``."""
-    human = ModelSpec(MODEL, 1.0, CLASSES, CHANNELS)
-    lo, hi = 2, SIZE + 1
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if _p50(human, mid, runs) <= budget_ms else (lo, mid)
-    return lo
+def choose_humans(budget_ms: float, runs: int) -> dict:
+    """The widest human network and the largest input of the full one whose p50 is within ``budget_ms``."""
+    candidates = {f"width {w:.2f}": (ModelSpec(MODEL, w, CLASSES, CHANNELS).build(), SIZE) for w in WIDTHS}
+    full = ModelSpec(MODEL, 1.0, CLASSES, CHANNELS).build()
+    candidates |= {f"input {s}": (full, s) for s in SIDES}
+    with torch.random.fork_rng():
+        p50 = time_together(candidates, runs)
+    widths = [w for w in WIDTHS if p50[f"width {w:.2f}"] <= budget_ms]
+    sides = [s for s in SIDES if p50[f"input {s}"] <= budget_ms]
+    return {"width": max(widths, default=WIDTHS[0]), "input": max(sides, default=SIDES[0]), "candidates_ms": p50}
 
 
 def quality_args(args: argparse.Namespace) -> argparse.Namespace:
@@ -72,43 +85,64 @@ def quality_args(args: argparse.Namespace) -> argparse.Namespace:
                               in_channels=CHANNELS, latency_runs=args.latency_runs)  # fmt: skip
 
 
-def autosc_job(budget_ms: float, seed: int, args: argparse.Namespace) -> dict:
-    """The product end to end on the very images the human networks train on (the grid's seed-0 subset)."""
+def autosc_job(budget_ms: float, seed: int, folder: Path, args: argparse.Namespace) -> dict:
+    """The product end to end on the very images the human networks train on (the grid's seed-0 subset); its
+    run folder is kept in ``folder`` for ``--measure``."""
     bundle = load_dataset(data_config(quality_args(args), args.subset), (SIZE, SIZE))
-    with tempfile.TemporaryDirectory() as tmp:
-        result = compress(MODEL, train_data=bundle.train, test_data=bundle.test, latency=f"{budget_ms:.6f}ms",
-                          epochs=args.epochs, lr=args.lr, batch_size=128, weight_decay=4e-5, seed=seed,
-                          val_split=0.0, latency_runs=args.latency_runs, out=Path(tmp) / "run", quiet=True)  # fmt: skip
+    result = compress(MODEL, train_data=bundle.train, test_data=bundle.test, latency=f"{budget_ms:.6f}ms",
+                      epochs=args.epochs, lr=args.lr, batch_size=128, weight_decay=4e-5, seed=seed,
+                      val_split=0.0, latency_runs=args.latency_runs, out=folder, quiet=True)  # fmt: skip
     r = result.report
     return {"accuracy": r.accuracy.final, "latency_p50_ms": r.latency_ms.compressed.p50,
             "predicted_ms": r.latency_ms.predicted, "budget_met": r.latency_ms.budget_met,
             "shrinks": r.latency_ms.shrinks, "width": r.width, "macs": r.macs.final + r.macs.final_resize,
-            "sizes": [a.size for a in r.adaptors], "seconds": r.seconds}  # fmt: skip
+            "sizes": [a.size for a in r.adaptors], "seconds": r.seconds, "onnx": str(folder / "model.onnx")}  # fmt: skip
 
 
-def human_job(method: str, budget_ms: float, seed: int, args: argparse.Namespace) -> dict:
-    """Chosen by measured latency, then trained as the quality grid trains it (its MACs pick the same network)."""
-    human = ModelSpec(MODEL, 1.0, CLASSES, CHANNELS)
+def human_job(method: str, choice: dict, seed: int, args: argparse.Namespace) -> dict:
+    """The chosen human network, trained as the quality grid trains it (its MACs pick the same network)."""
     if method == "human-width":
-        width = widest_within(budget_ms, args.search_runs)
-        macs = human_cost(ModelSpec(MODEL, width, CLASSES, CHANNELS), (SIZE, SIZE))[0]
-        extra = {"width": width}
+        macs = human_cost(ModelSpec(MODEL, choice["width"], CLASSES, CHANNELS), (SIZE, SIZE))[0]
+        extra = {"width": choice["width"]}
     else:
-        side = largest_within(budget_ms, args.search_runs)
-        macs = human_cost(human, (side, side))[0]
-        extra = {"input": side}
+        macs = human_cost(ModelSpec(MODEL, 1.0, CLASSES, CHANNELS), (choice["input"], choice["input"]))[0]
+        extra = {"input": choice["input"]}
     row = run_job({"budget": str(macs), "seed": seed, "method": method}, quality_args(args))
     return {"accuracy": row["accuracy"], "latency_p50_ms": row["latency_p50_ms"], "macs": row["budget_macs"],
             "seconds": row["seconds"], **extra, **{k: row[k] for k in ("width", "input") if k in row}}  # fmt: skip
 
 
-def summarise(rows: list[dict]) -> str:
+def measure_final(rows: list[dict], runs: int) -> dict:
+    """Per budget, every final network timed together: each autosc seed's ONNX file and the human networks."""
+    out = {}
+    for fraction in dict.fromkeys(r["fraction"] for r in rows):
+        at = [r for r in rows if r["fraction"] == fraction]
+        nets: dict = {}
+        for r in at:
+            if r["method"] == "autosc" and Path(r.get("onnx", "")).is_file():
+                nets[f"autosc seed {r['seed']}"] = (r["onnx"], SIZE)
+            elif r["method"] == "human-width":
+                nets["human-width"] = (ModelSpec(MODEL, r["width"], CLASSES, CHANNELS).build(), SIZE)
+            elif r["method"] == "human-res":
+                nets["human-res"] = (ModelSpec(MODEL, 1.0, CLASSES, CHANNELS).build(), r["input"])
+        nets["human (full)"] = (ModelSpec(MODEL, 1.0, CLASSES, CHANNELS).build(), SIZE)
+        with torch.random.fork_rng():
+            out[str(fraction)] = {"budget_ms": at[0]["budget_ms"], "p50": time_together(nets, runs)}
+    return out
+
+
+def summarise(rows: list[dict], final: dict | None = None) -> str:
+    """Per budget: accuracy, autosc's paired difference with its standard error, and the p50s measured together
+    (``--measure``; the p50 measured by each job at its own time in brackets when there is none)."""
     lines = []
     for fraction in dict.fromkeys(r["fraction"] for r in rows):
         at = [r for r in rows if r["fraction"] == fraction]
+        together = (final or {}).get(str(fraction), {}).get("p50", {})
         ref = {r["seed"]: r["accuracy"] for r in at if r["method"] == "autosc"}
-        lines += [f"\nbudget {100 * fraction:.0f}% of the human p50 = {at[0]['budget_ms']:.3f} ms",
-                  "| method | seeds | accuracy | autosc minus it (paired) | measured p50 (ms) | MACs |",
+        head = f"\nbudget {100 * fraction:.0f}% of the human p50 = {at[0]['budget_ms']:.3f} ms"
+        if "human (full)" in together:
+            head += f" (the full human network measured with the others: {together['human (full)']:.3f} ms)"
+        lines += [head, "| method | seeds | accuracy | autosc minus it (paired) | p50 measured together (ms) | MACs |",
                   "|---|---|---|---|---|---|"]  # fmt: skip
         for method in METHODS:
             rs = [r for r in at if r["method"] == method]
@@ -117,12 +151,19 @@ def summarise(rows: list[dict]) -> str:
             diffs = [100 * (ref[r["seed"]] - r["accuracy"]) for r in rs if r["seed"] in ref]
             paired = (f"{statistics.mean(diffs):+.2f} ± {statistics.stdev(diffs) / len(diffs) ** 0.5:.2f}"
                       if method != "autosc" and len(diffs) > 1 else "—")  # fmt: skip
-            p50s = " / ".join(f"{r['latency_p50_ms']:.3f}" for r in rs)
+            if method == "autosc":
+                p50s = " / ".join(_p50_text(together.get(f"autosc seed {r['seed']}"), r) for r in rs)
+            else:
+                p50s = _p50_text(together.get(method), rs[0])
             lines.append(
                 f"| {method} | {len(rs)} | {100 * statistics.mean(r['accuracy'] for r in rs):.2f} | {paired} | "
                 f"{p50s} | {statistics.mean(r['macs'] for r in rs) / 1e6:.2f}M |"
             )
     return "\n".join(lines)
+
+
+def _p50_text(together: float | None, row: dict) -> str:
+    return f"{together:.3f}" if together is not None else f"({row['latency_p50_ms']:.3f})"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -133,32 +174,46 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--subset", type=int, default=10000)
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--lr", type=float, default=0.05)
-    ap.add_argument("--latency-runs", type=int, default=200, help="timed runs for each final network's p50")
-    ap.add_argument("--search-runs", type=int, default=100, help="timed runs per step of the width/input search")
+    ap.add_argument("--latency-runs", type=int, default=200, help="timed runs per network")
+    ap.add_argument("--keep", default="exports/latency_quality", help="where the autosc run folders are kept")
+    ap.add_argument("--measure", action="store_true", help="time every final network of a budget together")
     ap.add_argument("--summary", action="store_true")
     add_out(ap, "latency_quality.jsonl")
     args = ap.parse_args(argv)
     out = Path(args.out)
-    if args.summary:
-        print(summarise(load_rows(out)))
+    final_path = out.with_name(out.stem + "_final.json")
+    if args.summary or args.measure:
+        rows = load_rows(out)
+        if args.measure:
+            torch.set_num_threads(1)
+            write_json(final_path, {"env": machine(), "runs": args.latency_runs, "block": BLOCK,
+                                    "budgets": measure_final(rows, args.latency_runs)})  # fmt: skip
+        final = json.loads(final_path.read_text())["budgets"] if final_path.is_file() else None
+        print(summarise(rows, final))
         return
     torch.set_num_threads(2)
-    human_ms = _p50(ModelSpec(MODEL, 1.0, CLASSES, CHANNELS), SIZE, args.latency_runs)
+    with torch.random.fork_rng():
+        human_ms = time_together(
+            {"human": (ModelSpec(MODEL, 1.0, CLASSES, CHANNELS).build(), SIZE)}, args.latency_runs
+        )["human"]
     print(f"human network p50 {human_ms:.3f} ms (1 thread, batch 1)", flush=True)
     done = {(r["fraction"], r["method"], r["seed"]) for r in load_rows(out)}
     for fraction in (float(v) for v in args.fractions.split(",")):
         budget_ms = fraction * human_ms
+        choice = None
         for method in args.methods.split(","):
             for seed in (int(s) for s in args.seeds.split(",")):
                 if (fraction, method, seed) in done:
                     continue
-                row = (
-                    autosc_job(budget_ms, seed, args)
-                    if method == "autosc"
-                    else human_job(method, budget_ms, seed, args)
-                )
+                if method == "autosc":
+                    row = autosc_job(budget_ms, seed, Path(args.keep) / f"{fraction:g}-seed{seed}", args)
+                else:
+                    choice = choice or choose_humans(budget_ms, args.latency_runs)
+                    row = human_job(method, choice, seed, args)
                 row = {"fraction": fraction, "budget_ms": budget_ms, "human_ms": human_ms, "method": method,
                        "seed": seed, **row, "machine": machine()}  # fmt: skip
+                if method != "autosc":
+                    row["candidates_ms"] = choice["candidates_ms"]
                 append_row(out, row)
                 print(f"{fraction:.0%} {method} seed {seed}: {row['accuracy']:.2%}, p50 {row['latency_p50_ms']:.3f} ms "
                       f"(budget {budget_ms:.3f})", flush=True)  # fmt: skip

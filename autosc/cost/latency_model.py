@@ -28,7 +28,7 @@ import numpy as np
 from .. import io
 from ..errors import AutoscError
 
-FORMAT = "autosc-latency/2"  # 2: the human size is its own (Resize-free) entry
+FORMAT = "autosc-latency/3"  # 2: the human size is its own (Resize-free) entry; 3: random probes, warm blocks
 
 
 def non_decreasing(values: list[float]) -> list[float]:

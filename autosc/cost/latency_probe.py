@@ -2,8 +2,10 @@
 
 The adapted network is frozen with one full-branch adaptor per place (what a collapsed run exports), traced
 with torch.fx (adaptors kept as leaves) and split by ``torch.fx.passes.split_module`` at every adaptor: the stem,
-then one part per adaptor, each a module of its own. At a few probe shapes, from every adaptor at its floor to
-every adaptor at its human size, each part and the whole network are exported and timed interleaved
+then one part per adaptor, each a module of its own. At the probe shapes (the human shape, a diagonal from every
+adaptor at its floor to one pixel under its human size, and seeded random shapes of the kind training produces,
+so each segment is seen at sizes off the diagonal too), each part and the whole network are exported; all parts
+of all shapes are timed together, then all whole networks, interleaved in warm blocks
 (:func:`autosc.latency.bench`), and the model is fitted on them (docs/design.md, Latency budgets). The result is
 cached under a key of everything that changes it, so a second plan of the same network on the same machine
 times nothing.
@@ -12,6 +14,7 @@ times nothing.
 from __future__ import annotations
 
 import copy
+import random
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,10 +30,13 @@ from ..errors import AutoscError, one_line
 from .latency_model import LatencyModel, Probe, latency_key, load_cached, read_cache, save_cached, write_cache
 from .shape_cost import ShapeCostModel, Sizes
 
-#: Probe shapes from the floor to the human size: enough points for a piecewise-linear table of a few
-#: segments, few enough that mobilenet_v2@224 is measured in about a minute.
+#: Probe shapes on the diagonal (the human shape and five from the floor up) and at random: 12 points per
+#: segment's table, few enough that resnet18@224 is measured in about two minutes.
 PROBES = 6
+RANDOM_PROBES = 6
 RUNS = 60
+#: Runs timed in a row per visit (autosc.latency._measure): warm like a deployed network, yet spread in time.
+BLOCK = 10
 
 
 @dataclass(frozen=True)
@@ -39,10 +45,12 @@ class Timing:
 
     cache_dir: str | Path | None = None  # None: latency_model.default_cache_dir()
     probes: int = PROBES
+    random_probes: int = RANDOM_PROBES
     runs: int = RUNS
+    block: int = BLOCK
     exporter: str = "torchscript"
     opset: int = 18
-    progress: Callable[[int, int], None] | None = None  # (done, total) after each probe shape
+    progress: Callable[[int, int], None] | None = None  # (done, total): each shape exported, then the timings
 
 
 def _environment_key() -> dict:
@@ -163,9 +171,24 @@ def part_inputs(split: nn.Module, x: torch.Tensor) -> dict[str, tuple[int, ...]]
     return shapes
 
 
-def probe_shapes(model: ShapeCostModel, probes: int) -> list[Sizes]:
+def random_shapes(model: ShapeCostModel, n: int, seed: int) -> list[Sizes]:
+    """``n`` shapes of the kind training produces: every factor uniform in [0.5, 1] (the adaptor's range), the
+    sizes by the global rule (each the human size times the product of the factors so far), clamped to the floors."""
+    from ..adaptor.module import LOWER_BOUND
+    from .projection import sizes_from_factors
+
+    rng = random.Random(seed)
+    return [
+        model.clamp(sizes_from_factors(model.human_sizes, [rng.uniform(LOWER_BOUND, 1.0) for _ in model.human_sizes]))
+        for _ in range(n)
+    ]
+
+
+def probe_shapes(model: ShapeCostModel, probes: int, random_probes: int = 0, seed: int = 0) -> list[Sizes]:
     """Every adaptor at its human size (no Resize), then ``probes - 1`` shapes evenly from every adaptor at its
-    floor to every adaptor one pixel under its human size (a Resize each): the two regimes are told apart."""
+    floor to every adaptor one pixel under its human size (a Resize each): the two regimes are told apart; then
+    ``random_probes`` :func:`random_shapes`, where the later adaptors shrink more than the earlier ones (the
+    diagonal alone left the tables 4-19% off at such shapes, benchmarks/RESULTS.md, Latency budgets)."""
     pairs = list(zip(model.human_sizes, model.min_sizes, strict=True))
     top = [(max(fh, h - 1), max(fw, w - 1)) for (h, w), (fh, fw) in pairs]
     shapes = [list(model.human_sizes)]
@@ -177,7 +200,7 @@ def probe_shapes(model: ShapeCostModel, probes: int) -> list[Sizes]:
                 for (h, w), (_, (fh, fw)) in zip(top, pairs, strict=True)
             ]
         )
-    return shapes
+    return shapes + random_shapes(model, random_probes, seed)
 
 
 def model_key(
@@ -202,15 +225,17 @@ def model_key(
         exporter=timing.exporter,
         opset=timing.opset,
         probes=timing.probes,
+        random_probes=timing.random_probes,
         runs=timing.runs,
+        block=timing.block,
         **_environment_key(),
     )
 
 
-def time_shape(
+def time_shapes(
     split: nn.Module,
     adaptors: list[nn.Module],
-    sizes: Sizes,
+    shapes: list[Sizes],
     input_size: tuple[int, int],
     in_channels: int,
     *,
@@ -218,35 +243,54 @@ def time_shape(
     batch: int,
     timing: Timing,
     folder: Path,
-    tag: str,
-) -> Probe:
-    """The split network (:func:`split_at_adaptors`) at ``sizes``: each part and the whole exported into ``folder``
-    and timed. The parts interleaved with each other; the whole network alone, warm, as it runs when deployed
-    (timed among twenty other sessions its weights leave the cache between runs: measured 1.2-2x slower)."""
+    tag: str = "",
+) -> list[Probe]:
+    """The split network (:func:`split_at_adaptors`) at each of ``shapes``: every part and the whole exported into
+    ``folder``, then all parts of all shapes timed in one interleaved measurement and all whole networks in
+    another, in warm blocks of ``timing.block`` runs. Interleaving across shapes spreads each one's runs over the
+    whole measurement, so the host's swings do not fall on some shapes and not others; the warm blocks time each
+    network as it runs when deployed (timed single runs among twenty others its weights leave the cache: measured
+    1.2-2x slower)."""
     from ..export import export_onnx
     from ..latency import bench
 
-    for adaptor, size in zip(adaptors, sizes, strict=True):
-        adaptor.size = (int(size[0]), int(size[1]))
     names = [f"submod_{j}" for j in range(len(adaptors) + 1)]  # the stem, then the part after each adaptor
-    inputs = part_inputs(split, torch.zeros(1, in_channels, *input_size))
-    paths = []
-    for name in names:
-        shape = inputs[name]
-        if len(shape) != 4:
-            raise AutoscError(f"part {name} of the network takes a {len(shape)}-d input; autosc needs 4-d maps")
-        path = folder / f"{tag}-{name}.onnx"
-        export_onnx(split.get_submodule(name), shape[-2:], path, in_channels=shape[1], opset=timing.opset,
-                    exporter=timing.exporter, check=False)  # fmt: skip
-        paths.append(str(path))
-    whole = folder / f"{tag}-whole.onnx"
-    export_onnx(split, input_size, whole, in_channels=in_channels, opset=timing.opset, exporter=timing.exporter,
-                check=False)  # fmt: skip
-    warmup = min(10, timing.runs)
-    result = bench(paths, labels=names, threads=[threads], batches=[batch], runs=timing.runs, warmup=warmup)
-    p50 = {r["label"]: r["p50"] for r in result["results"]}
-    alone = bench([str(whole)], labels=["whole"], threads=[threads], batches=[batch], runs=timing.runs, warmup=warmup)
-    return Probe([tuple(s) for s in sizes], [p50[n] for n in names], alone["results"][0]["p50"])
+    parts, wholes = [], []
+    for i, sizes in enumerate(shapes):
+        for adaptor, size in zip(adaptors, sizes, strict=True):
+            adaptor.size = (int(size[0]), int(size[1]))
+        inputs = part_inputs(split, torch.zeros(1, in_channels, *input_size))
+        for name in names:
+            shape = inputs[name]
+            if len(shape) != 4:
+                raise AutoscError(f"part {name} of the network takes a {len(shape)}-d input; autosc needs 4-d maps")
+            path = folder / f"{tag}{i}-{name}.onnx"
+            export_onnx(split.get_submodule(name), shape[-2:], path, in_channels=shape[1], opset=timing.opset,
+                        exporter=timing.exporter, check=False)  # fmt: skip
+            parts.append(str(path))
+        whole = folder / f"{tag}{i}-whole.onnx"
+        export_onnx(split, input_size, whole, in_channels=in_channels, opset=timing.opset, exporter=timing.exporter,
+                    check=False)  # fmt: skip
+        wholes.append(str(whole))
+        if timing.progress is not None:
+            timing.progress(i + 1, 2 * len(shapes))
+    warmup, block = min(10, timing.runs), min(timing.block, timing.runs)
+    parts_ms = _p50s(bench(parts, labels=parts, threads=[threads], batches=[batch], runs=timing.runs, warmup=warmup,
+                           block=block))  # fmt: skip
+    if timing.progress is not None:
+        timing.progress(len(shapes) + len(shapes) // 2, 2 * len(shapes))
+    whole_ms = _p50s(bench(wholes, labels=wholes, threads=[threads], batches=[batch], runs=timing.runs,
+                           warmup=warmup, block=block))  # fmt: skip
+    if timing.progress is not None:
+        timing.progress(2 * len(shapes), 2 * len(shapes))
+    n = len(names)
+    return [
+        Probe([tuple(s) for s in sizes], parts_ms[i * n : (i + 1) * n], whole_ms[i]) for i, sizes in enumerate(shapes)
+    ]
+
+
+def _p50s(result: dict) -> list[float]:
+    return [float(r["p50"]) for r in result["results"]]
 
 
 def measure_latency(
@@ -265,7 +309,7 @@ def measure_latency(
 
     ``identity`` is what names the network in the cache key (its model spec: name, width, classes, channels);
     the adaptors' names and human sizes, the input size, the runtime, the CPU and the timing settings are added.
-    ``timing`` says how (probes, runs, exporter, cache folder, a progress callback); ``cost_model``, one already
+    ``timing`` says how (probes, runs, blocks, exporter, cache folder, a progress callback); ``cost_model``, one already
     built for ``net`` (its floors give the probe shapes).
     """
 
@@ -279,14 +323,10 @@ def measure_latency(
     if cached is not None:
         return cached
     split, adaptors = split_at_adaptors(net, adaptor_names)
-    timed: list[Probe] = []
-    shapes = probe_shapes(cost_model, timing.probes)
+    shapes = probe_shapes(cost_model, timing.probes, timing.random_probes)
     with tempfile.TemporaryDirectory() as tmp:
-        for i, sizes in enumerate(shapes):
-            timed.append(time_shape(split, adaptors, sizes, input_size, in_channels, threads=threads, batch=batch,
-                                    timing=timing, folder=Path(tmp), tag=str(i)))  # fmt: skip
-            if timing.progress is not None:
-                timing.progress(i + 1, len(shapes))
+        timed = time_shapes(split, adaptors, shapes, input_size, in_channels, threads=threads, batch=batch,
+                            timing=timing, folder=Path(tmp))  # fmt: skip
     model = LatencyModel.fit(timed, key=key, human_sizes=[tuple(s) for s in cost_model.human_sizes])
     save_cached(model, timing.cache_dir)
     return model

@@ -6,7 +6,7 @@ One module per job: :mod:`.onnx_export` writes a checked file atomically,
 re-exported here so ``from autosc.export import export_onnx`` keeps working.
 """
 
-from .graph import load_onnx, resize_nodes
+from .graph import load_onnx, pool_exact_halves, resize_nodes
 from .onnx_export import EXPORTERS, INPUT_NAME, MIN_OPSET, ExportResult, export_onnx
 from .parity import ORT_LEVELS, check_parity
 
@@ -19,5 +19,6 @@ __all__ = [
     "check_parity",
     "export_onnx",
     "load_onnx",
+    "pool_exact_halves",
     "resize_nodes",
 ]

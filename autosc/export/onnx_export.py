@@ -25,7 +25,7 @@ from torch import nn
 from ..errors import AutoscError
 from ..io import atomic_write
 from ._common import as_list, eval_mode, model_device, one_line
-from .graph import check_resizes, load_onnx
+from .graph import check_resizes, load_onnx, pool_exact_halves
 from .parity import check_parity
 
 EXPORTERS = ("dynamo", "torchscript")
@@ -44,9 +44,10 @@ class ExportResult:
     exporter: str
     max_abs_diff: float | None
     max_rel_diff: float | None
-    resize_nodes: int
+    resize_nodes: int  # left in the graph
     input_size: tuple[int, int] = (0, 0)
     dynamic_batch: bool = True
+    pooled_resizes: int = 0  # exact halves exported as average pools (graph.pool_exact_halves)
 
     def to_dict(self) -> dict:
         """A JSON-ready dict (the input size as a list), for reports and the run folder."""
@@ -155,12 +156,14 @@ def export_onnx(
     exporter: str = "dynamo",
     dynamic_batch: bool = True,
     check: bool = True,
+    pool_halves: bool = True,
 ) -> ExportResult:
     """Export ``model`` (eval mode) at ``input_size`` to ``path``, atomically.
 
     The graph is written to a hidden temp file next to ``path``, checked with
     ``onnx.checker``, its ``Resize`` nodes are required to have constant
-    spatial sizes, and with ``check`` onnxruntime must match PyTorch
+    spatial sizes, with ``pool_halves`` those to exactly half the size become average pools
+    (:func:`~autosc.export.graph.pool_exact_halves`), and with ``check`` onnxruntime must match PyTorch
     (:func:`check_parity`); only then does ``os.replace`` move it onto
     ``path``. On any failure the temp file is removed and ``path`` untouched.
     """
@@ -176,6 +179,8 @@ def export_onnx(
         _trace_and_export(model, x, tmp, opset=opset, exporter=exporter, dynamic_batch=dynamic_batch)
         onnx_model = load_onnx(tmp)
         found["resize_nodes"] = check_resizes(onnx_model)
+        found["pooled"] = pool_exact_halves(onnx_model) if pool_halves else 0
+        found["resize_nodes"] -= found["pooled"]
         _stamp(onnx_model, tmp, exporter, size)
         found["diffs"] = (None, None)
         if check:
@@ -193,4 +198,5 @@ def export_onnx(
         resize_nodes=n_resize,
         input_size=size,
         dynamic_batch=dynamic_batch,
+        pooled_resizes=found["pooled"],
     )

@@ -202,7 +202,13 @@ def _run_notes(report: Report) -> str:
             f"down to {format_count(report.macs.final_total)} MACs.",
             f"Trained {report.epochs} epoch" + ("" if report.epochs == 1 else "s") + f"{took}.",
             f"ONNX: `{onnx.path}` (opset {onnx.opset}, {onnx.exporter} exporter, "
-            f"max |ONNX − PyTorch| = {onnx.max_abs_diff:.1e}).",
+            f"max |ONNX − PyTorch| = {onnx.max_abs_diff:.1e}"
+            + (
+                f"; exact-half resizes exported as 2x2 average pools: {onnx.pooled_resizes}"
+                if onnx.pooled_resizes
+                else ""
+            )
+            + ").",
         ]
     )
 

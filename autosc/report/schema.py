@@ -79,6 +79,7 @@ class Onnx:
     opset: int
     exporter: str
     max_abs_diff: float
+    pooled_resizes: int = 0  # exact-half resizes exported as average pools
 
 
 @dataclass

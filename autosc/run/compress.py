@@ -160,7 +160,7 @@ def compress(
 
 
 #: Options that do not change what training computes, so ``--resume`` may change them (export and timing).
-RESUME_SAFE = ("opset", "exporter", "latency_runs")
+RESUME_SAFE = ("opset", "exporter", "latency_runs", "pool_halves")
 
 
 def _stored(folder: RunFolder, given: dict[str, Any]) -> tuple[RunConfig, str, dict]:

@@ -25,7 +25,7 @@ from ..config import ExportConfig, RunConfig, require_data
 from ..cost import count
 from ..cost.budget import Budget
 from ..cost.budgeted import BudgetedNetwork
-from ..cost.latency_probe import Timing
+from ..cost.latency_probe import BLOCK, Timing
 from ..cost.width import auto_width
 from ..data import PYTHON_DATA, DataBundle, from_datasets, load_data, split_validation
 from ..data.bundle import take_subset
@@ -299,13 +299,15 @@ def export_networks(
             check=CHECKED.get(label, True),
             opset=options.opset,
             exporter=options.exporter,
+            pool_halves=options.pool_halves,
         )
         for label, net in networks.items()
     }
 
 
 def measure_latency(paths: dict[str, Path], runs: int, *, threads: int = 1, batch: int = 1) -> schema.Latency:
-    """ONNX Runtime p50/p90/p99 of every file, timed interleaved in one run (labels: compressed, human, ...)."""
+    """ONNX Runtime p50/p90/p99 of every file, timed interleaved in one run (labels: compressed, human, ...), in
+    warm blocks as the latency model is (``cost.latency_probe.BLOCK``): each network as warm as when deployed."""
     timing = bench(
         [str(p) for p in paths.values()],
         labels=list(paths),
@@ -313,6 +315,7 @@ def measure_latency(paths: dict[str, Path], runs: int, *, threads: int = 1, batc
         batches=[batch],
         runs=runs,
         warmup=min(20, runs),
+        block=min(BLOCK, runs),
     )
     found = {r["label"]: schema.Timing(**{k: r[k] for k in ("p50", "p90", "p99")}) for r in timing["results"]}
     return schema.Latency(**found, threads=threads, batch=batch, runs=runs)
@@ -470,7 +473,11 @@ def build_report(
             final=history[-1]["test_acc"], best=max(r["test_acc"] for r in history), val=history[-1].get("val_acc")
         ),
         onnx=schema.Onnx(
-            path="model.onnx", opset=exported.opset, exporter=exported.exporter, max_abs_diff=exported.max_abs_diff
+            path="model.onnx",
+            opset=exported.opset,
+            exporter=exported.exporter,
+            max_abs_diff=exported.max_abs_diff,
+            pooled_resizes=exported.pooled_resizes,
         ),
         latency_ms=latency,
         baseline=baseline,

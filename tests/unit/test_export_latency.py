@@ -261,3 +261,61 @@ def test_bench_refuses_other_batch_on_static_file(tmp_path):
     with pytest.raises(AutoscError, match="fixed batch of 1"):
         bench([result.path], threads=[1], batches=[2], runs=1, warmup=0)
     assert np.isfinite(bench([result.path], threads=[1], runs=2, warmup=0)["results"][0]["p50"])
+
+
+@pytest.mark.parametrize(("exporter", "size"), [("dynamo", (16, 16)), ("torchscript", (16, 32))])
+def test_exact_half_resizes_export_as_average_pools_with_parity(tmp_path, exporter, size):
+    """32x32 -> 16x16 (or 16x32) bilinear is a 2x2 (2x1) average pool; the low branch's 16x16 resize stays."""
+    import onnxruntime as ort
+
+    model = trained((32, 32), size, seed=4, steps=3)
+    pooled = export_onnx(model, (32, 32), tmp_path / "pooled.onnx", exporter=exporter)  # parity at both ORT levels
+    plain = export_onnx(model, (32, 32), tmp_path / "plain.onnx", exporter=exporter, pool_halves=False)
+    assert (pooled.pooled_resizes, pooled.resize_nodes) == (1, 1)
+    assert (plain.pooled_resizes, plain.resize_nodes) == (0, 2)
+    graph = load_onnx(pooled.path)
+    pools = [n for n in graph.graph.node if n.op_type == "AveragePool"]
+    kernel = [2 if 2 * s == 32 else 1 for s in size]
+    assert [
+        [list(onnx.helper.get_attribute_value(a)) for a in p.attribute if a.name == "kernel_shape"] for p in pools
+    ] == [[kernel]]
+    assert pooled.max_abs_diff < 1e-4
+    x = np.random.default_rng(5).standard_normal((4, 3, 32, 32), dtype=np.float32)
+    got, want = (ort.InferenceSession(r.path).run(None, {"input": x})[0] for r in (pooled, plain))
+    with torch.no_grad():
+        torch_out = model(torch.from_numpy(x)).numpy()
+    assert np.abs(torch_out).max() > 0.05  # trained: not near-zero logits
+    assert np.abs(got - want).max() <= 1e-5 * np.abs(want).max()
+
+
+def test_halving_kernel_only_for_exact_halves():
+    from autosc.export.graph import _halving_kernel
+
+    assert _halving_kernel([32, 32], [16, 16], "half_pixel") == [2, 2]
+    assert _halving_kernel([32, 30], [16, 30], "pytorch_half_pixel") == [2, 1]
+    assert _halving_kernel([32, 32], [32, 32], "half_pixel") is None  # nothing halves: not a pool
+    assert _halving_kernel([31, 32], [15, 16], "half_pixel") is None  # odd input: not exactly half
+    assert _halving_kernel([2, 4], [1, 2], "pytorch_half_pixel") is None  # length 1 samples pixel 0, not the mean
+    assert _halving_kernel([2, 4], [1, 2], "half_pixel") == [2, 2]
+    assert _halving_kernel([None, 4], [1, 2], "half_pixel") is None
+
+
+def test_bench_blocks_time_each_model_warm_in_turn():
+    """block=2: each visit runs the model once untimed, then times 2 runs in a row; models take turns."""
+    from autosc.latency import _measure
+
+    calls = []
+
+    class Session:
+        def __init__(self, name):
+            self.name = name
+
+        def run(self, _outputs, _feed):
+            calls.append(self.name)
+
+    times = _measure([Session("a"), Session("b")], [{}, {}], runs=5, warmup=1, block=2)
+    assert [len(t) for t in times] == [5, 5]
+    # warm-up, then visits (rewarm + timed runs); the first model of a round rotates
+    assert "".join(calls) == "ab" + "aaa" + "bbb" + "bbb" + "aaa" + "aa" + "bb"
+    with pytest.raises(AutoscError, match="block must be an integer >= 1"):
+        bench(["x.onnx"], block=0)

@@ -5,6 +5,7 @@ small test measures a real model end to end on a tiny network (what it asserts i
 """
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -97,10 +98,12 @@ def test_cache_key_changes_with_threads_and_batch_and_the_cache_reads_back(tmp_p
         model_key({"name": "m"}, (32, 32), 3, places, threads=2, batch=1, timing=timing),
         model_key({"name": "m"}, (32, 32), 3, places, threads=1, batch=8, timing=timing),
         model_key({"name": "m", "width": 1.5}, (32, 32), 3, places, threads=1, batch=1, timing=timing),
+        model_key({"name": "m"}, (32, 32), 3, places, threads=1, batch=1, timing=replace(timing, random_probes=2)),
+        model_key({"name": "m"}, (32, 32), 3, places, threads=1, batch=1, timing=replace(timing, block=1)),
     ]
     assert "cpu" in base and "onnxruntime" in base
     paths = {cache_path(k, tmp_path) for k in [base, *others]}
-    assert len(paths) == 4
+    assert len(paths) == 6
     model = LatencyModel.fit(_probes(), key=base)
     save_cached(model, tmp_path)
     assert load_cached(base, tmp_path) == model
@@ -204,13 +207,19 @@ def test_split_at_adaptors_computes_the_collapsed_network():
 
 def test_measure_latency_end_to_end_then_from_the_cache(tmp_path, monkeypatch):
     network = make_plan("mobilenet_v2_cifar", budget="1M", input_size=16, num_classes=10, width=0.25).network
-    timing = Timing(cache_dir=tmp_path, probes=2, runs=3)
+    timing = Timing(cache_dir=tmp_path, probes=2, random_probes=2, runs=3, block=2)
     calls = []
     model = latency_probe.measure_latency(
         network.net, network.adaptor_names, input_size=(16, 16), identity={"name": "tiny"}, timing=timing,
         cost_model=network.cost_model,
     )  # fmt: skip
-    assert len(model.areas) == len(network.adaptor_names) and len(model.probes) == 2
+    assert len(model.areas) == len(network.adaptor_names) and len(model.probes) == 4
+    cost = network.cost_model
+    assert [list(s) for s in model.probes[0].sizes] == [list(s) for s in cost.human_sizes]
+    for probe in model.probes[2:]:  # the random probes: shapes training can reach, between floor and human size
+        assert all(f[0] <= s[0] <= h[0] and f[1] <= s[1] <= h[1]
+                   for s, f, h in zip(probe.sizes, cost.min_sizes, cost.human_sizes, strict=True))  # fmt: skip
+    assert model.probes[2].sizes != model.probes[3].sizes
     assert all(len(p.parts_ms) == len(network.adaptor_names) + 1 and p.whole_ms > 0 for p in model.probes)
     # every segment's table is non-decreasing in area (PAV); the whole prediction is not compared at the two ends,
     # since the human size's Resize-free entry may be faster than a smaller size with its Resize (and 3 runs are noisy)
