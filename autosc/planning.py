@@ -8,6 +8,7 @@ stored in checkpoints, so opening a checkpoint never unpickles code.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -17,8 +18,8 @@ from torch import nn
 from .adaptor import choose, find_candidates, identity_alpha, insert_adaptors, meta_copy
 from .cost.budget import Budget, parse_budget
 from .cost.budgeted import BudgetedNetwork
-from .cost.latency_probe import Timing, measure_latency, time_network
-from .cost.projection import Projection, fits
+from .cost.latency_probe import Timing, calibrate, measure_latency, time_network
+from .cost.projection import Projection, check_reachable, fits
 from .cost.shape_cost import Cost, ShapeCostModel
 from .cost.width import AUTO_WIDTH_RATIO, MAX_WIDTH, auto_width, human_cost
 from .errors import AutoscError, one_line
@@ -61,6 +62,8 @@ class Plan:
                 "max_abs_error": max((abs(e) for e in model.errors()), default=None),
                 "probes": len(model.probes),
             },
+            # the start shape measured now over the model's prediction there (the host's drift since it was measured)
+            "calibration": model.calibration,
             "threads": self.budget.latency_threads,
             "batch": self.budget.latency_batch,
         }
@@ -141,12 +144,15 @@ def adapt_network(
     net: nn.Module | None = None,
     mix: str = "blend",
     timing: Timing | None = None,
+    calibration: float | None = None,
 ) -> tuple[BudgetedNetwork, list[str], list[str]]:
     """Insert adaptors at identity into ``net`` (default: ``spec`` built fresh) and wrap it under ``budget``.
 
     Returns (network, cells, candidates). ``net`` is the start network at ``spec``'s width (trained weights).
     A latency budget measures the network's latency model first (``timing``: how; cached, so a rebuild of the
-    same network on the same machine reads it back).
+    same network on the same machine reads it back), then calibrates it on the projected start shape measured
+    now (:func:`autosc.cost.latency_probe.calibrate`, unless ``timing.calibrate`` is off); ``calibration`` is a
+    ratio already measured (a resumed run's), applied instead.
     """
     net = spec.build() if net is None else net
     candidates = find_candidates(net, size, spec.in_channels)
@@ -162,10 +168,20 @@ def adapt_network(
             net, names, input_size=size, in_channels=spec.in_channels, identity=spec.to_dict(),
             threads=budget.latency_threads, batch=budget.latency_batch, timing=timing, cost_model=cost_model,
         )  # fmt: skip
+    if latency is not None and calibration is not None:
+        latency = dataclasses.replace(latency, calibration=calibration)
     network = BudgetedNetwork(
         net, names, input_size=size, budget=budget, in_channels=spec.in_channels, spec=spec, latency=latency,
         cost_model=cost_model,
     )  # fmt: skip
+    if latency is not None and calibration is None and (timing or Timing()).calibrate:
+        start = network.update_shape().sizes
+        cost_model.with_latency(
+            calibrate(net, names, start, latency, input_size=size, in_channels=spec.in_channels,
+                      threads=budget.latency_threads, batch=budget.latency_batch, timing=timing)
+        )  # fmt: skip
+        check_reachable(cost_model, budget)
+        network.update_shape()
     return network, [c.name for c in chosen], [c.name for c in candidates]
 
 
@@ -383,6 +399,8 @@ def network_from_config(
         low_branch=config.get("low_branch", "max"),
         net=net,
         mix=config.get("mix", "blend"),
+        # the run's own calibration: measuring again would move the shape it trained at (1.0: a run before it)
+        calibration=config.get("latency_calibration", 1.0) if budget.latency_ms is not None else None,
     )
     if config.get("branches"):
         network.collapse(config["branches"])

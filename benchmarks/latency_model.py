@@ -100,6 +100,7 @@ def run_family(name: str, args) -> dict:
         "mean_abs_error": statistics.mean(abs(e) for e in same),
         "worst_abs_error": max(abs(e) for e in same),
         "mean_error": statistics.mean(same),
+        "pass_mean_abs_errors": [statistics.mean(abs(r["same_session_errors"][k]) for r in rows) for k in range(2)],
         "cross_mean_abs_error": statistics.mean(abs(e) for e in errors),
         "cross_worst_abs_error": max(abs(e) for e in errors),
         "cross_mean_error": statistics.mean(errors),

@@ -46,6 +46,7 @@ METHODS = ("autosc", "human-width", "human-res")
 WIDTHS = [w / 100 for w in range(20, 101, 5)]
 SIDES = list(range(8, SIZE + 1))
 BLOCK = 10
+ROUNDS = 3  # --measure: the median of 3 interleaved measurements, half their range the noise
 
 
 def time_together(nets: dict[str, tuple[torch.nn.Module | str, int]], runs: int) -> dict[str, float]:
@@ -113,7 +114,8 @@ def human_job(method: str, choice: dict, seed: int, args: argparse.Namespace) ->
 
 
 def measure_final(rows: list[dict], runs: int) -> dict:
-    """Per budget, every final network timed together: each autosc seed's ONNX file and the human networks."""
+    """Per budget, every final network timed together, in ``ROUNDS`` measurements: each autosc seed's ONNX file
+    and the human networks."""
     out = {}
     for fraction in dict.fromkeys(r["fraction"] for r in rows):
         at = [r for r in rows if r["fraction"] == fraction]
@@ -127,7 +129,13 @@ def measure_final(rows: list[dict], runs: int) -> dict:
                 nets["human-res"] = (ModelSpec(MODEL, 1.0, CLASSES, CHANNELS).build(), r["input"])
         nets["human (full)"] = (ModelSpec(MODEL, 1.0, CLASSES, CHANNELS).build(), SIZE)
         with torch.random.fork_rng():
-            out[str(fraction)] = {"budget_ms": at[0]["budget_ms"], "p50": time_together(nets, runs)}
+            rounds = [time_together(nets, runs) for _ in range(ROUNDS)]
+        out[str(fraction)] = {
+            "budget_ms": at[0]["budget_ms"],
+            "p50": {k: statistics.median(r[k] for r in rounds) for k in nets},
+            "noise": {k: (max(r[k] for r in rounds) - min(r[k] for r in rounds)) / 2 for k in nets},
+            "rounds": rounds,
+        }
     return out
 
 
@@ -137,12 +145,13 @@ def summarise(rows: list[dict], final: dict | None = None) -> str:
     lines = []
     for fraction in dict.fromkeys(r["fraction"] for r in rows):
         at = [r for r in rows if r["fraction"] == fraction]
-        together = (final or {}).get(str(fraction), {}).get("p50", {})
+        measured = (final or {}).get(str(fraction), {})
+        together, noise = measured.get("p50", {}), measured.get("noise", {})
         ref = {r["seed"]: r["accuracy"] for r in at if r["method"] == "autosc"}
         head = f"\nbudget {100 * fraction:.0f}% of the human p50 = {at[0]['budget_ms']:.3f} ms"
         if "human (full)" in together:
             head += f" (the full human network measured with the others: {together['human (full)']:.3f} ms)"
-        lines += [head, "| method | seeds | accuracy | autosc minus it (paired) | p50 measured together (ms) | MACs |",
+        lines += [head, "| method | seeds | accuracy | autosc minus it (paired) | p50 measured together (ms, ± half the range of 3 rounds) | MACs |",
                   "|---|---|---|---|---|---|"]  # fmt: skip
         for method in METHODS:
             rs = [r for r in at if r["method"] == method]
@@ -152,9 +161,9 @@ def summarise(rows: list[dict], final: dict | None = None) -> str:
             paired = (f"{statistics.mean(diffs):+.2f} ± {statistics.stdev(diffs) / len(diffs) ** 0.5:.2f}"
                       if method != "autosc" and len(diffs) > 1 else "—")  # fmt: skip
             if method == "autosc":
-                p50s = " / ".join(_p50_text(together.get(f"autosc seed {r['seed']}"), r) for r in rs)
+                p50s = " / ".join(_p50_text(together, noise, f"autosc seed {r['seed']}", r) for r in rs)
             else:
-                p50s = _p50_text(together.get(method), rs[0])
+                p50s = _p50_text(together, noise, method, rs[0])
             lines.append(
                 f"| {method} | {len(rs)} | {100 * statistics.mean(r['accuracy'] for r in rs):.2f} | {paired} | "
                 f"{p50s} | {statistics.mean(r['macs'] for r in rs) / 1e6:.2f}M |"
@@ -162,8 +171,10 @@ def summarise(rows: list[dict], final: dict | None = None) -> str:
     return "\n".join(lines)
 
 
-def _p50_text(together: float | None, row: dict) -> str:
-    return f"{together:.3f}" if together is not None else f"({row['latency_p50_ms']:.3f})"
+def _p50_text(together: dict, noise: dict, label: str, row: dict) -> str:
+    if label not in together:
+        return f"({row['latency_p50_ms']:.3f})"
+    return f"{together[label]:.3f} ± {noise[label]:.3f}"
 
 
 def main(argv: list[str] | None = None) -> None:

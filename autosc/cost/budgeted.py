@@ -68,6 +68,8 @@ class BudgetedNetwork(nn.Module):
             config["low_branch"] = self.pool
         if self.mix != "blend":
             config["mix"] = self.mix
+        if self.cost_model.latency is not None:  # a resumed run projects with the ratio this run measured
+            config["latency_calibration"] = self.cost_model.latency.calibration
         return config
 
     @property

@@ -60,7 +60,12 @@ class Probe:
 
 @dataclass(frozen=True)
 class LatencyModel:
-    """``predict(sizes) = offset + scale * (stem + sum_k segment_k(area_k))``, in milliseconds."""
+    """``predict(sizes) = calibration * (offset + scale * (stem + sum_k segment_k(area_k)))``, in milliseconds.
+
+    ``calibration`` is what the whole network at a run's start shape measured, over what the model predicted
+    there, timed as the run starts (:func:`autosc.cost.latency_probe.calibrate`): the host's speed now against
+    its speed when the (cached) model was measured. It belongs to the run, not to the cached model (1 there).
+    """
 
     stem_ms: float
     areas: list[list[int]]  # per adaptor: the probed output areas below the human size, increasing
@@ -72,6 +77,7 @@ class LatencyModel:
     # per adaptor: its human size and its segment's p50 there (no Resize); empty: the tables cover every size
     human_sizes: list[tuple[int, int]] = field(default_factory=list)
     identity_ms: list[float] = field(default_factory=list)
+    calibration: float = 1.0
 
     def __post_init__(self) -> None:
         if len(self.areas) != len(self.ms) or any(
@@ -86,6 +92,8 @@ class LatencyModel:
             raise AutoscError("a latency model needs one human size and one identity latency per adaptor, or none")
         if not self.scale > 0:
             raise AutoscError(f"a latency model's scale must be positive (got {self.scale}): it would not be monotone")
+        if not self.calibration > 0:
+            raise AutoscError(f"a latency model's calibration must be positive (got {self.calibration})")
 
     @classmethod
     def fit(
@@ -144,19 +152,29 @@ class LatencyModel:
         """Predicted p50 (ms) of the frozen network with these adaptor sizes."""
         if len(sizes) != len(self.areas):
             raise AutoscError(f"{len(sizes)} sizes given to a latency model of {len(self.areas)} adaptors")
+        return self.calibration * self._fitted(sizes)
+
+    def _fitted(self, sizes: list[tuple[int, int]]) -> float:
         return self.offset_ms + self.scale * self._sum(sizes)
 
     def segment_share(self, k: int, size: tuple[int, int]) -> float:
-        """Adaptor k's segment's part of :meth:`predict` (the correction's scale applied)."""
-        return self.scale * self._segment(k, size)
+        """Adaptor k's segment's part of :meth:`predict` (the correction's scale and the calibration applied)."""
+        return self.calibration * self.scale * self._segment(k, size)
 
     def fixed_share(self) -> float:
         """The part of :meth:`predict` no adaptor changes: the correction's offset and the stem."""
-        return self.offset_ms + self.scale * self.stem_ms
+        return self.calibration * (self.offset_ms + self.scale * self.stem_ms)
+
+    def calibrated(self, sizes: list[tuple[int, int]], measured_ms: float) -> LatencyModel:
+        """This model, rescaled so that it predicts ``measured_ms`` at ``sizes`` (see the class docstring)."""
+        if not measured_ms > 0:
+            raise AutoscError(f"a calibration needs a positive measured latency, got {measured_ms}")
+        return dataclasses.replace(self, calibration=measured_ms / self._fitted(sizes))
 
     def errors(self) -> list[float]:
-        """Per probe, (predicted - measured) / measured of the whole network: the in-sample fit."""
-        return [(self.predict(p.sizes) - p.whole_ms) / p.whole_ms for p in self.probes]
+        """Per probe, (predicted - measured) / measured of the whole network: the in-sample fit (uncalibrated,
+        as the probes were measured with the model)."""
+        return [(self._fitted(p.sizes) - p.whole_ms) / p.whole_ms for p in self.probes]
 
     def to_dict(self) -> dict:
         return {
@@ -170,6 +188,7 @@ class LatencyModel:
             "probes": [p.to_dict() for p in self.probes],
             "human_sizes": [list(s) for s in self.human_sizes],
             "identity_ms": self.identity_ms,
+            "calibration": self.calibration,
         }
 
     @classmethod
@@ -180,6 +199,7 @@ class LatencyModel:
         return cls(
             data["stem_ms"], data["areas"], data["ms"], data["offset_ms"], data["scale"], data["key"], probes,
             [tuple(s) for s in data.get("human_sizes", [])], list(data.get("identity_ms", [])),
+            float(data.get("calibration", 1.0)),
         )  # fmt: skip
 
 
@@ -232,4 +252,5 @@ def load_cached(key: dict, cache_dir: str | os.PathLike | None = None) -> Latenc
 
 
 def save_cached(model: LatencyModel, cache_dir: str | os.PathLike | None = None) -> Path:
-    return write_cache(model.to_dict(), cache_dir)
+    """Cache the model as measured: a run's calibration stays with the run."""
+    return write_cache(dataclasses.replace(model, calibration=1.0).to_dict(), cache_dir)

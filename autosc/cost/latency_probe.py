@@ -37,6 +37,8 @@ RANDOM_PROBES = 6
 RUNS = 60
 #: Runs timed in a row per visit (autosc.latency._measure): warm like a deployed network, yet spread in time.
 BLOCK = 10
+#: Timed runs of the whole start network when a run calibrates its (maybe cached) model (:func:`calibrate`).
+CALIBRATION_RUNS = 200
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ class Timing:
     block: int = BLOCK
     exporter: str = "torchscript"
     opset: int = 18
+    calibrate: bool = True  # time the start shape as a run is planned and rescale the model to it (calibrate)
     progress: Callable[[int, int], None] | None = None  # (done, total): each shape exported, then the timings
 
 
@@ -330,3 +333,38 @@ def measure_latency(
     model = LatencyModel.fit(timed, key=key, human_sizes=[tuple(s) for s in cost_model.human_sizes])
     save_cached(model, timing.cache_dir)
     return model
+
+
+def calibrate(
+    net: nn.Module,
+    adaptor_names: list[str],
+    sizes: Sizes,
+    model: LatencyModel,
+    *,
+    input_size: tuple[int, int],
+    in_channels: int = 3,
+    threads: int = 1,
+    batch: int = 1,
+    timing: Timing | None = None,
+) -> LatencyModel:
+    """``model`` rescaled to what the whole adapted ``net`` at ``sizes`` (the run's start shape) measures now.
+
+    A cached model was measured at another moment, and a shared host's speed drifts between minutes by more
+    than the model's own error (benchmarks/RESULTS.md, Latency budgets: 20% once); without this, a run projects
+    on the old moment's milliseconds, trains on a shape that its end-of-run measurement then shrinks, and the
+    shrunk network has not been trained at its sizes. One whole network, timed alone and warm
+    (``CALIBRATION_RUNS`` runs), sets :attr:`LatencyModel.calibration`.
+    """
+    from ..export import export_onnx
+    from ..latency import bench
+
+    timing = timing or Timing()
+    split, adaptors = split_at_adaptors(net, adaptor_names)
+    for adaptor, size in zip(adaptors, sizes, strict=True):
+        adaptor.size = (int(size[0]), int(size[1]))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "start.onnx"
+        export_onnx(split, input_size, path, in_channels=in_channels, opset=timing.opset, exporter=timing.exporter,
+                    check=False)  # fmt: skip
+        result = bench([str(path)], threads=[threads], batches=[batch], runs=CALIBRATION_RUNS, warmup=10)
+    return model.calibrated([tuple(s) for s in sizes], float(result["results"][0]["p50"]))

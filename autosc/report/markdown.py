@@ -181,7 +181,7 @@ def latency_verdict(report: Report) -> str | None:
         over += ", within the run-to-run noise)" if measured <= budget_ms + lat.spread else ")"
     shrunk = (
         f" The frozen network was shrunk {lat.shrinks} time{'s' if lat.shrinks != 1 else ''} after training to meet it "
-        "(the accuracy above is the shrunk network's)."
+        "(the accuracy above is the shrunk network's, its BatchNorm statistics re-estimated on training images)."
         if lat.shrinks
         else ""
     )

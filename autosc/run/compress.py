@@ -262,10 +262,10 @@ def _run(
             # One process times the latency model; the others read it from the cache, so every rank projects
             # with the same model (the sizes must agree across ranks). Single node: the cache is one folder.
             if dist.is_main:
-                plan = stages.plan_network(config, bundle, size, start, mix=mix, display=display)
+                plan = stages.plan_network(config, bundle, size, start, mix=mix, display=display, calibrate=False)
             distributed.barrier(dist)
             if not dist.is_main:
-                plan = stages.plan_network(config, bundle, size, start, mix=mix)
+                plan = stages.plan_network(config, bundle, size, start, mix=mix, calibrate=False)
         else:
             plan = stages.plan_network(config, bundle, size, start, mix=mix, display=display)
         network = plan.network
@@ -362,8 +362,9 @@ def _finish(
     shrunk = None
     if network.budget.latency_ms is not None:  # measured against the budget, shrunk while over it
         check = stages.measure_against_budget(
-            network, networks, exported, size, bundle.channels, folder, config.export, display
-        )
+            network, networks, exported, size, bundle.channels, folder, config.export, display,
+            recalibrate=stages.recalibrate_on(bundle, config.train),
+        )  # fmt: skip
         latency, exported = check.latency, check.exported
         if check.shape is not None:
             frozen, shape = check.frozen, check.shape

@@ -11,6 +11,7 @@ but what it must (ONNX files go to the folder it is given).
 from __future__ import annotations
 
 import platform
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -40,7 +41,7 @@ from ..models.trained import Start, load_start
 from ..planning import Plan, make_plan, parse_width
 from ..report import schema
 from ..train import TrainConfig, Trainer, train
-from ..train.evaluate import evaluate
+from ..train.evaluate import evaluate, recalibrate_batchnorm
 from ..train.runtime import resolve_device
 from ..units import parse_input_size
 from .folder import RunFolder
@@ -131,11 +132,13 @@ def plan_network(
     *,
     mix: str | None = None,
     display: Display | None = None,
+    calibrate: bool = True,
 ) -> Plan:
     """Width, adaptor places and the identity shape projected under the budget (autosc/planning.py).
 
     ``mix`` overrides ``--adaptor-mix`` (compress decides it once it knows whether the start is trained);
-    ``display`` draws the latency model's measurement (latency budgets only).
+    ``display`` draws the latency model's measurement (latency budgets only); ``calibrate`` off projects on the
+    model as measured (ranks of a distributed run must all project alike, and each would time its own moment).
     """
     p = config.plan
     return make_plan(
@@ -157,8 +160,26 @@ def plan_network(
         latency=p.latency,
         latency_threads=p.latency_threads,
         latency_batch=p.latency_batch,
-        timing=Timing(progress=display.counter("measuring the latency model")) if display is not None else None,
+        timing=Timing(
+            progress=display.counter("measuring the latency model") if display is not None else None,
+            calibrate=calibrate,
+        ),
     )
+
+
+def recalibrate_on(bundle: DataBundle, config: TrainConfig) -> Callable[[nn.Module], int]:
+    """The BatchNorm recalibration of a network shrunk after training, on ``bundle``'s training images, on the
+    training device (the network goes back to the CPU for export)."""
+
+    def run(net: nn.Module) -> int:
+        device = resolve_device(config.device)
+        try:
+            return recalibrate_batchnorm(net.to(device), bundle.train, batch_size=config.batch_size,
+                                         workers=config.workers, device=device)  # fmt: skip
+        finally:
+            net.cpu()
+
+    return run
 
 
 def start_accuracy(net: nn.Module, bundle: DataBundle, config: TrainConfig) -> tuple[float, float | None]:
@@ -346,13 +367,17 @@ def measure_against_budget(
     folder: RunFolder,
     config: ExportConfig,
     display: Display | None = None,
+    recalibrate: Callable[[nn.Module], object] | None = None,
 ) -> LatencyCheck:
     """Time the frozen network against ``network.budget.latency_ms``; shrink it while it is over by more than the noise.
 
     A latency budget is never reported as met without a measurement (docs/design.md, Latency budgets): the
     networks are timed in ``LATENCY_ROUNDS`` interleaved rounds; if the middle round's compressed p50 exceeds the
     budget by more than half the rounds' range, the projection aims that much lower on predicted latency, the
-    network is frozen and exported again, and timed again (at most ``LATENCY_SHRINKS`` times).
+    network is frozen and exported again, and timed again (at most ``LATENCY_SHRINKS`` times). A shrunk network
+    was not trained at its new sizes: ``recalibrate`` (given the frozen network; see
+    :func:`autosc.train.evaluate.recalibrate_batchnorm`) re-estimates its BatchNorm statistics before it is
+    saved and exported.
     """
     budget = network.budget
     frozen, shape, shrinks, target = networks["compressed"], None, 0, budget.latency_ms
@@ -378,6 +403,9 @@ def measure_against_budget(
                 )
             network.budget = replace(budget, latency_ms=target)
             frozen, shape = freeze_and_save(network, folder)
+            if recalibrate is not None:
+                recalibrate(frozen)
+                save_frozen(frozen, shape, folder.frozen)
             networks["compressed"] = frozen
             exported = {**exported, **export_networks({"compressed": frozen}, size, in_channels, folder, config)}
         predicted = network.update_shape().cost.latency_ms

@@ -169,6 +169,9 @@ def fake_timing(monkeypatch):
 
     monkeypatch.setattr(planning, "measure_latency", measure)
     monkeypatch.setattr(planning, "_time_spec", lambda spec, *a: 2.0 * spec.width**2)
+    monkeypatch.setattr(
+        planning, "calibrate", lambda net, names, sizes, model, **_: model.calibrated(sizes, 1.0 * model.predict(sizes))
+    )
 
 
 def test_impossible_latency_budget_is_refused_before_training_with_the_floor(fake_timing, cli):
@@ -256,10 +259,14 @@ def test_a_network_measured_over_its_latency_budget_is_shrunk_and_measured_again
         return schema.Latency(compressed=t, human=schema.Timing(2.0, 2.1, 2.2), threads=threads, batch=batch, runs=runs)
 
     monkeypatch.setattr(stages, "measure_latency", fake_measure)
+    recalibrated = []
     check = stages.measure_against_budget(
-        network, networks, exported, (16, 16), 3, folder, ExportConfig(exporter="torchscript")
-    )
+        network, networks, exported, (16, 16), 3, folder, ExportConfig(exporter="torchscript"),
+        recalibrate=lambda net: recalibrated.append([list(m.size) for m in net.modules() if hasattr(m, "size")]),
+    )  # fmt: skip
     lat = check.latency
+    assert len(recalibrated) == 1  # once per shrink, on the shrunk network, before it was saved and exported
+    assert recalibrated[0] == [a["size"] for a in check.shape["adaptors"]]
     assert lat.shrinks == 1 and lat.budget_met and lat.rounds == stages.LATENCY_ROUNDS
     assert lat.compressed.p50 <= budget_ms and lat.spread == pytest.approx(0.001)
     assert len(set(timed)) == 2  # the shrunk network was exported again before it was timed
@@ -287,3 +294,49 @@ def test_the_human_size_is_its_own_resize_free_entry():
     assert LatencyModel.from_dict(json.loads(json.dumps(model.to_dict()))) == model
     with pytest.raises(AutoscError, match="no probe at adaptor 0's human size"):
         LatencyModel.fit(probes[1:], human_sizes=human)
+
+
+def test_calibration_rescales_predictions_and_stays_out_of_the_cache(tmp_path):
+    model = LatencyModel.fit(_probes(), key={"name": "m"})
+    sizes = [(9, 9), (7, 7)]
+    calibrated = model.calibrated(sizes, 1.5 * model.predict(sizes))
+    assert calibrated.calibration == pytest.approx(1.5)
+    assert calibrated.predict(sizes) == pytest.approx(1.5 * model.predict(sizes))
+    assert calibrated.predict([(5, 5), (3, 3)]) == pytest.approx(1.5 * model.predict([(5, 5), (3, 3)]))
+    assert calibrated.segment_share(1, (3, 3)) == pytest.approx(1.5 * model.segment_share(1, (3, 3)))
+    assert calibrated.fixed_share() == pytest.approx(1.5 * model.fixed_share())
+    assert calibrated.errors() == model.errors()  # the in-sample fit is the model's, as measured
+    assert LatencyModel.from_dict(json.loads(json.dumps(calibrated.to_dict()))) == calibrated
+    save_cached(calibrated, tmp_path)
+    assert load_cached(calibrated.key, tmp_path) == model  # the cache holds the model as measured
+    with pytest.raises(AutoscError, match="positive measured latency"):
+        model.calibrated(sizes, 0.0)
+
+
+def test_a_plan_calibrates_on_its_start_shape_and_a_rebuild_reuses_the_ratio(fake_timing, monkeypatch):
+    """Measured 2x slower now than the (cached) model says: the start shape is projected on the measurement, the
+    ratio is in the plan's config, and rebuilding from that config (a resumed run) does not time again."""
+    from autosc.planning import network_from_config
+
+    monkeypatch.setattr(
+        planning, "calibrate", lambda net, names, sizes, model, **_: model.calibrated(sizes, 2.0 * model.predict(sizes))
+    )
+    plain = make_plan("mobilenet_v2_cifar", latency="1ms", input_size=16, num_classes=10, width=1.0,
+                      timing=Timing(calibrate=False))  # fmt: skip
+    plan = make_plan("mobilenet_v2_cifar", latency="1ms", input_size=16, num_classes=10, width=1.0)
+    assert plain.network.cost_model.latency.calibration == 1.0
+    assert plan.network.cost_model.latency.calibration == pytest.approx(2.0, rel=0.2)
+    assert plan.projected.cost.latency_ms <= 1.0
+    area = sum(h * w for h, w in plan.projected.sizes)
+    assert area < sum(h * w for h, w in plain.projected.sizes)  # projected on the slower host: smaller
+    config = plan.network.config()
+    assert config["latency_calibration"] == plan.network.cost_model.latency.calibration
+    assert plan.to_dict()["latency_ms"]["calibration"] == config["latency_calibration"]
+
+    def no_timing(*_a, **_k):
+        raise AssertionError("a rebuilt network must not calibrate again")
+
+    monkeypatch.setattr(planning, "calibrate", no_timing)
+    again = network_from_config(config)
+    assert again.cost_model.latency.calibration == config["latency_calibration"]
+    assert [tuple(s) for s in again.update_shape().sizes] == [tuple(s) for s in plan.projected.sizes]
