@@ -10,10 +10,13 @@ network's measured ONNX Runtime p50 (1 thread, batch 1):
   scratch with the same recipe.
 - ``human-res``: the full-width human network fed the largest square input whose measured p50 is within it.
 
-The human networks are chosen by measurement, not by MACs: every candidate width and input is timed in one
-interleaved measurement in warm blocks (latency does not depend on weight values, so the candidates are
-untrained), once per budget. This host's speed drifts by up to 1.5x between minutes (benchmarks/RESULTS.md,
-Latency budgets), so measurements taken at different times do not compare; ``--measure`` therefore times every
+The human networks are chosen by measurement, not by MACs: the full network and every candidate width and
+input are timed in one interleaved measurement in warm blocks (latency does not depend on weight values, so the
+candidates are untrained), once per budget, and the budget is the fraction of the full network's p50 in that
+same measurement. This host's speed drifts by up to 1.5x between minutes (benchmarks/RESULTS.md, Latency
+budgets), so a budget is a fraction of the full network's p50 measured just before it is used: each autosc job
+measures it as it starts (and the run calibrates its latency model at the same moment). Measurements taken at
+different times do not compare; ``--measure`` therefore times every
 final network of a budget (each autosc seed's exported ``model.onnx``, kept under ``--keep``, and the two chosen
 human networks) together in one interleaved measurement, and the summary reports those p50s. Every job appends
 a JSON line (resumable); seeds 12-14 by default (0-11 were used by the MACs-budget grid).
@@ -67,16 +70,26 @@ def time_together(nets: dict[str, tuple[torch.nn.Module | str, int]], runs: int)
     return {r["label"]: r["p50"] for r in result["results"]}
 
 
-def choose_humans(budget_ms: float, runs: int) -> dict:
-    """The widest human network and the largest input of the full one whose p50 is within ``budget_ms``."""
-    candidates = {f"width {w:.2f}": (ModelSpec(MODEL, w, CLASSES, CHANNELS).build(), SIZE) for w in WIDTHS}
+def human_p50(runs: int) -> float:
+    """The full human network's p50 now: a budget is a fraction of it, measured just before it is used."""
+    with torch.random.fork_rng():
+        return time_together({"human": (ModelSpec(MODEL, 1.0, CLASSES, CHANNELS).build(), SIZE)}, runs)["human"]
+
+
+def choose_humans(fraction: float, runs: int) -> dict:
+    """The widest human network and the largest input of the full one whose p50 is within ``fraction`` of the
+    full network's, all timed in one measurement (the host's drift between minutes cancels in the ratio)."""
     full = ModelSpec(MODEL, 1.0, CLASSES, CHANNELS).build()
+    candidates = {"full": (full, SIZE)}
+    candidates |= {f"width {w:.2f}": (ModelSpec(MODEL, w, CLASSES, CHANNELS).build(), SIZE) for w in WIDTHS}
     candidates |= {f"input {s}": (full, s) for s in SIDES}
     with torch.random.fork_rng():
         p50 = time_together(candidates, runs)
+    budget_ms = fraction * p50["full"]
     widths = [w for w in WIDTHS if p50[f"width {w:.2f}"] <= budget_ms]
     sides = [s for s in SIDES if p50[f"input {s}"] <= budget_ms]
-    return {"width": max(widths, default=WIDTHS[0]), "input": max(sides, default=SIDES[0]), "candidates_ms": p50}
+    return {"width": max(widths, default=WIDTHS[0]), "input": max(sides, default=SIDES[0]), "budget_ms": budget_ms,
+            "human_ms": p50["full"], "candidates_ms": p50}  # fmt: skip
 
 
 def quality_args(args: argparse.Namespace) -> argparse.Namespace:
@@ -131,7 +144,7 @@ def measure_final(rows: list[dict], runs: int) -> dict:
         with torch.random.fork_rng():
             rounds = [time_together(nets, runs) for _ in range(ROUNDS)]
         out[str(fraction)] = {
-            "budget_ms": at[0]["budget_ms"],
+            "budget_ms": {f"{r['method']} seed {r['seed']}": r["budget_ms"] for r in at},
             "p50": {k: statistics.median(r[k] for r in rounds) for k in nets},
             "noise": {k: (max(r[k] for r in rounds) - min(r[k] for r in rounds)) / 2 for k in nets},
             "rounds": rounds,
@@ -148,9 +161,9 @@ def summarise(rows: list[dict], final: dict | None = None) -> str:
         measured = (final or {}).get(str(fraction), {})
         together, noise = measured.get("p50", {}), measured.get("noise", {})
         ref = {r["seed"]: r["accuracy"] for r in at if r["method"] == "autosc"}
-        head = f"\nbudget {100 * fraction:.0f}% of the human p50 = {at[0]['budget_ms']:.3f} ms"
+        head = f"\nbudget {100 * fraction:.0f}% of the full human network's p50"
         if "human (full)" in together:
-            head += f" (the full human network measured with the others: {together['human (full)']:.3f} ms)"
+            head += f" (measured with the others: {together['human (full)']:.3f} ms)"
         lines += [head, "| method | seeds | accuracy | autosc minus it (paired) | p50 measured together (ms, ± half the range of 3 rounds) | MACs |",
                   "|---|---|---|---|---|---|"]  # fmt: skip
         for method in METHODS:
@@ -203,23 +216,20 @@ def main(argv: list[str] | None = None) -> None:
         print(summarise(rows, final))
         return
     torch.set_num_threads(2)
-    with torch.random.fork_rng():
-        human_ms = time_together(
-            {"human": (ModelSpec(MODEL, 1.0, CLASSES, CHANNELS).build(), SIZE)}, args.latency_runs
-        )["human"]
-    print(f"human network p50 {human_ms:.3f} ms (1 thread, batch 1)", flush=True)
     done = {(r["fraction"], r["method"], r["seed"]) for r in load_rows(out)}
     for fraction in (float(v) for v in args.fractions.split(",")):
-        budget_ms = fraction * human_ms
         choice = None
         for method in args.methods.split(","):
             for seed in (int(s) for s in args.seeds.split(",")):
                 if (fraction, method, seed) in done:
                     continue
-                if method == "autosc":
+                if method == "autosc":  # the budget in ms of the host as it is now; the run calibrates alike
+                    human_ms = human_p50(args.latency_runs)
+                    budget_ms = fraction * human_ms
                     row = autosc_job(budget_ms, seed, Path(args.keep) / f"{fraction:g}-seed{seed}", args)
                 else:
-                    choice = choice or choose_humans(budget_ms, args.latency_runs)
+                    choice = choice or choose_humans(fraction, args.latency_runs)
+                    budget_ms, human_ms = choice["budget_ms"], choice["human_ms"]
                     row = human_job(method, choice, seed, args)
                 row = {"fraction": fraction, "budget_ms": budget_ms, "human_ms": human_ms, "method": method,
                        "seed": seed, **row, "machine": machine()}  # fmt: skip
