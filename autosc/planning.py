@@ -22,7 +22,7 @@ from .cost.latency_probe import Timing, calibrate, measure_latency, time_network
 from .cost.projection import Projection, check_reachable, fits
 from .cost.shape_cost import Cost, ShapeCostModel
 from .cost.width import AUTO_WIDTH_RATIO, MAX_WIDTH, auto_width, human_cost
-from .errors import AutoscError, one_line
+from .errors import AutoscError, UnreachableBudget, one_line
 from .models import ModelSpec, default_input_size, is_timm_name, scales_width, spec_from_file
 from .models.trained import Start, load_start
 from .units import format_bytes, format_count, format_ms, parse_input_size
@@ -180,7 +180,11 @@ def adapt_network(
             calibrate(net, names, start, latency, input_size=size, in_channels=spec.in_channels,
                       threads=budget.latency_threads, batch=budget.latency_batch, timing=timing)
         )  # fmt: skip
-        check_reachable(cost_model, budget)
+        try:
+            check_reachable(cost_model, budget)
+        except UnreachableBudget as exc:  # the host is slower now: make_plan may choose a narrower width
+            exc.calibration = cost_model.latency.calibration
+            raise
         network.update_shape()
     return network, [c.name for c in chosen], [c.name for c in candidates]
 
@@ -251,9 +255,24 @@ def make_plan(
     spec = human.at_width(chosen_width)
     net = start.build_at(spec, noise=widen_noise, seed=seed)
     mix = mix or ("straight-through" if start.trained else "blend")
-    network, cells, candidates = adapt_network(
-        spec, size, parsed, adaptors, low_branch=low_branch, net=net, mix=mix, timing=timing
-    )
+    try:
+        network, cells, candidates = adapt_network(
+            spec, size, parsed, adaptors, low_branch=low_branch, net=net, mix=mix, timing=timing
+        )
+    except UnreachableBudget as exc:
+        ratio = getattr(exc, "calibration", None)
+        if fixed is not None or ratio is None:
+            raise
+        # --width auto chose by timings of another moment; the calibration says the host runs ``ratio`` times
+        # slower now: choose again for the budget in those milliseconds, and keep the ratio (no second timing)
+        sizing = _width_budget(human, size, dataclasses.replace(parsed, latency_ms=parsed.latency_ms / ratio),
+                               width_ratio, timing)  # fmt: skip
+        chosen_width, note = _choose_width(start, fixed, size, sizing, width_ratio)
+        spec = human.at_width(chosen_width)
+        net = start.build_at(spec, noise=widen_noise, seed=seed)
+        network, cells, candidates = adapt_network(
+            spec, size, parsed, adaptors, low_branch=low_branch, net=net, mix=mix, timing=timing, calibration=ratio
+        )
     widened = network.cost_model.human_cost()
     if (fixed is not None or note is not None) and fits(widened, parsed):
         have = (

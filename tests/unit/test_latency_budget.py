@@ -16,7 +16,7 @@ from autosc.cost.budget import Budget, parse_budget
 from autosc.cost.latency_model import LatencyModel, Probe, cache_path, load_cached, non_decreasing, save_cached
 from autosc.cost.latency_probe import Timing, model_key, split_at_adaptors
 from autosc.cost.projection import fits, project
-from autosc.errors import AutoscError
+from autosc.errors import AutoscError, UnreachableBudget
 from autosc.planning import make_plan
 from autosc.units import parse_latency
 from tests.conftest import assert_one_line_error
@@ -340,3 +340,28 @@ def test_a_plan_calibrates_on_its_start_shape_and_a_rebuild_reuses_the_ratio(fak
     again = network_from_config(config)
     assert again.cost_model.latency.calibration == config["latency_calibration"]
     assert [tuple(s) for s in again.update_shape().sizes] == [tuple(s) for s in plan.projected.sizes]
+
+
+def test_a_host_slower_than_the_width_choice_assumed_gets_a_narrower_width(fake_timing, monkeypatch):
+    """--width auto chose by (cached) timings; when the calibration says the host runs slower now and the budget
+    is out of reach at that width, the plan chooses again for the budget in today's milliseconds."""
+
+    def measure(net, names, *, cost_model, identity, **_):  # a narrower network is faster
+        w = identity["width"]
+        return _synthetic(cost_model, per_pixel=(0.002 * w * w, 0.01 * w * w, 0.03 * w * w), stem=0.2 * w * w)
+
+    monkeypatch.setattr(planning, "measure_latency", measure)
+    first = make_plan("mobilenet_v2_cifar", latency="1ms", input_size=16, num_classes=10)
+    floor = first.floor.latency_ms
+    ratio = 1.5 / floor  # the floor at that width now predicts 1.5 ms: out of reach of 1 ms
+    monkeypatch.setattr(
+        planning,
+        "calibrate",
+        lambda net, names, sizes, model, **_: model.calibrated(sizes, ratio * model.predict(sizes)),
+    )
+    plan = make_plan("mobilenet_v2_cifar", latency="1ms", input_size=16, num_classes=10)
+    assert plan.spec.width < first.spec.width
+    assert plan.network.cost_model.latency.calibration == pytest.approx(ratio)
+    assert plan.projected.cost.latency_ms <= 1.0
+    with pytest.raises(UnreachableBudget, match="impossible"):
+        make_plan("mobilenet_v2_cifar", latency="1ms", input_size=16, num_classes=10, width=first.spec.width)
