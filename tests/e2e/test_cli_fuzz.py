@@ -70,6 +70,7 @@ FLAGS = [
     "channels_last",
     "compile",
     "download",
+    "pool_halves",
     "baseline",
     "resume",
     "force",
