@@ -251,28 +251,25 @@ def make_plan(
         human_ms = _time_spec(human, size, parsed, timing)
         if fixed is None:
             sizing = _width_budget(human, size, parsed, width_ratio, timing)
-    chosen_width, note = _choose_width(start, fixed, size, sizing, width_ratio)
-    spec = human.at_width(chosen_width)
-    net = start.build_at(spec, noise=widen_noise, seed=seed)
     mix = mix or ("straight-through" if start.trained else "blend")
+
+    def adapted(sizing: Budget, calibration: float | None = None):
+        chosen_width, note = _choose_width(start, fixed, size, sizing, width_ratio)
+        spec = human.at_width(chosen_width)
+        net = start.build_at(spec, noise=widen_noise, seed=seed)
+        return spec, note, *adapt_network(spec, size, parsed, adaptors, low_branch=low_branch, net=net, mix=mix,
+                                          timing=timing, calibration=calibration)  # fmt: skip
+
     try:
-        network, cells, candidates = adapt_network(
-            spec, size, parsed, adaptors, low_branch=low_branch, net=net, mix=mix, timing=timing
-        )
+        spec, note, network, cells, candidates = adapted(sizing)
     except UnreachableBudget as exc:
         ratio = getattr(exc, "calibration", None)
         if fixed is not None or ratio is None:
             raise
         # --width auto chose by timings of another moment; the calibration says the host runs ``ratio`` times
         # slower now: choose again for the budget in those milliseconds, and keep the ratio (no second timing)
-        sizing = _width_budget(human, size, dataclasses.replace(parsed, latency_ms=parsed.latency_ms / ratio),
-                               width_ratio, timing)  # fmt: skip
-        chosen_width, note = _choose_width(start, fixed, size, sizing, width_ratio)
-        spec = human.at_width(chosen_width)
-        net = start.build_at(spec, noise=widen_noise, seed=seed)
-        network, cells, candidates = adapt_network(
-            spec, size, parsed, adaptors, low_branch=low_branch, net=net, mix=mix, timing=timing, calibration=ratio
-        )
+        slower = dataclasses.replace(parsed, latency_ms=parsed.latency_ms / ratio)
+        spec, note, network, cells, candidates = adapted(_width_budget(human, size, slower, width_ratio, timing), ratio)
     widened = network.cost_model.human_cost()
     if (fixed is not None or note is not None) and fits(widened, parsed):
         have = (

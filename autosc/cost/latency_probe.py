@@ -14,6 +14,7 @@ times nothing.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import random
 import tempfile
 from collections.abc import Callable
@@ -355,16 +356,10 @@ def calibrate(
     shrunk network has not been trained at its sizes. One whole network, timed alone and warm
     (``CALIBRATION_RUNS`` runs), sets :attr:`LatencyModel.calibration`.
     """
-    from ..export import export_onnx
-    from ..latency import bench
-
     timing = timing or Timing()
     split, adaptors = split_at_adaptors(net, adaptor_names)
     for adaptor, size in zip(adaptors, sizes, strict=True):
         adaptor.size = (int(size[0]), int(size[1]))
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "start.onnx"
-        export_onnx(split, input_size, path, in_channels=in_channels, opset=timing.opset, exporter=timing.exporter,
-                    check=False)  # fmt: skip
-        result = bench([str(path)], threads=[threads], batches=[batch], runs=CALIBRATION_RUNS, warmup=10)
-    return model.calibrated([tuple(s) for s in sizes], float(result["results"][0]["p50"]))
+    measured = time_network(split, input_size, in_channels, threads=threads, batch=batch,
+                            timing=dataclasses.replace(timing, runs=CALIBRATION_RUNS))  # fmt: skip
+    return model.calibrated([tuple(s) for s in sizes], measured)

@@ -203,11 +203,11 @@ def pool_exact_halves(model: onnx.ModelProto) -> int:
     unchanged, and the export's parity check compares the rewritten graph with it. Returns how many were replaced.
     """
     spatial = _spatial_inputs(model)
-    described = {n["name"]: n for n in resize_nodes(model)}
+    described = iter(resize_nodes(model))  # one entry per Resize node, in graph order (names may be empty)
     replaced = 0
     nodes = []
     for node in model.graph.node:
-        info = described.get(node.name) if node.op_type == "Resize" else None
+        info = next(described) if node.op_type == "Resize" else None
         kernel = None
         if (
             info is not None

@@ -402,10 +402,10 @@ def measure_against_budget(
                     f"noise ({spread:.3f} ms): shrinking to a predicted {target:.3f} ms and measuring again"
                 )
             network.budget = replace(budget, latency_ms=target)
-            frozen, shape = freeze_and_save(network, folder)
+            frozen, shape = freeze_and_save(network)
             if recalibrate is not None:
                 recalibrate(frozen)
-                save_frozen(frozen, shape, folder.frozen)
+            save_frozen(frozen, shape, folder.frozen)
             networks["compressed"] = frozen
             exported = {**exported, **export_networks({"compressed": frozen}, size, in_channels, folder, config)}
         predicted = network.update_shape().cost.latency_ms
