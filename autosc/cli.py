@@ -167,6 +167,7 @@ def _plan(model: str, in_channels: int = 3, as_json: bool = False, **options) ->
         num_classes=p.num_classes,
         in_channels=in_channels,
         adaptors=p.placement(),
+        mode=p.mode,
         macs_convention=p.macs_convention,
         low_branch=p.low_branch,
         weights=p.weights,
@@ -194,13 +195,26 @@ def _print_plan(model: str, result: dict) -> None:
         console.print(f"trained network: {result['weights']} at width {result['trained_width']:g}")
     if result.get("width_note"):
         console.print(result["width_note"])
-    table = Table(title="shape adaptors (identity init, then projected under the budget)")
-    for col in ("#", "after cell", "human size", "projected size", "factor s"):
-        table.add_column(col, justify="left" if col == "after cell" else "right")
-    for i, a in enumerate(result["adaptors"], start=1):
-        table.add_row(
-            str(i), a["name"], "x".join(map(str, a["human_size"])), "x".join(map(str, a["size"])), f"{a['s']:.4f}"
+    standard = result.get("mode", "autosc") != "autosc"
+    if standard:
+        count = sum(a.get("kind") == "standard" for a in result["adaptors"])
+        console.print(
+            f"mode {result['mode']}: {count} adaptors replace the human resizes (their cells run at stride 1)"
         )
+    table = Table(title="shape adaptors (identity init, then projected under the budget)")
+    columns = ("#", "after cell", *(("replaces", "map at stride 1") if standard else ()), "human size",
+               "projected size", "factor s")  # fmt: skip
+    for col in columns:
+        table.add_column(col, justify="left" if col in ("after cell", "replaces") else "right")
+    for i, a in enumerate(result["adaptors"], start=1):
+        kind = (
+            "human resize" if a.get("kind") == "standard" else "-",
+            "x".join(map(str, a.get("stride1_size", a["human_size"]))),
+        )
+        table.add_row(
+            str(i), a["name"], *(kind if standard else ()), "x".join(map(str, a["human_size"])),
+            "x".join(map(str, a["size"])), f"{a['s']:.4f}",
+        )  # fmt: skip
     console.print(table)
     m = result["macs"]
     budget_macs = result["budget"]["macs"]
@@ -212,9 +226,22 @@ def _print_plan(model: str, result: dict) -> None:
             "",
         ),
         (
-            f"widened (width {result['width']:g}, identity shape)",
+            f"widened (width {result['width']:g}, identity shape)"
+            if not standard
+            else f"widened (width {result['width']:g}, every adapted map at stride 1)",
             m["widened"],
             f" + {format_count(m['widened_resize'])} resize",
+        ),
+        *(
+            [
+                (
+                    f"identity start (the human shape, width {result['width']:g})",
+                    m["start"],
+                    f" + {format_count(m['start_resize'])} resize",
+                )
+            ]
+            if standard
+            else []
         ),
         (
             f"projected identity shape (P = {result['projection_scale']:.4f})",

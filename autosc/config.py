@@ -17,7 +17,7 @@ from dataclasses import MISSING, Field, asdict, dataclass, field, fields, replac
 from types import UnionType
 from typing import Any
 
-from .adaptor import MIXES
+from .adaptor import MIXES, MODES
 from .cost.budget import NO_BUDGET, check_latency_setting
 from .cost.counters import CONVENTIONS
 from .data import DATASETS
@@ -47,6 +47,12 @@ class PlanConfig:
     input_size: str | int | None = option(None, "224 or HxW such as 32x48 (default: the family's own).", cli_type=str)
     width: str | float = option("auto", "'auto' (widened network ~1.25x the budget) or a multiplier.", cli_type=str)
     num_classes: int | None = option(None, "Classifier outputs (must match the data's classes).")
+    mode: str = option(
+        "autosc",
+        "Which layers take shape adaptors: autosc (after non-resizing cells), standard (replacing the human "
+        "resizes: strided cells and pools run at stride 1) or both.",
+        choices=tuple(MODES),
+    )
     adaptors: int | None = option(None, "Number of shape adaptors (default 3 under 64 px, else 4).")
     adaptor_at: list[str] | None = option(None, "Place an adaptor after this cell (repeatable).")
     low_branch: str = option(

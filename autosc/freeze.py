@@ -16,7 +16,7 @@ from pathlib import Path
 from torch import Tensor, nn
 
 from . import io
-from .adaptor import AdaptedCell, low_branch, one_branch, resize
+from .adaptor import AdaptedCell, low_branch, one_branch, resize, stride_one
 from .cost.budgeted import BudgetedNetwork
 from .errors import AutoscError
 from .models import spec_from_file
@@ -90,12 +90,16 @@ def shape_spec(network: BudgetedNetwork) -> dict:
         adaptors.append(
             {
                 "name": name.removesuffix(".adaptor"),
-                "human_size": list(adaptor.human_size),
+                "human_size": list(adaptor.start_size),  # the human network's size here
                 "size": list(size),
                 "sigma": float(adaptor.sigma().detach()),
                 "s": adaptor.factor(),
             }
         )
+        if adaptor.kind != "autosc":  # it replaces a human resize: its cell runs at stride 1 (build_frozen)
+            adaptors[-1]["kind"] = adaptor.kind
+        if adaptor.start_size != adaptor.human_size:  # the map it resizes: its cell, or one before it, ran at stride 1
+            adaptors[-1]["stride1_size"] = list(adaptor.human_size)
         if adaptor.branch is not None:
             adaptors[-1]["branch"] = adaptor.branch
         elif adaptor.mix == "straight-through":  # its forward is the full branch: freeze exactly that
@@ -137,6 +141,7 @@ def freeze(network: BudgetedNetwork) -> tuple[nn.Module, dict]:
 def build_frozen(spec: dict, *, model: str | nn.Module | None = None) -> nn.Module:
     """Rebuild the frozen architecture from a shape spec, with fresh weights.
 
+    An entry of kind ``standard`` replaced a human resize: its cell is rebuilt at stride 1 first.
     A spec naming a builder (not a zoo network) needs ``model``, the builder the user names themselves
     (:func:`autosc.models.spec_from_file`).
     """
@@ -145,6 +150,8 @@ def build_frozen(spec: dict, *, model: str | nn.Module | None = None) -> nn.Modu
     net = spec_from_file(spec.get("model"), source="the shape spec", model=model).build()
     for entry in spec["adaptors"]:
         cell = net.get_submodule(entry["name"])
+        if entry.get("kind") == "standard":
+            cell = stride_one(cell)
         _replace(net, entry["name"], AdaptedCell(cell, _fixed_adaptor(entry, spec.get("low_branch", "max"))))
     return net
 

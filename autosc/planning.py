@@ -15,11 +15,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .adaptor import choose, find_candidates, identity_alpha, insert_adaptors, meta_copy
+from .adaptor import meta_copy, place_adaptors
 from .cost.budget import Budget, parse_budget
 from .cost.budgeted import BudgetedNetwork
 from .cost.latency_probe import Timing, calibrate, measure_latency, time_network
-from .cost.projection import Projection, check_reachable, fits
+from .cost.projection import Projection, check_reachable, fits, sizes_from_factors
 from .cost.shape_cost import Cost, ShapeCostModel
 from .cost.width import AUTO_WIDTH_RATIO, MAX_WIDTH, auto_width, human_cost
 from .errors import AutoscError, UnreachableBudget, one_line
@@ -70,20 +70,22 @@ class Plan:
 
     def to_dict(self) -> dict:
         adaptors = [
-            {"name": cell, "human_size": list(human), "size": list(size), "s": s}
-            for cell, human, size, s in zip(
-                self.cells,
-                self.network.cost_model.human_sizes,
-                self.projected.sizes,
-                self.network.factors(),
-                strict=True,
-            )
-        ]
+            {"name": cell, "human_size": list(a.start_size), "size": list(size), "s": a.factor(),
+             **({"kind": a.kind} if a.kind != "autosc" else {}),
+             **({"stride1_size": list(a.human_size)} if a.human_size != a.start_size else {})}
+            for cell, a, size in zip(self.cells, self.network.adaptors(), self.projected.sizes, strict=True)
+        ]  # fmt: skip
         conv = self.budget.convention
+        start = self.network.cost_model.cost(
+            self.network.cost_model.clamp(
+                sizes_from_factors(self.network.cost_model.human_sizes, self.network.factors())
+            )
+        )  # the identity start: the human shape (in standard and both modes, with its resizing cells at stride 1)
         return {
             **self.config(),
             "width": self.spec.width,
             "width_mode": self.width_mode,
+            "mode": self.network.mode,
             "trained_width": self.start.spec.width if self.start.trained else None,
             "weights": self.start.source if self.start.weights is not None else None,
             "macs": {
@@ -91,6 +93,8 @@ class Plan:
                 "human": self.human_macs,
                 "widened": self.widened.budget_macs(conv) - self.widened.resize_macs,
                 "widened_resize": self.widened.resize_macs,
+                "start": start.budget_macs(conv) - start.resize_macs,
+                "start_resize": start.resize_macs,
                 "projected": self.projected.cost.budget_macs(conv) - self.projected.cost.resize_macs,
                 "projected_resize": self.projected.cost.resize_macs,
                 "floor": self.floor.budget_macs(conv),
@@ -140,13 +144,15 @@ def adapt_network(
     budget: Budget,
     adaptors: int | list[str] | None = None,
     *,
+    mode: str = "autosc",
     low_branch: str = "max",
     net: nn.Module | None = None,
     mix: str = "blend",
     timing: Timing | None = None,
     calibration: float | None = None,
 ) -> tuple[BudgetedNetwork, list[str], list[str]]:
-    """Insert adaptors at identity into ``net`` (default: ``spec`` built fresh) and wrap it under ``budget``.
+    """Insert the ``mode``'s adaptors at identity into ``net`` (default: ``spec`` built fresh) and wrap it under
+    ``budget`` (``adaptors``: the AutoSC adaptors' count or cells, autosc/adaptor/modes.py).
 
     Returns (network, cells, candidates). ``net`` is the start network at ``spec``'s width (trained weights).
     A latency budget measures the network's latency model first (``timing``: how; cached, so a rebuild of the
@@ -155,12 +161,8 @@ def adapt_network(
     ratio already measured (a resumed run's), applied instead.
     """
     net = spec.build() if net is None else net
-    candidates = find_candidates(net, size, spec.in_channels)
-    chosen = choose(candidates, adaptors, size)
-    names = insert_adaptors(net, chosen, pool=low_branch, mix=mix)
-    alpha = identity_alpha([c.size for c in chosen])
-    for name in names:
-        net.get_submodule(name).alpha.data.fill_(alpha)
+    placement = place_adaptors(net, size, spec.in_channels, adaptors, mode=mode, pool=low_branch, mix=mix)
+    names = placement.names
     latency = cost_model = None
     if budget.latency_ms is not None:
         cost_model = ShapeCostModel(net, names, size, spec.in_channels)
@@ -186,7 +188,7 @@ def adapt_network(
             exc.calibration = cost_model.latency.calibration
             raise
         network.update_shape()
-    return network, [c.name for c in chosen], [c.name for c in candidates]
+    return network, placement.cells, placement.candidates
 
 
 def make_plan(
@@ -211,6 +213,7 @@ def make_plan(
     latency_threads: int = 1,
     latency_batch: int = 1,
     timing: Timing | None = None,
+    mode: str = "autosc",
 ) -> Plan:
     """Choose the width, place adaptors at identity, and project the identity shape under the budget.
 
@@ -220,7 +223,8 @@ def make_plan(
     ``mix`` (None: straight-through for a trained start, else blend) is how the adaptors combine their branches.
     ``start`` is an already loaded start (:func:`autosc.models.trained.load_start`), used instead of ``weights``.
     ``latency`` (``1.5ms``) budgets ONNX Runtime p50 at ``latency_threads``/``latency_batch`` through a latency
-    model measured on this machine (``timing``: how; autosc/cost/latency_probe.py).
+    model measured on this machine (``timing``: how; autosc/cost/latency_probe.py). ``mode`` says which layers
+    take adaptors: ``autosc`` the non-resizing ones, ``standard`` the human resizes, ``both`` the two.
     """
     named = isinstance(model, str)
     size = parse_input_size(input_size if input_size is not None else default_input_size(model) if named else 224)
@@ -257,8 +261,8 @@ def make_plan(
         chosen_width, note = _choose_width(start, fixed, size, sizing, width_ratio)
         spec = human.at_width(chosen_width)
         net = start.build_at(spec, noise=widen_noise, seed=seed)
-        return spec, note, *adapt_network(spec, size, parsed, adaptors, low_branch=low_branch, net=net, mix=mix,
-                                          timing=timing, calibration=calibration)  # fmt: skip
+        return spec, note, *adapt_network(spec, size, parsed, adaptors, mode=mode, low_branch=low_branch, net=net,
+                                          mix=mix, timing=timing, calibration=calibration)  # fmt: skip
 
     try:
         spec, note, network, cells, candidates = adapted(sizing)
@@ -407,17 +411,26 @@ def network_from_config(
     spec = spec_from_file(config.get("model"), source="the stored plan", model=model)
     budget = Budget(**config["budget"])
     net = start.build_at(spec, noise=widen_noise, seed=seed) if start is not None else None
-    network, _, _ = adapt_network(
+    mode = config.get("mode", "autosc")
+    standard = set(config.get("standard_cells", []))
+    autosc_cells = [c for c in config["cells"] if c not in standard]
+    network, cells, _ = adapt_network(
         spec,
         tuple(config["input_size"]),
         budget,
-        list(config["cells"]),
+        autosc_cells if mode != "standard" else None,
+        mode=mode,
         low_branch=config.get("low_branch", "max"),
         net=net,
         mix=config.get("mix", "blend"),
         # the run's own calibration: measuring again would move the shape it trained at (1.0: a run before it)
         calibration=config.get("latency_calibration", 1.0) if budget.latency_ms is not None else None,
     )
+    if cells != list(config["cells"]):
+        raise AutoscError(
+            f"the stored plan adapts {', '.join(config['cells'])}, but this network gives {', '.join(cells)}; "
+            "rebuild it with the model it was planned for"
+        )
     if config.get("branches"):
         network.collapse(config["branches"])
     return network

@@ -1,6 +1,8 @@
 """Shape adaptors: the learnable resizing module and where it goes in a network."""
 
+from .modes import MODES, Placement, place_adaptors
 from .module import (
+    KINDS,
     LOW_BRANCHES,
     LOWER_BOUND,
     MIN_SIZE,
@@ -15,14 +17,18 @@ from .module import (
     resize,
 )
 from .placement import Candidate, choose, default_adaptor_count, find_candidates, insert_adaptors, meta_copy
+from .standard import find_resizing, stride_one
 
 __all__ = [
+    "KINDS",
+    "MODES",
     "LOW_BRANCHES",
     "LOWER_BOUND",
     "MIN_SIZE",
     "MIXES",
     "AdaptedCell",
     "Candidate",
+    "Placement",
     "ShapeAdaptor",
     "alpha_to_factor",
     "choose",
@@ -34,5 +40,8 @@ __all__ = [
     "low_branch",
     "meta_copy",
     "one_branch",
+    "place_adaptors",
+    "find_resizing",
+    "stride_one",
     "resize",
 ]

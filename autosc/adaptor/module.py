@@ -56,6 +56,10 @@ def one_branch(x: Tensor, size: tuple[int, int], *, low: bool, pool: str = "max"
 #: identity and a trained network keeps its function) while alpha gets the blend's gradient.
 MIXES = ("blend", "straight-through")
 
+#: What an adaptor is to the human network: ``autosc`` follows a cell that does not resize (its human factor
+#: is 1); ``standard`` replaces a human resize, its cell rebuilt at stride 1 (its human factor is 0.5).
+KINDS = ("autosc", "standard")
+
 
 def factor_to_alpha(s: float, lower: float = LOWER_BOUND) -> float:
     """The alpha whose factor r + (1 - r) sigmoid(alpha) equals ``s``."""
@@ -81,9 +85,21 @@ class ShapeAdaptor(nn.Module):
     """
 
     def __init__(
-        self, human_size: tuple[int, int], *, alpha: float = 0.0, pool: str = "max", mix: str = "blend"
+        self,
+        human_size: tuple[int, int],
+        *,
+        alpha: float = 0.0,
+        pool: str = "max",
+        mix: str = "blend",
+        kind: str = "autosc",
+        start_size: tuple[int, int] | None = None,
     ) -> None:
         super().__init__()
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        self.kind = kind  # "standard": it replaces a human resize, and its cell runs at stride 1
+        # the human network's size here, where the identity start puts it (a standard adaptor: half its map)
+        self.start_size = tuple(int(v) for v in start_size) if start_size is not None else tuple(human_size)
         if pool not in LOW_BRANCHES:
             raise ValueError(f"pool must be one of {tuple(LOW_BRANCHES)}, got {pool!r}")
         if mix not in MIXES:
@@ -133,7 +149,8 @@ class ShapeAdaptor(nn.Module):
         branch = f", branch={self.branch}" if self.branch else ""
         pool = f", pool={self.pool}" if self.pool != "max" else ""
         mix = f", mix={self.mix}" if self.mix != "blend" else ""
-        return f"human_size={self.human_size}, size={self.size}{branch}{pool}{mix}"
+        kind = f", kind={self.kind}" if self.kind != "autosc" else ""
+        return f"human_size={self.human_size}, size={self.size}{branch}{pool}{mix}{kind}"
 
 
 class AdaptedCell(nn.Module):

@@ -31,14 +31,24 @@ def _has_conv(module: nn.Module) -> bool:
     return any(isinstance(m, nn.Conv2d) for m in module.modules())
 
 
-def find_candidates(model: nn.Module, input_size: tuple[int, int], in_channels: int = 3) -> list[Candidate]:
-    """Non-resizing cells, in execution order, probed on the meta device.
+@dataclass(frozen=True)
+class CellCall:
+    """One cell's run in the shape probe: its name, module (of the probed copy), input and output shapes."""
 
-    A candidate contains a convolution, maps a 4-D tensor to a 4-D tensor of the
-    same height and width, is larger than the 2-pixel floor, runs once, and is
-    followed by at least one more convolution cell (an adaptor is never placed
-    after the last cell before global pooling).
-    """
+    name: str
+    module: nn.Module
+    shape_in: tuple[int, ...]
+    shape_out: tuple[int, ...]
+    calls: int  # how often the cell ran in one forward
+    has_conv: bool
+
+    @property
+    def spatial(self) -> bool:
+        return len(self.shape_in) == 4 and len(self.shape_out) == 4 and self.calls == 1
+
+
+def probe_cells(model: nn.Module, input_size: tuple[int, int], in_channels: int = 3) -> list[CellCall]:
+    """Every cell's run, in execution order, from one eval forward of a weightless copy on the meta device."""
     probe = meta_copy(model)
     cells = model_cells(probe)
     calls: list[tuple[str, tuple, tuple]] = []
@@ -64,14 +74,31 @@ def find_candidates(model: nn.Module, input_size: tuple[int, int], in_channels: 
         for h in handles:
             h.remove()
     by_name = dict(cells)
-    conv_calls = [i for i, (name, _, _) in enumerate(calls) if _has_conv(by_name[name])]
+    return [
+        CellCall(name, by_name[name], shape_in, shape_out, seen[name], _has_conv(by_name[name]))
+        for name, shape_in, shape_out in calls
+    ]
+
+
+def find_candidates(
+    model: nn.Module, input_size: tuple[int, int], in_channels: int = 3, *, calls: list[CellCall] | None = None
+) -> list[Candidate]:
+    """Non-resizing cells, in execution order, probed on the meta device.
+
+    A candidate contains a convolution, maps a 4-D tensor to a 4-D tensor of the
+    same height and width, is larger than the 2-pixel floor, runs once, and is
+    followed by at least one more convolution cell (an adaptor is never placed
+    after the last cell before global pooling). ``calls``: this network's :func:`probe_cells`, if already run.
+    """
+    calls = probe_cells(model, input_size, in_channels) if calls is None else calls
+    conv_calls = [i for i, c in enumerate(calls) if c.has_conv]
     last_conv = conv_calls[-1] if conv_calls else -1
     found = []
-    for i, (name, shape_in, shape_out) in enumerate(calls):
-        if i >= last_conv or seen[name] != 1 or len(shape_in) != 4 or len(shape_out) != 4:
+    for i, c in enumerate(calls):
+        if i >= last_conv or not c.spatial:
             continue
-        if shape_in[-2:] == shape_out[-2:] and max(shape_out[-2:]) > MIN_SIZE and _has_conv(by_name[name]):
-            found.append(Candidate(name, (int(shape_out[-2]), int(shape_out[-1]))))
+        if c.shape_in[-2:] == c.shape_out[-2:] and max(c.shape_out[-2:]) > MIN_SIZE and c.has_conv:
+            found.append(Candidate(c.name, (int(c.shape_out[-2]), int(c.shape_out[-1]))))
     return found
 
 

@@ -62,6 +62,12 @@ class BudgetedNetwork(nn.Module):
             "budget": self.budget.to_dict(),
             "cells": [n.removesuffix(".adaptor") for n in self.adaptor_names],
         }
+        if self.mode != "autosc":  # written only off the default, so autosc configs stay as they were
+            config["mode"] = self.mode
+            config["standard_cells"] = [
+                n.removesuffix(".adaptor") for n, a in zip(self.adaptor_names, self.adaptors(), strict=True)
+                if a.kind == "standard"
+            ]  # fmt: skip
         if self.collapsed:
             config["branches"] = [a.branch for a in self.adaptors()]
         if self.pool != "max":  # the reference's max-pool low branch is the default and is not written
@@ -71,6 +77,12 @@ class BudgetedNetwork(nn.Module):
         if self.cost_model.latency is not None:  # a resumed run projects with the ratio this run measured
             config["latency_calibration"] = self.cost_model.latency.calibration
         return config
+
+    @property
+    def mode(self) -> str:
+        """``autosc``, ``standard`` or ``both``: what the adaptors are to the human network (autosc/adaptor/modes.py)."""
+        kinds = {a.kind for a in self.adaptors()}
+        return "both" if len(kinds) > 1 else kinds.pop() if kinds else "autosc"
 
     @property
     def mix(self) -> str:

@@ -52,10 +52,20 @@ class Adaptor:
     alpha_end: float | None = None
     branch: str | None = None  # "full" / "low" where training collapsed it to one branch; None: the two-branch mix
     s_start: float | None = None  # the factor before training (from alpha_start)
+    # "standard": it replaces a human resize (its cell ran at stride 1); stride1_size: the map it resizes, where
+    # standard adaptors before it (or its own cell) run at stride 1 (docs/design.md, Modes: standard and both)
+    kind: str | None = None
+    stride1_size: list[int] | None = None
 
     def to_dict(self) -> dict:
         data = asdict(self)
-        for key in ("alpha_end", "branch", "s_start"):  # absent rather than null, as report.json always had them
+        for key in (
+            "alpha_end",
+            "branch",
+            "s_start",
+            "kind",
+            "stride1_size",
+        ):  # absent rather than null, as report.json always had them
             if data[key] is None:
                 del data[key]
         return data

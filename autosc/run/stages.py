@@ -150,6 +150,7 @@ def plan_network(
         num_classes=bundle.num_classes,
         in_channels=bundle.channels,
         adaptors=p.placement(),
+        mode=p.mode,
         macs_convention=p.macs_convention,
         low_branch=p.low_branch,
         weights=p.weights,

@@ -1,0 +1,114 @@
+"""Where the adaptors of each mode go, and their identity start (docs/design.md, Modes: standard and both).
+
+``autosc`` (the default) follows non-resizing cells; ``standard`` replaces every human resize; ``both`` does
+the two. All modes give one list of adaptors in execution order, so the budget, projection, cost model,
+freeze, export and report treat them alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from torch import nn
+
+from ..errors import AutoscError
+from .module import AdaptedCell, ShapeAdaptor, identity_alpha
+from .placement import Candidate, CellCall, choose, find_candidates, insert_adaptors, probe_cells
+from .standard import Resizing, find_resizing, rebuild_at_stride_one, start_alphas
+
+
+@dataclass(frozen=True)
+class Placement:
+    """The adapted cells of one network, in execution order."""
+
+    cells: list[str]
+    kinds: list[str]  # per cell: "autosc" or "standard" (autosc/adaptor/module.py, KINDS)
+    candidates: list[str]  # the non-resizing cells an AutoSC adaptor may follow
+    kept: list[str]  # human resizes standard mode leaves as they are (their output is under the 2-pixel floor)
+
+    @property
+    def names(self) -> list[str]:
+        return [f"{c}.adaptor" for c in self.cells]
+
+
+def _set(model: nn.Module, name: str, module: nn.Module) -> None:
+    parent, _, child = name.rpartition(".")
+    setattr(model.get_submodule(parent) if parent else model, child, module)
+
+
+def _autosc(calls: list[CellCall], candidates: list[Candidate], adaptors, size) -> list[Candidate]:
+    return choose(candidates, adaptors, size)
+
+
+def _standard(calls, candidates, adaptors, size) -> list[Candidate]:
+    if adaptors:
+        raise AutoscError(
+            "--adaptors and --adaptor-at place AutoSC adaptors; --mode standard puts one on each human resize "
+            "(use --mode both to add AutoSC adaptors)"
+        )
+    return []
+
+
+#: mode -> which AutoSC adaptors it adds (choose(), or none); every mode but ``autosc`` replaces the resizes.
+MODES: dict[str, Callable[..., list[Candidate]]] = {"autosc": _autosc, "standard": _standard, "both": _autosc}
+
+
+def place_adaptors(
+    net: nn.Module,
+    input_size: tuple[int, int],
+    in_channels: int,
+    adaptors: int | list[str] | None,
+    *,
+    mode: str = "autosc",
+    pool: str = "max",
+    mix: str = "blend",
+) -> Placement:
+    """Insert the mode's adaptors into ``net`` in place, each at the identity start (the human shape)."""
+    if mode not in MODES:
+        raise AutoscError(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
+    calls = probe_cells(net, input_size, in_channels)
+    candidates = find_candidates(net, input_size, in_channels, calls=calls)
+    chosen = MODES[mode](calls, candidates, adaptors, input_size)
+    if mode == "autosc":
+        alpha = identity_alpha([c.size for c in chosen])
+        for name in insert_adaptors(net, chosen, pool=pool, mix=mix):
+            net.get_submodule(name).alpha.data.fill_(alpha)
+        return Placement([c.name for c in chosen], ["autosc"] * len(chosen), [c.name for c in candidates], [])
+    resizing, kept = find_resizing(calls)
+    if not resizing:
+        raise AutoscError(
+            f"--mode {mode} replaces the human resizing layers, and this network has none autosc can find "
+            "(a cell that halves its input: a strided conv block or a pool); use --mode autosc"
+        )
+    return _replace_resizes(net, input_size, in_channels, calls, candidates, chosen, resizing, kept, pool, mix)
+
+
+def _replace_resizes(
+    net: nn.Module,
+    input_size: tuple[int, int],
+    in_channels: int,
+    calls: list[CellCall],
+    candidates: list[Candidate],
+    chosen: list[Candidate],
+    resizing: list[Resizing],
+    kept: list[str],
+    pool: str,
+    mix: str,
+) -> Placement:
+    for r in resizing:
+        _set(net, r.name, rebuild_at_stride_one(r.name, net.get_submodule(r.name), r.shape_in))
+    unadapted = {
+        c.name: (int(c.shape_out[-2]), int(c.shape_out[-1])) for c in probe_cells(net, input_size, in_channels)
+    }
+    order = {c.name: i for i, c in enumerate(calls)}
+    human = {**{c.name: c.size for c in chosen}, **{r.name: r.size for r in resizing}}
+    kinds = {**{c.name: "autosc" for c in chosen}, **{r.name: "standard" for r in resizing}}
+    cells = sorted(human, key=order.__getitem__)
+    alphas = start_alphas([kinds[c] for c in cells], [human[c] for c in cells], [unadapted[c] for c in cells])
+    for cell, alpha in zip(cells, alphas, strict=True):
+        adaptor = ShapeAdaptor(
+            unadapted[cell], alpha=alpha, pool=pool, mix=mix, kind=kinds[cell], start_size=human[cell]
+        )
+        _set(net, cell, AdaptedCell(net.get_submodule(cell), adaptor))
+    return Placement(cells, [kinds[c] for c in cells], [c.name for c in candidates], kept)
