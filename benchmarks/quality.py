@@ -40,7 +40,7 @@ import argparse
 from pathlib import Path
 
 from benchmarks.common import RESULTS, append_row, load_rows, parser
-from benchmarks.quality_jobs import JOB_KEYS, METHODS, describe_data, job_key, jobs_for, run_job, variant_name
+from benchmarks.quality_jobs import GRID_METHODS, JOB_KEYS, METHODS, describe_data, job_key, jobs_for, run_job, variant_name
 from benchmarks.quality_plot import plot
 from benchmarks.quality_tables import paired_study, paired_sweep, summarise
 
@@ -59,7 +59,7 @@ def arguments() -> argparse.ArgumentParser:
         help="default 10M,15M on Fashion-MNIST, else 50%%,100%% of the human (--sweep: 15M, 50%%)",
     )
     ap.add_argument("--seeds", default=None, help="default 0,1,2 (--sweep: 0,1)")
-    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--methods", default=",".join(GRID_METHODS))
     ap.add_argument("--subset", type=int, default=10_000)
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument(

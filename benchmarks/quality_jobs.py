@@ -36,8 +36,10 @@ from autosc.train import Trainer, evaluate
 from autosc.units import parse_macs
 from benchmarks.common import quiet
 
-METHODS = ("autosc", "uniform", "human-width", "human-res")
-ADAPTED = ("autosc", "uniform")  # the methods with shape adaptors: frozen before they are evaluated
+METHODS = ("autosc", "uniform", "human-width", "human-res", "both", "standard")
+ADAPTED = ("autosc", "uniform", "both", "standard")  # the methods with shape adaptors: frozen before they are evaluated
+GRID_METHODS = METHODS[:4]  # the quality grid's own (the default); both, standard: the modes study (issue 18)
+MODES = {"both": "both", "standard": "standard"}  # method -> autosc's --mode (the others: autosc)
 VARIANT_KEYS = (
     "width_ratio",
     "alpha_step",
@@ -161,6 +163,7 @@ def build(job: dict, args: argparse.Namespace) -> tuple[torch.nn.Module, tuple[i
             num_classes=classes,
             in_channels=channels,
             low_branch=job.get("low_branch", "max"),  # the adaptors' (and the frozen network's) half branch
+            mode=MODES.get(job["method"], "autosc"),
         )
         info["width"] = plan.spec.width
         if "init_factor" in job:  # experiment switch: every adaptor starts at this factor instead of identity
@@ -222,7 +225,8 @@ def run_job(job: dict, args: argparse.Namespace) -> dict:
     if job["method"] in ADAPTED:
         last = trainer.history[-1]
         row.update(sizes=last["sizes"], factors=last["factors"], alpha_moved=last["alpha_moved"])
-        row.update(human_sizes=[list(a.human_size) for a in net.adaptors()], scale=last.get("scale"))
+        row.update(human_sizes=[list(a.start_size) for a in net.adaptors()], scale=last.get("scale"))
+        row.update(stride1_sizes=[list(a.human_size) for a in net.adaptors()], kinds=[a.kind for a in net.adaptors()])
     if args.latency_runs:
         row["latency_p50_ms"] = onnx_p50(final, size, args.latency_runs, args.in_channels)
     return row

@@ -13,8 +13,8 @@ from pathlib import Path
 from benchmarks.quality_jobs import METHODS, budget_order, variant_name
 from benchmarks.quality_tables import autosc_pairs, mean_std
 
-COLOURS = {"autosc": "C0", "uniform": "C1", "human-width": "C2", "human-res": "C3"}  # the same in both panels
-MARKERS = {"autosc": "o", "uniform": "s", "human-width": "^", "human-res": "v"}
+COLOURS = {"autosc": "C0", "uniform": "C1", "human-width": "C2", "human-res": "C3", "both": "C4", "standard": "C5"}
+MARKERS = {"autosc": "o", "uniform": "s", "human-width": "^", "human-res": "v", "both": "D", "standard": "P"}
 
 
 def accuracy_panel(ax, rows: list[dict], data: str) -> None:
