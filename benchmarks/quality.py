@@ -40,7 +40,16 @@ import argparse
 from pathlib import Path
 
 from benchmarks.common import RESULTS, append_row, load_rows, parser
-from benchmarks.quality_jobs import GRID_METHODS, JOB_KEYS, METHODS, describe_data, job_key, jobs_for, run_job, variant_name
+from benchmarks.quality_jobs import (
+    GRID_METHODS,
+    JOB_KEYS,
+    METHODS,
+    describe_data,
+    job_key,
+    jobs_for,
+    run_job,
+    variant_name,
+)
 from benchmarks.quality_plot import plot
 from benchmarks.quality_tables import paired_study, paired_sweep, summarise
 

@@ -12,6 +12,10 @@ from ._format import DASH, acc, budget, budget_text, convention, duration, model
 from .schema import Adaptor, Baseline, Latency, Report, Timing
 
 ALPHA_STILL = 0.01  # |alpha_end - alpha_start| below this everywhere: the shape did not learn
+STANDARD_NOTE = (
+    "\n\nAn adaptor that replaces a human resize follows its cell run at stride 1; its human factor is 0.5, so a "
+    "factor above 0.5 keeps resolution the human network gave up (docs/design.md, Modes: standard and both)."
+)
 BRANCH_WORDS = {"full": "resize only", "low": "max-pool + resize"}  # what a collapsed adaptor kept
 COLLAPSE_NOTE = (
     "\n\nOnce the shape was fixed, each adaptor was collapsed to one branch (a plain resize to the learned size) "
@@ -218,14 +222,17 @@ def _adaptor_table(adaptors: list[Adaptor]) -> str:
     if not adaptors:
         return "## Adaptors\n\nNo adaptors were placed."
     collapsed = any(a.branch for a in adaptors)
+    standard = any(a.kind == "standard" for a in adaptors)
     rows = []
     for a in adaptors:
         start, end = a.alpha_start, a.alpha_end
         moved = f"{start:.2f} → {end:.2f} (Δ {end - start:+.3f})" if start is not None and end is not None else DASH
-        row = [f"`{a.name}`", size(a.human_size), size(a.size), f"{a.s:.3f}", moved]
+        replaces = ["its human resize (cell at stride 1)" if a.kind == "standard" else DASH] if standard else []
+        row = [f"`{a.name}`", *replaces, size(a.human_size), size(a.size), f"{a.s:.3f}", moved]
         rows.append(row + ([BRANCH_WORDS.get(a.branch, DASH)] if collapsed else []))
-    headers = ["cell", "human size", "learned size", "factor s", "alpha moved", *(["kept"] if collapsed else [])]
-    note = COLLAPSE_NOTE if collapsed else ""
+    headers = ["cell", *(["replaces"] if standard else []), "human size", "learned size", "factor s", "alpha moved",
+               *(["kept"] if collapsed else [])]  # fmt: skip
+    note = (COLLAPSE_NOTE if collapsed else "") + (STANDARD_NOTE if standard else "")
     return "## Adaptors\n\n" + table(headers, rows) + note + _stillness_note(adaptors)
 
 

@@ -22,6 +22,11 @@ SHAPE_FIGSIZE = (10.0, 5.0)  # inches: 1200 x 600 px at the report's DPI
 MAX_TICK_LABELS = 36  # more cell names than this are thinned to every k-th
 AXES_WIDTH_PX = 1050  # roughly, inside SHAPE_FIGSIZE: to judge how crowded the cell names are
 LABEL_LEVEL_HEIGHT = 0.14  # share of the data's height kept free above it per stacked adaptor label
+#: adaptor kind -> (colour, legend label): a standard adaptor replaces a human resize (docs/design.md, Modes)
+KIND_STYLE = {
+    "autosc": ("C3", "shape adaptor (cell in red)"),
+    "standard": ("C2", "adaptor replacing a human resize (cell in green)"),
+}
 
 
 def plot_shape(report: Report, path: str | os.PathLike) -> None:
@@ -72,8 +77,8 @@ def _adaptor_position(name: str, names: list[str]) -> int | None:
     return max(prefixes, key=lambda i: len(names[i])) if prefixes else None
 
 
-def _mark_adaptors(ax: Any, report: Report, names: list[str], top: float) -> list[int]:
-    """A dotted line per adaptor with its factor and size change; returns the marked cell indices.
+def _mark_adaptors(ax: Any, report: Report, names: list[str], top: float) -> dict[int, str]:
+    """A dotted line per adaptor with its factor and size change; returns the marked cell indices and colours.
 
     Labels of neighbouring adaptors are stacked downwards instead of overlapping,
     and the y range grows to keep the stack clear of the data.
@@ -85,7 +90,8 @@ def _mark_adaptors(ax: Any, report: Report, names: list[str], top: float) -> lis
     levels = _label_levels([x for x, _ in placed], gap=(len(names) + 1) / 10)
     ax.set_ylim(0, top * (1.12 + LABEL_LEVEL_HEIGHT * (max(levels, default=0) + 1)))
     for (x, a), level in zip(placed, levels, strict=True):
-        ax.axvline(x, color="C3", ls=":", lw=1.4)
+        colour = KIND_STYLE[a.kind or "autosc"][0]
+        ax.axvline(x, color=colour, ls=":", lw=1.4)
         ax.annotate(
             f"s={a.s:.3f}\n{size_change(a.human_size, a.size)}",
             xy=(x, 1.0),
@@ -95,12 +101,12 @@ def _mark_adaptors(ax: Any, report: Report, names: list[str], top: float) -> lis
             va="top",
             ha="left",
             fontsize=8,
-            color="C3",
+            color=colour,
             bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.85},
         )
-    if placed:
-        ax.plot([], [], color="C3", ls=":", lw=1.4, label="shape adaptor (cell in red)")
-    return [x for x, _ in placed]
+    for kind in dict.fromkeys(a.kind or "autosc" for _, a in placed):  # one legend entry per kind present
+        ax.plot([], [], color=KIND_STYLE[kind][0], ls=":", lw=1.4, label=KIND_STYLE[kind][1])
+    return {x: KIND_STYLE[a.kind or "autosc"][0] for x, a in placed}
 
 
 def _label_levels(xs: list[int], gap: float) -> list[int]:
@@ -111,7 +117,7 @@ def _label_levels(xs: list[int], gap: float) -> list[int]:
     return levels
 
 
-def _cell_ticks(ax: Any, names: list[str], marked: list[int]) -> None:
+def _cell_ticks(ax: Any, names: list[str], marked: dict[int, str]) -> None:
     """Cell names as ticks, thinned to every k-th when crowded; adaptor cells always shown, in red."""
     step = max(1, math.ceil(len(names) / MAX_TICK_LABELS))
     ticks = {i for i in range(0, len(names), step) if step == 1 or all(abs(i - m) > 1 for m in marked)}
@@ -121,7 +127,7 @@ def _cell_ticks(ax: Any, names: list[str], marked: list[int]) -> None:
     ax.set_xticks(ticks, [names[i] for i in ticks], rotation=rotation, ha="right", rotation_mode="anchor", fontsize=8)
     for label, i in zip(ax.get_xticklabels(), ticks, strict=True):
         if i in marked:
-            label.set_color("C3")
+            label.set_color(marked[i])
     ax.set_xlim(-0.5, len(names) + 0.5)
 
 
