@@ -13,7 +13,7 @@ from .cost import Budget, count, parse_budget
 from .errors import AutoscError
 from .models import ModelSpec, build_model, list_models
 from .report import Report
-from .run import Result, compress
+from .run import Result, compress, transfer
 from .train import TrainConfig
 
 __version__ = "0.1.0"
@@ -31,6 +31,7 @@ __all__ = [
     "TrainConfig",
     "build_model",
     "compress",
+    "transfer",
     "count",
     "count_model",
     "export_model",

@@ -416,6 +416,30 @@ _command(
 )
 
 
+def _transfer(model: str | None = None, **options) -> None:
+    from .run import transfer as run_transfer
+
+    result = run_transfer(model, **options)
+    if not result.completed:
+        raise typer.Exit(result.exit_code)
+    if not options.get("quiet") and result.report is not None:
+        r = result.report
+        console.print(
+            f"done: {result.run_dir} | top-1 {100 * r.accuracy.final:.2f}% | MACs {format_count(r.macs.final_total)} "
+            f"(human {format_count(r.macs.human)}) | ONNX p50 {r.latency_ms.compressed.p50:.2f} ms "
+            f"vs human {r.latency_ms.human.p50:.2f} ms | see {result.run_dir / 'report.md'}"
+        )
+
+
+_command(
+    "transfer",
+    _transfer,
+    [_MODEL_PARAM, *_config_options(("plan", "dataset", "train", "export", None)), *_RUN_OPTIONS],
+    "Fine-tune a trained network (--weights) on new data with its resizes learned (AutoTL): standard shape "
+    "adaptors at s=0.55, a new classifier, no budget unless one is given; writes a run folder like compress.",
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point, and the one error boundary: a user's error is one line and exit code 2, never a traceback.
 

@@ -64,6 +64,19 @@ class PlanConfig:
     widen_noise: float = option(
         0.1, "Widening a trained network: spread of the copies' uneven split (breaks their symmetry)."
     )
+    new_head: bool = option(
+        False,
+        "With --weights of a network trained on other classes: replace its classifier by a fresh one for the "
+        "data's classes (transfer learning; autosc transfer sets it).",
+        flag="--new-head",
+    )
+    init_factor: float | None = option(
+        None, "Start each standard adaptor at this factor in (0.5, 1) instead of the human shape (AutoTL: 0.55)."
+    )
+    no_budget: bool = option(
+        False, "Train without a budget: the learned shape is kept as it is (autosc transfer's default).",
+        flag="--no-budget",
+    )  # fmt: skip
     adaptor_mix: str | None = option(
         None,
         "How adaptors combine branches while learning: blend (the paper) or straight-through "
@@ -73,8 +86,15 @@ class PlanConfig:
 
     def validate(self) -> None:
         """What can be refused before any data is read: a missing budget, an unknown choice, both placements."""
-        if self.budget is None and self.memory is None and self.latency is None:
+        budgeted = self.budget is not None or self.memory is not None or self.latency is not None
+        if not budgeted and not self.no_budget:
             raise AutoscError(NO_BUDGET)
+        if budgeted and self.no_budget:
+            raise AutoscError("--no-budget trains without a budget; drop it, or drop --budget/--memory/--latency")
+        if self.init_factor is not None and not 0.5 < self.init_factor < 1:
+            raise AutoscError(f"--init-factor must be in (0.5, 1), got {self.init_factor}")
+        if self.new_head and self.weights is None:
+            raise AutoscError("--new-head replaces the classifier of a trained network: give its --weights")
         if self.latency is not None:
             parse_latency(self.latency)  # grammar errors before any data is read
         check_latency_setting(self.latency_threads, self.latency_batch)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .adaptor import meta_copy, place_adaptors
+from .adaptor import factor_to_alpha, meta_copy, place_adaptors
 from .cost.budget import Budget, parse_budget
 from .cost.budgeted import BudgetedNetwork
 from .cost.latency_probe import Timing, calibrate, measure_latency, time_network
@@ -150,6 +150,7 @@ def adapt_network(
     mix: str = "blend",
     timing: Timing | None = None,
     calibration: float | None = None,
+    init_factor: float | None = None,
 ) -> tuple[BudgetedNetwork, list[str], list[str]]:
     """Insert the ``mode``'s adaptors at identity into ``net`` (default: ``spec`` built fresh) and wrap it under
     ``budget`` (``adaptors``: the AutoSC adaptors' count or cells, autosc/adaptor/modes.py).
@@ -163,6 +164,10 @@ def adapt_network(
     net = spec.build() if net is None else net
     placement = place_adaptors(net, size, spec.in_channels, adaptors, mode=mode, pool=low_branch, mix=mix)
     names = placement.names
+    if init_factor is not None:  # AutoTL: the standard adaptors start near, not at, the human factor 0.5
+        for name, kind in zip(names, placement.kinds, strict=True):
+            if kind == "standard":
+                net.get_submodule(name).alpha.data.fill_(factor_to_alpha(init_factor))
     latency = cost_model = None
     if budget.latency_ms is not None:
         cost_model = ShapeCostModel(net, names, size, spec.in_channels)
@@ -176,6 +181,7 @@ def adapt_network(
         net, names, input_size=size, budget=budget, in_channels=spec.in_channels, spec=spec, latency=latency,
         cost_model=cost_model,
     )  # fmt: skip
+    network.init_factor = init_factor  # written into the plan, so a rebuild starts where this one did
     if latency is not None and calibration is None and (timing or Timing()).calibrate:
         start = network.update_shape().sizes
         cost_model.with_latency(
@@ -214,6 +220,9 @@ def make_plan(
     latency_batch: int = 1,
     timing: Timing | None = None,
     mode: str = "autosc",
+    init_factor: float | None = None,
+    free: bool = False,
+    new_head: bool = False,
 ) -> Plan:
     """Choose the width, place adaptors at identity, and project the identity shape under the budget.
 
@@ -224,7 +233,10 @@ def make_plan(
     ``start`` is an already loaded start (:func:`autosc.models.trained.load_start`), used instead of ``weights``.
     ``latency`` (``1.5ms``) budgets ONNX Runtime p50 at ``latency_threads``/``latency_batch`` through a latency
     model measured on this machine (``timing``: how; autosc/cost/latency_probe.py). ``mode`` says which layers
-    take adaptors: ``autosc`` the non-resizing ones, ``standard`` the human resizes, ``both`` the two.
+    take adaptors: ``autosc`` the non-resizing ones, ``standard`` the human resizes, ``both`` the two;
+    ``init_factor`` starts the standard adaptors there instead of at the human shape. ``free``: with no budget
+    given, none (the learned shape is not projected; the width stays the start's). ``new_head``: ``weights`` were
+    trained on other classes, and their classifier is replaced (autosc/models/trained.py).
     """
     named = isinstance(model, str)
     size = parse_input_size(input_size if input_size is not None else default_input_size(model) if named else 224)
@@ -234,7 +246,8 @@ def make_plan(
             ModelSpec(model, 1.0, num_classes, in_channels).build()
     hint = fixed if fixed is not None and named else 1.0  # a file's weights are first tried at the width asked for
     if start is None:
-        start = load_start(model, weights=weights, width_hint=hint, num_classes=num_classes, in_channels=in_channels)
+        start = load_start(model, weights=weights, width_hint=hint, num_classes=num_classes, in_channels=in_channels,
+                           new_head=new_head, seed=seed)  # fmt: skip
     human = start.spec
     if human.module is not None and num_classes is not None:
         _check_outputs(human.module, size, in_channels, num_classes)
@@ -247,6 +260,7 @@ def make_plan(
         latency=latency,
         latency_threads=latency_threads,
         latency_batch=latency_batch,
+        free=free,
     )
     human_ms = None
     sizing = parsed
@@ -262,7 +276,8 @@ def make_plan(
         spec = human.at_width(chosen_width)
         net = start.build_at(spec, noise=widen_noise, seed=seed)
         return spec, note, *adapt_network(spec, size, parsed, adaptors, mode=mode, low_branch=low_branch, net=net,
-                                          mix=mix, timing=timing, calibration=calibration)  # fmt: skip
+                                          mix=mix, timing=timing, calibration=calibration,
+                                          init_factor=init_factor)  # fmt: skip
 
     try:
         spec, note, network, cells, candidates = adapted(sizing)
@@ -275,7 +290,7 @@ def make_plan(
         slower = dataclasses.replace(parsed, latency_ms=parsed.latency_ms / ratio)
         spec, note, network, cells, candidates = adapted(_width_budget(human, size, slower, width_ratio, timing), ratio)
     widened = network.cost_model.human_cost()
-    if (fixed is not None or note is not None) and fits(widened, parsed):
+    if parsed.bounded and (fixed is not None or note is not None) and fits(widened, parsed):
         have = (
             f"{format_count(widened.budget_macs(parsed.convention))} MACs"
             if parsed.macs is not None
@@ -365,6 +380,8 @@ def _choose_width(
     and is never narrowed: removing channels of a trained network is channel pruning, not shape learning.
     """
     human = start.spec
+    if not budget.bounded:  # no budget to size a width by: the start's own (or the one asked for)
+        return (fixed if fixed is not None else human.width), None
     if fixed is None and is_timm_name(human.name) and not scales_width(human.name):
         return human.width, f"--width auto keeps width {human.width:g}: {human.name} has no channel multiplier"
     if not start.trained:
@@ -425,6 +442,7 @@ def network_from_config(
         mix=config.get("mix", "blend"),
         # the run's own calibration: measuring again would move the shape it trained at (1.0: a run before it)
         calibration=config.get("latency_calibration", 1.0) if budget.latency_ms is not None else None,
+        init_factor=config.get("init_factor"),
     )
     if cells != list(config["cells"]):
         raise AutoscError(

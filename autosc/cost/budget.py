@@ -20,14 +20,22 @@ class Budget:
     latency_ms: float | None = None
     latency_threads: int = 1  # what the latency budget means: p50 at this many ONNX Runtime threads ...
     latency_batch: int = 1  # ... and this batch size
+    # no cap at all: the learned sizes are used as they are, never projected (``autosc transfer`` without a budget)
+    free: bool = False
+
+    @property
+    def bounded(self) -> bool:
+        return self.macs is not None or self.memory_bytes is not None or self.latency_ms is not None
 
     def __post_init__(self) -> None:
-        if self.macs is None and self.memory_bytes is None and self.latency_ms is None:
+        if not self.bounded and not self.free:
             raise AutoscError(NO_BUDGET)
         check_convention(self.convention)
         check_latency_setting(self.latency_threads, self.latency_batch)
 
     def describe(self) -> str:
+        if not self.bounded:
+            return "none (the learned shape as it is)"
         parts = []
         if self.macs is not None:
             conv = " (paper convention)" if self.convention == "paper" else ""
@@ -41,6 +49,8 @@ class Budget:
 
     def to_dict(self) -> dict:
         data = {"macs": self.macs, "memory_bytes": self.memory_bytes, "convention": self.convention}
+        if self.free:  # written only when set
+            data["free"] = True
         if self.latency_ms is not None:  # written only when set, so MACs-only specs stay as they were
             data.update(
                 latency_ms=self.latency_ms, latency_threads=self.latency_threads, latency_batch=self.latency_batch
@@ -69,9 +79,10 @@ def parse_budget(
     latency: str | None = None,
     latency_threads: int = 1,
     latency_batch: int = 1,
+    free: bool = False,
 ) -> Budget:
     """Read ``--budget`` / ``--memory`` / ``--latency`` text; a percentage is taken of ``human_macs`` (in
-    ``convention``)."""
+    ``convention``). ``free``: with none of them given, no budget (the learned shape is not projected)."""
     mac_budget = None
     if macs is not None:
         absolute, fraction = parse_macs(macs)
@@ -89,4 +100,5 @@ def parse_budget(
         latency_ms=latency_ms,
         latency_threads=latency_threads,
         latency_batch=latency_batch,
+        free=free and macs is None and memory is None and latency is None,
     )

@@ -50,6 +50,7 @@ class BudgetedNetwork(nn.Module):
             self.cost_model.with_latency(latency)
         check_reachable(self.cost_model, budget)
         self.last_projection: Projection | None = None
+        self.init_factor: float | None = None  # where the standard adaptors started, if not at the human shape
         self._held = False  # within shape_held(): forwards keep the last projected sizes
 
     def config(self) -> dict:
@@ -68,6 +69,8 @@ class BudgetedNetwork(nn.Module):
                 n.removesuffix(".adaptor") for n, a in zip(self.adaptor_names, self.adaptors(), strict=True)
                 if a.kind == "standard"
             ]  # fmt: skip
+        if self.init_factor is not None:
+            config["init_factor"] = self.init_factor
         if self.collapsed:
             config["branches"] = [a.branch for a in self.adaptors()]
         if self.pool != "max":  # the reference's max-pool low branch is the default and is not written
@@ -146,6 +149,8 @@ class BudgetedNetwork(nn.Module):
             limits.append((lambda c: c.activation_bytes, self.budget.memory_bytes))
         if self.budget.latency_ms is not None:  # each segment's latency also grows with its map's area
             limits.append((lambda c: c.latency_ms, self.budget.latency_ms))
+        if not limits:  # no budget (autosc transfer): nothing to press against
+            return torch.zeros((), dtype=torch.float32, device=area.device)
         ratios = [
             (
                 measure(rest)

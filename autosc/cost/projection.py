@@ -99,6 +99,8 @@ def project(model: ShapeCostModel, factors: list[float], budget: Budget) -> Proj
         return sizes, model.cost(sizes)
 
     sizes, cost = at(1.0)
+    if not budget.bounded:  # no budget: the learned shape as it is (autosc transfer)
+        return Projection(1.0, sizes, cost)
     if fits(cost, budget):
         # Under budget: grow. At P = 1 / (smallest running product of factors) every map is at its human size.
         running, smallest = 1.0, 1.0

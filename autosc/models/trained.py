@@ -179,10 +179,20 @@ def load_start(
     width_hint: float = 1.0,
     num_classes: int | None = None,
     in_channels: int = 3,
+    new_head: bool = False,
+    seed: int = 0,
 ) -> Start:
-    """The start of a run on ``model``: ``weights`` read and matched (width read off their shapes), or fresh."""
+    """The start of a run on ``model``: ``weights`` read and matched (width read off their shapes), or fresh.
+
+    ``new_head``: the weights were trained on other classes; their classifier is replaced by a fresh one
+    (seeded by ``seed``) for ``num_classes`` before matching (:func:`new_classifier`).
+    """
     from . import instance_spec
 
+    if new_head and isinstance(model, nn.Module):
+        raise AutoscError(
+            "--new-head works on a zoo network or a builder; give a module instance its new head yourself"
+        )
     if isinstance(model, nn.Module):
         spec = instance_spec(model, num_classes=num_classes, in_channels=in_channels)
         if weights is None:
@@ -197,8 +207,36 @@ def load_start(
     if weights is None:
         return Start(spec.at_width(1.0))
     state, sha256 = _read(weights)
+    if new_head:
+        state = new_classifier(spec, state, num_classes, seed=seed, source=str(weights))
     width = trained_width(spec, state, str(weights))
     return Start(spec.at_width(width), state, str(weights), sha256)
+
+
+def new_classifier(
+    spec: ModelSpec, state: dict[str, Tensor], num_classes: int | None, *, seed: int, source: str
+) -> dict[str, Tensor]:
+    """``state`` with its classifier (the network's last ``nn.Linear``) replaced by a fresh one for ``num_classes``.
+
+    The features keep their trained weights; the new rows are drawn by ``nn.Linear``'s own initialisation from
+    ``seed``, so a transfer run is reproducible (docs/design.md, AutoTL).
+    """
+    with torch.device("meta"):
+        net = spec.build()
+    linears = [name for name, m in net.named_modules() if isinstance(m, nn.Linear)]
+    key = f"{linears[-1]}.weight" if linears else None
+    if key is None or key not in state or state[key].dim() != 2:
+        raise AutoscError(f"--new-head: --weights {source} has no classifier {key or '(no nn.Linear)'} to replace")
+    features = int(state[key].shape[1])
+    classes = num_classes if num_classes is not None else int(state[key].shape[0])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        head = nn.Linear(features, classes, bias=f"{linears[-1]}.bias" in state)
+    out = dict(state)
+    out[key] = head.weight.detach().clone()
+    if head.bias is not None:
+        out[f"{linears[-1]}.bias"] = head.bias.detach().clone()
+    return out
 
 
 __all__ = ["Start", "load_start", "mismatches", "read_weights", "trained_width"]

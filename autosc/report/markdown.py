@@ -81,10 +81,31 @@ def _verdict(report: Report) -> str:
             f"{acc(base.accuracy)}, {gap}"
         )
     else:
-        tail = f"; {human / report.macs.final_total:.2f}× fewer MACs than the human network ({format_count(human)})"
+        total = report.macs.final_total
+        tail = (
+            f"; {human / total:.2f}× fewer MACs than the human network ({format_count(human)})"
+            if total <= human
+            else f"; {total / human:.2f}× the MACs of the human network ({format_count(human)})"
+        )
     if report.accuracy.human is not None:
         tail += f"; the trained network it started from: {acc(report.accuracy.human)}"
     return f"**{head}{tail}.**"
+
+
+def _how_started(report: Report) -> str:
+    """The first sentence of the details: what the adaptors started from, in the run's mode."""
+    final = format_count(report.macs.final_total)
+    if not any(a.kind == "standard" for a in report.adaptors):
+        return (
+            f"AutoSC widened the human network to width {report.width:.2f} "
+            f"({format_count(report.macs.widened)} MACs), then learned where to shrink its feature maps "
+            f"down to {final} MACs."
+        )
+    return (
+        f"The human resizing cells ran at stride 1 under shape adaptors (width {report.width:.2f}; every adapted map "
+        f"at its stride-1 size would be {format_count(report.macs.widened)} MACs); the adaptors learned how far to "
+        f"shrink each map, to {final} MACs."
+    )
 
 
 def _verdict_cost(report: Report) -> str:
@@ -201,9 +222,7 @@ def _run_notes(report: Report) -> str:
     took = "" if report.seconds is None else f" in {duration(report.seconds)}"
     return " ".join(
         [
-            f"AutoSC widened the human network to width {report.width:.2f} "
-            f"({format_count(report.macs.widened)} MACs), then learned where to shrink its feature maps "
-            f"down to {format_count(report.macs.final_total)} MACs.",
+            _how_started(report),
             f"Trained {report.epochs} epoch" + ("" if report.epochs == 1 else "s") + f"{took}.",
             f"ONNX: `{onnx.path}` (opset {onnx.opset}, {onnx.exporter} exporter, "
             f"max |ONNX − PyTorch| = {onnx.max_abs_diff:.1e}"

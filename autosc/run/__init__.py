@@ -16,6 +16,7 @@ from .stages import (
     train_baseline,
     train_network,
 )
+from .transfer import TRANSFER_DEFAULTS, transfer
 
 __all__ = [
     "RUN_FILE",
@@ -37,4 +38,6 @@ __all__ = [
     "read_preset",
     "train_baseline",
     "train_network",
+    "transfer",
+    "TRANSFER_DEFAULTS",
 ]

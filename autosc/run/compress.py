@@ -62,9 +62,10 @@ def read_preset(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def command_line(config: RunConfig, given: dict[str, Any]) -> str:
-    """The ``autosc compress`` command that reproduces the run: the options given, in the config's order."""
-    parts = ["autosc", "compress", str(config.plan.model)]
+def command_line(config: RunConfig, given: dict[str, Any], verb: str = "compress") -> str:
+    """The ``autosc compress`` (or ``verb``) command that reproduces the run: the options given, in the config's
+    order."""
+    parts = ["autosc", verb, str(config.plan.model)]
     for key in RunConfig.option_names():
         value = given.get(key)
         if key == "model" or value is None:
@@ -108,6 +109,7 @@ def compress(
     resume: bool = False,
     force: bool = False,
     quiet: bool = False,
+    verb: str = "compress",
     **options: Any,
 ) -> Result:
     """Compress ``model`` under a budget end to end; the Python face of ``autosc compress``.
@@ -118,7 +120,8 @@ def compress(
     classes are read from them. ``options`` are :class:`~autosc.config.RunConfig`'s flat names
     (``budget``, ``weights``, ``epochs``, ``opset``, ...); ``None`` values fall back to the preset, then
     to the defaults. ``out``/``resume``/``force``/``quiet`` say where and how loudly it runs, not what
-    it computes. A network made from an instance loads back with :func:`autosc.load_frozen`.
+    it computes. A network made from an instance loads back with :func:`autosc.load_frozen`. ``verb`` is the
+    command the run folder's ``command`` names (``transfer`` for :func:`autosc.transfer`).
     """
     given = read_preset(preset) if preset is not None else {}
     given.update({k: v for k, v in options.items() if v is not None})
@@ -148,7 +151,7 @@ def compress(
     try:
         with folder.session(resume=resume, force=force) if dist.is_main else nullcontext():
             distributed.barrier(dist)
-            command = command_line(config, given)
+            command = command_line(config, given, verb)
             stored_plan = None
             if resume:
                 config, command, stored_plan = _stored(folder, given)

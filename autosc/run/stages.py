@@ -121,6 +121,8 @@ def load_start_network(config: RunConfig, bundle: DataBundle, model: nn.Module |
         width_hint=width if width is not None else 1.0,
         num_classes=bundle.num_classes,
         in_channels=bundle.channels,
+        new_head=p.new_head,
+        seed=config.train.seed,
     )
 
 
@@ -151,6 +153,9 @@ def plan_network(
         in_channels=bundle.channels,
         adaptors=p.placement(),
         mode=p.mode,
+        init_factor=p.init_factor,
+        free=p.no_budget,
+        new_head=p.new_head,
         macs_convention=p.macs_convention,
         low_branch=p.low_branch,
         weights=p.weights,

@@ -347,7 +347,7 @@ class Trainer:
             self.alpha_params,
             self.alpha_opt,
             self.alpha_sched,
-            relaxed_cost=self.net.relaxed_cost if self.config.cost_term else None,
+            relaxed_cost=self.net.relaxed_cost if self.config.cost_term and self.net.budget.bounded else None,
             dual=self.dual,
             rule=DualRule(self.config.dual_lr, self.config.penalty),
         )
