@@ -31,6 +31,8 @@ COMPRESS = {
     "weights": ["/nonexistent/w.pt"],
     "widen_noise": ["-1", "nan"],
     "adaptor_mix": ["average"],
+    "mode": ["sideways"],
+    "init_factor": ["0.5", "1", "x"],
     "data": ["bogus", "imagefolder:", "imagefolder:/nonexistent/autosc", "cifar10"],
     "data_root": ["/nonexistent/autosc"],  # with --data cifar10 (below)
     "subset": ["0", "1000000", "-1"],
@@ -71,6 +73,8 @@ FLAGS = [
     "compile",
     "download",
     "pool_halves",
+    "new_head",
+    "no_budget",
     "baseline",
     "resume",
     "force",
