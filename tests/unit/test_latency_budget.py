@@ -122,7 +122,7 @@ def _synthetic(cost_model, per_pixel=(0.002, 0.01, 0.03), stem=0.2):
     for k, ((h, w), (fh, fw)) in enumerate(zip(cost_model.human_sizes, cost_model.min_sizes, strict=True)):
         a = sorted({fh * fw, (fh + h) // 2 * ((fw + w) // 2), h * w})
         areas.append(a)
-        ms.append([per_pixel[k] * v for v in a])
+        ms.append([per_pixel[min(k, len(per_pixel) - 1)] * v for v in a])
     return LatencyModel(stem, areas, ms)
 
 
@@ -365,3 +365,11 @@ def test_a_host_slower_than_the_width_choice_assumed_gets_a_narrower_width(fake_
     assert plan.projected.cost.latency_ms <= 1.0
     with pytest.raises(UnreachableBudget, match="impossible"):
         make_plan("mobilenet_v2_cifar", latency="1ms", input_size=16, num_classes=10, width=first.spec.width)
+
+
+@pytest.mark.parametrize("mode", ["standard", "both"])
+def test_a_latency_budget_projects_the_standard_and_both_modes(fake_timing, mode):
+    plan = make_plan("mobilenet_v2_cifar", latency="1ms", input_size=16, num_classes=10, mode=mode)
+    assert "standard" in {a.kind for a in plan.network.adaptors()}
+    lat = plan.to_dict()["latency_ms"]
+    assert lat["floor"] < lat["projected"] <= 1.0 < lat["widened"]  # predicted: the same hard budget as autosc mode
