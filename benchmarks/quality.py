@@ -53,7 +53,7 @@ from benchmarks.quality_jobs import (
 from benchmarks.quality_plot import plot
 from benchmarks.quality_tables import paired_study, paired_sweep, summarise
 
-__all__ = ["METHODS", "load_rows", "main"]
+__all__ = ["GRID_METHODS", "METHODS", "load_rows", "main"]
 
 
 def arguments() -> argparse.ArgumentParser:

@@ -60,8 +60,13 @@ def test_compress_run_folder_report_and_budget(cli, tmp_path):
     )
 
 
+#: SMALL with more batches per epoch (14 instead of 3), so that a signal sent just after epoch 1 lands inside
+#: training on a fast host too (with 3 batches the run could finish first: seen on a fast EPYC host)
+RESUMABLE = [*SMALL[: SMALL.index("--subset")], "--subset", "480", *SMALL[SMALL.index("--subset") + 2 :]]
+
+
 def _compress_process(out: Path, *extra: str) -> subprocess.Popen:
-    args = [sys.executable, "-m", "autosc", "compress", "mobilenet_v2_cifar", *SMALL, "--epochs", "3",
+    args = [sys.executable, "-m", "autosc", "compress", "mobilenet_v2_cifar", *RESUMABLE, "--epochs", "3",
             "--exporter", "torchscript", "--out", str(out), "--quiet", *extra]  # fmt: skip
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -111,7 +116,7 @@ def test_stopped_run_resumes_to_the_same_result(tmp_path, reference_run, how, co
         proc.kill()
         proc.wait()
     else:
-        time.sleep(0.3)  # inside epoch 2
+        time.sleep(0.05)  # inside epoch 2 (its 14 batches take longer than this on any host)
         proc.send_signal(signal.SIGINT if how == "ctrl-c" else signal.SIGTERM)
         assert proc.wait(timeout=120) == code, proc.stderr.read()
         assert len((stopped / "metrics.jsonl").read_text().splitlines()) < 3
