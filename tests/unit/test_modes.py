@@ -187,3 +187,32 @@ def test_build_frozen_runs_standard_cells_at_stride_one():
     strides = {n: m.stride for n, m in net.named_modules() if isinstance(m, nn.Conv2d) and m.groups > 1}
     assert all(s == (1, 1) for s in strides.values())  # every depthwise conv (the strided ones) now at stride 1
     assert count(net, (32, 32), cells=False).total_macs <= plan.budget.macs
+
+
+class _UserNet(nn.Module):
+    """A user's own network: a strided conv cell and a pool cell halve it; autosc knows only what it probes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU())
+        self.down = nn.Sequential(nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.ReLU())
+        self.pool = nn.MaxPool2d(2)
+        self.body = nn.Sequential(nn.Conv2d(16, 16, 3, padding=1), nn.ReLU())
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10))
+
+    def forward(self, x):
+        return self.head(self.body(self.pool(self.down(self.stem(x)))))
+
+
+def test_a_user_network_has_its_strided_conv_and_pool_cells_replaced():
+    net = _UserNet()
+    placement = place_adaptors(net, (16, 16), 3, None, mode="standard")
+    assert placement.cells == ["down", "pool"] and placement.kinds == ["standard", "standard"]
+    assert net.down.cell[0].stride == (1, 1) and isinstance(net.pool.cell, nn.Identity)
+    with torch.no_grad():
+        shapes = [tuple(a.size) for a in (net.down.adaptor, net.pool.adaptor)]
+        assert net.eval()(torch.zeros(1, 3, 16, 16)).shape == (1, 10)
+    assert shapes == [(16, 16), (16, 16)]  # unadapted: every map at stride 1 until the sizes are set
+    adaptors = [net.down.adaptor, net.pool.adaptor]
+    start = sizes_from_factors([a.human_size for a in adaptors], [a.factor() for a in adaptors])
+    assert start == [(8, 8), (4, 4)]  # the identity start: the human network's sizes
