@@ -7,7 +7,8 @@ import json
 import os
 import sys
 import typing
-from typing import Annotated
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -20,6 +21,9 @@ from .cost.latency_probe import Timing
 from .errors import AutoscError
 from .run.progress import Display
 from .units import format_bytes, format_count, format_ms
+
+if TYPE_CHECKING:
+    from .report import Report
 
 app = typer.Typer(
     add_completion=False,
@@ -393,19 +397,23 @@ _MODEL_PARAM = inspect.Parameter(
 )
 
 
-def _compress(model: str | None = None, **options) -> None:
-    from .run import compress as run_compress
-
-    result = run_compress(model, **options)
+def _finish(result, quiet: bool, against: Callable[[Report], str]) -> None:
+    """Exit with a stopped run's code, else print the one-line summary; ``against``: what the MACs are set beside."""
     if not result.completed:
         raise typer.Exit(result.exit_code)
-    if not options.get("quiet") and result.report is not None:  # under torchrun only rank 0 has a report
+    if not quiet and result.report is not None:  # under torchrun only rank 0 has a report
         r = result.report
         console.print(
             f"done: {result.run_dir} | top-1 {100 * r.accuracy.final:.2f}% | MACs {format_count(r.macs.final_total)} "
-            f"(budget {Budget(**r.budget).describe()}) | ONNX p50 {r.latency_ms.compressed.p50:.2f} ms "
+            f"({against(r)}) | ONNX p50 {r.latency_ms.compressed.p50:.2f} ms "
             f"vs human {r.latency_ms.human.p50:.2f} ms | see {result.run_dir / 'report.md'}"
         )
+
+
+def _compress(model: str | None = None, **options) -> None:
+    from .run import compress as run_compress
+
+    _finish(run_compress(model, **options), options.get("quiet"), lambda r: f"budget {Budget(**r.budget).describe()}")
 
 
 _command(
@@ -419,16 +427,7 @@ _command(
 def _transfer(model: str | None = None, **options) -> None:
     from .run import transfer as run_transfer
 
-    result = run_transfer(model, **options)
-    if not result.completed:
-        raise typer.Exit(result.exit_code)
-    if not options.get("quiet") and result.report is not None:
-        r = result.report
-        console.print(
-            f"done: {result.run_dir} | top-1 {100 * r.accuracy.final:.2f}% | MACs {format_count(r.macs.final_total)} "
-            f"(human {format_count(r.macs.human)}) | ONNX p50 {r.latency_ms.compressed.p50:.2f} ms "
-            f"vs human {r.latency_ms.human.p50:.2f} ms | see {result.run_dir / 'report.md'}"
-        )
+    _finish(run_transfer(model, **options), options.get("quiet"), lambda r: f"human {format_count(r.macs.human)}")
 
 
 _command(

@@ -76,7 +76,7 @@ def collapse(frozen: nn.Module) -> nn.Module:
     collapsed = copy.deepcopy(frozen)
     for name, module in list(collapsed.named_modules()):
         if isinstance(module, FrozenAdaptor):
-            _replace(collapsed, name, SingleBranchAdaptor(module.size, low=module.sigma < 0.5, pool=module.pool))
+            collapsed.set_submodule(name, SingleBranchAdaptor(module.size, low=module.sigma < 0.5, pool=module.pool))
     return collapsed
 
 
@@ -96,10 +96,7 @@ def shape_spec(network: BudgetedNetwork) -> dict:
                 "s": adaptor.factor(),
             }
         )
-        if adaptor.kind != "autosc":  # it replaces a human resize: its cell runs at stride 1 (build_frozen)
-            adaptors[-1]["kind"] = adaptor.kind
-        if adaptor.start_size != adaptor.human_size:  # the map it resizes: its cell, or one before it, ran at stride 1
-            adaptors[-1]["stride1_size"] = list(adaptor.human_size)
+        adaptors[-1].update(adaptor.place_keys())  # kind "standard": its cell runs at stride 1 (build_frozen)
         if adaptor.branch is not None:
             adaptors[-1]["branch"] = adaptor.branch
         elif adaptor.mix == "straight-through":  # its forward is the full branch: freeze exactly that
@@ -117,11 +114,6 @@ def shape_spec(network: BudgetedNetwork) -> dict:
     return spec
 
 
-def _replace(model: nn.Module, name: str, module: nn.Module) -> None:
-    parent_name, _, child = name.rpartition(".")
-    setattr(model.get_submodule(parent_name) if parent_name else model, child, module)
-
-
 def _fixed_adaptor(entry: dict, pool: str) -> nn.Module:
     """The fixed module of one shape-spec entry: the two-branch mix, or one branch if training collapsed it."""
     if entry.get("branch"):
@@ -134,7 +126,7 @@ def freeze(network: BudgetedNetwork) -> tuple[nn.Module, dict]:
     spec = shape_spec(network)
     frozen = copy.deepcopy(network.net)
     for entry in spec["adaptors"]:
-        _replace(frozen, f"{entry['name']}.adaptor", _fixed_adaptor(entry, spec.get("low_branch", "max")))
+        frozen.set_submodule(f"{entry['name']}.adaptor", _fixed_adaptor(entry, spec.get("low_branch", "max")))
     return frozen.eval(), spec
 
 
@@ -152,7 +144,7 @@ def build_frozen(spec: dict, *, model: str | nn.Module | None = None) -> nn.Modu
         cell = net.get_submodule(entry["name"])
         if entry.get("kind") == "standard":
             cell = stride_one(cell)
-        _replace(net, entry["name"], AdaptedCell(cell, _fixed_adaptor(entry, spec.get("low_branch", "max"))))
+        net.set_submodule(entry["name"], AdaptedCell(cell, _fixed_adaptor(entry, spec.get("low_branch", "max"))))
     return net
 
 

@@ -70,9 +70,7 @@ class Plan:
 
     def to_dict(self) -> dict:
         adaptors = [
-            {"name": cell, "human_size": list(a.start_size), "size": list(size), "s": a.factor(),
-             **({"kind": a.kind} if a.kind != "autosc" else {}),
-             **({"stride1_size": list(a.human_size)} if a.human_size != a.start_size else {})}
+            {"name": cell, "human_size": list(a.start_size), "size": list(size), "s": a.factor(), **a.place_keys()}
             for cell, a, size in zip(self.cells, self.network.adaptors(), self.projected.sizes, strict=True)
         ]  # fmt: skip
         conv = self.budget.convention

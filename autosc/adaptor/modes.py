@@ -7,7 +7,6 @@ freeze, export and report treat them alike.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from torch import nn
@@ -25,33 +24,25 @@ class Placement:
     cells: list[str]
     kinds: list[str]  # per cell: "autosc" or "standard" (autosc/adaptor/module.py, KINDS)
     candidates: list[str]  # the non-resizing cells an AutoSC adaptor may follow
-    kept: list[str]  # human resizes standard mode leaves as they are (their output is under the 2-pixel floor)
 
     @property
     def names(self) -> list[str]:
         return [f"{c}.adaptor" for c in self.cells]
 
 
-def _set(model: nn.Module, name: str, module: nn.Module) -> None:
-    parent, _, child = name.rpartition(".")
-    setattr(model.get_submodule(parent) if parent else model, child, module)
+@dataclass(frozen=True)
+class Mode:
+    """What a mode adapts: the non-resizing cells (AutoSC adaptors), the human resizes (standard ones), or both."""
+
+    autosc: bool
+    standard: bool
 
 
-def _autosc(calls: list[CellCall], candidates: list[Candidate], adaptors, size) -> list[Candidate]:
-    return choose(candidates, adaptors, size)
-
-
-def _standard(calls, candidates, adaptors, size) -> list[Candidate]:
-    if adaptors:
-        raise AutoscError(
-            "--adaptors and --adaptor-at place AutoSC adaptors; --mode standard puts one on each human resize "
-            "(use --mode both to add AutoSC adaptors)"
-        )
-    return []
-
-
-#: mode -> which AutoSC adaptors it adds (choose(), or none); every mode but ``autosc`` replaces the resizes.
-MODES: dict[str, Callable[..., list[Candidate]]] = {"autosc": _autosc, "standard": _standard, "both": _autosc}
+MODES: dict[str, Mode] = {
+    "autosc": Mode(autosc=True, standard=False),
+    "standard": Mode(autosc=False, standard=True),
+    "both": Mode(autosc=True, standard=True),
+}
 
 
 def place_adaptors(
@@ -69,19 +60,27 @@ def place_adaptors(
         raise AutoscError(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
     calls = probe_cells(net, input_size, in_channels)
     candidates = find_candidates(net, input_size, in_channels, calls=calls)
-    chosen = MODES[mode](calls, candidates, adaptors, input_size)
-    if mode == "autosc":
+    if MODES[mode].autosc:
+        chosen = choose(candidates, adaptors, input_size)
+    elif adaptors:
+        raise AutoscError(
+            "--adaptors and --adaptor-at place AutoSC adaptors; --mode standard puts one on each human resize "
+            "(use --mode both to add AutoSC adaptors)"
+        )
+    else:
+        chosen = []
+    if not MODES[mode].standard:
         alpha = identity_alpha([c.size for c in chosen])
         for name in insert_adaptors(net, chosen, pool=pool, mix=mix):
             net.get_submodule(name).alpha.data.fill_(alpha)
-        return Placement([c.name for c in chosen], ["autosc"] * len(chosen), [c.name for c in candidates], [])
-    resizing, kept = find_resizing(calls)
+        return Placement([c.name for c in chosen], ["autosc"] * len(chosen), [c.name for c in candidates])
+    resizing = find_resizing(calls)
     if not resizing:
         raise AutoscError(
             f"--mode {mode} replaces the human resizing layers, and this network has none autosc can find "
             "(a cell that halves its input: a strided conv block or a pool); use --mode autosc"
         )
-    return _replace_resizes(net, input_size, in_channels, calls, candidates, chosen, resizing, kept, pool, mix)
+    return _replace_resizes(net, input_size, in_channels, calls, candidates, chosen, resizing, pool, mix)
 
 
 def _replace_resizes(
@@ -92,12 +91,11 @@ def _replace_resizes(
     candidates: list[Candidate],
     chosen: list[Candidate],
     resizing: list[Resizing],
-    kept: list[str],
     pool: str,
     mix: str,
 ) -> Placement:
     for r in resizing:
-        _set(net, r.name, rebuild_at_stride_one(r.name, net.get_submodule(r.name), r.shape_in))
+        net.set_submodule(r.name, rebuild_at_stride_one(r.name, net.get_submodule(r.name), r.shape_in))
     unadapted = {
         c.name: (int(c.shape_out[-2]), int(c.shape_out[-1])) for c in probe_cells(net, input_size, in_channels)
     }
@@ -110,5 +108,5 @@ def _replace_resizes(
         adaptor = ShapeAdaptor(
             unadapted[cell], alpha=alpha, pool=pool, mix=mix, kind=kinds[cell], start_size=human[cell]
         )
-        _set(net, cell, AdaptedCell(net.get_submodule(cell), adaptor))
-    return Placement(cells, [kinds[c] for c in cells], [c.name for c in candidates], kept)
+        net.set_submodule(cell, AdaptedCell(net.get_submodule(cell), adaptor))
+    return Placement(cells, [kinds[c] for c in cells], [c.name for c in candidates])

@@ -137,8 +137,8 @@ def insert_adaptors(model: nn.Module, chosen: list[Candidate], *, pool: str = "m
     """
     names = []
     for cand in chosen:
-        parent_name, _, child = cand.name.rpartition(".")
-        parent = model.get_submodule(parent_name) if parent_name else model
-        setattr(parent, child, AdaptedCell(getattr(parent, child), ShapeAdaptor(cand.size, pool=pool, mix=mix)))
+        model.set_submodule(
+            cand.name, AdaptedCell(model.get_submodule(cand.name), ShapeAdaptor(cand.size, pool=pool, mix=mix))
+        )
         names.append(f"{cand.name}.adaptor")
     return names

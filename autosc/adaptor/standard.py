@@ -31,20 +31,18 @@ def _halves(n_in: int, n_out: int) -> bool:
     return n_out < n_in and n_out in (n_in // 2, -(-n_in // 2))
 
 
-def find_resizing(calls: list[CellCall]) -> tuple[list[Resizing], list[str]]:
-    """The cells that halve both sides of their input, in execution order, and those left as they are.
+def find_resizing(calls: list[CellCall]) -> list[Resizing]:
+    """The cells that halve both sides of their input, in execution order.
 
     A halving to under the 2-pixel floor stays human (no adaptor resizes below 2x2, autosc/adaptor/module.py).
     """
-    found, kept = [], []
-    for c in calls:
-        if not c.spatial or not all(_halves(a, b) for a, b in zip(c.shape_in[-2:], c.shape_out[-2:], strict=True)):
-            continue
-        if min(c.shape_out[-2:]) < MIN_SIZE:
-            kept.append(c.name)
-            continue
-        found.append(Resizing(c.name, c.shape_in, (int(c.shape_out[-2]), int(c.shape_out[-1]))))
-    return found, kept
+    return [
+        Resizing(c.name, c.shape_in, (int(c.shape_out[-2]), int(c.shape_out[-1])))
+        for c in calls
+        if c.spatial
+        and all(_halves(a, b) for a, b in zip(c.shape_in[-2:], c.shape_out[-2:], strict=True))
+        and min(c.shape_out[-2:]) >= MIN_SIZE
+    ]
 
 
 def _conv_stride_one(conv: nn.Module) -> nn.Module:
@@ -81,8 +79,7 @@ def stride_one(cell: nn.Module) -> nn.Module:
     for name, module in list(cell.named_modules()):
         rule = _rule(module) if name else None
         if rule is not None:
-            parent, _, child = name.rpartition(".")
-            setattr(cell.get_submodule(parent) if parent else cell, child, rule(module))
+            cell.set_submodule(name, rule(module))
     return cell
 
 

@@ -115,8 +115,7 @@ def split_at_adaptors(net: nn.Module, adaptor_names: list[str]) -> tuple[nn.Modu
         adaptor = plain.get_submodule(name)
         if not isinstance(adaptor, ShapeAdaptor):
             raise AutoscError(f"{name} is not a shape adaptor")
-        parent, _, child = name.rpartition(".")
-        setattr(plain.get_submodule(parent) if parent else plain, child, _single_branch(adaptor.human_size))
+        plain.set_submodule(name, _single_branch(adaptor.human_size))
     try:
         graph = _LeafTracer().trace(plain)
     except Exception as exc:  # fx refuses data-dependent control flow, among others: say it in one line

@@ -58,7 +58,7 @@ def test_identity_start_budget_after_freezing_and_export_parity(name, mode, tmp_
     network = plan.network
     human = spec.build()
     calls = {c.name: c for c in probe_cells(human, (size, size))}
-    resizing, _ = find_resizing(list(calls.values()))
+    resizing = find_resizing(list(calls.values()))
     kinds = [a.kind for a in network.adaptors()]
     # every human resize autosc can rebuild is replaced; both mode adds AutoSC adaptors on non-resizing cells
     assert [c for c, k in zip(plan.cells, kinds, strict=True) if k == "standard"] == [r.name for r in resizing]
