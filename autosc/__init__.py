@@ -4,7 +4,7 @@ The pipeline, one package each: ``models`` (zoo, widening) -> ``adaptor`` (modul
 placement) -> ``cost`` (counting, budget) -> ``train`` -> ``freeze`` ->
 ``export``/``latency`` -> ``report``; ``run`` holds the stages that chain them
 and ``compress``; ``config`` the one run configuration; ``cli`` is a thin layer
-over these (docs/design.md, Pipeline and layout).
+over these (docs/architecture.md, The pipeline).
 """
 
 from .api import count_model, export_model, load_frozen, plan

@@ -2,7 +2,7 @@
 
 Kept apart from the timing code in :mod:`autosc.latency`: probing the machine
 is one job and timing networks another, and benchmarks and run records
-(docs/design.md, The run folder) want the environment without a benchmark.
+(docs/algorithm.md, The run folder) want the environment without a benchmark.
 """
 
 from __future__ import annotations

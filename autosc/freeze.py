@@ -1,4 +1,4 @@
-"""Freeze a learned shape into an ordinary fixed-resize network (docs/design.md, Freeze, export, measure).
+"""Freeze a learned shape into an ordinary fixed-resize network (docs/algorithm.md, Freeze, export, measure).
 
 Each :class:`~autosc.adaptor.ShapeAdaptor` becomes a :class:`FrozenAdaptor`
 with a constant integer size and a constant sigma: the same function as the
@@ -49,7 +49,7 @@ class FrozenAdaptor(nn.Module):
 
 
 class SingleBranchAdaptor(nn.Module):
-    """A collapsed adaptor: one branch, resized to the learned size (docs/design.md, Freeze, export, measure).
+    """A collapsed adaptor: one branch, resized to the learned size (docs/algorithm.md, Freeze, export, measure).
 
     The frozen form of an adaptor that training collapsed (``--collapse``, the
     default: the weights were fine-tuned on it, so it is the trained function).

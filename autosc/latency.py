@@ -1,4 +1,4 @@
-"""ONNX Runtime CPU latency of one or more exported networks (docs/design.md, Freeze, export, measure).
+"""ONNX Runtime CPU latency of one or more exported networks (docs/algorithm.md, Freeze, export, measure).
 
 The networks are measured interleaved in the same process (run i times every
 model once), so drift in clock speed, thermal state or background load hits
@@ -108,7 +108,7 @@ def _measure(sessions: list, feeds: list[dict], runs: int, warmup: int, block: i
     and then times ``block`` runs in a row: the model is warm, as it is when deployed (single interleaved runs
     of large networks evict each other's weights: measured 1.2-2x slower), while its runs are still spread
     over the whole measurement, so the machine's slow swings (about 10% between seconds on a shared host, see
-    docs/design.md, Latency budgets) hit every model alike.
+    docs/algorithm.md, Latency budgets) hit every model alike.
     """
     for sess, feed in zip(sessions, feeds, strict=True):
         for _ in range(warmup):

@@ -2,7 +2,7 @@
 side by side at one budget (``latency``, ``plan_latency``).
 
 Nothing here reaches into autosc: the networks come from :func:`autosc.planning.make_plan` and the public stages
-:func:`autosc.run.freeze_and_save` and :func:`autosc.run.export_networks` (docs/design.md, "Freeze, export,
+:func:`autosc.run.freeze_and_save` and :func:`autosc.run.export_networks` (docs/algorithm.md, "Freeze, export,
 measure").
 """
 
@@ -111,7 +111,7 @@ class Lineup:
     plan_seconds: float  # make_plan: width search, adaptor placement and the first projection
     frozen: nn.Module  # the plan's shape (the identity shape projected under the budget), untrained
     shape: dict  # the frozen network's shape spec (autosc.freeze)
-    # one branch per adaptor: post-hoc, needs fine-tuning (docs/design.md, "Freeze, export, measure")
+    # one branch per adaptor: post-hoc, needs fine-tuning (docs/algorithm.md, "Freeze, export, measure")
     collapsed: nn.Module
     width: float  # the widest width at which the human network fits the budget
     human: nn.Module  # the human network at that width

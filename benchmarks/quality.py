@@ -7,7 +7,7 @@ a stopped benchmark resumes where it stopped (jobs already in the file are skipp
   (the product's defaults), frozen, evaluated frozen.
 - ``uniform``: the same widened, adapted network with the alphas frozen: the identity shape scaled down by the
   budget projection's common P (collapsed to plain resizes at mid-run like autosc, by the same default). The
-  allocation any *learned* shape has to beat (docs/design.md, "Training").
+  allocation any *learned* shape has to beat (docs/algorithm.md, "Training").
 - ``human-width``: the human network at the largest width that fits the budget.
 - ``human-res``: the human network at full width, fed a smaller input that fits the budget (the MobileNet
   papers' other knob).

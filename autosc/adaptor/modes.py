@@ -1,4 +1,4 @@
-"""Where the adaptors of each mode go, and their identity start (docs/design.md, Modes: standard and both).
+"""Where the adaptors of each mode go, and their identity start (docs/algorithm.md, Modes: standard and both).
 
 ``autosc`` (the default) follows non-resizing cells; ``standard`` replaces every human resize; ``both`` does
 the two. All modes give one list of adaptors in execution order, so the budget, projection, cost model,

@@ -1,4 +1,4 @@
-"""The shape adaptor: a learnable, downsampling-only resizing module (docs/design.md, The shape adaptor)."""
+"""The shape adaptor: a learnable, downsampling-only resizing module (docs/algorithm.md, The shape adaptor)."""
 
 from __future__ import annotations
 
@@ -124,7 +124,7 @@ class ShapeAdaptor(nn.Module):
 
         Once the shape is fixed the mix only blurs: at sigma 0.6 two fifths of the
         map are the half-resolution copy. Collapsing lets the weights finish on a
-        plain resize at the learned size (docs/design.md, Freeze, export, measure: collapse and fine-tune).
+        plain resize at the learned size (docs/algorithm.md, Collapse when the shape phase ends).
         """
         if branch not in BRANCHES:
             raise ValueError(f"branch must be one of {BRANCHES}, got {branch!r}")
@@ -174,7 +174,7 @@ class AdaptedCell(nn.Module):
 
 
 def identity_alpha(human_sizes: list[tuple[int, int]]) -> float:
-    """The common initial alpha under which every adaptor keeps its human size (docs/design.md, Placement and identity initialisation).
+    """The common initial alpha under which every adaptor keeps its human size (docs/algorithm.md, Placement and identity initialisation).
 
     Adaptor k (1-based) sits behind k factors, so its size is round(H s0^k);
     it stays H when H (1 - s0^k) < 0.5. The smallest s0 that satisfies this

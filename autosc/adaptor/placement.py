@@ -1,4 +1,4 @@
-"""Where shape adaptors go: after non-resizing cells, found by a shape-only probe (docs/design.md, Placement and identity initialisation)."""
+"""Where shape adaptors go: after non-resizing cells, found by a shape-only probe (docs/algorithm.md, Placement and identity initialisation)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Standard mode: the human resizing layers become shape adaptors (docs/design.md, Modes: standard and both).
+"""Standard mode: the human resizing layers become shape adaptors (docs/algorithm.md, Modes: standard and both).
 
 A resizing cell (one that halves its input: a strided conv block or a pool) is rebuilt to run at stride 1,
 and an adaptor after it learns a factor in (0.5, 1) where the human design fixed 0.5. The adaptor is the

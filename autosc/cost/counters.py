@@ -1,6 +1,6 @@
 """Cost of a network at an input size, by the libraries' own counters.
 
-Convention "standard" (docs/design.md, Cost conventions): MACs of Conv2d and Linear (BN folded, bias and
+Convention "standard" (docs/algorithm.md, Cost conventions): MACs of Conv2d and Linear (BN folded, bias and
 elementwise ops not counted) = ``torch.utils.flop_counter`` FLOPs / 2, which
 equals fvcore with only its conv/linear/matmul handles. Convention "paper":
 thop's count (conv + linear + 4 per BatchNorm element), which reproduces the
@@ -21,7 +21,7 @@ from ..errors import AutoscError, one_line
 from ..models.cells import model_cells
 from .trace import OpRecorder
 
-#: The MACs conventions, with what each counts (docs/design.md, Cost conventions): the one list of them.
+#: The MACs conventions, with what each counts (docs/algorithm.md, Cost conventions): the one list of them.
 CONVENTIONS = {
     "standard": "standard: conv + linear, BN folded",
     "paper": "paper: thop-style, conv + linear + 4×BN",

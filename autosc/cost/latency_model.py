@@ -1,4 +1,4 @@
-"""Predicted ONNX Runtime latency of an adapted network from its adaptor sizes (docs/design.md, Latency budgets).
+"""Predicted ONNX Runtime latency of an adapted network from its adaptor sizes (docs/algorithm.md, Latency budgets).
 
 Additive over segments, as measured look-up tables are in NetAdapt and Once-for-All: the stem (everything
 before the first adaptor) costs a constant, and the segment after adaptor k (its resize and every operator up to

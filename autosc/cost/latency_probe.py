@@ -6,7 +6,7 @@ then one part per adaptor, each a module of its own. At the probe shapes (the hu
 adaptor at its floor to one pixel under its human size, and seeded random shapes of the kind training produces,
 so each segment is seen at sizes off the diagonal too), each part and the whole network are exported; all parts
 of all shapes are timed together, then all whole networks, interleaved in warm blocks
-(:func:`autosc.latency.bench`), and the model is fitted on them (docs/design.md, Latency budgets). The result is
+(:func:`autosc.latency.bench`), and the model is fitted on them (docs/algorithm.md, Latency budgets). The result is
 cached under a key of everything that changes it, so a second plan of the same network on the same machine
 times nothing.
 """

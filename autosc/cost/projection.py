@@ -1,4 +1,4 @@
-"""The hard budget: from learned factors to integer sizes that fill it (docs/design.md, Width and budget projection).
+"""The hard budget: from learned factors to integer sizes that fill it (docs/algorithm.md, Width and budget projection).
 
 Before every forward pass every factor is multiplied by one common P, the
 largest for which the cost fits. Cost is monotone in every size, so bisection

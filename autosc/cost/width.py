@@ -1,4 +1,4 @@
-"""``--width auto``: the widest human network whose cost is a fixed ratio above the budget (docs/design.md, Width and budget projection)."""
+"""``--width auto``: the widest human network whose cost is a fixed ratio above the budget (docs/algorithm.md, Width and budget projection)."""
 
 from __future__ import annotations
 

@@ -48,7 +48,7 @@ def load_data(
     augment: bool = True,
     download: bool = False,
 ) -> DataBundle:
-    """Load a dataset by name with the transforms of docs/design.md ("Training") for ``input_size`` (height, width).
+    """Load a dataset by name with the transforms of docs/algorithm.md ("Training") for ``input_size`` (height, width).
 
     ``subset``/``test_subset`` keep a seeded random sample of that many items, so short runs see a fixed,
     representative slice; ``augment=False`` gives the training split the test transform.

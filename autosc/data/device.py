@@ -5,7 +5,7 @@ Per-image Python transforms in the main process cost ~30 ms per batch of 128 and
 decoded once) and whose transform is the shared one (autosc/data/transforms.py), the same steps run here on a
 batch at once: the deterministic resize once for the whole split, then the random crop, flip and normalisation per batch. The
 random draws of one epoch come from a generator seeded by the epoch, drawn for the whole epoch up front, so a
-run resumed mid-epoch sees exactly the batches it would have seen (docs/design.md, "Throughput").
+run resumed mid-epoch sees exactly the batches it would have seen (docs/algorithm.md, "Throughput").
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The image transforms every source shares: resize, augment, normalise (docs/design.md, "Training")."""
+"""The image transforms every source shares: resize, augment, normalise (docs/algorithm.md, "Training")."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ IMAGENET_STATS: Stats = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 def build_transform(
     size: tuple[int, int], native: tuple[int, int] | None, stats: Stats, *, train: bool, flip: bool = True
 ) -> SplitTransform:
-    """The transform for one split at ``size`` (height, width), following docs/design.md ("Training").
+    """The transform for one split at ``size`` (height, width), following docs/algorithm.md ("Training").
 
     Under 64 px it resizes from ``native`` (None: unknown, always resize) and pad-and-crops (CIFAR style);
     from 64 px it random-resized-crops for training and resizes plus centre-crops for testing.

@@ -1,4 +1,4 @@
-"""ONNX export, graph checks and PyTorch/onnxruntime parity (docs/design.md, Freeze, export, measure).
+"""ONNX export, graph checks and PyTorch/onnxruntime parity (docs/algorithm.md, Freeze, export, measure).
 
 One module per job: :mod:`.onnx_export` writes a checked file atomically,
 :mod:`.graph` reads ONNX files and checks their ``Resize`` nodes, and

@@ -1,4 +1,4 @@
-"""Reading an exported ONNX graph and checking its ``Resize`` nodes (docs/design.md, Freeze, export, measure).
+"""Reading an exported ONNX graph and checking its ``Resize`` nodes (docs/algorithm.md, Freeze, export, measure).
 
 Every bilinear resize must come out as an ONNX ``Resize`` whose output size is
 a constant: the dynamo exporter writes ``sizes = Concat(Shape(x)[0:2], [h, w])``

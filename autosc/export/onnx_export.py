@@ -1,4 +1,4 @@
-"""ONNX export of a frozen network, checked against PyTorch (docs/design.md, Freeze, export, measure).
+"""ONNX export of a frozen network, checked against PyTorch (docs/algorithm.md, Freeze, export, measure).
 
 The exporter and the opset are always given explicitly, the batch dimension is
 dynamic (one file serves batch 1 and batch 32) and the spatial dimensions are

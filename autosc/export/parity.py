@@ -1,4 +1,4 @@
-"""PyTorch against onnxruntime on the same input (docs/design.md, Freeze, export, measure).
+"""PyTorch against onnxruntime on the same input (docs/algorithm.md, Freeze, export, measure).
 
 onnxruntime runs the file twice, with graph optimisation off and fully on,
 because its fusions can change numerics; both must match PyTorch.

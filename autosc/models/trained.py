@@ -1,4 +1,4 @@
-"""The network a run starts from: the human network from scratch, or the user's trained one (docs/design.md,
+"""The network a run starts from: the human network from scratch, or the user's trained one (docs/algorithm.md,
 Compressing a trained network).
 
 A trained start is a ``state_dict`` file (``--weights``; what
@@ -219,7 +219,7 @@ def new_classifier(
     """``state`` with its classifier (the network's last ``nn.Linear``) replaced by a fresh one for ``num_classes``.
 
     The features keep their trained weights; the new rows are drawn by ``nn.Linear``'s own initialisation from
-    ``seed``, so a transfer run is reproducible (docs/design.md, AutoTL).
+    ``seed``, so a transfer run is reproducible (docs/algorithm.md, AutoTL).
     """
     with torch.device("meta"):
         net = spec.build()

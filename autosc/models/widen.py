@@ -1,4 +1,4 @@
-"""Function-preserving widening of a trained network (Net2WiderNet; docs/design.md, Compressing a trained network).
+"""Function-preserving widening of a trained network (Net2WiderNet; docs/algorithm.md, Compressing a trained network).
 
 ``widen(narrow, wide)`` fills a wider copy of the same architecture with the
 narrow network's weights so that both compute the same function: every new

@@ -4,7 +4,7 @@ The run builds one :class:`Report` (whose ``to_dict()`` is ``report.json``) and
 every renderer reads that same typed record, together with the per-epoch
 training log, so a report can be re-rendered from a finished run folder
 (``Report.from_dict`` of its ``report.json``) without the model. What the folder
-holds is described in docs/design.md ("The run folder").
+holds is described in docs/algorithm.md ("The run folder").
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """``dynamics.png``: each adaptor's factor s over training, and accuracy and MACs per epoch against the budget.
 
-It answers "did the shape actually learn?" (docs/design.md, "Training": runs were
+It answers "did the shape actually learn?" (docs/algorithm.md, "Training": runs were
 measured where the alphas never moved) and whether accuracy and cost behaved
 while it did. The per-epoch rows are the training log (``metrics.jsonl``), not
 part of the report, so a key missing there only leaves its line out.

@@ -1,6 +1,6 @@
-"""``report.md``: the run as text a person can read in ten seconds (docs/design.md, "The run folder").
+"""``report.md``: the run as text a person can read in ten seconds (docs/algorithm.md, "The run folder").
 
-MAC accounting follows docs/design.md ("Cost conventions"): ``macs.final`` is
+MAC accounting follows docs/algorithm.md ("Cost conventions"): ``macs.final`` is
 conv + linear, ``macs.final_resize`` the adaptors' bilinear MACs, and the MAC
 budget caps their sum, ``macs.final_total``.
 """
@@ -14,7 +14,7 @@ from .schema import Adaptor, Baseline, Latency, Report, Timing
 ALPHA_STILL = 0.01  # |alpha_end - alpha_start| below this everywhere: the shape did not learn
 STANDARD_NOTE = (
     "\n\nAn adaptor that replaces a human resize follows its cell run at stride 1; its human factor is 0.5, so a "
-    "factor above 0.5 keeps resolution the human network gave up (docs/design.md, Modes: standard and both)."
+    "factor above 0.5 keeps resolution the human network gave up (docs/algorithm.md, Modes: standard and both)."
 )
 BRANCH_WORDS = {"full": "resize only", "low": "max-pool + resize"}  # what a collapsed adaptor kept
 COLLAPSE_NOTE = (
@@ -48,7 +48,7 @@ def _title(report: Report) -> str:
 
 
 def _warnings(report: Report) -> list[str]:
-    """Loud lines for a broken promise: the budget is hard (docs/design.md, "Width and budget projection")."""
+    """Loud lines for a broken promise: the budget is hard (docs/algorithm.md, "Width and budget projection")."""
     out = []
     cap, total = budget(report), report.macs.final_total
     if cap.macs is not None and total > cap.macs:
@@ -264,6 +264,6 @@ def _stillness_note(adaptors: list[Adaptor]) -> str:
         return ""
     return (
         f"\n\n> Note: no alpha moved more than {max(moves):.1e}; the shape was not learned, "
-        "only projected onto the budget (see docs/design.md, Training). "
+        "only projected onto the budget (see docs/algorithm.md, Training). "
         "Train longer or give the alphas a larger step."
     )

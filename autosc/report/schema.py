@@ -2,7 +2,7 @@
 
 ``Report.to_dict()`` is ``report.json``; ``Report.from_dict()`` reads it back, so
 ``report.md``, the pictures and the CLI all read the same fields instead of
-re-deriving them from a dict. The keys listed in docs/design.md ("The run folder")
+re-deriving them from a dict. The keys listed in docs/algorithm.md ("The run folder")
 are a contract other tools rely on: add fields, never rename them.
 """
 
@@ -21,7 +21,7 @@ def _plain(obj: Any) -> Any:
 
 @dataclass
 class Macs:
-    """MACs in ``convention`` (docs/design.md, "Cost conventions"); ``final_resize`` is the adaptors' bilinear part."""
+    """MACs in ``convention`` (docs/algorithm.md, "Cost conventions"); ``final_resize`` is the adaptors' bilinear part."""
 
     convention: str
     counter: str
@@ -53,7 +53,7 @@ class Adaptor:
     branch: str | None = None  # "full" / "low" where training collapsed it to one branch; None: the two-branch mix
     s_start: float | None = None  # the factor before training (from alpha_start)
     # "standard": it replaces a human resize (its cell ran at stride 1); stride1_size: the map it resizes, where
-    # standard adaptors before it (or its own cell) run at stride 1 (docs/design.md, Modes: standard and both)
+    # standard adaptors before it (or its own cell) run at stride 1 (docs/algorithm.md, Modes: standard and both)
     kind: str | None = None
     stride1_size: list[int] | None = None
 
@@ -111,7 +111,7 @@ class Latency:
     batch: int
     runs: int
     baseline: Timing | None = None
-    # Under a latency budget only (docs/design.md, Latency budgets): the latency model's prediction for the
+    # Under a latency budget only (docs/algorithm.md, Latency budgets): the latency model's prediction for the
     # compressed network, the rounds timed and half the range of their compressed p50 (the run-to-run noise),
     # whether the measured p50 (the middle round's) is within the budget, and how often it was shrunk to get there.
     predicted: float | None = None
@@ -144,7 +144,7 @@ class Baseline:
 
 @dataclass
 class Report:
-    """Everything ``report.json`` holds; see docs/design.md ("The run folder")."""
+    """Everything ``report.json`` holds; see docs/algorithm.md ("The run folder")."""
 
     model: str
     data: str

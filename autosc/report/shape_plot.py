@@ -1,8 +1,8 @@
-"""``shape.png``: spatial size per cell, human vs learned, with the adaptors marked (docs/design.md, "The run folder").
+"""``shape.png``: spatial size per cell, human vs learned, with the adaptors marked (docs/algorithm.md, "The run folder").
 
 This is the picture of the seed paper's figures; it shows at a glance whether
 the learned network pays its MACs early (high resolution) or late (depth), and
-where each shape adaptor (docs/design.md, "The shape adaptor") cut the size.
+where each shape adaptor (docs/algorithm.md, "The shape adaptor") cut the size.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ SHAPE_FIGSIZE = (10.0, 5.0)  # inches: 1200 x 600 px at the report's DPI
 MAX_TICK_LABELS = 36  # more cell names than this are thinned to every k-th
 AXES_WIDTH_PX = 1050  # roughly, inside SHAPE_FIGSIZE: to judge how crowded the cell names are
 LABEL_LEVEL_HEIGHT = 0.14  # share of the data's height kept free above it per stacked adaptor label
-#: adaptor kind -> (colour, legend label): a standard adaptor replaces a human resize (docs/design.md, Modes)
+#: adaptor kind -> (colour, legend label): a standard adaptor replaces a human resize (docs/algorithm.md, Modes: standard and both)
 KIND_STYLE = {
     "autosc": ("C3", "shape adaptor (cell in red)"),
     "standard": ("C2", "adaptor replacing a human resize (cell in green)"),

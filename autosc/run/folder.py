@@ -1,4 +1,4 @@
-"""The run folder: where a compress run keeps everything it writes (docs/design.md, The run folder).
+"""The run folder: where a compress run keeps everything it writes (docs/algorithm.md, The run folder).
 
 One :class:`RunFolder` names every file, so no other module spells a file name;
 ``run.json`` records the run's configuration, so ``--resume`` rebuilds the same

@@ -377,7 +377,7 @@ def measure_against_budget(
 ) -> LatencyCheck:
     """Time the frozen network against ``network.budget.latency_ms``; shrink it while it is over by more than the noise.
 
-    A latency budget is never reported as met without a measurement (docs/design.md, Latency budgets): the
+    A latency budget is never reported as met without a measurement (docs/algorithm.md, Latency budgets): the
     networks are timed in ``LATENCY_ROUNDS`` interleaved rounds; if the middle round's compressed p50 exceeds the
     budget by more than half the rounds' range, the projection aims that much lower on predicted latency, the
     network is frozen and exported again, and timed again (at most ``LATENCY_SHRINKS`` times). A shrunk network

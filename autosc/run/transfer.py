@@ -1,4 +1,4 @@
-"""``autosc transfer``: AutoTL, a trained network fine-tuned on new data with its resizes learned (docs/design.md, AutoTL).
+"""``autosc transfer``: AutoTL, a trained network fine-tuned on new data with its resizes learned (docs/algorithm.md, AutoTL).
 
 A compress run with other defaults: the trained network's classifier is replaced for the new classes
 (``new_head``), each human resizing layer becomes a standard shape adaptor started near the human factor

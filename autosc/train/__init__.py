@@ -1,4 +1,4 @@
-"""Training weights and shapes together under the budget (docs/design.md, Training).
+"""Training weights and shapes together under the budget (docs/algorithm.md, Training).
 
 ``config`` (hyper-parameters and the per-family recipe), ``alpha`` (the
 Lagrangian shape update, the method's core), ``trainer`` (one resumable run),

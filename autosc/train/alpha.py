@@ -1,7 +1,7 @@
 """The method's core: one update of the shape (the adaptors' alphas) on the Lagrangian of loss and budget.
 
 The loss alone always prefers more detail, so every sigma rises and the hard
-projection undoes it uniformly: the shape is never learned (docs/design.md,
+projection undoes it uniformly: the shape is never learned (docs/algorithm.md,
 Training). Here the loss gradient and the gradient of the smooth cost
 (``relaxed_cost``, the shape's cost over the budget) are each normalised, so the
 dual variable is a plain exchange rate, and mixed as ``loss + dual * cost``; the

@@ -2,7 +2,7 @@
 
 Four of them (``epochs``, ``batch_size``, ``lr``, ``weight_decay``) default to
 ``None``, meaning "the recipe for this model and input size"
-(:data:`RECIPES`, docs/design.md "Training"); :meth:`TrainConfig.resolve`
+(:data:`RECIPES`, docs/algorithm.md "Training"); :meth:`TrainConfig.resolve`
 fills them in, and a :class:`~autosc.train.Trainer` only accepts a resolved
 config. Every other default is stated once, on its field.
 """
@@ -23,7 +23,7 @@ DEVICE_DATA_MODES = ("auto", "on", "off")
 
 #: With ``alpha_step=0`` the alphas get about this many updates per run, however short the run: the
 #: reference's "every 20 batches" gives a 6-epoch run only ~24 updates, and the alphas then do not move
-#: (docs/design.md, Training).
+#: (docs/algorithm.md, Training).
 ALPHA_UPDATES = 600
 
 #: The seed paper's recipe by input size: CIFAR-size inputs (under 64 px) and larger ones.
@@ -32,7 +32,7 @@ RECIPES = {
     "large": {"epochs": 100, "batch_size": 64, "lr": 0.05},
 }
 #: A trained start fine-tunes: a tenth of the learning rate and a quarter of the epochs of training from
-#: scratch (the peers' practice; docs/design.md, Compressing a trained network).
+#: scratch (the peers' practice; docs/algorithm.md, Compressing a trained network).
 TRAINED_SCALE = {"epochs": 0.25, "lr": 0.1}
 #: Weight decay by family (MobileNetV2 trains with less, as in its paper); the first matching prefix wins.
 WEIGHT_DECAY = (("mobilenet", 4e-5), ("", 5e-4))

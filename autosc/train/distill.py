@@ -1,4 +1,4 @@
-"""Knowledge distillation from the trained network a run starts from (docs/design.md, Compressing a trained network).
+"""Knowledge distillation from the trained network a run starts from (docs/algorithm.md, Compressing a trained network).
 
 The compressed network learns from the labels and from the trained network's
 soft predictions: ``(1 - lam) CE(y) + lam T^2 KL(softmax(t / T) || softmax(s / T))``

@@ -62,7 +62,7 @@ def recalibrate_batchnorm(
 ) -> int:
     """Re-estimate every BatchNorm's running statistics on ``images`` training images, weights untouched.
 
-    A network whose feature maps were resized after training (the latency check's shrink, docs/design.md,
+    A network whose feature maps were resized after training (the latency check's shrink, docs/algorithm.md,
     Latency budgets) keeps statistics measured at the old sizes; measured here, a mobilenet_v2_cifar shrunk
     from its trained shape fell from 86% to 20% top-1 with them. The statistics are reset and averaged over the
     batches (momentum None), in train mode without gradients, as after any change of resolution. Returns how

@@ -1,7 +1,7 @@
 """Where and how a training step runs: device, precision, memory layout, signals, per-epoch seeding.
 
 Kept apart from the trainer so the method (autosc/train/trainer.py, alpha.py)
-reads without the plumbing; docs/design.md ("Training") says why each exists.
+reads without the plumbing; docs/algorithm.md ("Training") says why each exists.
 """
 
 from __future__ import annotations

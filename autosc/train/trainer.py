@@ -11,7 +11,7 @@ cost ~1.7x a plain step, and a run needs hundreds of alpha updates to learn a
 shape. The budget projection runs inside every forward. The alphas learn during
 the first ``shape_until`` of the steps; the weights then finish on the fixed
 shape, with each adaptor collapsed to a plain resize to its size
-(``collapse``). docs/design.md ("Training") and benchmarks/RESULTS.md have the
+(``collapse``). docs/algorithm.md ("Training") and benchmarks/RESULTS.md have the
 measurements behind each choice.
 
 Under ``torchrun`` the training forward runs through DistributedDataParallel
@@ -138,7 +138,7 @@ class Trainer:
         self.step = 0  # finished batches overall
         self.history: list[dict] = []
         # The epoch's running loss sum, correct and seen counts, kept on the device and read only when asked
-        # (``running``): a read per step would wait for the device every step (docs/design.md, "Throughput").
+        # (``running``): a read per step would wait for the device every step (docs/algorithm.md, "Throughput").
         self._sums = torch.zeros(3, dtype=torch.float64, device=self.device)
         # The first step whose loss was not finite (-1: none yet) and that loss, recorded without a host read.
         self._bad_step = torch.full((), -1, dtype=torch.long, device=self.device)

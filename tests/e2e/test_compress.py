@@ -31,7 +31,7 @@ def test_compress_run_folder_report_and_budget(cli, tmp_path):
                  "report.md", "shape.png", "dynamics.png", "baseline.onnx", "human.onnx", RUN_FILE):  # fmt: skip
         assert (out / name).is_file(), name
     report = json.loads((out / "report.json").read_text())
-    # the report.json keys other tools rely on (docs/design.md, The run folder)
+    # the report.json keys other tools rely on (docs/algorithm.md, The run folder)
     assert report["budget"]["macs"] == 8_000_000 and report["budget"]["memory_bytes"] is None
     assert isinstance(report["width"], float)
     for key in ("human", "widened", "final"):

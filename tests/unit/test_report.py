@@ -213,7 +213,7 @@ def test_still_alphas_are_flagged():
     for a in report.adaptors:
         a.alpha_end = a.alpha_start + 2e-4
     md = render_markdown(report)
-    assert "Note: no alpha moved" in md and "docs/design.md" in md
+    assert "Note: no alpha moved" in md and "docs/algorithm.md" in md
 
 
 def test_collapsed_adaptors_say_what_they_kept():

@@ -1,4 +1,4 @@
-"""A trained start (docs/design.md, Compressing a trained network): weights read, function kept, widening, errors."""
+"""A trained start (docs/algorithm.md, Compressing a trained network): weights read, function kept, widening, errors."""
 
 import pytest
 import torch
