@@ -9,7 +9,10 @@ numbers can be compared across machines (the probing lives in :mod:`autosc.env`)
 from __future__ import annotations
 
 import os
+import tempfile
 import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
@@ -17,10 +20,13 @@ from rich.table import Table
 
 from .env import cpu_model, environment, n_cores
 from .errors import AutoscError
-from .export import load_onnx
+from .export import export_onnx, load_onnx
+
+if TYPE_CHECKING:
+    from torch import nn
 
 # environment(), cpu_model() and n_cores() live in autosc.env; re-exported here for existing callers.
-__all__ = ["PERCENTILES", "bench", "bench_table", "cpu_model", "environment", "n_cores"]
+__all__ = ["PERCENTILES", "bench", "bench_table", "cpu_model", "environment", "n_cores", "time_together"]
 
 PERCENTILES = (50, 90, 99)
 
@@ -180,6 +186,46 @@ def bench(
         for name, info in zip(names, infos, strict=True)
     ]
     return {"env": environment(), "runs": runs, "warmup": warmup, "block": block, "models": models, "results": results}
+
+
+def time_together(
+    networks: Mapping[str, nn.Module | str | os.PathLike],
+    input_size: tuple[int, int] | Mapping[str, tuple[int, int]],
+    in_channels: int = 3,
+    *,
+    threads: int = 1,
+    batch: int = 1,
+    runs: int = 200,
+    warmup: int = 20,
+    block: int = 10,
+    exporter: str = "torchscript",
+    opset: int = 18,
+) -> dict[str, dict[str, float]]:
+    """Export every network and time them all in one measurement: ``{label: {"p50", "p90", "p99", "mean"}}`` (ms).
+
+    Why together: a shared host's speed drifts between minutes by more than the differences being measured, so
+    networks that are compared are timed interleaved (:func:`bench`), where the drift hits them alike, in visits
+    of ``block`` runs (each network warm, as when deployed). A module is exported (eval mode, no parity check:
+    timing does not need one) to a temporary file at ``input_size``, one (H, W) for all or a label -> (H, W)
+    mapping; a path is an ONNX file already exported, timed as it is. The one place where autosc and its
+    benchmarks turn networks into milliseconds: the latency model's probes (:mod:`autosc.cost.latency_probe`)
+    and ``benchmarks/runner.py`` both call it.
+    """
+    if not networks:
+        raise AutoscError("no networks to time")
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for k, (label, net) in enumerate(networks.items()):
+            if isinstance(net, (str, os.PathLike)):
+                paths.append(os.fspath(net))
+                continue
+            size = input_size[label] if isinstance(input_size, Mapping) else input_size
+            path = os.path.join(tmp, f"{k}.onnx")
+            export_onnx(net.eval(), size, path, in_channels=in_channels, opset=opset, exporter=exporter, check=False)
+            paths.append(path)
+        result = bench(paths, labels=list(networks), threads=[threads], batches=[batch], runs=runs, warmup=warmup,
+                       block=block)  # fmt: skip
+    return {r["label"]: {k: r[k] for k in ("p50", "p90", "p99", "mean")} for r in result["results"]}
 
 
 def bench_table(result: dict) -> Table:

@@ -68,8 +68,7 @@ def _environment_key() -> dict:
 def time_network(net: nn.Module, input_size: tuple[int, int], in_channels: int, *, threads: int, batch: int,
                  timing: Timing, identity: dict | None = None) -> float:  # fmt: skip
     """ONNX Runtime p50 (ms) of a plain network; cached like a latency model when ``identity`` names it."""
-    from ..export import export_onnx
-    from ..latency import bench
+    from ..latency import time_together
 
     key = latency_key(kind="network", model=identity, input_size=list(input_size), in_channels=in_channels,
                       threads=threads, batch=batch, runs=timing.runs, exporter=timing.exporter, opset=timing.opset,
@@ -77,13 +76,9 @@ def time_network(net: nn.Module, input_size: tuple[int, int], in_channels: int, 
     cached = read_cache(key, timing.cache_dir) if identity is not None else None
     if cached is not None and isinstance(cached.get("p50"), (int, float)):
         return float(cached["p50"])
-    with tempfile.TemporaryDirectory() as tmp:
-        onnx_path = Path(tmp) / "net.onnx"
-        export_onnx(net.eval(), input_size, onnx_path, in_channels=in_channels, opset=timing.opset,
-                    exporter=timing.exporter, check=False)  # fmt: skip
-        result = bench([str(onnx_path)], threads=[threads], batches=[batch], runs=timing.runs,
-                       warmup=min(10, timing.runs))  # fmt: skip
-    p50 = float(result["results"][0]["p50"])
+    timed = time_together({"net": net}, input_size, in_channels, threads=threads, batch=batch, runs=timing.runs,
+                          warmup=min(10, timing.runs), block=1, exporter=timing.exporter, opset=timing.opset)  # fmt: skip
+    p50 = float(timed["net"]["p50"])
     if identity is not None:
         write_cache({"key": key, "p50": p50}, timing.cache_dir)
     return p50
@@ -255,7 +250,6 @@ def time_shapes(
     network as it runs when deployed (timed single runs among twenty others its weights leave the cache: measured
     1.2-2x slower)."""
     from ..export import export_onnx
-    from ..latency import bench
 
     names = [f"submod_{j}" for j in range(len(adaptors) + 1)]  # the stem, then the part after each adaptor
     parts, wholes = [], []
@@ -278,12 +272,10 @@ def time_shapes(
         if timing.progress is not None:
             timing.progress(i + 1, 2 * len(shapes))
     warmup, block = min(10, timing.runs), min(timing.block, timing.runs)
-    parts_ms = _p50s(bench(parts, labels=parts, threads=[threads], batches=[batch], runs=timing.runs, warmup=warmup,
-                           block=block))  # fmt: skip
+    parts_ms = _p50s(parts, input_size, threads=threads, batch=batch, runs=timing.runs, warmup=warmup, block=block)
     if timing.progress is not None:
         timing.progress(len(shapes) + len(shapes) // 2, 2 * len(shapes))
-    whole_ms = _p50s(bench(wholes, labels=wholes, threads=[threads], batches=[batch], runs=timing.runs,
-                           warmup=warmup, block=block))  # fmt: skip
+    whole_ms = _p50s(wholes, input_size, threads=threads, batch=batch, runs=timing.runs, warmup=warmup, block=block)
     if timing.progress is not None:
         timing.progress(2 * len(shapes), 2 * len(shapes))
     n = len(names)
@@ -292,8 +284,12 @@ def time_shapes(
     ]
 
 
-def _p50s(result: dict) -> list[float]:
-    return [float(r["p50"]) for r in result["results"]]
+def _p50s(paths: list[str], input_size: tuple[int, int], **settings) -> list[float]:
+    """The p50 of each exported file, all timed in one interleaved measurement (:func:`autosc.latency.time_together`)."""
+    from ..latency import time_together
+
+    timed = time_together(dict(zip(paths, paths, strict=True)), input_size, **settings)
+    return [float(timed[p]["p50"]) for p in paths]
 
 
 def measure_latency(
