@@ -39,19 +39,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchmarks.common import RESULTS, append_row, load_rows, parser
-from benchmarks.quality_jobs import (
-    GRID_METHODS,
-    JOB_KEYS,
-    METHODS,
-    describe_data,
-    job_key,
-    jobs_for,
-    run_job,
-    variant_name,
-)
+from benchmarks.quality_jobs import GRID_METHODS, JOB_KEYS, METHODS, describe_data, jobs_for, run_job, variant_name
 from benchmarks.quality_plot import plot
 from benchmarks.quality_tables import paired_study, paired_sweep, summarise
+from benchmarks.runner import RESULTS, load_rows, parser, run_grid
 
 __all__ = ["GRID_METHODS", "METHODS", "load_rows", "main"]
 
@@ -114,24 +105,17 @@ def settle(args: argparse.Namespace) -> Path:
     return Path(args.out) if args.out else RESULTS / f"{name}.jsonl"
 
 
-def run_jobs(args: argparse.Namespace, out: Path, rows: list[dict]) -> None:
-    """Run the jobs not yet in ``out`` (this shard's share), appending each row to ``out`` and ``rows``."""
-    describe_data(args)
-    done = {job_key({k: r[k] for k in r if k in JOB_KEYS}) for r in rows}
-    todo = [j for j in jobs_for(args) if job_key(j) not in done]
-    if args.shard:
-        i, n = (int(v) for v in args.shard.split("/"))
-        todo = todo[i::n]
-    print(f"{len(todo)} jobs to run ({len(rows)} already in {out})", flush=True)
-    for i, job in enumerate(todo, 1):
-        row = run_job(job, args)
-        append_row(out, row)
-        rows.append(row)
-        print(
-            f"[{i}/{len(todo)}] {job} -> {100 * row['accuracy']:.2f}% at {row['budget_macs'] / 1e6:.2f}M "
-            f"({row['train_seconds']:.0f} s)",
-            flush=True,
-        )
+def run_jobs(args: argparse.Namespace, out: Path) -> list[dict]:
+    """Run the jobs not yet in ``out`` (this shard's share) on the runner's grid; every row of ``out``."""
+    describe_data(args)  # a missing dataset stops here, before the results file is touched
+    return run_grid(jobs_for(args), lambda job: run_job(job, args), out, key=JOB_KEYS, shard=args.shard,
+                    describe=progress)  # fmt: skip
+
+
+def progress(row: dict) -> str:
+    """A finished job's line: its settings, accuracy, MACs and training time."""
+    job = {k: row[k] for k in row if k in JOB_KEYS}
+    return f"{job} -> {100 * row['accuracy']:.2f}% at {row['budget_macs'] / 1e6:.2f}M ({row['train_seconds']:.0f} s)"
 
 
 def grid_file(args: argparse.Namespace, out: Path) -> Path:
@@ -166,10 +150,7 @@ def report(args: argparse.Namespace, out: Path, rows: list[dict]) -> None:
 def main(argv: list[str] | None = None) -> None:
     args = arguments().parse_args(argv)
     out = settle(args)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    rows = load_rows(out)
-    if not args.summary:
-        run_jobs(args, out, rows)
+    rows = load_rows(out) if args.summary else run_jobs(args, out)
     report(args, out, rows)
 
 

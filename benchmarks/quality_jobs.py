@@ -7,9 +7,8 @@ A job is ``{"budget", "seed", "method"}`` plus, for a sweep or a study, settings
 Public calls: ``RunConfig.from_flat``; ``make_plan`` with its ``width_ratio`` and ``low_branch`` options
 (``plan_network`` has no width-ratio option); ``factor_to_alpha`` and the adaptors' ``alpha`` (``init_factor``);
 ``auto_width``, ``human_cost``, ``parse_budget`` (the human baselines); ``load_dataset``, ``train_network``,
-``freeze_and_save`` (autosc.run); ``evaluate``; ``autosc.count``; ``export_onnx`` and ``autosc.latency.bench``
-for the p50 of one network (``export_networks`` would check the file against PyTorch, and ``measure_latency``
-times the compressed and the human network together).
+``freeze_and_save`` (autosc.run); ``evaluate``; ``autosc.count``; ``autosc.latency.time_together`` (through
+:func:`benchmarks.runner.onnx_p50s`) for the p50 of the final network.
 """
 
 from __future__ import annotations
@@ -17,9 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import tempfile
 import time
-from pathlib import Path
 
 import torch
 from torch.utils.data import Subset
@@ -28,13 +25,11 @@ from autosc import AutoscError, Budget, ModelSpec, RunConfig, count, parse_budge
 from autosc.adaptor.module import factor_to_alpha
 from autosc.cost.width import AUTO_WIDTH_RATIO, auto_width, human_cost
 from autosc.data import DataBundle
-from autosc.export import export_onnx
-from autosc.latency import bench
 from autosc.planning import make_plan
 from autosc.run import freeze_and_save, load_dataset, train_network
 from autosc.train import Trainer, evaluate
 from autosc.units import parse_macs
-from benchmarks.common import quiet
+from benchmarks.runner import done_key, onnx_p50s
 
 METHODS = ("autosc", "uniform", "human-width", "human-res", "both", "standard")
 ADAPTED = ("autosc", "uniform", "both", "standard")  # the methods with shape adaptors: frozen before they are evaluated
@@ -56,7 +51,8 @@ JOB_KEYS = ("budget", "seed", "method", *VARIANT_KEYS)
 
 
 def job_key(job: dict) -> str:
-    return json.dumps({k: job[k] for k in sorted(job)}, sort_keys=True)
+    """The job's done-key in the results file (:func:`benchmarks.runner.done_key` over :data:`JOB_KEYS`)."""
+    return done_key(job, JOB_KEYS)
 
 
 def budget_order(text: str) -> float:
@@ -227,15 +223,7 @@ def run_job(job: dict, args: argparse.Namespace) -> dict:
         row.update(sizes=last["sizes"], factors=last["factors"], alpha_moved=last["alpha_moved"])
         row.update(human_sizes=[list(a.start_size) for a in net.adaptors()], scale=last.get("scale"))
         row.update(stride1_sizes=[list(a.human_size) for a in net.adaptors()], kinds=[a.kind for a in net.adaptors()])
-    if args.latency_runs:
-        row["latency_p50_ms"] = onnx_p50(final, size, args.latency_runs, args.in_channels)
+    if args.latency_runs:  # 1 thread, batch 1; the committed rows' protocol: 20 warm-up runs, single visits
+        row["latency_p50_ms"] = onnx_p50s({"m": final}, size, args.in_channels, runs=args.latency_runs, warmup=20,
+                                          block=1)["m"]  # fmt: skip
     return row
-
-
-def onnx_p50(net: torch.nn.Module, size: tuple[int, int], runs: int, in_channels: int) -> float | None:
-    """ONNX Runtime p50 (ms) of ``net`` at 1 thread, batch 1."""
-    with tempfile.TemporaryDirectory() as tmp, quiet():
-        path = Path(tmp) / "m.onnx"
-        export_onnx(net, size, path, in_channels=in_channels, exporter="torchscript", check=False)
-        result = bench([str(path)], labels=["m"], threads=[1], batches=[1], runs=runs, warmup=20)
-    return result["results"][0]["p50"]

@@ -40,15 +40,13 @@ def accuracy_panel(ax, rows: list[dict], data: str) -> None:
 
 def pairs_panel(ax, rows: list[dict]) -> None:
     """One dot per seed of autosc minus uniform and minus human-width, with the mean ± 2 standard errors."""
-    pairs = {k: v for k, v in autosc_pairs(rows).items() if k[1] in ("uniform", "human-width")}
+    pairs = {k: p for k, p in autosc_pairs(rows).items() if k[1] in ("uniform", "human-width") and k[0] != "all"}
     budgets = sorted({b for b, _ in pairs}, key=budget_order)
-    for (budget, method), diffs in pairs.items():
+    for (budget, method), p in pairs.items():
         x = budgets.index(budget) + (-0.15 if method == "uniform" else 0.15)
-        m, sd = mean_std(diffs)
-        se = sd / len(diffs) ** 0.5
         colour = COLOURS[method]
-        ax.scatter([x + 0.03 * (i - len(diffs) / 2) for i in range(len(diffs))], diffs, s=14, color=colour, alpha=0.6)
-        ax.errorbar([x], [m], yerr=[2 * se], fmt="_", markersize=16, capsize=4, color=colour)
+        ax.scatter([x + 0.03 * (i - p.n / 2) for i in range(p.n)], p.diffs, s=14, color=colour, alpha=0.6)
+        ax.errorbar([x], [p.mean], yerr=[2 * p.std / p.n**0.5], fmt="_", markersize=16, capsize=4, color=colour)
     for method in sorted({m for _, m in pairs}, key=METHODS.index):
         ax.scatter([], [], color=COLOURS[method], label=f"autosc minus {method} (bar: mean ± 2 std errors)")
     ax.axhline(0, color="k", linewidth=0.8)

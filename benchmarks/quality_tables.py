@@ -9,17 +9,17 @@ from __future__ import annotations
 import statistics
 
 from benchmarks.quality_jobs import METHODS, budget_order, variant_name
+from benchmarks.runner import Paired, paired
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
-def pair_row(cells: list[str], diffs: list[float]) -> str:
+def pair_row(cells: list[str], p: Paired) -> str:
     """One line of a paired table: the leading cells, then pairs, mean ± std, std error and how many are ahead."""
-    m, sd = mean_std(diffs)
-    n, ahead = len(diffs), sum(d > 0 for d in diffs)
-    return f"| {' | '.join(cells)} | {n} | {m:+.2f} ± {sd:.2f} | {sd / n**0.5:.2f} | {ahead} of {n} |"
+    se = p.std / p.n**0.5  # 0.00 for one pair, as the committed tables print it
+    return f"| {' | '.join(cells)} | {p.n} | {p.mean:+.2f} ± {p.std:.2f} | {se:.2f} | {p.ahead} of {p.n} |"
 
 
 def summary_line(budget: str, name: str, rs: list[dict]) -> tuple[str, dict]:
@@ -50,23 +50,21 @@ def summarise(rows: list[dict]) -> tuple[str, list[dict]]:
         lines.append(line)
         summary.append(figures)
     if any(r["method"] == "autosc" and not variant_name(r) for r in rows):  # a study may have none
-        lines += ["", paired(rows)]
+        lines += ["", paired_table(rows)]
     return "\n".join(lines), summary
 
 
 def paired_sweep(rows: list[dict]) -> str:
     """Each sweep setting minus the defaults, seed by seed."""
-    default = {r["seed"]: r["accuracy"] for r in rows if not variant_name(r)}
+    default = {r["seed"]: 100 * r["accuracy"] for r in rows if not variant_name(r)}
     groups: dict[str, dict[int, float]] = {}
     for r in rows:
         if name := variant_name(r):
-            groups.setdefault(name, {})[r["seed"]] = r["accuracy"]
+            groups.setdefault(name, {})[r["seed"]] = 100 * r["accuracy"]
     out = ["| setting | seeds | minus defaults, points (mean ± std) |", "|---|---|---|"]
     for name, accs in groups.items():
-        diffs = [100 * (accs[s] - default[s]) for s in sorted(set(accs) & set(default))]
-        if diffs:
-            m, sd = mean_std(diffs)
-            out.append(f"| {name} | {len(diffs)} | {m:+.2f} ± {sd:.2f} |")
+        if (p := paired(accs, default)).n:
+            out.append(f"| {name} | {p.n} | {p.mean:+.2f} ± {p.std:.2f} |")
     return "\n".join(out)
 
 
@@ -75,35 +73,34 @@ def accuracies(rows: list[dict]) -> dict[tuple[str, str, int], float]:
     return {(r["budget"], r["method"], r["seed"]): 100 * r["accuracy"] for r in rows if not variant_name(r)}
 
 
-def autosc_pairs(rows: list[dict]) -> dict[tuple[str, str], list[float]]:
-    """{(budget, baseline): autosc minus that baseline, seed by seed}, over the rows run with the defaults."""
+def of(acc: dict[tuple[str, str, int], float], method: str, budgets: set[str]) -> dict[tuple[str, int], float]:
+    """{(budget, seed): top-1 %} of one method at ``budgets``: one side of a pairing."""
+    return {(b, s): v for (b, m, s), v in acc.items() if m == method and b in budgets}
+
+
+def autosc_pairs(rows: list[dict]) -> dict[tuple[str, str], Paired]:
+    """{(budget, baseline): autosc minus that baseline, seed by seed}, over the rows run with the defaults;
+    budget ``"all"`` pools every budget's pairs when there are several."""
     acc = accuracies(rows)
-    pairs: dict[tuple[str, str], list[float]] = {}
-    for budget in sorted({b for b, _, _ in acc}, key=budget_order):
+    budgets = sorted({b for b, _, _ in acc}, key=budget_order)
+    pairs: dict[tuple[str, str], Paired] = {}
+    for budget in [*budgets, "all"] if len(budgets) > 1 else budgets:
+        at = set(budgets) if budget == "all" else {budget}
         for method in METHODS[1:]:
-            diffs = [v - acc[(b, method, s)] for (b, m, s), v in sorted(acc.items())
-                     if b == budget and m == "autosc" and (b, method, s) in acc]  # fmt: skip
-            if diffs:
-                pairs[(budget, method)] = diffs
+            if (p := paired(of(acc, "autosc", at), of(acc, method, at))).n:
+                pairs[(budget, method)] = p
     return pairs
 
 
-def paired(rows: list[dict]) -> str:
+def paired_table(rows: list[dict]) -> str:
     """autosc minus each other method, seed by seed (same seed: same training images, same order).
 
     The last rows pool every budget's pairs: one run's noise (1-2 points here) is larger than the effects, so
     the pooled mean and its standard error are the figure that can tell a small gain from none.
     """
-    pairs = autosc_pairs(rows)
-    budgets = sorted({b for b, _ in pairs}, key=budget_order)
     out = ["| budget | autosc minus | pairs | difference, points (mean ± std) | std error | autosc ahead |"]
     out.append("|---|---|---|---|---|---|")
-    pooled: dict[str, list[float]] = {method: [] for method in METHODS[1:]}
-    for (budget, method), diffs in pairs.items():
-        out.append(pair_row([budget, method], diffs))
-        pooled[method] += diffs
-    if len(budgets) > 1:
-        out += [pair_row(["all", method], diffs) for method, diffs in pooled.items() if diffs]
+    out += [pair_row([budget, method], p) for (budget, method), p in autosc_pairs(rows).items()]
     return "\n".join(out)
 
 
@@ -123,8 +120,7 @@ def paired_study(rows: list[dict], grid: list[dict]) -> str:
         budgets = sorted({b for b, _ in runs}, key=budget_order)
         for method, label in (("autosc", "defaults"), ("uniform", "uniform"), ("human-width", "human-width")):
             for budget in [*budgets, "all"] if len(budgets) > 1 else budgets:
-                keys = sorted(k for k in runs if budget in ("all", k[0]) and (k[0], method, k[1]) in acc)
-                diffs = [runs[k] - acc[(k[0], method, k[1])] for k in keys]
-                if diffs:
-                    out.append(pair_row([name, budget, label], diffs))
+                at = set(budgets) if budget == "all" else {budget}
+                if (p := paired({k: v for k, v in runs.items() if k[0] in at}, of(acc, method, at))).n:
+                    out.append(pair_row([name, budget, label], p))
     return "\n".join(out)
