@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import copy
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,13 +41,11 @@ from autosc import ModelSpec, RunConfig, count
 from autosc.cost import parse_budget
 from autosc.cost.width import auto_width
 from autosc.errors import UnreachableBudget
-from autosc.export import export_onnx
-from autosc.latency import bench
 from autosc.planning import make_plan
 from autosc.run.stages import freeze_and_save, load_dataset, train_network
 from autosc.train import TrainConfig
 from autosc.train.evaluate import evaluate
-from benchmarks.common import add_out, append_row, load_rows, machine, parser, quiet
+from benchmarks.runner import add_out, load_rows, onnx_p50s, paired, parser, run_grid
 from benchmarks.trained_peers import TEACHER, LowResolution, prune_to_macs, resolution_for_macs, train_teacher
 
 SIZE = (28, 28)  # Fashion-MNIST's native size: no resize in the data
@@ -200,15 +197,14 @@ METHODS: dict[str, Callable[[Setup, int, int], dict]] = {
 
 
 def _latency_ms(net: nn.Module, channels: int, runs: int) -> float:
-    with tempfile.TemporaryDirectory() as tmp, quiet():
-        path = Path(tmp) / "m.onnx"
-        export_onnx(net.cpu().eval(), SIZE, path, in_channels=channels, check=False, exporter="torchscript")
-        timing = bench([str(path)], labels=["net"], threads=[1], batches=[1], runs=runs, warmup=min(20, runs))
-    return timing["results"][0]["p50"]
+    """ONNX Runtime p50 (1 thread, batch 1) by the runner's timer; the committed rows' protocol: up to 20
+    warm-up runs, single visits."""
+    return onnx_p50s({"net": net.cpu()}, SIZE, channels, runs=runs, warmup=min(20, runs), block=1)["net"]
 
 
-def run_job(setup: Setup, method: str, seed: int, budget_text: str) -> dict:
-    budget = parse_budget(budget_text, None, human_macs=setup.human_macs).macs
+def run_job(setup: Setup, method: str, seed: int, budget: str) -> dict:
+    """One method at one budget (a share of the trained network's MACs) and seed: its row."""
+    budget_text, budget = budget, parse_budget(budget, None, human_macs=setup.human_macs).macs
     started = time.perf_counter()
     try:
         out = METHODS[method](setup, seed, budget)
@@ -254,17 +250,15 @@ def summarise(rows: list[dict]) -> str:
                 continue
             rs = list(seeds.values())
             before = [r["acc_before"] for r in rs if r["acc_before"] is not None]
-            diffs = [100 * (seeds[s]["acc"] - ref[s]["acc"]) for s in seeds if s in ref]
-            paired = "—"
-            if method != "autosc-shape" and len(diffs) > 1:
-                paired = f"{statistics.mean(diffs):+.2f} ± {statistics.stdev(diffs) / len(diffs) ** 0.5:.2f}"
+            diff = paired({s: 100 * r["acc"] for s, r in seeds.items()}, {s: 100 * r["acc"] for s, r in ref.items()})
+            vs = str(diff) if method != "autosc-shape" and diff.n > 1 else "—"
             lines.append(
                 f"| {method} | {len(rs)} | {100 * statistics.mean(before):.2f} | "
                 if before
                 else f"| {method} | {len(rs)} | — | "
             )
             lines[-1] += (
-                f"{100 * statistics.mean(r['acc'] for r in rs):.2f} | {paired} | "
+                f"{100 * statistics.mean(r['acc'] for r in rs):.2f} | {vs} | "
                 f"{statistics.mean(r['macs'] for r in rs) / 1e6:.2f}M | {statistics.mean(r['params'] for r in rs) / 1e6:.2f}M | "
                 f"{statistics.mean(r['latency_p50_ms'] for r in rs):.3f} | {statistics.mean(r['seconds'] for r in rs) / 60:.1f} |"
             )
@@ -323,7 +317,6 @@ def arguments():
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--device-data", default="auto", help="the trainer's --device-data (off: the per-image loader)")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--summary", action="store_true")
     add_out(ap, "trained.jsonl")
     return ap
 
@@ -352,36 +345,31 @@ def make_setup(args, results: Path) -> Setup:
     return Setup(bundle, teacher, record, teachers / record["weights"], count(teacher, SIZE, cells=False).macs, args)
 
 
+def jobs(args) -> list[dict]:
+    """Method by method (in --methods order, the question first), every seed of one before the next: a run cut
+    short leaves whole seed-paired comparisons rather than one seed of everything."""
+    return [{"method": m, "budget": b, "seed": s} for b in args.budgets.split(",") for m in args.methods.split(",")
+            for s in (int(v) for v in args.seeds.split(","))]  # fmt: skip
+
+
+def progress(row: dict) -> str:
+    """A finished job's line: accuracy before and after, MACs and minutes (or why the budget is out of reach)."""
+    where = f"{row['budget']} seed {row['seed']} {row['method']}"
+    if row.get("unreachable"):
+        return f"{where}: unreachable ({row['unreachable']})"
+    return (f"{where}: {row['acc']:.2%} (before {row['acc_before']}), {row['macs'] / 1e6:.2f}M MACs, "
+            f"{row['seconds'] / 60:.1f} min")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> None:
     args = arguments().parse_args(argv)
     out = Path(args.out)
     if args.summary:
         rows = load_rows(out)
-        print(summarise(rows))
-        plot(rows, out.with_suffix(".png"))
-        return
-    setup = make_setup(args, out)
-    done = {(r["method"], r["budget"], r["seed"]) for r in load_rows(out)}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    # Method by method (in --methods order, the question first), every seed of one before the next: a run cut
-    # short leaves whole seed-paired comparisons rather than one seed of everything.
-    for budget in args.budgets.split(","):
-        for method in args.methods.split(","):
-            for seed in (int(s) for s in args.seeds.split(",")):
-                if (method, budget, seed) in done:
-                    continue
-                row = run_job(setup, method, seed, budget)
-                row["machine"] = machine()
-                append_row(out, row)
-                if row.get("unreachable"):
-                    print(f"{budget} seed {seed} {method}: unreachable ({row['unreachable']})", flush=True)
-                    continue
-                print(
-                    f"{budget} seed {seed} {method}: {row['acc']:.2%} (before {row['acc_before']}), "
-                    f"{row['macs'] / 1e6:.2f}M MACs, {row['seconds'] / 60:.1f} min",
-                    flush=True,
-                )
-    rows = load_rows(out)
+    else:
+        setup = make_setup(args, out)
+        rows = run_grid(jobs(args), lambda job: run_job(setup, **job), out, key=("method", "budget", "seed"),
+                        describe=progress)  # fmt: skip
     print(summarise(rows))
     plot(rows, out.with_suffix(".png"))
 

@@ -283,6 +283,33 @@ def versions() -> dict:
     }
 
 
+def teacher_record(key: str, spec: ModelSpec, bundle: DataBundle, trainer: Trainer, seconds: float, weights: Path) -> dict:
+    """What a cached teacher was made from and how (data, recipe, accuracy, command, versions): read back by every
+    benchmark that starts from it, so a reader can tell whether two runs compressed the same network."""
+    config = trainer.config
+    return {
+        "key": key,
+        "model": spec.to_dict(),
+        "data": bundle.name,
+        "input_size": list(input_size_of(bundle)),
+        "images": len(bundle.train),
+        "test_images": len(bundle.test),
+        "data_fingerprint": data_fingerprint(bundle),
+        "epochs": config.epochs,
+        "batch_size": config.batch_size,
+        "lr": config.lr,
+        "weight_decay": config.weight_decay,
+        "seed": config.seed,
+        "device": str(trainer.device),
+        "test_acc": trainer.history[-1]["test_acc"],
+        "train_seconds": seconds,
+        "history": [{k: row[k] for k in ("epoch", "train_loss", "train_acc", "test_acc")} for row in trainer.history],
+        "command": shlex.join(getattr(sys, "orig_argv", sys.argv)),
+        "versions": versions(),
+        "weights": weights.name,
+    }
+
+
 def train_teacher(
     bundle: DataBundle,
     *,
@@ -321,27 +348,7 @@ def train_teacher(
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
     cache_dir.mkdir(parents=True, exist_ok=True)
     atomic_write(weights, lambda tmp: torch.save(state, tmp))
-    record = {
-        "key": key,
-        "model": spec.to_dict(),
-        "data": bundle.name,
-        "input_size": list(input_size_of(bundle)),
-        "images": len(bundle.train),
-        "test_images": len(bundle.test),
-        "data_fingerprint": data_fingerprint(bundle),
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "lr": lr,
-        "weight_decay": config.weight_decay,
-        "seed": seed,
-        "device": str(trainer.device),
-        "test_acc": trainer.history[-1]["test_acc"],
-        "train_seconds": seconds,
-        "history": [{k: row[k] for k in ("epoch", "train_loss", "train_acc", "test_acc")} for row in trainer.history],
-        "command": shlex.join(getattr(sys, "orig_argv", sys.argv)),
-        "versions": versions(),
-        "weights": weights.name,
-    }
+    record = teacher_record(key, spec, bundle, trainer, seconds, weights)
     write_json_atomic(record_path, record)
     teacher = spec.build()
     load_state(teacher, state, weights)

@@ -40,7 +40,7 @@ from autosc.models.trained import load_start
 from autosc.run.stages import load_dataset
 from autosc.train import Trainer, train
 from autosc.train.evaluate import evaluate
-from benchmarks.common import add_out, append_row, load_rows, machine, parser, quiet
+from benchmarks.runner import add_out, ints, load_rows, paired, parser, quiet, run_grid
 from benchmarks.trained_peers import TEACHER, train_teacher
 
 SIZE = (28, 28)  # the source's input size (Fashion-MNIST's native size)
@@ -61,7 +61,6 @@ def arguments():
     ap.add_argument("--teacher-lr", type=float, default=0.05)
     ap.add_argument("--teacher-seed", type=int, default=12)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--summary", action="store_true")
     add_out(ap, "transfer.jsonl")
     return ap
 
@@ -151,16 +150,13 @@ def summarise(rows: list[dict]) -> str:
         lines.append(f"| {arm} | {len(got)} | {statistics.mean(accs):.2f} ± {spread:.2f} | {macs:.2f}M + "
                      f"{resize:.2f}M | {got[0]['params'] / 1e6:.3f}M |")  # fmt: skip
     by = {(r["arm"], r["seed"]): r for r in rows}
-    seeds = sorted({s for a, s in by if a == "autotl" and ("plain", s) in by})
-    if seeds:
-        diffs = [100 * (by[("autotl", s)]["accuracy"] - by[("plain", s)]["accuracy"]) for s in seeds]
-        se = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else float("nan")
-        ahead = sum(d > 0 for d in diffs)
+    arm = {a: {s: 100 * r["accuracy"] for (b, s), r in by.items() if b == a} for a in ARMS}
+    if (p := paired(arm["autotl"], arm["plain"])).n:
         lines.append("")
-        lines.append(f"autotl - plain, seed by seed ({', '.join(map(str, seeds))}): "
-                     f"{', '.join(f'{d:+.2f}' for d in diffs)}; mean {statistics.mean(diffs):+.2f} points, "
-                     f"standard error {se:.2f}, ahead on {ahead} of {len(diffs)}")  # fmt: skip
-        for s in seeds:
+        lines.append(f"autotl - plain, seed by seed ({', '.join(map(str, p.seeds))}): "
+                     f"{', '.join(f'{d:+.2f}' for d in p.diffs)}; mean {p.mean:+.2f} points, "
+                     f"standard error {p.se:.2f}, ahead on {p.ahead} of {p.n}")  # fmt: skip
+        for s in p.seeds:
             r = by[("autotl", s)]
             lines.append(f"seed {s}: learned sizes {r['sizes']} (human {r['human_sizes']}), "
                          f"s {[round(f, 3) for f in r['factors']]}")  # fmt: skip
@@ -177,19 +173,20 @@ def main(argv: list[str] | None = None) -> None:
     weights, record = source_network(args, out.parent / "teachers")
     print(f"trained network: {record['test_acc']:.2%} on Fashion-MNIST ({record['key']})", flush=True)
     train_set, test_set = digits()
-    done = {(r["arm"], r["seed"]) for r in load_rows(out)}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    for seed in (int(s) for s in args.seeds.split(",")):
-        for arm in args.arms.split(","):
-            if (arm, seed) in done:
-                continue
-            started = time.perf_counter()
-            row = {"arm": arm, "seed": seed, **ARMS[arm](args, seed, weights, train_set, test_set)}
-            row.update(seconds=time.perf_counter() - started, epochs=args.epochs, lr=args.lr,
-                       batch_size=args.batch_size, teacher=record["key"], machine=machine())  # fmt: skip
-            append_row(out, row)
-            print(f"{arm} seed {seed}: {row['accuracy']:.2%} ({row['seconds']:.0f} s)", flush=True)
-    print(summarise(load_rows(out)))
+
+    def run(job: dict) -> dict:
+        started = time.perf_counter()
+        row = ARMS[job["arm"]](args, job["seed"], weights, train_set, test_set)
+        return {**row, "seconds": time.perf_counter() - started, "epochs": args.epochs, "lr": args.lr,
+                "batch_size": args.batch_size, "teacher": record["key"]}  # fmt: skip
+
+    jobs = [{"arm": arm, "seed": seed} for seed in ints(args.seeds) for arm in args.arms.split(",")]
+    rows = run_grid(jobs, run, out, key=("arm", "seed"), describe=progress)
+    print(summarise(rows))
+
+
+def progress(row: dict) -> str:
+    return f"{row['arm']} seed {row['seed']}: {row['accuracy']:.2%} ({row['seconds']:.0f} s)"
 
 
 if __name__ == "__main__":
