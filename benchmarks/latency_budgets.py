@@ -8,8 +8,12 @@ exports), frozen, then measured against the budget by the product's own end-of-r
 than the noise). Latency does not depend on weight values, so nothing is trained. Reported: the width chosen,
 predicted and measured p50 against the budget, the noise, shrinks, and the MACs the network ends with.
 
+One row per (family, budget) on :mod:`benchmarks.runner`'s grid (resumable). The committed results were written
+whole at the end by an earlier version: ``--summary --out benchmarks/results/latency_budgets.json`` reads them.
+
     python -m benchmarks.latency_budgets                       # both families, budgets 80%, 60%, 40%
     python -m benchmarks.latency_budgets --families resnet18 --fractions 0.5
+    python -m benchmarks.latency_budgets --summary --out benchmarks/results/latency_budgets.json
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from autosc.cost.latency_probe import Timing, time_network
 from autosc.planning import make_plan
 from autosc.run import RunFolder, export_networks, freeze_and_save
 from autosc.run.stages import measure_against_budget
-from benchmarks.common import add_out, machine, parser, quiet, write_json
+from benchmarks.runner import add_out, load_rows, parser, quiet, run_grid
 
 FAMILIES = {
     "mobilenet_v2": {"model": "mobilenet_v2", "size": 224, "classes": 1000},
@@ -91,25 +95,36 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def human_p50(name: str) -> float:
+    """The human network's p50 (1 thread, batch 1, 100 runs) by the product's timer: the budgets' reference."""
+    f = FAMILIES[name]
+    human = ModelSpec(f["model"], 1.0, f["classes"], 3).build()
+    with quiet():
+        human_ms = time_network(human, (f["size"], f["size"]), 3, threads=1, batch=1, timing=Timing(runs=100))
+    print(f"{name}: human network p50 {human_ms:.2f} ms", flush=True)
+    return human_ms
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = parser(__doc__)
     ap.add_argument("--families", default=",".join(FAMILIES))
     ap.add_argument("--fractions", default="0.8,0.6,0.4", help="budgets as fractions of the human network's p50")
     ap.add_argument("--cache", default=None, help="latency-model cache folder (default: the user cache)")
-    add_out(ap, "latency_budgets.json")
+    add_out(ap, "latency_budgets.jsonl")
     args = ap.parse_args(argv)
+    if args.summary:
+        print(table(load_rows(args.out)))
+        return
     torch.set_num_threads(1)
-    rows = []
-    for name in args.families.split(","):
-        f = FAMILIES[name]
-        human = ModelSpec(f["model"], 1.0, f["classes"], 3).build()
-        with quiet():
-            human_ms = time_network(human, (f["size"], f["size"]), 3, threads=1, batch=1, timing=Timing(runs=100))
-        print(f"{name}: human network p50 {human_ms:.2f} ms", flush=True)
-        for fraction in (float(v) for v in args.fractions.split(",")):
-            rows.append(run_one(name, fraction, human_ms, args))
-            print(table(rows[-1:]).splitlines()[-1], flush=True)
-    write_json(args.out, {"env": machine(), "args": vars(args), "rows": rows})
+    humans: dict[str, float] = {}  # each family's human p50, measured once, before its first budget
+
+    def run(job: dict) -> dict:
+        if job["family"] not in humans:
+            humans[job["family"]] = human_p50(job["family"])
+        return run_one(job["family"], job["fraction"], humans[job["family"]], args)
+
+    jobs = [{"family": n, "fraction": float(v)} for n in args.families.split(",") for v in args.fractions.split(",")]
+    rows = run_grid(jobs, run, args.out, key=("family", "fraction"), describe=lambda r: table([r]).splitlines()[-1])
     print(table(rows))
 
 

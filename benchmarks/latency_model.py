@@ -12,8 +12,13 @@ absolute difference of the two passes, relative to their mean), and where the er
 (predicted against measured sum of parts) and additivity (whole against the sum of its parts); the in-sample
 fit at the probes; the seconds the model took. Goal (issue 17): mean within 5% at 1 thread, batch 1.
 
+One row per family (and threads, batch) on :mod:`benchmarks.runner`'s grid (resumable). The committed results
+were written whole at the end by an earlier version: ``--summary --out benchmarks/results/latency_model.json``
+reads them.
+
     python -m benchmarks.latency_model                   # 3 families, 20 shapes each, 1 thread, batch 1
     python -m benchmarks.latency_model --families quality --shapes 30
+    python -m benchmarks.latency_model --summary --out benchmarks/results/latency_model.json
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from autosc.cost.latency_probe import (
     time_shapes,
 )
 from autosc.planning import make_plan
-from benchmarks.common import add_out, machine, parser, quiet, write_json
+from benchmarks.runner import add_out, load_rows, parser, quiet, run_grid
 
 FAMILIES = {
     "mobilenet_v2": {"model": "mobilenet_v2", "size": 224, "channels": 3, "classes": 1000, "budget": "300M"},
@@ -46,7 +51,27 @@ FAMILIES = {
 }
 
 
+def shape_row(shape, a, b, models: list[LatencyModel], model: LatencyModel) -> dict:
+    """One test shape: measured (mean of the passes ``a``, ``b``) against the product's ``model`` and against the
+    models fitted in each pass (same session), with where the error comes from."""
+    measured = (a.whole_ms + b.whole_ms) / 2
+    parts = [(x + y) / 2 for x, y in zip(a.parts_ms, b.parts_ms, strict=True)]
+    same = [m.predict(shape) / p.whole_ms - 1 for m, p in zip(models, (a, b), strict=True)]
+    predicted = model.predict(shape)
+    return {
+        "sizes": [list(s) for s in shape], "measured": measured, "passes": [a.whole_ms, b.whole_ms],
+        "predicted": predicted, "error": predicted / measured - 1, "noise": abs(a.whole_ms - b.whole_ms) / measured,
+        "same_session_errors": same,
+        # where the same-session error comes from: the tables (predicted sum of parts vs the parts measured
+        # with it) and additivity (the whole network vs the sum of its parts, both measured together)
+        "parts_measured_ms": parts,
+        "table_error": statistics.mean(m._sum(shape) / sum(p.parts_ms) - 1 for m, p in zip(models, (a, b), strict=True)),
+        "additivity_error": statistics.mean(p.whole_ms / sum(p.parts_ms) - 1 for p in (a, b)),
+    }  # fmt: skip
+
+
 def run_family(name: str, args) -> dict:
+    """One family's row: its plan, its latency model measured from scratch, and the test shapes timed twice."""
     f = FAMILIES[name]
     size = (f["size"], f["size"])
     plan = make_plan(f["model"], budget=f["budget"], input_size=size, num_classes=f["classes"],
@@ -72,22 +97,7 @@ def run_family(name: str, args) -> dict:
                                 batch=args.batch, timing=timing, folder=Path(tmp), tag=f"p{k}-")  # fmt: skip
             models.append(LatencyModel.fit(timed[: len(probes)], human_sizes=humans))
             passes.append(timed[len(probes) :])
-    rows = []
-    for shape, a, b in zip(shapes, *passes, strict=True):
-        measured = (a.whole_ms + b.whole_ms) / 2
-        parts = [(x + y) / 2 for x, y in zip(a.parts_ms, b.parts_ms, strict=True)]
-        same = [m.predict(shape) / p.whole_ms - 1 for m, p in zip(models, (a, b), strict=True)]
-        predicted = model.predict(shape)
-        rows.append({
-            "sizes": [list(s) for s in shape], "measured": measured, "passes": [a.whole_ms, b.whole_ms],
-            "predicted": predicted, "error": predicted / measured - 1, "noise": abs(a.whole_ms - b.whole_ms) / measured,
-            "same_session_errors": same,
-            # where the same-session error comes from: the tables (predicted sum of parts vs the parts measured
-            # with it) and additivity (the whole network vs the sum of its parts, both measured together)
-            "parts_measured_ms": parts,
-            "table_error": statistics.mean(m._sum(shape) / sum(p.parts_ms) - 1 for m, p in zip(models, (a, b), strict=True)),
-            "additivity_error": statistics.mean(p.whole_ms / sum(p.parts_ms) - 1 for p in (a, b)),
-        })  # fmt: skip
+    rows = [shape_row(shape, a, b, models, model) for shape, a, b in zip(shapes, *passes, strict=True)]
     errors = [r["error"] for r in rows]
     same = [e for r in rows for e in r["same_session_errors"]]
     return {
@@ -145,15 +155,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--runs", type=int, default=60, help="timed runs per shape (the product's model: 60)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--batch", type=int, default=1)
-    add_out(ap, "latency_model.json")
+    add_out(ap, "latency_model.jsonl")
     args = ap.parse_args(argv)
+    if args.summary:
+        print(table(load_rows(args.out)))
+        return
     torch.set_num_threads(1)
-    results = []
-    for name in args.families.split(","):
-        results.append(run_family(name, args))
-        print(table(results[-1:]).splitlines()[-1], flush=True)
-    write_json(args.out, {"env": machine(), "args": vars(args), "results": results})
-    print(table(results))
+    jobs = [{"family": name, "threads": args.threads, "batch": args.batch} for name in args.families.split(",")]
+    rows = run_grid(jobs, lambda job: {**run_family(job["family"], args), "settings": vars(args)}, args.out,
+                    key=("family", "threads", "batch"), describe=lambda r: table([r]).splitlines()[-1])  # fmt: skip
+    print(table(rows))
 
 
 if __name__ == "__main__":

@@ -31,18 +31,15 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import tempfile
 from pathlib import Path
 
 import torch
 
 from autosc import ModelSpec, compress
 from autosc.cost.width import human_cost
-from autosc.export import export_onnx
-from autosc.latency import bench
 from autosc.run import load_dataset
-from benchmarks.common import add_out, append_row, load_rows, machine, parser, quiet, write_json
 from benchmarks.quality_jobs import data_config, run_job
+from benchmarks.runner import add_out, load_rows, onnx_p50s, paired, parser, run_grid, stamp, write_json
 
 MODEL, SIZE, CHANNELS, CLASSES = "mobilenet_v2_cifar", 28, 1, 10
 METHODS = ("autosc", "human-width", "human-res")
@@ -53,21 +50,12 @@ ROUNDS = 3  # --measure: the median of 3 interleaved measurements, half their ra
 
 
 def time_together(nets: dict[str, tuple[torch.nn.Module | str, int]], runs: int) -> dict[str, float]:
-    """p50 (ms, 1 thread, batch 1) of every network, timed in one interleaved measurement in warm blocks.
-
-    ``nets`` maps a label to a module and its input side, or to an ONNX file (its side is then ignored).
-    """
-    with tempfile.TemporaryDirectory() as tmp, quiet():
-        paths = []
-        for net, side in nets.values():
-            if isinstance(net, str):
-                paths.append(net)
-                continue
-            path = Path(tmp) / f"{len(paths)}.onnx"
-            export_onnx(net.eval(), (side, side), path, in_channels=CHANNELS, exporter="torchscript", check=False)
-            paths.append(str(path))
-        result = bench(paths, labels=list(nets), threads=[1], batches=[1], runs=runs, warmup=10, block=BLOCK)
-    return {r["label"]: r["p50"] for r in result["results"]}
+    """p50 (ms, 1 thread, batch 1) of every network, timed in one interleaved measurement in warm blocks
+    (:func:`benchmarks.runner.onnx_p50s`). ``nets`` maps a label to a module and its input side, or to an ONNX
+    file (its side is then ignored)."""
+    networks = {label: net for label, (net, _) in nets.items()}
+    sides = {label: (side, side) for label, (_, side) in nets.items()}
+    return onnx_p50s(networks, sides, CHANNELS, runs=runs, warmup=10, block=BLOCK)
 
 
 def human_p50(runs: int) -> float:
@@ -160,7 +148,7 @@ def summarise(rows: list[dict], final: dict | None = None) -> str:
         at = [r for r in rows if r["fraction"] == fraction]
         measured = (final or {}).get(str(fraction), {})
         together, noise = measured.get("p50", {}), measured.get("noise", {})
-        ref = {r["seed"]: r["accuracy"] for r in at if r["method"] == "autosc"}
+        ref = {r["seed"]: 100 * r["accuracy"] for r in at if r["method"] == "autosc"}
         head = f"\nbudget {100 * fraction:.0f}% of the full human network's p50"
         if "human (full)" in together:
             head += f" (measured with the others: {together['human (full)']:.3f} ms)"
@@ -170,15 +158,14 @@ def summarise(rows: list[dict], final: dict | None = None) -> str:
             rs = [r for r in at if r["method"] == method]
             if not rs:
                 continue
-            diffs = [100 * (ref[r["seed"]] - r["accuracy"]) for r in rs if r["seed"] in ref]
-            paired = (f"{statistics.mean(diffs):+.2f} ± {statistics.stdev(diffs) / len(diffs) ** 0.5:.2f}"
-                      if method != "autosc" and len(diffs) > 1 else "—")  # fmt: skip
+            diff = paired(ref, {r["seed"]: 100 * r["accuracy"] for r in rs})
+            vs = str(diff) if method != "autosc" and diff.n > 1 else "—"
             if method == "autosc":
                 p50s = " / ".join(_p50_text(together, noise, f"autosc seed {r['seed']}", r) for r in rs)
             else:
                 p50s = _p50_text(together, noise, method, rs[0])
             lines.append(
-                f"| {method} | {len(rs)} | {100 * statistics.mean(r['accuracy'] for r in rs):.2f} | {paired} | "
+                f"| {method} | {len(rs)} | {100 * statistics.mean(r['accuracy'] for r in rs):.2f} | {vs} | "
                 f"{p50s} | {statistics.mean(r['macs'] for r in rs) / 1e6:.2f}M |"
             )
     return "\n".join(lines)
@@ -188,6 +175,34 @@ def _p50_text(together: dict, noise: dict, label: str, row: dict) -> str:
     if label not in together:
         return f"({row['latency_p50_ms']:.3f})"
     return f"{together[label]:.3f} ± {noise[label]:.3f}"
+
+
+def run_jobs(args: argparse.Namespace, out: Path) -> list[dict]:
+    """The grid (budget, method, seed) on the runner; the human networks of a budget are chosen once, when its
+    first human job runs, and each autosc job measures the budget as it starts (the host drifts)."""
+    choices: dict[float, dict] = {}
+
+    def run(job: dict) -> dict:
+        fraction, method, seed = job["fraction"], job["method"], job["seed"]
+        if method == "autosc":  # the budget in ms of the host as it is now; the run calibrates alike
+            human_ms = human_p50(args.latency_runs)
+            budget_ms = fraction * human_ms
+            row = autosc_job(budget_ms, seed, Path(args.keep) / f"{fraction:g}-seed{seed}", args)
+            return {"budget_ms": budget_ms, "human_ms": human_ms, **row}
+        if fraction not in choices:
+            choices[fraction] = choose_humans(fraction, args.latency_runs)
+        choice = choices[fraction]
+        return {"budget_ms": choice["budget_ms"], "human_ms": choice["human_ms"],
+                **human_job(method, choice, seed, args), "candidates_ms": choice["candidates_ms"]}  # fmt: skip
+
+    jobs = [{"fraction": f, "method": m, "seed": s} for f in (float(v) for v in args.fractions.split(","))
+            for m in args.methods.split(",") for s in (int(v) for v in args.seeds.split(","))]  # fmt: skip
+    return run_grid(jobs, run, out, key=("fraction", "method", "seed"), describe=progress)
+
+
+def progress(row: dict) -> str:
+    return (f"{row['fraction']:.0%} {row['method']} seed {row['seed']}: {row['accuracy']:.2%}, p50 "
+            f"{row['latency_p50_ms']:.3f} ms (budget {row['budget_ms']:.3f})")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -201,44 +216,21 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--latency-runs", type=int, default=200, help="timed runs per network")
     ap.add_argument("--keep", default="exports/latency_quality", help="where the autosc run folders are kept")
     ap.add_argument("--measure", action="store_true", help="time every final network of a budget together")
-    ap.add_argument("--summary", action="store_true")
     add_out(ap, "latency_quality.jsonl")
     args = ap.parse_args(argv)
     out = Path(args.out)
     final_path = out.with_name(out.stem + "_final.json")
-    if args.summary or args.measure:
-        rows = load_rows(out)
-        if args.measure:
-            torch.set_num_threads(1)
-            write_json(final_path, {"env": machine(), "runs": args.latency_runs, "block": BLOCK,
-                                    "budgets": measure_final(rows, args.latency_runs)})  # fmt: skip
-        final = json.loads(final_path.read_text())["budgets"] if final_path.is_file() else None
-        print(summarise(rows, final))
+    if not (args.summary or args.measure):
+        torch.set_num_threads(2)
+        print(summarise(run_jobs(args, out)))
         return
-    torch.set_num_threads(2)
-    done = {(r["fraction"], r["method"], r["seed"]) for r in load_rows(out)}
-    for fraction in (float(v) for v in args.fractions.split(",")):
-        choice = None
-        for method in args.methods.split(","):
-            for seed in (int(s) for s in args.seeds.split(",")):
-                if (fraction, method, seed) in done:
-                    continue
-                if method == "autosc":  # the budget in ms of the host as it is now; the run calibrates alike
-                    human_ms = human_p50(args.latency_runs)
-                    budget_ms = fraction * human_ms
-                    row = autosc_job(budget_ms, seed, Path(args.keep) / f"{fraction:g}-seed{seed}", args)
-                else:
-                    choice = choice or choose_humans(fraction, args.latency_runs)
-                    budget_ms, human_ms = choice["budget_ms"], choice["human_ms"]
-                    row = human_job(method, choice, seed, args)
-                row = {"fraction": fraction, "budget_ms": budget_ms, "human_ms": human_ms, "method": method,
-                       "seed": seed, **row, "machine": machine()}  # fmt: skip
-                if method != "autosc":
-                    row["candidates_ms"] = choice["candidates_ms"]
-                append_row(out, row)
-                print(f"{fraction:.0%} {method} seed {seed}: {row['accuracy']:.2%}, p50 {row['latency_p50_ms']:.3f} ms "
-                      f"(budget {budget_ms:.3f})", flush=True)  # fmt: skip
-    print(summarise(load_rows(out)))
+    rows = load_rows(out)
+    if args.measure:
+        torch.set_num_threads(1)
+        write_json(final_path, {"env": stamp(), "runs": args.latency_runs, "block": BLOCK,
+                                "budgets": measure_final(rows, args.latency_runs)})  # fmt: skip
+    final = json.loads(final_path.read_text())["budgets"] if final_path.is_file() else None
+    print(summarise(rows, final))
 
 
 if __name__ == "__main__":

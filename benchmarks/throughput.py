@@ -12,7 +12,8 @@ Phases: ``shape`` (alphas learning; shape_until 1, an alpha update at compress's
 length) and ``fixed`` (the shape fixed after the first step and the adaptors collapsed, as compress's second
 half). ``--parts`` also times, per step, what the loop does outside the network: reading one batch, the budget
 projection, and one alpha update. Rows are appended to ``results/throughput.jsonl`` with ``--label`` (e.g.
-before / after a change), device, precision and the machine.
+before / after a change), device, precision and the machine, by :mod:`benchmarks.runner`: a label already
+measured with the same device, precision and data path is skipped (name a new measurement with a new label).
 
     python -m benchmarks.throughput --label after                     # CPU, both phases
     python -m benchmarks.throughput --device cuda --amp bf16 --images 20000 --label gpu-bf16
@@ -33,7 +34,7 @@ from torch.utils.data import DataLoader, Subset
 from autosc import RunConfig
 from autosc.run import input_size, load_dataset, plan_network
 from autosc.train import Trainer, resolve_device
-from benchmarks.common import add_out, append_row, load_rows, machine, parser
+from benchmarks.runner import add_out, load_rows, parser, run_grid
 
 PHASES = ("shape", "fixed")
 WARM_BATCHES = 3  # batches not timed at the start of each measured epoch (allocator, oneDNN/cuDNN plans)
@@ -187,12 +188,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--no-loader", dest="loader", action="store_false", help="skip the loop on the per-image loader")
     ap.add_argument("--compile", action="store_true", help="also the fixed phase with --compile (once)")
     ap.add_argument("--label", default="")
-    ap.add_argument("--summary", action="store_true")
     add_out(ap, "throughput.jsonl")
     args = ap.parse_args(argv)
-    if args.summary:
-        print(summarise(load_rows(args.out)))
-        return
+    if not args.summary:
+        job = {"label": args.label, "device": args.device, "amp": args.amp, "device_data": args.device_data}
+        run_grid([job], lambda _: measure(args), args.out, key=tuple(job), describe=lambda r: f"{r['label']}: measured")
+    print(summarise(load_rows(args.out)))
+
+
+def measure(args) -> dict:
+    """One measurement: every phase's loop and bare rates, interleaved ``--repeats`` times, and the parts."""
     flat = {
         "model": args.model, "budget": args.budget, "input_size": args.input_size, "data": "fashion-mnist",
         "data_root": args.data_root, "subset": args.images, "epochs": 1, "batch_size": args.batch_size, "lr": 0.05, "weight_decay": 4e-5,
@@ -203,8 +208,7 @@ def main(argv: list[str] | None = None) -> None:
     config = RunConfig.from_flat(flat)
     bundle = load_dataset(config, input_size(config))
     steps = len(bundle.train) // args.batch_size - WARM_BATCHES - 1
-    row: dict = {"label": args.label, "device": args.device, "amp": args.amp, "device_data": args.device_data,
-                 "images": len(bundle.train), "batch_size": args.batch_size, "loop": {}, "bare": {}}  # fmt: skip
+    row: dict = {"images": len(bundle.train), "batch_size": args.batch_size, "loop": {}, "bare": {}}
     # ``loader``: the same loop reading through the per-image DataLoader (--device-data off), where the data
     # path is a choice: the device path's gain measured in the same run
     loader = dataclasses.replace(config, train=dataclasses.replace(config.train, device_data="off"))
@@ -228,9 +232,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.parts:
         row["parts"] = parts_ms(config, bundle, steps)
         print(row["parts"], flush=True)
-    row["machine"] = machine()
-    append_row(args.out, row)
-    print(summarise([row]))
+    return row
 
 
 if __name__ == "__main__":
