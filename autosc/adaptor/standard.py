@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ..errors import AutoscError, one_line
+from ..models.registry import stride_one_rules
 from .module import LOWER_BOUND, MIN_SIZE, factor_to_alpha
 from .placement import CellCall, meta_copy
 
@@ -56,7 +57,8 @@ def _drop_pool(pool: nn.Module) -> nn.Module:
 
 #: How each downsampling layer runs at stride 1: a conv keeps its weights and padding, a strided pool goes
 #: (the adaptor's low branch is the pool now). Looked up along the layer's class hierarchy (timm's
-#: ``Conv2dSame`` is a ``Conv2d``).
+#: ``Conv2dSame`` is a ``Conv2d``), together with the rules a model family registers for its own layers
+#: (:class:`autosc.models.registry.Family` ``stride_one``), which win for the same class.
 STRIDE_ONE: dict[type[nn.Module], Callable[[nn.Module], nn.Module]] = {
     nn.Conv2d: _conv_stride_one,
     nn.MaxPool2d: _drop_pool,
@@ -68,7 +70,8 @@ def _rule(module: nn.Module) -> Callable[[nn.Module], nn.Module] | None:
     stride = getattr(module, "stride", 1)
     if all(v == 1 for v in (stride if isinstance(stride, tuple | list) else (stride,))):
         return None
-    return next((STRIDE_ONE[t] for t in type(module).__mro__ if t in STRIDE_ONE), None)
+    rules = {**STRIDE_ONE, **stride_one_rules()}
+    return next((rules[t] for t in type(module).__mro__ if t in rules), None)
 
 
 def stride_one(cell: nn.Module) -> nn.Module:

@@ -1,51 +1,36 @@
 """Model zoo: the human-designed networks autosc starts from, at any width.
 
-``build_model("mobilenet_v2", width=1.4)`` builds a zoo network;
-``build_model("path/to/file.py:build")`` or ``build_model("pkg.mod:build")``
-calls a user's own builder with the same keyword arguments; ``build_model("timm:efficientnet_b0")``
-builds a timm network (an optional dependency, :mod:`.timm_models`).
+``build_model("mobilenet_v2", width=1.4)`` builds a registered network (:mod:`.registry`: each family
+module registers its builders with ``@register_model``); ``build_model("path/to/file.py:build")`` or
+``build_model("pkg.mod:build")`` calls a user's own builder with the same keyword arguments (:mod:`.user`);
+``build_model("timm:efficientnet_b0")`` builds a timm network (an optional dependency, :mod:`.timm_models`).
 """
 
 from __future__ import annotations
 
 import copy
 import difflib
-import importlib
-import importlib.util
-import inspect
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from torch import nn
 
 from ..errors import AutoscError
+from . import mobilenet, resnet, vgg  # noqa: F401  (importing a family module registers its networks)
 from ._utils import make_divisible
-from .mobilenet import mobilenet_v2, mobilenet_v2_cifar
-from .resnet import resnet18, resnet18_cifar, resnet50, resnet50_cifar
+from .registry import USER, Family, ModelEntry, list_models, model_entry, register_family, register_model
+from .timm_models import FAMILY as TIMM_FAMILY
 from .timm_models import PREFIX as TIMM_PREFIX
 from .timm_models import build_timm, is_timm_name, timm_widenable
-from .vgg import vgg16_bn, vgg16_bn_cifar
-
-Builder = Callable[..., nn.Module]
-
-#: name -> (builder, default number of classes, natural input size)
-ZOO: dict[str, tuple[Builder, int, int]] = {
-    "mobilenet_v2": (mobilenet_v2, 1000, 224),
-    "mobilenet_v2_cifar": (mobilenet_v2_cifar, 10, 32),
-    "resnet18": (resnet18, 1000, 224),
-    "resnet18_cifar": (resnet18_cifar, 10, 32),
-    "resnet50": (resnet50, 1000, 224),
-    "resnet50_cifar": (resnet50_cifar, 10, 32),
-    "vgg16_bn": (vgg16_bn, 1000, 224),
-    "vgg16_bn_cifar": (vgg16_bn_cifar, 10, 32),
-}
+from .user import build_user
 
 
-def list_models() -> list[str]:
-    """Names of the built-in networks."""
-    return sorted(ZOO)
+def family_of(name: str) -> Family:
+    """The facts of the network ``name``: its entry's family, timm's for ``timm:ARCH``, else a user network's."""
+    entry = model_entry(name)
+    if entry is not None:
+        return entry.family
+    return TIMM_FAMILY if is_timm_name(name) else USER
 
 
 @dataclass(frozen=True)
@@ -100,7 +85,7 @@ def is_zoo_model(name: str) -> bool:
     Building one imports no user code: a zoo network, or a ``timm:ARCH`` name (timm's registry, no
     weights), so a stored file naming one is safe to rebuild.
     """
-    return name in ZOO or is_timm_name(name)
+    return model_entry(name) is not None or is_timm_name(name)
 
 
 def spec_from_file(data: dict, *, source: str, model: str | nn.Module | None = None) -> ModelSpec:
@@ -141,13 +126,15 @@ def _spec(data: dict, source: str) -> ModelSpec:
 
 def scales_width(name: str) -> bool:
     """Whether autosc can build ``name`` at any width and widen a trained one keeping its function: the built-in
-    families, and timm's families with a channel multiplier (autosc/models/widen.py)."""
-    return name in ZOO or (is_timm_name(name) and timm_widenable(name))
+    families, and timm's families with a channel multiplier (the family's ``widens``; autosc/models/widen.py)."""
+    widens = family_of(name).widens
+    return widens(name) if callable(widens) else widens
 
 
 def default_input_size(name: str) -> int:
     """The input size a zoo network was designed for (224 for timm and user networks)."""
-    return ZOO[name][2] if name in ZOO else 224
+    entry = model_entry(name)
+    return entry.input_size if entry is not None else 224
 
 
 def _check_positive(what: str, value: float, integer: bool = False) -> None:
@@ -155,41 +142,6 @@ def _check_positive(what: str, value: float, integer: bool = False) -> None:
     if bad:
         kind = "a positive integer" if integer else "a positive number"
         raise AutoscError(f"{what} must be {kind}, got {value!r}")
-
-
-def _load_user_builder(ref: str) -> Builder:
-    target, _, attr = ref.rpartition(":")
-    if not target or not attr:
-        raise AutoscError(f"model reference {ref!r} must look like path/to/file.py:build or package.module:build")
-    if target.endswith(".py"):
-        path = Path(target)
-        if not path.is_file():
-            raise AutoscError(f"model file {target} does not exist; give the path to a .py file defining {attr}()")
-        spec = importlib.util.spec_from_file_location(f"autosc_user_{path.stem}", path)
-        if spec is None or spec.loader is None:
-            raise AutoscError(f"cannot import {target} as a Python file")
-        module = importlib.util.module_from_spec(spec)
-        try:
-            spec.loader.exec_module(module)
-        except (Exception, SystemExit) as exc:  # the user's file failed (or exited) on import: say where
-            raise AutoscError(f"importing {target} failed: {type(exc).__name__}: {exc}") from exc
-    else:
-        try:
-            module = importlib.import_module(target)
-        except ImportError as exc:
-            raise AutoscError(f"cannot import module {target!r} ({exc}); is it installed or on PYTHONPATH?") from exc
-    builder = getattr(module, attr, None)
-    if not callable(builder):
-        raise AutoscError(f"{target} has no callable named {attr!r}")
-    return builder
-
-
-def _accepts(builder: Builder, name: str) -> bool:
-    try:
-        params = inspect.signature(builder).parameters
-    except (TypeError, ValueError):
-        return False
-    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
 def build_model(name: str, *, width: float = 1.0, num_classes: int | None = None, in_channels: int = 3) -> nn.Module:
@@ -201,47 +153,41 @@ def build_model(name: str, *, width: float = 1.0, num_classes: int | None = None
     _check_positive("in_channels", in_channels, integer=True)
     if num_classes is not None:
         _check_positive("num_classes", num_classes, integer=True)
-    if name in ZOO:
-        builder, default_classes, _ = ZOO[name]
-        return builder(width=width, num_classes=num_classes or default_classes, in_channels=in_channels)
+    entry = model_entry(name)
+    if entry is not None:
+        return _build_entry(entry, width, num_classes, in_channels)
     if name.startswith(TIMM_PREFIX):
         return build_timm(name, width=width, num_classes=num_classes, in_channels=in_channels)
     if ":" not in name:
         close = difflib.get_close_matches(name, list_models(), n=3, cutoff=0.5)
         hint = f"did you mean {', '.join(close)}?" if close else f"choose one of {', '.join(list_models())}"
         raise AutoscError(f"unknown model {name!r}: {hint} (or give path/to/file.py:build)")
-    builder = _load_user_builder(name)
-    kwargs: dict = {}
-    for key, value, default in (
-        ("width", width, 1.0),
-        ("num_classes", num_classes, None),
-        ("in_channels", in_channels, 3),
-    ):
-        if _accepts(builder, key):
-            if value is not None:
-                kwargs[key] = value
-        elif value != default:
-            raise AutoscError(f"{name} does not take a {key} argument, so {key}={value} cannot be applied")
-    try:
-        model = builder(**kwargs)
-    except SystemExit as exc:  # a builder that exits would end the run silently, with its exit code
-        raise AutoscError(f"{name}({kwargs}) called sys.exit({exc.code}) instead of returning a network") from exc
-    except Exception as exc:
-        raise AutoscError(f"{name}({kwargs}) failed: {type(exc).__name__}: {exc}") from exc
-    if not isinstance(model, nn.Module):
-        raise AutoscError(f"{name} returned {type(model).__name__}, not a torch.nn.Module")
-    return model
+    return build_user(name, width=width, num_classes=num_classes, in_channels=in_channels)
+
+
+def _build_entry(entry: ModelEntry, width: float, num_classes: int | None, in_channels: int) -> nn.Module:
+    if width != 1 and not scales_width(entry.name):
+        raise AutoscError(f"{entry.name} has no width multiplier, so width {width:g} cannot be applied; use width 1")
+    return entry.build(width=width, num_classes=num_classes or entry.num_classes, in_channels=in_channels)
 
 
 __all__ = [
     "INSTANCE_PREFIX",
-    "ZOO",
+    "Family",
+    "ModelEntry",
     "ModelSpec",
     "build_model",
     "default_input_size",
+    "family_of",
     "instance_spec",
+    "is_timm_name",
+    "is_zoo_model",
     "list_models",
     "make_divisible",
+    "model_entry",
+    "register_family",
+    "register_model",
     "scales_width",
+    "spec_from_file",
     "timm_widenable",
 ]

@@ -4,19 +4,14 @@ from __future__ import annotations
 
 from torch import nn
 
-#: Container modules that are only a sequence of blocks, like a plain ``nn.Sequential``, named by
-#: ``module.qualname`` so that optional libraries (timm) need not be imported to recognise them.
-#: Each must run its children once, in order, on the previous one's output.
-SEQUENCES = frozenset(
-    {
-        "timm.models.regnet.RegStage",  # RegNet's stages s1..s4: blocks b1, b2, ...
-    }
-)
+from .registry import cell_sequences
 
 
 def _is_sequence(module: nn.Module) -> bool:
+    """A plain ``nn.Sequential``, or a container a registered family declares to run its blocks in order
+    (:class:`autosc.models.registry.Family` ``sequences``, named by ``module.qualname``)."""
     cls = type(module)
-    return cls is nn.Sequential or f"{cls.__module__}.{cls.__qualname__}" in SEQUENCES
+    return cls is nn.Sequential or f"{cls.__module__}.{cls.__qualname__}" in cell_sequences()
 
 
 def model_cells(model: nn.Module, prefix: str = "") -> list[tuple[str, nn.Module]]:
@@ -27,7 +22,7 @@ def model_cells(model: nn.Module, prefix: str = "") -> list[tuple[str, nn.Module
     of them, while one holding only leaf layers (conv, BN, ReLU) is itself a
     cell. So MobileNetV2 yields ``features.0 … features.18, classifier.0,
     classifier.1`` and ResNet ``conv1, bn1, relu, maxpool, layer1.0 … layer4.1,
-    avgpool, fc``. The containers in :data:`SEQUENCES` (timm's RegNet stages)
+    avgpool, fc``. The containers the families declare (timm's RegNet stages)
     are opened the same way, so timm's RegNet yields ``stem, s1.b1 … s4.bN,
     final_conv, head``.
     """

@@ -6,6 +6,9 @@ from torch import nn
 from torchvision.models import MobileNetV2
 
 from ._utils import make_divisible
+from .registry import Family, register_model
+
+MOBILENET_V2 = Family("mobilenet_v2", weight_decay=4e-5)  # less decay, as in the MobileNetV2 paper
 
 _IMAGENET_SETTING = [
     # t, c, n, s
@@ -29,6 +32,7 @@ def _replace_stem(model: MobileNetV2, in_channels: int, stride: int) -> None:
     model.features[0][0] = new
 
 
+@register_model("mobilenet_v2", family=MOBILENET_V2)
 def mobilenet_v2(*, width: float = 1.0, num_classes: int = 1000, in_channels: int = 3) -> MobileNetV2:
     """torchvision's MobileNetV2 (ImageNet layout); ``width`` is its ``width_mult``."""
     model = MobileNetV2(num_classes=num_classes, width_mult=width)
@@ -36,6 +40,7 @@ def mobilenet_v2(*, width: float = 1.0, num_classes: int = 1000, in_channels: in
     return model
 
 
+@register_model("mobilenet_v2_cifar", family=MOBILENET_V2, num_classes=10, input_size=32)
 def mobilenet_v2_cifar(*, width: float = 1.0, num_classes: int = 10, in_channels: int = 3) -> MobileNetV2:
     """MobileNetV2 for 32 px inputs, as in the seed paper: stride-1 stem and 24-channel stage.
 

@@ -13,6 +13,9 @@ from torch import Tensor, nn
 from torchvision.models.resnet import BasicBlock, Bottleneck, conv1x1
 
 from ._utils import make_divisible
+from .registry import Family, register_model
+
+RESNET = Family("resnet")
 
 Block = type[BasicBlock] | type[Bottleneck]
 
@@ -70,20 +73,24 @@ class ResNet(nn.Module):
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
+@register_model("resnet18", family=RESNET)
 def resnet18(*, width: float = 1.0, num_classes: int = 1000, in_channels: int = 3) -> ResNet:
     return ResNet(BasicBlock, [2, 2, 2, 2], width=width, num_classes=num_classes, in_channels=in_channels)
 
 
+@register_model("resnet50", family=RESNET)
 def resnet50(*, width: float = 1.0, num_classes: int = 1000, in_channels: int = 3) -> ResNet:
     return ResNet(Bottleneck, [3, 4, 6, 3], width=width, num_classes=num_classes, in_channels=in_channels)
 
 
+@register_model("resnet18_cifar", family=RESNET, num_classes=10, input_size=32)
 def resnet18_cifar(*, width: float = 1.0, num_classes: int = 10, in_channels: int = 3) -> ResNet:
     return ResNet(
         BasicBlock, [2, 2, 2, 2], width=width, num_classes=num_classes, in_channels=in_channels, cifar_stem=True
     )
 
 
+@register_model("resnet50_cifar", family=RESNET, num_classes=10, input_size=32)
 def resnet50_cifar(*, width: float = 1.0, num_classes: int = 10, in_channels: int = 3) -> ResNet:
     return ResNet(
         Bottleneck, [3, 4, 6, 3], width=width, num_classes=num_classes, in_channels=in_channels, cifar_stem=True

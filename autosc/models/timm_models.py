@@ -28,6 +28,7 @@ from types import ModuleType
 from torch import nn
 
 from ..errors import AutoscError
+from .registry import Family, register_family
 
 PREFIX = "timm:"
 #: The generators' argument that ``width`` multiplies.
@@ -86,6 +87,11 @@ def timm_widenable(name: str) -> bool:
     An unknown name is an :class:`AutoscError`.
     """
     return bool(_generators(_timm().models.model_entrypoint(_arch(name))))
+
+
+#: The facts of every ``timm:`` network: width per network (:func:`timm_widenable`), and RegNet's stages
+#: ``s1..s4`` are only their blocks ``b1, b2, ...``, so ``model_cells`` opens them.
+FAMILY = register_family(Family("timm", widens=timm_widenable, sequences=frozenset({"timm.models.regnet.RegStage"})))
 
 
 def _scaled(fn: Callable, width: float, calls: list[int]) -> Callable:

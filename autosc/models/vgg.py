@@ -12,6 +12,9 @@ from torch import Tensor, nn
 from torchvision.ops.misc import Conv2dNormActivation
 
 from ._utils import make_divisible
+from .registry import Family, register_model
+
+VGG16_BN = Family("vgg16_bn")
 
 _VGG16 = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
 
@@ -64,9 +67,11 @@ class VGG(nn.Module):
         return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
 
 
+@register_model("vgg16_bn", family=VGG16_BN)
 def vgg16_bn(*, width: float = 1.0, num_classes: int = 1000, in_channels: int = 3) -> VGG:
     return VGG(width=width, num_classes=num_classes, in_channels=in_channels)
 
 
+@register_model("vgg16_bn_cifar", family=VGG16_BN, num_classes=10, input_size=32)
 def vgg16_bn_cifar(*, width: float = 1.0, num_classes: int = 10, in_channels: int = 3) -> VGG:
     return VGG(width=width, num_classes=num_classes, in_channels=in_channels, cifar_head=True)

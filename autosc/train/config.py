@@ -13,6 +13,7 @@ import math
 from dataclasses import asdict, dataclass, replace
 
 from ..errors import AutoscError
+from ..models import family_of
 from ..options import check_choices, option
 from .runtime import resolve_device
 
@@ -34,9 +35,6 @@ RECIPES = {
 #: A trained start fine-tunes: a tenth of the learning rate and a quarter of the epochs of training from
 #: scratch (the peers' practice; docs/algorithm.md, Compressing a trained network).
 TRAINED_SCALE = {"epochs": 0.25, "lr": 0.1}
-#: Weight decay by family (MobileNetV2 trains with less, as in its paper); the first matching prefix wins.
-WEIGHT_DECAY = (("mobilenet", 4e-5), ("", 5e-4))
-
 RECIPE_FIELDS = ("epochs", "batch_size", "lr", "weight_decay")
 
 
@@ -46,8 +44,7 @@ def recipe(model: str, input_size: tuple[int, int], *, trained: bool = False) ->
     if trained:
         base["epochs"] = max(1, round(base["epochs"] * TRAINED_SCALE["epochs"]))
         base["lr"] = base["lr"] * TRAINED_SCALE["lr"]
-    decay = next(wd for prefix, wd in WEIGHT_DECAY if model.startswith(prefix))
-    return {**base, "weight_decay": decay}
+    return {**base, "weight_decay": family_of(model).weight_decay}  # the family's (autosc/models/registry.py)
 
 
 @dataclass
