@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from torch import nn
 
-from .cost import count, fvcore_macs, thop_macs
+from .config import PlanConfig, RunConfig
+from .cost import Budget, count, fvcore_macs, thop_macs
 from .cost.counters import check_convention, example_input
 from .errors import AutoscError
 from .export import ExportResult, export_onnx
@@ -50,14 +52,27 @@ def count_model(
     return result
 
 
-def plan(model: str, **options) -> Plan:
-    """``autosc plan``: width, adaptor places and the MACs envelope for a budget, without training.
+#: Keywords of :func:`plan` that are facts of the data and the run, not options of the plan configuration.
+PLAN_FACTS = ("in_channels", "start", "timing", "width_ratio")
 
-    Options are :func:`autosc.planning.make_plan`'s: ``budget``, ``memory``,
-    ``input_size``, ``width`` ("auto" or a number), ``num_classes``,
-    ``in_channels``, ``adaptors`` (a count or a list of cell names).
+
+def plan(model: str | nn.Module, config: PlanConfig | RunConfig | None = None, **options: Any) -> Plan:
+    """``autosc plan``: width, adaptor places and the cost envelope for a budget, without training.
+
+    ``config`` is a :class:`PlanConfig` or :class:`RunConfig` (default: all defaults); ``options`` override it by
+    flat name (``budget="60%"``, an int of MACs or a whole :class:`Budget`, ``memory``, ``latency``,
+    ``input_size`` (an int, ``"32x48"`` or a tuple), ``width``, ``adaptors``, ``adaptor_at``, ``mode``, ``seed``,
+    ...), plus the facts ``in_channels``, ``start``, ``timing`` and ``width_ratio`` (:func:`autosc.planning.make_plan`).
     """
-    return make_plan(model, **options)
+    facts = {k: options.pop(k) for k in PLAN_FACTS if k in options}
+    if isinstance(options.get("budget"), Budget):  # any registered kind, already made (autosc/cost/terms/)
+        facts["budget"] = options.pop("budget")
+    if isinstance(options.get("input_size"), tuple):
+        options["input_size"] = "x".join(str(v) for v in options["input_size"])
+    run = config if isinstance(config, RunConfig) else RunConfig(plan=config or PlanConfig())
+    run = run.updated({**options, **({"model": model} if isinstance(model, str) else {})}, where="plan options")
+    run.plan.validate(budget_given="budget" in facts)
+    return make_plan(model, run.plan, seed=run.train.seed, **facts)
 
 
 def export_model(

@@ -161,27 +161,8 @@ def _command(name: str, fn, params: list[inspect.Parameter], doc: str) -> None:
 
 def _plan(model: str, in_channels: int = 3, as_json: bool = False, **options) -> None:
     config = RunConfig.from_flat({**options, "model": model})
-    p = config.plan
-    plan = api.plan(
-        model,
-        budget=p.budget,
-        memory=p.memory,
-        input_size=p.input_size,
-        width=p.width,
-        num_classes=p.num_classes,
-        in_channels=in_channels,
-        adaptors=p.placement(),
-        mode=p.mode,
-        macs_convention=p.macs_convention,
-        low_branch=p.low_branch,
-        weights=p.weights,
-        widen_noise=p.widen_noise,
-        mix=p.adaptor_mix,
-        latency=p.latency,
-        latency_threads=p.latency_threads,
-        latency_batch=p.latency_batch,
-        timing=Timing(progress=Display(quiet=False).counter("measuring the latency model")),
-    )
+    timing = Timing(progress=Display(quiet=False).counter("measuring the latency model"))
+    plan = api.plan(model, config, in_channels=in_channels, timing=timing)
     result = plan.to_dict()
     if plan.width_note:
         result["width_note"] = plan.width_note
@@ -193,7 +174,7 @@ def _plan(model: str, in_channels: int = 3, as_json: bool = False, **options) ->
 
 def _print_plan(model: str, result: dict) -> None:
     h, w = result["input_size"]
-    console.print(f"[bold]{model}[/bold] at {h}x{w}, budget {Budget(**result['budget']).describe()}")
+    console.print(f"[bold]{model}[/bold] at {h}x{w}, budget {Budget.from_dict(result['budget']).describe()}")
     console.print(f"width {result['width']:g} ({result['width_mode']})")
     if result.get("trained_width") is not None:
         console.print(f"trained network: {result['weights']} at width {result['trained_width']:g}")
@@ -413,7 +394,7 @@ def _finish(result, quiet: bool, against: Callable[[Report], str]) -> None:
 def _compress(model: str | None = None, **options) -> None:
     from .run import compress as run_compress
 
-    _finish(run_compress(model, **options), options.get("quiet"), lambda r: f"budget {Budget(**r.budget).describe()}")
+    _finish(run_compress(model, **options), options.get("quiet"), lambda r: f"budget {Budget.from_dict(r.budget).describe()}")
 
 
 _command(

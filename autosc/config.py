@@ -13,32 +13,34 @@ from __future__ import annotations
 
 import math
 import typing
-from dataclasses import MISSING, Field, asdict, dataclass, field, fields, replace
+from dataclasses import MISSING, Field, asdict, dataclass, field, fields, make_dataclass, replace
 from types import UnionType
 from typing import Any
 
 from .adaptor import MIXES, MODES
-from .cost.budget import NO_BUDGET, check_latency_setting
+from .cost.budget import check_latency_setting, no_budget_message
 from .cost.counters import CONVENTIONS
+from .cost.terms import TERMS
 from .data import DATASETS
 from .errors import AutoscError
 from .options import check_choices, option
 from .train.config import TrainConfig
-from .units import parse_latency
 
 LOW_BRANCHES = ("max", "avg")
 
+#: One option per budget kind registered when the package loads (``budget``, ``memory``, ``latency``), declared by
+#: the kind itself (autosc/cost/terms/), so that a new kind brings its own option, preset key and run.json field.
+BudgetOptions = make_dataclass(
+    "BudgetOptions",
+    [(t.option, t.option_type, option(None, t.help, cli_type=str)) for t in TERMS.values()],
+)
+
 
 @dataclass
-class PlanConfig:
+class PlanConfig(BudgetOptions):  # type: ignore[misc,valid-type]
     """What is decided before training: the network, the budget, the width and where the adaptors go."""
 
     model: str | None = option(None, "Zoo name or path/to/file.py:build.", cli=False)
-    budget: str | None = option(None, "MACs budget: 300M, 1.2G, 95000000 or 60% of the human network.")
-    memory: str | None = option(None, "Activation-memory budget: 4MiB, 512KB, ... (alone or with --budget).")
-    latency: str | None = option(
-        None, "Latency budget: 1.5ms, 800us, ... (ONNX Runtime p50 on this machine; alone or with the others)."
-    )
     latency_threads: int = option(1, "Threads the latency budget is measured at (ONNX Runtime intra-op).")
     latency_batch: int = option(1, "Batch size the latency budget is measured at.")
     macs_convention: str = option(
@@ -84,24 +86,32 @@ class PlanConfig:
         choices=MIXES,
     )
 
-    def validate(self) -> None:
-        """What can be refused before any data is read: a missing budget, an unknown choice, both placements."""
-        budgeted = self.budget is not None or self.memory is not None or self.latency is not None
+    def validate(self, *, budget_given: bool = False) -> None:
+        """What can be refused before any data is read: a missing budget, an unknown choice, both placements.
+        ``budget_given``: the budget comes as a :class:`~autosc.cost.budget.Budget` instead of option text."""
+        texts = self.budget_texts()
+        budgeted = budget_given or any(text is not None for text in texts.values())
         if not budgeted and not self.no_budget:
-            raise AutoscError(NO_BUDGET)
+            raise AutoscError(no_budget_message())
         if budgeted and self.no_budget:
-            raise AutoscError("--no-budget trains without a budget; drop it, or drop --budget/--memory/--latency")
+            flags = "/".join(t.option_flag() for t in TERMS.values())
+            raise AutoscError(f"--no-budget trains without a budget; drop it, or drop {flags}")
         if self.init_factor is not None and not 0.5 < self.init_factor < 1:
             raise AutoscError(f"--init-factor must be in (0.5, 1), got {self.init_factor}")
         if self.new_head and self.weights is None:
             raise AutoscError("--new-head replaces the classifier of a trained network: give its --weights")
-        if self.latency is not None:
-            parse_latency(self.latency)  # grammar errors before any data is read
+        for term in TERMS.values():  # grammar errors before any data is read
+            if texts.get(term.option) is not None:
+                term.check(str(texts[term.option]))
         check_latency_setting(self.latency_threads, self.latency_batch)
         check_choices(self)
         self.placement()
         if not (self.widen_noise >= 0 and math.isfinite(self.widen_noise)):
             raise AutoscError(f"--widen-noise must be >= 0, got {self.widen_noise}")
+
+    def budget_texts(self) -> dict[str, str | int | None]:
+        """The budget as given, by option name (``{"budget": "25M", "memory": None, ...}``)."""
+        return {t.option: getattr(self, t.option, None) for t in TERMS.values()}
 
     def placement(self) -> int | list[str] | None:
         """The adaptor choice :func:`autosc.planning.make_plan` takes: a count, cell names, or the default."""

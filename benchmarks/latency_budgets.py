@@ -1,7 +1,7 @@
 """Issue 17 (c): does a latency budget hold when measured? mobilenet_v2@224 and resnet18@224, untrained.
 
 For each family, three latency budgets (fractions of the human network's measured p50 at 1 thread, batch 1):
-``make_plan(latency=...)`` with ``--width auto`` (the latency model measured here, cached), the identity shape
+``autosc.plan(latency=...)`` with ``--width auto`` (the latency model measured here, cached), the identity shape
 projected under the budget on predicted latency, collapsed to one full branch per adaptor (what a trained run
 exports), frozen, then measured against the budget by the product's own end-of-run check
 (``autosc.run.stages.measure_against_budget``: 3 interleaved rounds, shrink and re-measure while over by more
@@ -24,9 +24,9 @@ from pathlib import Path
 
 import torch
 
+import autosc
 from autosc import ExportConfig, ModelSpec, count
 from autosc.cost.latency_probe import Timing, time_network
-from autosc.planning import make_plan
 from autosc.run import RunFolder, export_networks, freeze_and_save
 from autosc.run.stages import measure_against_budget
 from benchmarks.runner import add_out, load_rows, parser, quiet, run_grid
@@ -43,7 +43,7 @@ def run_one(name: str, fraction: float, human_ms: float, args) -> dict:
     budget_ms = fraction * human_ms
     started = time.perf_counter()
     with quiet():
-        plan = make_plan(f["model"], latency=f"{budget_ms}ms", input_size=size, num_classes=f["classes"],
+        plan = autosc.plan(f["model"], latency=f"{budget_ms}ms", input_size=size, num_classes=f["classes"],
                          timing=Timing(cache_dir=args.cache))  # fmt: skip
     plan_seconds = time.perf_counter() - started
     network = plan.network

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import torch
 
+import autosc
 from autosc.cost.latency_model import LatencyModel
 from autosc.cost.latency_probe import (
     PROBES,
@@ -41,7 +42,6 @@ from autosc.cost.latency_probe import (
     split_at_adaptors,
     time_shapes,
 )
-from autosc.planning import make_plan
 from benchmarks.runner import add_out, load_rows, parser, quiet, run_grid
 
 FAMILIES = {
@@ -74,7 +74,7 @@ def run_family(name: str, args) -> dict:
     """One family's row: its plan, its latency model measured from scratch, and the test shapes timed twice."""
     f = FAMILIES[name]
     size = (f["size"], f["size"])
-    plan = make_plan(f["model"], budget=f["budget"], input_size=size, num_classes=f["classes"],
+    plan = autosc.plan(f["model"], budget=f["budget"], input_size=size, num_classes=f["classes"],
                      in_channels=f["channels"])  # fmt: skip
     network = plan.network
     started = time.perf_counter()

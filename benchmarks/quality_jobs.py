@@ -4,7 +4,7 @@ A job is ``{"budget", "seed", "method"}`` plus, for a sweep or a study, settings
 (:data:`VARIANT_KEYS`). The settings autosc itself has (the training ones, ``low_branch``) go through
 :class:`autosc.RunConfig` under their own option names; ``width_ratio`` and ``init_factor`` act on the plan.
 
-Public calls: ``RunConfig.from_flat``; ``make_plan`` with its ``width_ratio`` and ``low_branch`` options
+Public calls: ``RunConfig.from_flat``; ``autosc.plan`` with its ``width_ratio`` and ``low_branch`` options
 (``plan_network`` has no width-ratio option); ``factor_to_alpha`` and the adaptors' ``alpha`` (``init_factor``);
 ``auto_width``, ``human_cost``, ``parse_budget`` (the human baselines); ``load_dataset``, ``train_network``,
 ``freeze_and_save`` (autosc.run); ``evaluate``; ``autosc.count``; ``autosc.latency.time_together`` (through
@@ -21,11 +21,11 @@ import time
 import torch
 from torch.utils.data import Subset
 
+import autosc
 from autosc import AutoscError, Budget, ModelSpec, RunConfig, count, parse_budget
 from autosc.adaptor.module import factor_to_alpha
-from autosc.cost.width import AUTO_WIDTH_RATIO, auto_width, human_cost
+from autosc.cost.width import AUTO_WIDTH_RATIO, auto_width, human_cost, human_network_cost
 from autosc.data import DataBundle
-from autosc.planning import make_plan
 from autosc.run import freeze_and_save, load_dataset, train_network
 from autosc.train import Trainer, evaluate
 from autosc.units import parse_macs
@@ -126,11 +126,11 @@ def run_config(job: dict, args: argparse.Namespace) -> RunConfig:
 
 def parse_count(text: str, args: argparse.Namespace) -> int:
     """A budget in MACs; a percentage is of the human network at the benchmark's input size (counted only then)."""
-    human_macs = None
+    human = None
     if parse_macs(text)[1] is not None:
-        human = ModelSpec(args.model, 1.0, args.num_classes, args.in_channels)
-        human_macs = human_cost(human, (args.input_size, args.input_size))[0]
-    return parse_budget(text, human_macs=human_macs).macs
+        spec = ModelSpec(args.model, 1.0, args.num_classes, args.in_channels)
+        human = human_network_cost(spec, (args.input_size, args.input_size))
+    return parse_budget(budget=text, human=human).macs
 
 
 def human_res_size(spec: ModelSpec, budget_macs: int, native: int) -> int:
@@ -150,7 +150,7 @@ def build(job: dict, args: argparse.Namespace) -> tuple[torch.nn.Module, tuple[i
     info: dict = {}
     torch.manual_seed(job["seed"])
     if job["method"] in ADAPTED:
-        plan = make_plan(
+        plan = autosc.plan(
             args.model,
             budget=job["budget"],
             input_size=size,
@@ -168,7 +168,7 @@ def build(job: dict, args: argparse.Namespace) -> tuple[torch.nn.Module, tuple[i
             plan.network.update_shape()
         return plan.network, size, info
     if job["method"] == "human-width":
-        width = auto_width(human, size, Budget(macs=budget), ratio=1.0)
+        width = auto_width(human, size, Budget.of(macs=budget), ratio=1.0)
         info["width"] = width
         return ModelSpec(args.model, width, classes, channels).build(), size, info
     r = human_res_size(human, budget, args.input_size)

@@ -37,11 +37,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
+import autosc
 from autosc import ModelSpec, RunConfig, count
 from autosc.cost import parse_budget
+from autosc.cost.shape_cost import Cost
 from autosc.cost.width import auto_width
 from autosc.errors import UnreachableBudget
-from autosc.planning import make_plan
 from autosc.run.stages import freeze_and_save, load_dataset, train_network
 from autosc.train import TrainConfig
 from autosc.train.evaluate import evaluate
@@ -115,7 +116,7 @@ class Unreachable(Exception):
 
 def _autosc(setup: Setup, seed: int, budget: int, *, start, width, weights=None) -> dict:
     try:
-        plan = make_plan(
+        plan = autosc.plan(
             start,
             budget=str(budget),
             input_size=SIZE,
@@ -177,7 +178,7 @@ def compound(setup: Setup, seed: int, budget: int) -> dict:
 def scratch_width(setup: Setup, seed: int, budget: int) -> dict:
     b = setup.bundle
     spec = ModelSpec(TEACHER, 1.0, b.num_classes, b.channels)
-    width = auto_width(spec, SIZE, parse_budget(str(budget), None, human_macs=setup.human_macs), ratio=1.0)
+    width = auto_width(spec, SIZE, parse_budget(budget=str(budget), human=Cost(setup.human_macs, 0, 0)), ratio=1.0)
     torch.manual_seed(seed)
     net = spec.at_width(width).build()
     a = setup.args
@@ -204,7 +205,7 @@ def _latency_ms(net: nn.Module, channels: int, runs: int) -> float:
 
 def run_job(setup: Setup, method: str, seed: int, budget: str) -> dict:
     """One method at one budget (a share of the trained network's MACs) and seed: its row."""
-    budget_text, budget = budget, parse_budget(budget, None, human_macs=setup.human_macs).macs
+    budget_text, budget = budget, parse_budget(budget=budget, human=Cost(setup.human_macs, 0, 0)).macs
     started = time.perf_counter()
     try:
         out = METHODS[method](setup, seed, budget)

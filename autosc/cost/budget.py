@@ -1,61 +1,90 @@
-"""Budgets: a hard cap on MACs, on activation memory, on predicted latency, or on several at once."""
+"""Budgets: hard caps on the figures of a network's cost, one per registered kind (docs/architecture.md,
+To add a budget kind; the kinds are in autosc/cost/terms/)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from ..errors import AutoscError
-from ..units import format_bytes, format_count, format_ms, parse_bytes, parse_latency, parse_macs
 from .counters import check_convention
+from .shape_cost import Cost
+from .terms import TERMS, BudgetTerm, get_term, term_for_option
+
+#: The settings a budget carries besides its limits, with their defaults (every one is always written).
+SETTINGS = {"convention": "standard", "latency_threads": 1, "latency_batch": 1, "free": False}
 
 
 @dataclass(frozen=True)
 class Budget:
-    """``macs`` counts conv + linear + resize MACs (docs/design.md, Cost conventions); ``memory_bytes`` is activation
-    memory; ``latency_ms`` is ONNX Runtime p50 as the latency model predicts it (docs/design.md, Latency budgets)."""
+    """``limits`` maps a term's key (``macs``, ``memory_bytes``, ``latency_ms``) to its cap; the settings say how
+    the caps are read: ``convention`` counts MACs (docs/algorithm.md, Cost conventions), ``latency_threads`` and
+    ``latency_batch`` are what a latency is measured at, and ``free`` is no cap at all (the learned sizes are used
+    as they are, ``autosc transfer`` without a budget)."""
 
-    macs: int | None = None
-    memory_bytes: int | None = None
-    convention: str = "standard"  # how ``macs`` counts: "standard" or "paper" (+ 4 per BN element)
-    latency_ms: float | None = None
-    latency_threads: int = 1  # what the latency budget means: p50 at this many ONNX Runtime threads ...
-    latency_batch: int = 1  # ... and this batch size
-    # no cap at all: the learned sizes are used as they are, never projected (``autosc transfer`` without a budget)
+    limits: Mapping[str, float] = field(default_factory=dict)
+    convention: str = "standard"
+    latency_threads: int = 1
+    latency_batch: int = 1
     free: bool = False
+
+    def __post_init__(self) -> None:
+        for key in self.limits:
+            get_term(key)  # an unknown kind is refused by name
+        object.__setattr__(self, "limits", {k: self.limits[k] for k in TERMS if self.limits.get(k) is not None})
+        if not self.bounded and not self.free:
+            raise AutoscError(no_budget_message())
+        check_convention(self.convention)
+        check_latency_setting(self.latency_threads, self.latency_batch)
+
+    @classmethod
+    def of(cls, **values: Any) -> Budget:
+        """``Budget.of(macs=25_000_000, convention="paper")``: limits by key, settings by name."""
+        settings = {k: values.pop(k) for k in list(values) if k in SETTINGS}
+        return cls(limits=values, **settings)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Budget:
+        """The inverse of :meth:`to_dict`; keys not written yet by an older file take their defaults."""
+        unknown = set(data) - set(TERMS) - set(SETTINGS)
+        if unknown:
+            raise AutoscError(f"unknown budget field(s) {', '.join(sorted(unknown))}; known: {', '.join([*TERMS, *SETTINGS])}")
+        return cls.of(**dict(data))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every registered kind (None where not capped) and every setting, always written."""
+        return {**{k: self.limits.get(k) for k in TERMS}, **{k: getattr(self, k) for k in SETTINGS}}
+
+    def __getattr__(self, name: str) -> float | None:
+        """A kind's limit by its key (``budget.macs``, ``budget.latency_ms``): None where that kind is not capped."""
+        if name in TERMS:
+            return self.limits.get(name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     @property
     def bounded(self) -> bool:
-        return self.macs is not None or self.memory_bytes is not None or self.latency_ms is not None
+        return bool(self.limits)
 
-    def __post_init__(self) -> None:
-        if not self.bounded and not self.free:
-            raise AutoscError(NO_BUDGET)
-        check_convention(self.convention)
-        check_latency_setting(self.latency_threads, self.latency_batch)
+    def limit(self, key: str) -> float | None:
+        return self.limits.get(key)
+
+    def terms(self) -> Iterator[tuple[BudgetTerm, float]]:
+        """The capped kinds with their limits, in registration order."""
+        return ((TERMS[k], v) for k, v in self.limits.items())
+
+    def with_limits(self, **limits: float | None) -> Budget:
+        """A copy with caps changed by key (None removes one)."""
+        return replace(self, limits={**self.limits, **limits})
+
+    def fits(self, cost: Cost) -> bool:
+        """Every cap holds (a figure the cost cannot say, such as latency without a model, does not hold)."""
+        return all(term.fits(cost, limit, self) for term, limit in self.terms())
 
     def describe(self) -> str:
         if not self.bounded:
             return "none (the learned shape as it is)"
-        parts = []
-        if self.macs is not None:
-            conv = " (paper convention)" if self.convention == "paper" else ""
-            parts.append(f"{format_count(self.macs)} MACs{conv}")
-        if self.memory_bytes is not None:
-            parts.append(f"{format_bytes(self.memory_bytes)} activations")
-        if self.latency_ms is not None:
-            threads = "1 thread" if self.latency_threads == 1 else f"{self.latency_threads} threads"
-            parts.append(f"{format_ms(self.latency_ms)} latency ({threads}, batch {self.latency_batch})")
-        return " and ".join(parts)
-
-    def to_dict(self) -> dict:
-        data = {"macs": self.macs, "memory_bytes": self.memory_bytes, "convention": self.convention}
-        if self.free:  # written only when set
-            data["free"] = True
-        if self.latency_ms is not None:  # written only when set, so MACs-only specs stay as they were
-            data.update(
-                latency_ms=self.latency_ms, latency_threads=self.latency_threads, latency_batch=self.latency_batch
-            )
-        return data
+        return " and ".join(term.describe(limit, self) for term, limit in self.terms())
 
 
 def check_latency_setting(threads: object, batch: object) -> None:
@@ -66,39 +95,31 @@ def check_latency_setting(threads: object, batch: object) -> None:
             raise AutoscError(f"{name} must be a whole number >= 1, got {value!r}")
 
 
-#: What a run without any budget is told.
-NO_BUDGET = "no budget given: pass --budget (e.g. 300M or 60%), --memory (e.g. 4MiB) and/or --latency (e.g. 1.5ms)"
+def no_budget_message() -> str:
+    """What a run without any budget is told: every kind's option, with an example."""
+    examples = [t.example for t in TERMS.values()]
+    listed = ", ".join(examples[:-1]) + " and/or " + examples[-1] if len(examples) > 1 else examples[0]
+    return f"no budget given: pass {listed}"
 
 
 def parse_budget(
-    macs: str | None = None,
-    memory: str | None = None,
     *,
-    human_macs: int | None = None,
+    human: Cost | None = None,
     convention: str = "standard",
-    latency: str | None = None,
     latency_threads: int = 1,
     latency_batch: int = 1,
     free: bool = False,
+    **texts: str | int | None,
 ) -> Budget:
-    """Read ``--budget`` / ``--memory`` / ``--latency`` text; a percentage is taken of ``human_macs`` (in
-    ``convention``). ``free``: with none of them given, no budget (the learned shape is not projected)."""
-    mac_budget = None
-    if macs is not None:
-        absolute, fraction = parse_macs(macs)
-        if fraction is not None:
-            if human_macs is None:
-                raise AutoscError(f"budget {macs!r} is relative, but the human network's MACs are not known here")
-            absolute = int(fraction * human_macs)
-        mac_budget = absolute
-    memory_budget = parse_bytes(memory) if memory is not None else None
-    latency_ms = parse_latency(latency) if latency is not None else None
-    return Budget(
-        macs=mac_budget,
-        memory_bytes=memory_budget,
-        convention=convention,
-        latency_ms=latency_ms,
-        latency_threads=latency_threads,
-        latency_batch=latency_batch,
-        free=free and macs is None and memory is None and latency is None,
-    )
+    """A budget from option text by option name (``budget="60%"``, ``memory="4MiB"``, ``latency="1.5ms"``; an int
+    of MACs is read as its digits). A relative limit is a share of ``human``, the human network's cost. ``free``:
+    with none given, no budget (the learned shape is not projected)."""
+    settings = Budget(convention=convention, latency_threads=latency_threads, latency_batch=latency_batch, free=True)
+    limits = {}
+    for option, text in texts.items():
+        term = term_for_option(option)
+        if term is None:
+            raise AutoscError(f"unknown budget option {option!r}; known: {', '.join(t.option for t in TERMS.values())}")
+        if text is not None:
+            limits[term.key] = term.parse(str(text), term.read(human, settings) if human is not None else None)
+    return replace(settings, limits=limits, free=free and not limits)

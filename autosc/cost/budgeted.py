@@ -3,7 +3,7 @@ trainer holds the shape (``shape_held``), whenever the trainer changes the alpha
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import torch
@@ -15,7 +15,7 @@ from ..models import ModelSpec
 from .budget import Budget
 from .latency_model import LatencyModel
 from .projection import Projection, check_reachable, project
-from .shape_cost import Cost, ShapeCostModel
+from .shape_cost import ShapeCostModel
 
 
 class BudgetedNetwork(nn.Module):
@@ -138,27 +138,21 @@ class BudgetedNetwork(nn.Module):
         The exact cost is a step function of integer sizes and gives the alphas no
         gradient; each segment's cost scales with its map's area, i.e. with the
         square of the product of the factors before it. The largest ratio counts
-        when both a MACs and a memory budget are set.
+        when several kinds are capped.
         """
         parts, rest = self.cost_model.segments()
         area = (torch.cumprod(torch.stack([a.factor_tensor() for a in self.adaptors()]), 0) ** 2).double()
-        limits: list[tuple[Callable[[Cost], int], int]] = []
-        if self.budget.macs is not None:
-            limits.append((lambda c: c.budget_macs(self.budget.convention), self.budget.macs))
-        if self.budget.memory_bytes is not None:
-            limits.append((lambda c: c.activation_bytes, self.budget.memory_bytes))
-        if self.budget.latency_ms is not None:  # each segment's latency also grows with its map's area
-            limits.append((lambda c: c.latency_ms, self.budget.latency_ms))
-        if not limits:  # no budget (autosc transfer): nothing to press against
+        budget = self.budget
+        if not budget.bounded:  # no budget (autosc transfer): nothing to press against
             return torch.zeros((), dtype=torch.float32, device=area.device)
         ratios = [
             (
-                measure(rest)
-                + (torch.tensor([measure(p) for p in parts], dtype=area.dtype, device=area.device) * area).sum()
+                term.read(rest, budget)
+                + (torch.tensor([term.read(p, budget) for p in parts], dtype=area.dtype, device=area.device) * area).sum()
             )
             / limit
-            for measure, limit in limits
-        ]
+            for term, limit in budget.terms()
+        ]  # each segment's figure grows with its map's area, MACs, memory and latency alike
         return torch.stack(ratios).max().float()
 
     @torch.no_grad()

@@ -23,8 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..errors import AutoscError, UnreachableBudget
-from ..units import format_bytes, format_count, format_ms
+from ..errors import UnreachableBudget
 from .budget import Budget
 from .shape_cost import Cost, ShapeCostModel, Sizes
 
@@ -50,12 +49,8 @@ def sizes_from_factors(human_sizes: Sizes, factors: list[float], scale: float = 
 
 
 def fits(cost: Cost, budget: Budget) -> bool:
-    """Resize MACs count inside a MACs budget (the adaptors add them)."""
-    if budget.macs is not None and cost.budget_macs(budget.convention) > budget.macs:
-        return False
-    if budget.memory_bytes is not None and cost.activation_bytes > budget.memory_bytes:
-        return False
-    return budget.latency_ms is None or (cost.latency_ms is not None and cost.latency_ms <= budget.latency_ms)
+    """Every cap of ``budget`` holds for ``cost`` (resize MACs count inside a MACs budget: the adaptors add them)."""
+    return budget.fits(cost)
 
 
 @dataclass(frozen=True)
@@ -68,20 +63,8 @@ class Projection:
 def check_reachable(model: ShapeCostModel, budget: Budget) -> None:
     """Refuse a budget that even the smallest shape cannot meet, before any training."""
     floor = model.floor_cost()
-    if not fits(floor, budget):
-        parts = []
-        floor_macs = floor.budget_macs(budget.convention)
-        if budget.macs is not None and floor_macs > budget.macs:
-            parts.append(f"{format_count(floor_macs)} MACs ({floor_macs:,}) against {format_count(budget.macs)}")
-        if budget.memory_bytes is not None and floor.activation_bytes > budget.memory_bytes:
-            parts.append(
-                f"{format_bytes(floor.activation_bytes)} of activations against {format_bytes(budget.memory_bytes)}"
-            )
-        if budget.latency_ms is not None:
-            if floor.latency_ms is None:
-                raise AutoscError("a latency budget needs a latency model of the network (autosc.cost.measure_latency)")
-            if floor.latency_ms > budget.latency_ms:
-                parts.append(f"{format_ms(floor.latency_ms)} predicted latency against {format_ms(budget.latency_ms)}")
+    parts = [p for term, limit in budget.terms() if (p := term.shortfall(floor, limit, budget)) is not None]
+    if parts:
         raise UnreachableBudget(
             f"budget {budget.describe()} is impossible: the smallest reachable cost at this width is "
             f"{' and '.join(parts)} (every adapted map at its floor); raise the budget or lower --width"

@@ -19,7 +19,7 @@ DASH = "—"
 
 def budget(report: Report) -> Budget:
     """The run's budget as the typed :class:`Budget` (``report.budget`` is its ``to_dict()``)."""
-    return Budget(**report.budget)
+    return Budget.from_dict(report.budget)
 
 
 def budget_text(report: Report) -> str:

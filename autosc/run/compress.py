@@ -143,7 +143,7 @@ def compress(
         )
     if out is None and resume and not config.plan.model:
         raise AutoscError("--resume needs the run folder: give --out DIR (or the MODEL and budget of the default one)")
-    root = Path(out) if out is not None else default_run_dir(config.plan.model, config.plan.budget, config.plan.memory)
+    root = Path(out) if out is not None else default_run_dir(config.plan.model, config.plan.budget_texts())
     folder = RunFolder(root)
     # Under torchrun every rank runs this function; rank 0 alone holds and writes the run folder.
     owns_group = not torch.distributed.is_initialized()
@@ -363,7 +363,7 @@ def _finish(
         networks["baseline"] = baseline.net
     exported = stages.export_networks(networks, size, bundle.channels, folder, config.export)
     shrunk = None
-    if network.budget.latency_ms is not None:  # measured against the budget, shrunk while over it
+    if network.budget.limit("latency_ms") is not None:  # measured against the budget, shrunk while over it
         check = stages.measure_against_budget(
             network, networks, exported, size, bundle.channels, folder, config.export, display,
             recalibrate=stages.recalibrate_on(bundle, config.train),

@@ -12,13 +12,14 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from .. import io
+from ..cost.terms import TERMS
 from ..errors import AutoscError
 from ..models import INSTANCE_PREFIX
 
@@ -203,11 +204,12 @@ def _tag(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._]+", "-", text.replace("%", "pct")).strip("-") or "run"
 
 
-def default_run_dir(model: str, budget: str | None, memory: str | None) -> Path:
-    """``exports/<model>-<budget>``: a builder reference contributes its file or module name."""
+def default_run_dir(model: str, budget: Mapping[str, str | int | None]) -> Path:
+    """``exports/<model>-<limits>``: each budget option given (``{"budget": "25M", ...}``, by option name) adds its
+    text as the kind tags it; a builder reference contributes its file or module name."""
     if model.startswith(INSTANCE_PREFIX):  # a module instance: its class name
         name = model.rsplit(".", 1)[-1]
     else:
         name = Path(model.split(":")[0]).stem if ":" in model else model
-    parts = [p for p in (budget, memory) if p is not None]
+    parts = [t.tag(str(budget[t.option])) for t in TERMS.values() if budget.get(t.option) is not None]
     return Path("exports") / _tag("-".join([name, *map(str, parts)]))

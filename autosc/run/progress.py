@@ -71,11 +71,11 @@ class Display:
             seen = max(t.running["seen"], 1)
             status = f"loss {t.running['loss'] / seen:.3f} acc {100 * t.running['correct'] / seen:.1f}%"
             projection = getattr(t.net, "last_projection", None)
-            if projection is not None and budget is not None and budget.macs:
+            if projection is not None and budget is not None and budget.bounded:
+                term, limit = next(iter(budget.terms()))  # the first capped kind: MACs when capped
+                used = term.read(projection.cost, budget)
                 sizes = ",".join(str(h) for h, _ in projection.sizes)
-                status += (
-                    f" | MACs {format_count(projection.cost.total_macs)}/{format_count(budget.macs)} | sizes {sizes}"
-                )
+                status += f" | {term.format(used) if used is not None else '?'}/{term.format(limit)} | sizes {sizes}"
             desc = f"{name} epoch {min(t.epoch + 1, t.config.epochs)}/{t.config.epochs}"
             self.progress.update(task, completed=t.step, description=desc, status=status)
 

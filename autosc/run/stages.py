@@ -142,34 +142,17 @@ def plan_network(
     ``display`` draws the latency model's measurement (latency budgets only); ``calibrate`` off projects on the
     model as measured (ranks of a distributed run must all project alike, and each would time its own moment).
     """
-    p = config.plan
+    plan = config.plan if mix is None else replace(config.plan, adaptor_mix=mix)
+    progress = display.counter("measuring the latency model") if display is not None else None
     return make_plan(
-        start.spec.module if start is not None and start.spec.module is not None else p.model,
-        budget=p.budget,
-        memory=p.memory,
+        start.spec.module if start is not None and start.spec.module is not None else plan.model,
+        plan,
         input_size=size,
-        width=p.width,
         num_classes=bundle.num_classes,
         in_channels=bundle.channels,
-        adaptors=p.placement(),
-        mode=p.mode,
-        init_factor=p.init_factor,
-        free=p.no_budget,
-        new_head=p.new_head,
-        macs_convention=p.macs_convention,
-        low_branch=p.low_branch,
-        weights=p.weights,
-        widen_noise=p.widen_noise,
         seed=config.train.seed,
-        mix=mix or p.adaptor_mix,
         start=start,
-        latency=p.latency,
-        latency_threads=p.latency_threads,
-        latency_batch=p.latency_batch,
-        timing=Timing(
-            progress=display.counter("measuring the latency model") if display is not None else None,
-            calibrate=calibrate,
-        ),
+        timing=Timing(progress=progress, calibrate=calibrate),
     )
 
 
@@ -375,7 +358,7 @@ def measure_against_budget(
     display: Display | None = None,
     recalibrate: Callable[[nn.Module], object] | None = None,
 ) -> LatencyCheck:
-    """Time the frozen network against ``network.budget.latency_ms``; shrink it while it is over by more than the noise.
+    """Time the frozen network against its latency budget; shrink it while it is over by more than the noise.
 
     A latency budget is never reported as met without a measurement (docs/algorithm.md, Latency budgets): the
     networks are timed in ``LATENCY_ROUNDS`` interleaved rounds; if the middle round's compressed p50 exceeds the
@@ -386,7 +369,8 @@ def measure_against_budget(
     saved and exported.
     """
     budget = network.budget
-    frozen, shape, shrinks, target = networks["compressed"], None, 0, budget.latency_ms
+    limit = budget.limit("latency_ms")
+    frozen, shape, shrinks, target = networks["compressed"], None, 0, limit
     try:
         while True:
             paths = {label: folder.onnx(label) for label in networks}
@@ -398,16 +382,16 @@ def measure_against_budget(
             middle = rounds[len(rounds) // 2]
             spread = (rounds[-1].compressed.p50 - rounds[0].compressed.p50) / 2
             measured = middle.compressed.p50
-            if measured <= budget.latency_ms + spread or shrinks == LATENCY_SHRINKS:
+            if measured <= limit + spread or shrinks == LATENCY_SHRINKS:
                 break
             shrinks += 1
-            target *= budget.latency_ms / measured
+            target *= limit / measured
             if display is not None:
                 display.log(
-                    f"measured p50 {measured:.3f} ms is over the {budget.latency_ms:.3f} ms budget by more than the "
+                    f"measured p50 {measured:.3f} ms is over the {limit:.3f} ms budget by more than the "
                     f"noise ({spread:.3f} ms): shrinking to a predicted {target:.3f} ms and measuring again"
                 )
-            network.budget = replace(budget, latency_ms=target)
+            network.budget = budget.with_limits(latency_ms=target)
             frozen, shape = freeze_and_save(network)
             if recalibrate is not None:
                 recalibrate(frozen)
@@ -418,7 +402,7 @@ def measure_against_budget(
     finally:
         network.budget = budget  # the report states the user's budget
     latency = replace(
-        middle, predicted=predicted, rounds=len(rounds), spread=spread, budget_met=measured <= budget.latency_ms,
+        middle, predicted=predicted, rounds=len(rounds), spread=spread, budget_met=measured <= limit,
         shrinks=shrinks,
     )  # fmt: skip
     return LatencyCheck(latency, frozen, shape, exported)

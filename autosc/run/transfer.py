@@ -14,6 +14,7 @@ from typing import Any
 
 from torch.utils.data import DataLoader, Dataset
 
+from ..cost.terms import TERMS
 from ..errors import AutoscError
 from .compress import Result, compress, read_preset
 
@@ -54,7 +55,7 @@ def transfer(
         )
     preset_values = read_preset(preset) if preset is not None else {}
     given = {**TRANSFER_DEFAULTS, **preset_values, **{k: v for k, v in options.items() if v is not None}}
-    if not any(given.get(k) is not None for k in ("budget", "memory", "latency")):
+    if not any(given.get(t.option) is not None for t in TERMS.values()):
         given["no_budget"] = True
     if out is None and model is not None:
         tag = re.sub(r"[^A-Za-z0-9._]", "-", f"{Path(str(model).split(':')[0]).stem}-transfer-{data or 'data'}")

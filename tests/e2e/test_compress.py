@@ -11,26 +11,25 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+import autosc
 from autosc.run import RUN_FILE
 
-from ..conftest import assert_one_line_error
+from ..conftest import TINY_RUN, TINY_RUN_ARGS, assert_one_line_error
 
-pytestmark = pytest.mark.slow  # every test here trains or starts processes
-
-SMALL = [
-    "--data", "synthetic", "--subset", "96", "--test-subset", "64", "--batch-size", "32",
-    "--width", "0.35", "--budget", "8M", "--latency-runs", "5", "--alpha-lr", "0.2",
-]  # fmt: skip
+# The shared tiny run (the `tiny_run` fixture of tests/conftest.py) is checked here by what it wrote: its files,
+# report.json, the ONNX export, the latency, metrics.jsonl and report.md.
 
 
-def test_compress_run_folder_report_and_budget(cli, tmp_path):
-    out = tmp_path / "run"
-    result = cli("compress", "mobilenet_v2_cifar", *SMALL, "--epochs", "2", "--baseline", "--out", out, "--quiet")
-    assert result.code == 0, result.err
+@pytest.mark.slow
+def test_compress_writes_the_whole_run_folder(tiny_run):
     for name in ("model.onnx", "frozen.pt", "frozen.shape.json", "checkpoint.pt", "metrics.jsonl", "report.json",
                  "report.md", "shape.png", "dynamics.png", "baseline.onnx", "human.onnx", RUN_FILE):  # fmt: skip
-        assert (out / name).is_file(), name
-    report = json.loads((out / "report.json").read_text())
+        assert (tiny_run / name).is_file(), name
+
+
+@pytest.mark.slow
+def test_compress_report_keys_and_budget(tiny_run):
+    report = json.loads((tiny_run / "report.json").read_text())
     # the report.json keys other tools rely on (docs/algorithm.md, The run folder)
     assert report["budget"]["macs"] == 8_000_000 and report["budget"]["memory_bytes"] is None
     assert isinstance(report["width"], float)
@@ -43,30 +42,42 @@ def test_compress_run_folder_report_and_budget(cli, tmp_path):
         assert {"name", "human_size", "size", "s", "sigma"} <= set(a)
         assert a["size"][0] <= a["human_size"][0]
     assert 0.0 <= report["accuracy"]["final"] <= 1.0
+    assert report["baseline"]["macs"] <= report["budget"]["macs"]
+
+
+@pytest.mark.slow
+def test_compress_report_onnx_export_and_latency(tiny_run):
+    report = json.loads((tiny_run / "report.json").read_text())
     assert report["onnx"]["opset"] >= 17 and report["onnx"]["exporter"] == "dynamo"
     assert report["onnx"]["max_abs_diff"] < 1e-3
     for who in ("compressed", "human", "baseline"):
         assert report["latency_ms"][who]["p50"] <= report["latency_ms"][who]["p90"]
     assert report["latency_ms"]["threads"] == 1 and report["latency_ms"]["batch"] == 1
-    assert report["baseline"]["macs"] <= report["budget"]["macs"]
-    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.slow
+def test_compress_metrics_and_markdown(tiny_run):
+    metrics = [json.loads(line) for line in (tiny_run / "metrics.jsonl").read_text().splitlines()]
     assert [m["epoch"] for m in metrics] == [1, 2]
     assert "alpha_moved" in metrics[-1] and metrics[-1]["alpha_moved"] > 0
-    md = (out / "report.md").read_text()
+    md = (tiny_run / "report.md").read_text()
     assert "shape.png" in md and "autosc compress mobilenet_v2_cifar" in md
-    # an existing run is not overwritten
-    assert_one_line_error(
-        cli("compress", "mobilenet_v2_cifar", *SMALL, "--epochs", "2", "--out", out), "already holds a run"
-    )
 
 
-#: SMALL with more batches per epoch (14 instead of 3), so that a signal sent just after epoch 1 lands inside
+@pytest.mark.slow
+def test_an_existing_run_is_not_overwritten(cli, tiny_run):
+    before = {p.name: p.stat().st_mtime_ns for p in tiny_run.iterdir()}
+    assert_one_line_error(cli(*TINY_RUN_ARGS[:-1], "--out", tiny_run), "already holds a run")
+    assert {p.name: p.stat().st_mtime_ns for p in tiny_run.iterdir()} == before
+
+
+#: the tiny run with more batches per epoch (14 instead of 3), so that a signal sent just after epoch 1 lands inside
 #: training on a fast host too (with 3 batches the run could finish first: seen on a fast EPYC host)
-RESUMABLE = [*SMALL[: SMALL.index("--subset")], "--subset", "480", *SMALL[SMALL.index("--subset") + 2 :]]
+RESUMABLE = [*TINY_RUN, "--subset", "480"]
 
 
 def _compress_process(out: Path, *extra: str) -> subprocess.Popen:
-    args = [sys.executable, "-m", "autosc", "compress", "mobilenet_v2_cifar", *RESUMABLE, "--epochs", "3",
+    args = [sys.executable, "-m", "autosc", "compress", *RESUMABLE, "--epochs", "3",
             "--exporter", "torchscript", "--out", str(out), "--quiet", *extra]  # fmt: skip
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -195,12 +206,11 @@ def test_preset_unknown_key_and_override(cli, tmp_path):
     "preset", sorted(Path(__file__).parents[2].joinpath("budgets").glob("*.toml")), ids=lambda p: p.name
 )
 def test_shipped_presets_are_valid(preset):
-    from autosc.planning import make_plan
     from autosc.run import read_preset
 
     options = read_preset(preset)
     assert options["model"] and (options.get("budget") or options.get("memory"))
-    plan = make_plan(
+    plan = autosc.plan(
         options["model"],
         budget=options.get("budget"),
         input_size=options.get("input_size"),
@@ -217,11 +227,10 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     from autosc import AutoscError, io
     from autosc.checkpoint import load_checkpoint, save_checkpoint
     from autosc.data import load_data
-    from autosc.planning import make_plan
     from autosc.train import TrainConfig, Trainer, train
 
     data = load_data("synthetic", input_size=(32, 32), subset=64, test_subset=32)
-    plan = make_plan("mobilenet_v2_cifar", budget="8M", width=0.35)
+    plan = autosc.plan("mobilenet_v2_cifar", budget="8M", width=0.35)
     trainer = Trainer(
         plan.network, data.train, data.test, TrainConfig(epochs=3, batch_size=32, lr=0.05, weight_decay=5e-4)
     )

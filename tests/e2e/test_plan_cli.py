@@ -2,6 +2,8 @@
 
 import pytest
 
+import autosc
+
 from ..conftest import assert_one_line_error
 
 
@@ -76,8 +78,7 @@ def test_plan_bad_input(cli, args, fragment):
 def test_an_unreachable_budget_has_its_own_error_type():
     """What benchmarks/trained records as "cannot reach the budget", without reading the message."""
     from autosc.errors import AutoscError, UnreachableBudget
-    from autosc.planning import make_plan
 
     with pytest.raises(UnreachableBudget, match="impossible"):
-        make_plan("mobilenet_v2_cifar", budget="1M", width=1.0, input_size=(32, 32))
+        autosc.plan("mobilenet_v2_cifar", budget="1M", width=1.0, input_size=(32, 32))
     assert issubclass(UnreachableBudget, AutoscError)  # still one line at the CLI

@@ -6,14 +6,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import autosc
 from autosc import count
 from autosc.cost.width import human_cost
 from autosc.freeze import freeze, load_frozen
 from autosc.models import ModelSpec, build_model
 from autosc.models.trained import load_start, read_weights
-from autosc.planning import make_plan
 
-from ..conftest import assert_one_line_error
+from ..conftest import TINY_DATA, assert_one_line_error
 
 SOURCE_CLASSES = 7  # the trained network's own task; the synthetic data has 10 classes
 
@@ -48,7 +48,7 @@ def test_new_head_keeps_the_features_and_replaces_the_classifier(trained):
 
 def test_transfer_under_a_budget_is_projected_and_met_after_freezing(trained):
     human_macs, _ = human_cost(ModelSpec("resnet18_cifar", 0.25, 10), (32, 32))
-    plan = make_plan(
+    plan = autosc.plan(
         "resnet18_cifar", weights=trained, num_classes=10, new_head=True, mode="standard", init_factor=0.55,
         budget=int(0.9 * human_macs), input_size=32,
     )  # fmt: skip
@@ -58,9 +58,9 @@ def test_transfer_under_a_budget_is_projected_and_met_after_freezing(trained):
 
 
 def test_transfer_without_a_budget_keeps_the_learned_shape(trained):
-    plan = make_plan(
+    plan = autosc.plan(
         "resnet18_cifar", weights=trained, num_classes=10, new_head=True, mode="standard", init_factor=0.55,
-        free=True, input_size=32,
+        no_budget=True, input_size=32,
     )  # fmt: skip
     assert not plan.budget.bounded and plan.spec.width == 0.25  # no budget: the trained width, never widened
     # s = 0.55 behind each resize: round(32 * 0.55) = 18, round(32 * 0.55^2) = 10, round(32 * 0.55^3) = 5
@@ -71,8 +71,8 @@ def test_transfer_without_a_budget_keeps_the_learned_shape(trained):
 def test_transfer_writes_the_full_run_folder(cli, trained, tmp_path):
     out = tmp_path / "run"
     result = cli(
-        "transfer", "resnet18_cifar", "--weights", trained, "--data", "synthetic", "--subset", "96",
-        "--test-subset", "64", "--batch-size", "32", "--epochs", "2", "--latency-runs", "5", "--out", out, "--quiet",
+        "transfer", "resnet18_cifar", "--weights", trained, *TINY_DATA, "--epochs", "2", "--latency-runs", "5",
+        "--out", out, "--quiet",
     )  # fmt: skip
     assert result.code == 0, result.err
     for name in ("model.onnx", "human.onnx", "frozen.pt", "frozen.shape.json", "checkpoint.pt", "metrics.jsonl",

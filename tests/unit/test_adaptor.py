@@ -8,14 +8,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+import autosc
 from autosc import AutoscError, build_model, count
 from autosc.adaptor import ShapeAdaptor, choose, find_candidates
 from autosc.cost import Budget
 from autosc.cost.projection import fits, sizes_from_factors
 from autosc.models import ModelSpec
-from autosc.planning import adapt_network, make_plan
+from autosc.planning import adapt_network
 
-HUGE = Budget(macs=10**15)
+HUGE = Budget.of(macs=10**15)
 
 
 @pytest.mark.parametrize(
@@ -96,7 +97,7 @@ def test_projection_is_feasible_tight_and_exact(name, size, width, data):
     network = _network(name, size, width)
     model = network.cost_model
     low, high = model.floor_cost().total_macs, model.human_cost().total_macs
-    budget = Budget(macs=data.draw(st.integers(low, high), label="budget"))
+    budget = Budget.of(macs=data.draw(st.integers(low, high), label="budget"))
     alphas = data.draw(st.lists(st.floats(-4, 6), min_size=len(model.human_sizes), max_size=len(model.human_sizes)))
     for adaptor, alpha in zip(network.adaptors(), alphas, strict=True):
         adaptor.alpha.data.fill_(alpha)
@@ -118,17 +119,17 @@ def test_projection_is_feasible_tight_and_exact(name, size, width, data):
 
 
 def test_memory_budget_alone_and_with_macs():
-    plan = make_plan("mobilenet_v2_cifar", memory="5MiB", width=1.0)
+    plan = autosc.plan("mobilenet_v2_cifar", memory="5MiB", width=1.0)
     assert plan.widened.activation_bytes > 5 * 2**20
     assert plan.projected.cost.activation_bytes <= 5 * 2**20
     assert count(plan.network, (32, 32), cells=False).activation_bytes <= 5 * 2**20
-    both = make_plan("mobilenet_v2_cifar", budget="40M", memory="8MiB", width=1.0)
+    both = autosc.plan("mobilenet_v2_cifar", budget="40M", memory="8MiB", width=1.0)
     cost = both.projected.cost
     assert cost.total_macs <= 40_000_000 and cost.activation_bytes <= 8 * 2**20
 
 
 def test_auto_width_lands_above_the_budget():
-    plan = make_plan("mobilenet_v2_cifar", budget="30M")
+    plan = autosc.plan("mobilenet_v2_cifar", budget="30M")
     assert plan.width_mode == "auto"
     assert plan.widened.macs > 30_000_000  # the adaptors have something to remove
     assert plan.widened.macs <= 1.25 * 30_000_000
@@ -142,7 +143,7 @@ def test_paper_convention_budget_matches_thop():
     from autosc.cost import example_input, thop_macs
     from autosc.freeze import freeze
 
-    plan = make_plan("mobilenet_v2_cifar", num_classes=100, budget="94.7M", macs_convention="paper", width=1.2)
+    plan = autosc.plan("mobilenet_v2_cifar", num_classes=100, budget="94.7M", macs_convention="paper", width=1.2)
     assert plan.budget.convention == "paper"
     assert round(plan.human_macs / 1e6, 1) == 94.7  # the seed table's human MobileNetV2
     frozen, _ = freeze(plan.network)

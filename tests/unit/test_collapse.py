@@ -6,12 +6,13 @@ import json
 import pytest
 import torch
 
+import autosc
 from autosc import AutoscError, count
 from autosc.checkpoint import load_checkpoint, save_checkpoint
 from autosc.data import load_data
 from autosc.export import export_onnx
 from autosc.freeze import FrozenAdaptor, SingleBranchAdaptor, build_frozen, freeze
-from autosc.planning import make_plan, network_from_config
+from autosc.planning import network_from_config
 from autosc.train import TrainConfig, Trainer
 
 
@@ -23,7 +24,7 @@ def _trainer(network, **overrides):
 
 def _plan():
     torch.manual_seed(0)
-    return make_plan("mobilenet_v2_cifar", budget="8M", width=0.35)
+    return autosc.plan("mobilenet_v2_cifar", budget="8M", width=0.35)
 
 
 def test_training_collapses_when_the_shape_is_fixed_and_freeze_keeps_one_branch(tmp_path):
@@ -116,23 +117,20 @@ def test_explicit_branches_and_bad_ones():
     assert [m.low for m in singles] == [True] + [False] * (n - 1)
 
 
-def test_cli_collapse_flag_reaches_the_frozen_model_and_the_report(cli, tmp_path):
-    out = tmp_path / "run"
-    args = ["--data", "synthetic", "--subset", "64", "--test-subset", "32", "--batch-size", "16", "--width", "0.35"]
-    args += ["--budget", "8M", "--epochs", "2", "--latency-runs", "5", "--exporter", "torchscript"]
-    result = cli("compress", "mobilenet_v2_cifar", *args, "--collapse", "--out", out, "--quiet")
-    assert result.code == 0, result.err
-    spec = json.loads((out / "frozen.shape.json").read_text())
+@pytest.mark.slow
+def test_cli_collapse_flag_reaches_the_frozen_model_and_the_report(tiny_run):
+    """The shared tiny run (tests/conftest.py) is a CLI run with --collapse."""
+    spec = json.loads((tiny_run / "frozen.shape.json").read_text())
     assert [a["branch"] for a in spec["adaptors"]] == ["full"] * len(spec["adaptors"])
-    report = json.loads((out / "report.json").read_text())
+    report = json.loads((tiny_run / "report.json").read_text())
     assert report["train"]["collapse"] is True
-    assert "| kept |" in (out / "report.md").read_text()
+    assert "| kept |" in (tiny_run / "report.md").read_text()
     assert "--collapse" in report["command"]
 
 
 def test_average_pool_low_branch_is_an_adaptor_option_kept_by_freeze_and_rebuild():
     torch.manual_seed(0)
-    plan = make_plan("mobilenet_v2_cifar", budget="8M", width=0.35, low_branch="avg")
+    plan = autosc.plan("mobilenet_v2_cifar", budget="8M", width=0.35, low_branch="avg")
     network = plan.network
     assert {a.pool for a in network.adaptors()} == {"avg"}
     assert network.config()["low_branch"] == "avg"

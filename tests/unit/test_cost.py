@@ -7,6 +7,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from autosc import AutoscError, build_model, count, list_models, parse_budget
 from autosc.cost import example_input, fvcore_macs, thop_macs
+from autosc.cost.shape_cost import Cost
 from autosc.units import parse_bytes, parse_input_size, parse_macs
 
 SIZES = {"_cifar": [(32, 32), (48, 40)], "": [(64, 64), (96, 80)]}
@@ -140,7 +141,7 @@ def test_budget_errors(text, fragment):
 def test_memory_errors_and_relative_budget():
     with pytest.raises(AutoscError, match="unknown unit 'MIBS'|unknown unit 'MiBs'"):
         parse_bytes("4MiBs")
-    assert parse_budget("60%", human_macs=1000).macs == 600
+    assert parse_budget(budget="60%", human=Cost(1000, 0, 0)).macs == 600
     with pytest.raises(AutoscError, match="no budget given"):
         parse_budget()
 

@@ -3,17 +3,17 @@
 import pytest
 import torch
 
+import autosc
 from autosc import AutoscError
 from autosc.adaptor.module import factor_to_alpha
 from autosc.cost.projection import sizes_from_factors
 from autosc.data import load_data
-from autosc.planning import make_plan
 from autosc.train import TrainConfig, Trainer, resolve_device
 
 
 @pytest.fixture(scope="module")
 def plan():
-    return make_plan("mobilenet_v2_cifar", budget="8M", width=0.35)
+    return autosc.plan("mobilenet_v2_cifar", budget="8M", width=0.35)
 
 
 def _set_factors(network, factors):
@@ -61,7 +61,7 @@ def test_cost_term_brings_the_learned_shape_to_the_budget():
     results = {}
     for cost_term in (True, False):
         torch.manual_seed(0)
-        p = make_plan("mobilenet_v2_cifar", budget="8M", width=0.35)
+        p = autosc.plan("mobilenet_v2_cifar", budget="8M", width=0.35)
         start = p.network.relaxed_cost().detach().item()
         trainer = _trainer(p, batch_size=8, cost_term=cost_term, alpha_lr=0.3)
         stop = {"stop": False}
@@ -88,7 +88,7 @@ def test_trainer_state_keeps_the_dual_variable(plan):
 def test_bf16_autocast_trains_on_cpu():
     """--amp bf16 runs the network under autocast; the loss stays finite and the alphas stay float32."""
     torch.manual_seed(0)
-    p = make_plan("mobilenet_v2_cifar", budget="8M", width=0.35)
+    p = autosc.plan("mobilenet_v2_cifar", budget="8M", width=0.35)
     trainer = _trainer(p, amp="bf16")
     row = trainer.run_epoch({"stop": False})
     assert torch.isfinite(torch.tensor(row["train_loss"]))
@@ -119,7 +119,7 @@ def test_bad_amp_mode_is_refused():
 def test_shape_stops_learning_after_shape_until():
     """--shape-until 0.5: the alphas move in the first epoch of two and not at all in the second."""
     torch.manual_seed(0)
-    p = make_plan("mobilenet_v2_cifar", budget="8M", width=0.35)
+    p = autosc.plan("mobilenet_v2_cifar", budget="8M", width=0.35)
     trainer = _trainer(p, shape_until=0.5, alpha_lr=0.2)
     start = [float(a.detach()) for a in p.network.alpha_parameters()]
     first = trainer.run_epoch({"stop": False})["alphas"]
@@ -141,7 +141,7 @@ def test_cuda_bf16_trains_and_the_frozen_export_matches(tmp_path):
     from autosc.freeze import freeze
 
     torch.manual_seed(0)
-    p = make_plan("mobilenet_v2_cifar", budget="8M", width=0.35)
+    p = autosc.plan("mobilenet_v2_cifar", budget="8M", width=0.35)
     trainer = _trainer(p, amp="bf16", device="cuda")
     row = trainer.run_epoch({"stop": False})
     assert trainer.device.type == "cuda" and torch.isfinite(torch.tensor(row["train_loss"]))
@@ -154,7 +154,7 @@ def test_cuda_bf16_trains_and_the_frozen_export_matches(tmp_path):
 def test_penalty_weighs_the_cost_by_how_far_over_budget_and_not_at_all_under_it():
     """penalty > 0 replaces dual ascent: the cost's weight is penalty x (ratio - 1) over the budget, 0 under it."""
     torch.manual_seed(0)
-    p = make_plan("mobilenet_v2_cifar", budget="8M", width=0.35)
+    p = autosc.plan("mobilenet_v2_cifar", budget="8M", width=0.35)
     trainer = _trainer(p, penalty=10.0)
     n = len(p.network.adaptors())
     for factors in ([0.99] * n, [0.6] * n):

@@ -5,12 +5,12 @@ import torch
 from torch.utils.data import Subset, TensorDataset
 from torchvision.transforms import v2
 
+import autosc
 from autosc import AutoscError
 from autosc.data import load_data
 from autosc.data.bundle import TensorImages
 from autosc.data.device import DeviceImages, resident, why_not_resident
 from autosc.data.transforms import transform_pair
-from autosc.planning import make_plan
 from autosc.train import StopRequested, TrainConfig, Trainer, evaluate
 from tests.helpers import write_cifar_files
 
@@ -76,7 +76,7 @@ def test_device_data_on_for_a_dataset_it_cannot_hold_is_one_clear_error():
 def _trainer(device_data: str, epochs: int = 2, lr: float = 0.05) -> Trainer:
     torch.manual_seed(0)
     train, test = _images(n=48)
-    plan = make_plan("mobilenet_v2_cifar", budget="1.5M", input_size=(16, 16), width=0.35, num_classes=4,
+    plan = autosc.plan("mobilenet_v2_cifar", budget="1.5M", input_size=(16, 16), width=0.35, num_classes=4,
                      in_channels=1)  # fmt: skip
     config = TrainConfig(epochs=epochs, batch_size=8, lr=lr, weight_decay=5e-4, alpha_lr=0.2, device_data=device_data)
     return Trainer(plan.network, train, test, config)

@@ -6,13 +6,13 @@ import onnx
 import pytest
 import torch
 
+import autosc
 from autosc import count, list_models
 from autosc.checkpoint import load_checkpoint, save_checkpoint
 from autosc.cost.width import human_cost
 from autosc.export import export_onnx, resize_nodes
 from autosc.freeze import FrozenAdaptor, build_frozen, freeze, load_frozen, save_frozen
 from autosc.models import ModelSpec
-from autosc.planning import make_plan
 
 from ..conftest import assert_one_line_error
 from ..helpers import train_a_little
@@ -28,7 +28,7 @@ def test_freeze_and_export_every_family(name, tmp_path):
     size = _size(name)
     width = 0.25 if name == "vgg16_bn" else 0.5  # the shape logic does not care; the test time does
     widened_macs, _ = human_cost(ModelSpec(name, width, 10), (size, size))
-    plan = make_plan(name, budget=int(0.8 * widened_macs), width=width, input_size=size, num_classes=10)
+    plan = autosc.plan(name, budget=int(0.8 * widened_macs), width=width, input_size=size, num_classes=10)
     network = plan.network
     before = network.factors()
     train_a_little(network)
@@ -67,7 +67,7 @@ def test_freeze_and_export_every_family(name, tmp_path):
 
 
 def test_checkpoint_roundtrip_and_safe_loading(tmp_path):
-    plan = make_plan("mobilenet_v2_cifar", budget="30M", width=0.75)
+    plan = autosc.plan("mobilenet_v2_cifar", budget="30M", width=0.75)
     train_a_little(plan.network)
     path = save_checkpoint(plan.network, tmp_path / "checkpoint.pt", epoch=3)
     network, data = load_checkpoint(path)
@@ -80,7 +80,7 @@ def test_checkpoint_roundtrip_and_safe_loading(tmp_path):
 
 
 def test_cli_export_from_checkpoint_and_frozen(cli, tmp_path):
-    plan = make_plan("resnet18_cifar", budget="15%", width=0.5)
+    plan = autosc.plan("resnet18_cifar", budget="15%", width=0.5)
     train_a_little(plan.network)
     ckpt = save_checkpoint(plan.network, tmp_path / "checkpoint.pt")
     result = cli("export", ckpt, "-o", tmp_path / "a.onnx", "--json")
@@ -154,7 +154,7 @@ def test_user_network_from_file_plans_freezes_and_exports(tmp_path):
     )
     ref = f"{tmp_path}/tiny.py:build"
     widened_macs, _ = human_cost(ModelSpec(ref, 1.0), (32, 32))
-    plan = make_plan(ref, budget=int(0.7 * widened_macs), width=1.0, input_size=32, adaptors=2)
+    plan = autosc.plan(ref, budget=int(0.7 * widened_macs), width=1.0, input_size=32, adaptors=2)
     assert plan.cells == ["stem", "block2"]  # block3 is the last conv cell; "down" resizes
     train_a_little(plan.network)
     frozen, spec = freeze(plan.network)
@@ -166,7 +166,7 @@ def test_user_network_from_file_plans_freezes_and_exports(tmp_path):
 def test_collapse_keeps_the_shape_and_drops_the_second_branch():
     from autosc.freeze import SingleBranchAdaptor, collapse
 
-    plan = make_plan("resnet18_cifar", budget="40%", width=0.75)
+    plan = autosc.plan("resnet18_cifar", budget="40%", width=0.75)
     train_a_little(plan.network)
     frozen, spec = freeze(plan.network)
     collapsed = collapse(frozen)

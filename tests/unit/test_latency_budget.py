@@ -10,14 +10,14 @@ from dataclasses import replace
 import pytest
 import torch
 
-from autosc import planning
+import autosc
 from autosc.cost import latency_probe
 from autosc.cost.budget import Budget, parse_budget
 from autosc.cost.latency_model import LatencyModel, Probe, cache_path, load_cached, non_decreasing, save_cached
 from autosc.cost.latency_probe import Timing, model_key, split_at_adaptors
 from autosc.cost.projection import fits, project
 from autosc.errors import AutoscError, UnreachableBudget
-from autosc.planning import make_plan
+from autosc.planning import latency as latency_planning
 from autosc.units import parse_latency
 from tests.conftest import assert_one_line_error
 from tests.helpers import train_a_little
@@ -42,11 +42,11 @@ def test_latency_grammar_errors(text, fragment):
 
 
 def test_latency_budget_alone_or_with_macs_and_its_meaning():
-    b = parse_budget("300M", latency="1.5ms", latency_threads=2, latency_batch=4)
+    b = parse_budget(budget="300M", latency="1.5ms", latency_threads=2, latency_batch=4)
     assert (b.macs, b.latency_ms, b.latency_threads, b.latency_batch) == (300_000_000, 1.5, 2, 4)
     assert "1.500ms latency (2 threads, batch 4)" in b.describe() and "300.00M MACs" in b.describe()
-    assert Budget(**b.to_dict()) == b
-    assert "latency_ms" not in parse_budget("300M").to_dict()  # MACs-only specs stay as they were
+    assert Budget.from_dict(b.to_dict()) == b
+    assert parse_budget(budget="300M").to_dict()["latency_ms"] is None  # every kind is written, None where uncapped
     with pytest.raises(AutoscError, match="--latency-batch must be a whole number"):
         parse_budget(latency="1ms", latency_batch=0)
 
@@ -113,7 +113,7 @@ def test_cache_key_changes_with_threads_and_batch_and_the_cache_reads_back(tmp_p
 
 
 def _plan(budget="50%", width=1.0):
-    return make_plan("mobilenet_v2_cifar", budget=budget, input_size=16, num_classes=10, width=width)
+    return autosc.plan("mobilenet_v2_cifar", budget=budget, input_size=16, num_classes=10, width=width)
 
 
 def _synthetic(cost_model, per_pixel=(0.002, 0.01, 0.03), stem=0.2):
@@ -130,7 +130,7 @@ def test_projection_on_predicted_latency_is_tight():
     model = _plan().network.cost_model
     model.with_latency(_synthetic(model))
     human = model.human_cost().latency_ms
-    budget = Budget(latency_ms=0.6 * human)
+    budget = Budget.of(latency_ms=0.6 * human)
     projection = project(model, [1.0] * len(model.human_sizes), budget)
     assert fits(projection.cost, budget) and projection.cost.latency_ms <= 0.6 * human
     assert projection.cost.latency_ms == pytest.approx(model.latency.predict(projection.sizes))
@@ -142,7 +142,7 @@ def test_projection_on_predicted_latency_is_tight():
                 assert not fits(model.cost(trial), budget), (k, bigger)  # one more pixel breaks the budget
                 grown += 1
     assert grown > 0
-    both = Budget(macs=projection.cost.total_macs // 2, latency_ms=0.6 * human)  # the tighter of the two binds
+    both = Budget.of(macs=projection.cost.total_macs // 2, latency_ms=0.6 * human)  # the tighter of the two binds
     assert project(model, [1.0] * len(model.human_sizes), both).cost.total_macs <= both.macs
 
 
@@ -150,7 +150,7 @@ def test_relaxed_cost_counts_the_latency_budget():
     network = _plan().network
     network.cost_model.with_latency(_synthetic(network.cost_model))
     human = network.cost_model.human_cost().latency_ms
-    network.budget = Budget(latency_ms=human / 2)
+    network.budget = Budget.of(latency_ms=human / 2)
     latency, product, expected = network.cost_model.latency, 1.0, 0.0
     for k, (s, size) in enumerate(zip(network.factors(), network.cost_model.human_sizes, strict=True)):
         product *= s
@@ -167,10 +167,10 @@ def fake_timing(monkeypatch):
     def measure(net, names, *, cost_model, **_):
         return _synthetic(cost_model)
 
-    monkeypatch.setattr(planning, "measure_latency", measure)
-    monkeypatch.setattr(planning, "_time_spec", lambda spec, *a: 2.0 * spec.width**2)
+    monkeypatch.setattr(latency_planning, "measure_latency", measure)
+    monkeypatch.setattr(latency_planning, "time_spec", lambda spec, *a: 2.0 * spec.width**2)
     monkeypatch.setattr(
-        planning, "calibrate", lambda net, names, sizes, model, **_: model.calibrated(sizes, 1.0 * model.predict(sizes))
+        latency_planning, "calibrate", lambda net, names, sizes, model, **_: model.calibrated(sizes, 1.0 * model.predict(sizes))
     )
 
 
@@ -209,7 +209,7 @@ def test_split_at_adaptors_computes_the_collapsed_network():
 
 
 def test_measure_latency_end_to_end_then_from_the_cache(tmp_path, monkeypatch):
-    network = make_plan("mobilenet_v2_cifar", budget="1M", input_size=16, num_classes=10, width=0.25).network
+    network = autosc.plan("mobilenet_v2_cifar", budget="1M", input_size=16, num_classes=10, width=0.25).network
     timing = Timing(cache_dir=tmp_path, probes=2, random_probes=2, runs=3, block=2)
     calls = []
     model = latency_probe.measure_latency(
@@ -243,7 +243,7 @@ def test_a_network_measured_over_its_latency_budget_is_shrunk_and_measured_again
     network = _plan().network
     network.cost_model.with_latency(_synthetic(network.cost_model))
     budget_ms = 0.7 * network.cost_model.human_cost().latency_ms
-    network.budget = Budget(latency_ms=budget_ms)
+    network.budget = Budget.of(latency_ms=budget_ms)
     train_a_little(network)
     folder = RunFolder(tmp_path)
     frozen, _ = stages.freeze_and_save(network, folder)
@@ -319,11 +319,11 @@ def test_a_plan_calibrates_on_its_start_shape_and_a_rebuild_reuses_the_ratio(fak
     from autosc.planning import network_from_config
 
     monkeypatch.setattr(
-        planning, "calibrate", lambda net, names, sizes, model, **_: model.calibrated(sizes, 2.0 * model.predict(sizes))
+        latency_planning, "calibrate", lambda net, names, sizes, model, **_: model.calibrated(sizes, 2.0 * model.predict(sizes))
     )
-    plain = make_plan("mobilenet_v2_cifar", latency="1ms", input_size=16, num_classes=10, width=1.0,
+    plain = autosc.plan("mobilenet_v2_cifar", latency="1ms", input_size=16, num_classes=10, width=1.0,
                       timing=Timing(calibrate=False))  # fmt: skip
-    plan = make_plan("mobilenet_v2_cifar", latency="1ms", input_size=16, num_classes=10, width=1.0)
+    plan = autosc.plan("mobilenet_v2_cifar", latency="1ms", input_size=16, num_classes=10, width=1.0)
     assert plain.network.cost_model.latency.calibration == 1.0
     assert plan.network.cost_model.latency.calibration == pytest.approx(2.0, rel=0.2)
     assert plan.projected.cost.latency_ms <= 1.0
@@ -336,7 +336,7 @@ def test_a_plan_calibrates_on_its_start_shape_and_a_rebuild_reuses_the_ratio(fak
     def no_timing(*_a, **_k):
         raise AssertionError("a rebuilt network must not calibrate again")
 
-    monkeypatch.setattr(planning, "calibrate", no_timing)
+    monkeypatch.setattr(latency_planning, "calibrate", no_timing)
     again = network_from_config(config)
     assert again.cost_model.latency.calibration == config["latency_calibration"]
     assert [tuple(s) for s in again.update_shape().sizes] == [tuple(s) for s in plan.projected.sizes]
@@ -350,26 +350,26 @@ def test_a_host_slower_than_the_width_choice_assumed_gets_a_narrower_width(fake_
         w = identity["width"]
         return _synthetic(cost_model, per_pixel=(0.002 * w * w, 0.01 * w * w, 0.03 * w * w), stem=0.2 * w * w)
 
-    monkeypatch.setattr(planning, "measure_latency", measure)
-    first = make_plan("mobilenet_v2_cifar", latency="1ms", input_size=16, num_classes=10)
+    monkeypatch.setattr(latency_planning, "measure_latency", measure)
+    first = autosc.plan("mobilenet_v2_cifar", latency="1ms", input_size=16, num_classes=10)
     floor = first.floor.latency_ms
     ratio = 1.5 / floor  # the floor at that width now predicts 1.5 ms: out of reach of 1 ms
     monkeypatch.setattr(
-        planning,
+        latency_planning,
         "calibrate",
         lambda net, names, sizes, model, **_: model.calibrated(sizes, ratio * model.predict(sizes)),
     )
-    plan = make_plan("mobilenet_v2_cifar", latency="1ms", input_size=16, num_classes=10)
+    plan = autosc.plan("mobilenet_v2_cifar", latency="1ms", input_size=16, num_classes=10)
     assert plan.spec.width < first.spec.width
     assert plan.network.cost_model.latency.calibration == pytest.approx(ratio)
     assert plan.projected.cost.latency_ms <= 1.0
     with pytest.raises(UnreachableBudget, match="impossible"):
-        make_plan("mobilenet_v2_cifar", latency="1ms", input_size=16, num_classes=10, width=first.spec.width)
+        autosc.plan("mobilenet_v2_cifar", latency="1ms", input_size=16, num_classes=10, width=first.spec.width)
 
 
 @pytest.mark.parametrize("mode", ["standard", "both"])
 def test_a_latency_budget_projects_the_standard_and_both_modes(fake_timing, mode):
-    plan = make_plan("mobilenet_v2_cifar", latency="1ms", input_size=16, num_classes=10, mode=mode)
+    plan = autosc.plan("mobilenet_v2_cifar", latency="1ms", input_size=16, num_classes=10, mode=mode)
     assert "standard" in {a.kind for a in plan.network.adaptors()}
     lat = plan.to_dict()["latency_ms"]
     assert lat["floor"] < lat["projected"] <= 1.0 < lat["widened"]  # predicted: the same hard budget as autosc mode

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+import autosc
 from autosc import count, list_models
 from autosc.adaptor import find_resizing, place_adaptors, stride_one
 from autosc.adaptor.placement import probe_cells
@@ -17,7 +18,7 @@ from autosc.errors import AutoscError
 from autosc.export import export_onnx
 from autosc.freeze import build_frozen, freeze, load_frozen, save_frozen
 from autosc.models import ModelSpec
-from autosc.planning import make_plan, network_from_config
+from autosc.planning import network_from_config
 
 from ..conftest import assert_one_line_error
 from ..helpers import train_a_little
@@ -37,7 +38,7 @@ def _plan(name: str, mode: str):
     """The network at a test width under 80% of its human MACs (so the start shape must shrink)."""
     size, width = _size(name), _width(name)
     macs, _ = human_cost(ModelSpec(name, width, 10), (size, size))
-    return make_plan(name, budget=int(0.8 * macs), width=width, input_size=size, num_classes=10, mode=mode)
+    return autosc.plan(name, budget=int(0.8 * macs), width=width, input_size=size, num_classes=10, mode=mode)
 
 
 def _macs(module: nn.Module, shape: tuple[int, ...]) -> int:
@@ -104,7 +105,7 @@ def test_identity_start_budget_after_freezing_and_export_parity(name, mode, tmp_
 
 
 def test_a_resumed_plan_rebuilds_the_same_adaptors_and_start():
-    plan = make_plan("resnet18_cifar", budget="50%", width=0.5, num_classes=10, mode="both")
+    plan = autosc.plan("resnet18_cifar", budget="50%", width=0.5, num_classes=10, mode="both")
     config = json.loads(json.dumps(plan.config()))  # as stored in run.json and checkpoints
     assert config["mode"] == "both" and config["standard_cells"] == ["layer2.0", "layer3.0", "layer4.0"]
     rebuilt = network_from_config(config)
@@ -115,7 +116,7 @@ def test_a_resumed_plan_rebuilds_the_same_adaptors_and_start():
 
 
 def test_autosc_mode_is_unchanged():
-    plan = make_plan("resnet18_cifar", budget="15%", width=0.5, num_classes=10)
+    plan = autosc.plan("resnet18_cifar", budget="15%", width=0.5, num_classes=10)
     assert {a.kind for a in plan.network.adaptors()} == {"autosc"}
     assert "mode" not in plan.config() and len(set(plan.network.factors())) == 1  # one common identity alpha
 
@@ -181,7 +182,7 @@ def test_the_patchify_cell_is_one_line_from_the_cli(cli, tmp_path):
 
 
 def test_build_frozen_runs_standard_cells_at_stride_one():
-    plan = make_plan("mobilenet_v2_cifar", budget="15%", width=0.5, num_classes=10, mode="standard")
+    plan = autosc.plan("mobilenet_v2_cifar", budget="15%", width=0.5, num_classes=10, mode="standard")
     _, spec = freeze(plan.network)
     net = build_frozen(spec)
     strides = {n: m.stride for n, m in net.named_modules() if isinstance(m, nn.Conv2d) and m.groups > 1}

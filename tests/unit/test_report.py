@@ -175,7 +175,7 @@ def test_over_budget_is_loud(tmp_path):
     report = make_report()
     report.macs.final = 41_000_000
     md = render_markdown(report)
-    assert "WARNING: OVER BUDGET" in md and "103.0%" in md
+    assert "WARNING: OVER MAC BUDGET" in md and "103.0%" in md
     report.budget = {"macs": None, "memory_bytes": 2_000_000, "convention": "standard"}
     assert "WARNING: OVER MEMORY BUDGET" in render_markdown(report)
 

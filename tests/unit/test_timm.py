@@ -5,6 +5,8 @@ import sys
 import pytest
 import torch
 
+import autosc
+
 pytest.importorskip("timm")
 
 from autosc.adaptor.placement import find_candidates  # noqa: E402
@@ -14,7 +16,6 @@ from autosc.freeze import freeze  # noqa: E402
 from autosc.models import ModelSpec, build_model, default_input_size, is_zoo_model, spec_from_file  # noqa: E402
 from autosc.models.cells import model_cells  # noqa: E402
 from autosc.models.timm_models import timm_widenable  # noqa: E402
-from autosc.planning import make_plan  # noqa: E402
 
 from ..conftest import assert_one_line_error  # noqa: E402
 
@@ -43,7 +44,7 @@ def test_regnet_stages_are_opened_into_blocks():
 
 @pytest.mark.parametrize("name", FAMILIES)
 def test_plan_fits_the_budget(name):
-    plan = make_plan(name, budget="60%", input_size=SIZE, width=1.0)
+    plan = autosc.plan(name, budget="60%", input_size=SIZE, width=1.0)
     convention = plan.budget.convention
     assert plan.budget.macs == pytest.approx(0.6 * plan.human_macs, rel=1e-6)
     assert plan.projected.cost.budget_macs(convention) <= plan.budget.macs
@@ -108,7 +109,7 @@ def test_timm_names_are_zoo_names():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["timm:mobilenetv3_large_100", "timm:resnet18"])
 def test_freeze_and_export(name, tmp_path):
-    plan = make_plan(name, budget="60%", input_size=SIZE, width=1.0, num_classes=10)
+    plan = autosc.plan(name, budget="60%", input_size=SIZE, width=1.0, num_classes=10)
     frozen, spec = freeze(plan.network)
     assert spec["model"]["name"] == name and len(spec["adaptors"]) == len(plan.cells)
     x = torch.randn(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(0))

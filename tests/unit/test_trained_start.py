@@ -5,13 +5,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import autosc
 from autosc.cost import count
 from autosc.data import load_data
 from autosc.errors import AutoscError
 from autosc.models import build_model
 from autosc.models.trained import read_weights
 from autosc.models.widen import widen
-from autosc.planning import make_plan
 from autosc.train.evaluate import evaluate
 
 from ..conftest import assert_one_line_error
@@ -122,7 +122,7 @@ def test_adapted_network_computes_the_trained_network_at_the_start(tmp_path):
     with torch.no_grad():
         ref = trained(x)
     for width in ("auto", 1.5):
-        plan = make_plan(
+        plan = autosc.plan(
             "mobilenet_v2_cifar",
             budget="50%",
             input_size=32,
@@ -136,8 +136,8 @@ def test_adapted_network_computes_the_trained_network_at_the_start(tmp_path):
         assert plan.human_macs == count(trained, (32, 32), cells=False).macs  # "human" is the trained network
         assert _rel(_identity_logits(plan, x), ref) < 1e-5
     # the seed paper's blend is not the identity at the start: the half-resolution branch is mixed in
-    blend = make_plan(
-        "mobilenet_v2_cifar", budget="50%", input_size=32, num_classes=10, in_channels=1, weights=str(path), mix="blend"
+    blend = autosc.plan(
+        "mobilenet_v2_cifar", budget="50%", input_size=32, num_classes=10, in_channels=1, weights=str(path), adaptor_mix="blend"
     )
     assert _rel(_identity_logits(blend, x), ref) > 1e-4
 
@@ -158,11 +158,11 @@ def test_adapted_module_instance_computes_the_instance(tmp_path):
     x = torch.randn(8, 1, 32, 32)
     with torch.no_grad():
         ref = net(x)
-    plan = make_plan(net, budget="60%", input_size=32, num_classes=10, in_channels=1)
+    plan = autosc.plan(net, budget="60%", input_size=32, num_classes=10, in_channels=1)
     assert plan.start.trained and plan.width_note and "keeps the trained width 1" in plan.width_note
     assert _rel(_identity_logits(plan, x), ref) < 1e-5
     with pytest.raises(AutoscError, match="widen"):
-        make_plan(net, budget="60%", input_size=32, num_classes=10, in_channels=1, width=1.5)
+        autosc.plan(net, budget="60%", input_size=32, num_classes=10, in_channels=1, width=1.5)
 
 
 def test_widened_network_keeps_the_trained_accuracy():
@@ -189,7 +189,7 @@ def test_widened_network_keeps_the_trained_accuracy():
 def test_width_rules_for_a_trained_start(tmp_path):
     path = str(_save(build_model("resnet18_cifar", width=1.0, num_classes=10), tmp_path / "w.pt"))
     with pytest.raises(AutoscError, match="below the trained network's width 1"):
-        make_plan("resnet18_cifar", budget="50%", num_classes=10, weights=path, width=0.5)
+        autosc.plan("resnet18_cifar", budget="50%", num_classes=10, weights=path, width=0.5)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,100 @@
+"""Adaptors placed at identity in a network and wrapped under its budget; and the same network rebuilt from the
+plain data a checkpoint stores, so opening a checkpoint never unpickles code (docs/architecture.md, Invariants)."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from ..adaptor import factor_to_alpha, place_adaptors
+from ..cost.budget import Budget
+from ..cost.budgeted import BudgetedNetwork
+from ..cost.latency_probe import Timing
+from ..errors import AutoscError
+from ..models import ModelSpec, spec_from_file
+from ..models.trained import Start
+from . import latency as latency_planning
+
+
+def adapt_network(
+    spec: ModelSpec,
+    size: tuple[int, int],
+    budget: Budget,
+    adaptors: int | list[str] | None = None,
+    *,
+    mode: str = "autosc",
+    low_branch: str = "max",
+    net: nn.Module | None = None,
+    mix: str = "blend",
+    timing: Timing | None = None,
+    calibration: float | None = None,
+    init_factor: float | None = None,
+) -> tuple[BudgetedNetwork, list[str], list[str]]:
+    """Insert the ``mode``'s adaptors at identity into ``net`` (default: ``spec`` built fresh) and wrap it under
+    ``budget`` (``adaptors``: the AutoSC adaptors' count or cells, autosc/adaptor/modes.py).
+
+    Returns (network, cells, candidates). ``net`` is the start network at ``spec``'s width (trained weights).
+    A latency budget measures the network's latency model first (``timing``: how; cached, so a rebuild of the
+    same network on the same machine reads it back), then calibrates it on the projected start shape measured
+    now (autosc/planning/latency.py, unless ``timing.calibrate`` is off); ``calibration`` is a ratio already
+    measured (a resumed run's), applied instead.
+    """
+    net = spec.build() if net is None else net
+    placement = place_adaptors(net, size, spec.in_channels, adaptors, mode=mode, pool=low_branch, mix=mix)
+    names = placement.names
+    if init_factor is not None:  # AutoTL: the standard adaptors start near, not at, the human factor 0.5
+        for name, kind in zip(names, placement.kinds, strict=True):
+            if kind == "standard":
+                net.get_submodule(name).alpha.data.fill_(factor_to_alpha(init_factor))
+    latency = cost_model = None
+    if budget.limit(latency_planning.KEY) is not None:
+        cost_model, latency = latency_planning.latency_model(net, names, spec, size, budget, timing, calibration)
+    network = BudgetedNetwork(
+        net, names, input_size=size, budget=budget, in_channels=spec.in_channels, spec=spec, latency=latency,
+        cost_model=cost_model,
+    )  # fmt: skip
+    network.init_factor = init_factor  # written into the plan, so a rebuild starts where this one did
+    if latency is not None and calibration is None and (timing or Timing()).calibrate:
+        latency_planning.calibrate_start(network, spec, timing)
+    return network, placement.cells, placement.candidates
+
+
+def network_from_config(
+    config: dict,
+    *,
+    model: str | nn.Module | None = None,
+    start: Start | None = None,
+    widen_noise: float = 0.1,
+    seed: int = 0,
+) -> BudgetedNetwork:
+    """Rebuild the adapted network of a plan from :meth:`Plan.config` data (fresh weights, or ``start``'s).
+
+    The data comes from a file, so a builder it names is used only as ``model``, named by the user
+    (:func:`autosc.models.spec_from_file`); a network made from a module instance needs the instance.
+    """
+    spec = spec_from_file(config.get("model"), source="the stored plan", model=model)
+    budget = Budget.from_dict(config["budget"])
+    net = start.build_at(spec, noise=widen_noise, seed=seed) if start is not None else None
+    mode = config.get("mode", "autosc")
+    standard = set(config.get("standard_cells", []))
+    autosc_cells = [c for c in config["cells"] if c not in standard]
+    network, cells, _ = adapt_network(
+        spec,
+        tuple(config["input_size"]),
+        budget,
+        autosc_cells if mode != "standard" else None,
+        mode=mode,
+        low_branch=config.get("low_branch", "max"),
+        net=net,
+        mix=config.get("mix", "blend"),
+        # the run's own calibration: measuring again would move the shape it trained at (1.0: a run before it)
+        calibration=config.get("latency_calibration", 1.0) if budget.limit(latency_planning.KEY) is not None else None,
+        init_factor=config.get("init_factor"),
+    )
+    if cells != list(config["cells"]):
+        raise AutoscError(
+            f"the stored plan adapts {', '.join(config['cells'])}, but this network gives {', '.join(cells)}; "
+            "rebuild it with the model it was planned for"
+        )
+    if config.get("branches"):
+        network.collapse(config["branches"])
+    return network

@@ -1,0 +1,97 @@
+"""Planning for a latency budget: the human network timed, the width sized through a MACs stand-in, and the
+latency model measured and calibrated on the adapted network (docs/algorithm.md, Latency budgets).
+
+The other budget kinds read a :class:`~autosc.cost.shape_cost.Cost` the counters give for free; latency has to be
+measured on this machine first, which is what this module does for :func:`autosc.planning.make_plan`.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import torch
+from torch import nn
+
+from ..cost.budget import Budget
+from ..cost.budgeted import BudgetedNetwork
+from ..cost.latency_model import LatencyModel
+from ..cost.latency_probe import Timing, calibrate, measure_latency, time_network
+from ..cost.projection import check_reachable
+from ..cost.shape_cost import ShapeCostModel
+from ..cost.width import auto_width, human_network_cost
+from ..errors import UnreachableBudget
+from ..models import ModelSpec, scales_width
+
+KEY = "latency_ms"
+
+
+def time_spec(spec: ModelSpec, size: tuple[int, int], budget: Budget, timing: Timing) -> float:
+    """Measured p50 (ms) of the human network ``spec`` (fresh weights: latency does not depend on them)."""
+    with torch.random.fork_rng():  # building draws initial weights; leave the caller's RNG as it was
+        net = spec.build() if spec.module is None else copy.deepcopy(spec.module)  # the user's module stays as is
+    return time_network(net, size, spec.in_channels, threads=budget.latency_threads, batch=budget.latency_batch,
+                        timing=timing, identity=spec.to_dict())  # fmt: skip
+
+
+def width_budget(human: ModelSpec, size: tuple[int, int], budget: Budget, ratio: float, timing: Timing) -> Budget:
+    """The budget ``--width auto`` sizes the network by when latency is budgeted: the latency as MACs.
+
+    Latency is taken as proportional to MACs at the width-1 network's measured rate, then corrected once at
+    the width that gives (wider layers run more MACs per second); the other caps also set still bind.
+    """
+    if not scales_width(human.name):
+        return budget
+    base, limit = human.at_width(1.0), budget.limit(KEY)
+
+    def macs_at(spec: ModelSpec) -> int:
+        return human_network_cost(spec, size).budget_macs(budget.convention)
+
+    target = macs_at(base) * limit / time_spec(base, size, budget, timing)
+    width = auto_width(base, size, Budget.of(macs=max(1, int(target)), convention=budget.convention), ratio)
+    if width != base.width:
+        at = base.at_width(width)
+        target = macs_at(at) * limit / time_spec(at, size, budget, timing)
+    macs = budget.limit("macs")
+    stand_in = int(min(target, macs)) if macs is not None else max(1, int(target))
+    return budget.with_limits(**{KEY: None, "macs": stand_in})
+
+
+def slower(budget: Budget, ratio: float) -> Budget:
+    """The budget in the milliseconds of a host running ``ratio`` times slower than when it was measured."""
+    return budget.with_limits(**{KEY: budget.limit(KEY) / ratio})
+
+
+def latency_model(
+    net: nn.Module, names: list[str], spec: ModelSpec, size: tuple[int, int], budget: Budget,
+    timing: Timing | None, calibration: float | None,
+) -> tuple[ShapeCostModel, LatencyModel]:  # fmt: skip
+    """Measure (or read back from the cache) the adapted network's latency model; ``calibration``: a ratio
+    already measured (a resumed run's), applied instead of measuring one."""
+    cost_model = ShapeCostModel(net, names, size, spec.in_channels)
+    latency = measure_latency(
+        net, names, input_size=size, in_channels=spec.in_channels, identity=spec.to_dict(),
+        threads=budget.latency_threads, batch=budget.latency_batch, timing=timing, cost_model=cost_model,
+    )  # fmt: skip
+    if calibration is not None:
+        latency = dataclasses.replace(latency, calibration=calibration)
+    return cost_model, latency
+
+
+def calibrate_start(network: BudgetedNetwork, spec: ModelSpec, timing: Timing | None) -> None:
+    """Time the projected start shape now and rescale the latency model to it (the host's drift since the model
+    was measured), then check the budget is still reachable: an :class:`UnreachableBudget` carries the ratio so
+    that ``--width auto`` may choose again."""
+    budget, cost_model = network.budget, network.cost_model
+    start = network.update_shape().sizes
+    cost_model.with_latency(
+        calibrate(network.net, network.adaptor_names, start, cost_model.latency, input_size=network.input_size,
+                  in_channels=spec.in_channels, threads=budget.latency_threads, batch=budget.latency_batch,
+                  timing=timing)
+    )  # fmt: skip
+    try:
+        check_reachable(cost_model, budget)
+    except UnreachableBudget as exc:  # the host is slower now: make_plan may choose a narrower width
+        exc.calibration = cost_model.latency.calibration
+        raise
+    network.update_shape()

@@ -1,0 +1,132 @@
+"""``make_plan``: from a model and a :class:`~autosc.config.PlanConfig` to a widened, adapted, budget-projected
+network, without training (docs/architecture.md, The pipeline)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..adaptor import meta_copy
+from ..config import PlanConfig
+from ..cost.budget import Budget, parse_budget
+from ..cost.latency_probe import Timing
+from ..cost.shape_cost import Cost
+from ..cost.width import AUTO_WIDTH_RATIO, human_network_cost
+from ..errors import AutoscError, UnreachableBudget, one_line
+from ..models import ModelSpec, default_input_size
+from ..models.trained import Start, load_start
+from ..units import parse_input_size
+from . import latency as latency_planning
+from .adapt import adapt_network
+from .plan import Plan
+from .width import choose_width, parse_width, refuse_unneeded
+
+
+def make_plan(
+    model: str | nn.Module,
+    config: PlanConfig,
+    *,
+    input_size: tuple[int, int] | None = None,
+    num_classes: int | None = None,
+    in_channels: int = 3,
+    seed: int = 0,
+    start: Start | None = None,
+    budget: Budget | None = None,
+    timing: Timing | None = None,
+    width_ratio: float = AUTO_WIDTH_RATIO,
+) -> Plan:
+    """Choose the width, place adaptors at identity, and project the identity shape under the budget.
+
+    ``config`` is what the user asked for; the keywords are facts of the data and the run: the input size and
+    classes (default: the config's, else the family's), the ``seed`` a trained network is widened with, a
+    ``start`` already loaded, a ``budget`` already made (used instead of the config's text), and ``timing``:
+    how a latency budget measures (autosc/cost/latency_probe.py).
+    """
+    named = isinstance(model, str)
+    size = input_size or parse_input_size(
+        config.input_size if config.input_size is not None else default_input_size(model) if named else 224
+    )
+    classes = num_classes if num_classes is not None else config.num_classes
+    fixed = parse_width(config.width)
+    start = start or _load_start(model, config, classes, in_channels, fixed, seed)
+    human = start.spec
+    if human.module is not None and classes is not None:
+        _check_outputs(human.module, size, in_channels, classes)
+    human_cost = human_network_cost(human, size)
+    timing = timing or Timing()
+    budget, sizing, human_ms = _budget(config, budget, human, human_cost, size, fixed is None, width_ratio, timing)
+    mix = config.adaptor_mix or ("straight-through" if start.trained else "blend")
+
+    def adapted(sizing: Budget, calibration: float | None = None):
+        chosen, note = choose_width(start, fixed, size, sizing, width_ratio)
+        spec = human.at_width(chosen)
+        net = start.build_at(spec, noise=config.widen_noise, seed=seed)
+        return spec, note, *adapt_network(
+            spec, size, budget, config.placement(), mode=config.mode, low_branch=config.low_branch, net=net,
+            mix=mix, timing=timing, calibration=calibration, init_factor=config.init_factor,
+        )  # fmt: skip
+
+    try:
+        spec, note, network, cells, candidates = adapted(sizing)
+    except UnreachableBudget as exc:
+        ratio = getattr(exc, "calibration", None)
+        if fixed is not None or ratio is None:
+            raise
+        # --width auto chose by timings of another moment; the calibration says the host runs ``ratio`` times
+        # slower now: choose again for the budget in those milliseconds, and keep the ratio (no second timing)
+        slower = latency_planning.slower(budget, ratio)
+        sizing = latency_planning.width_budget(human, size, slower, width_ratio, timing)
+        spec, note, network, cells, candidates = adapted(sizing, ratio)
+    if fixed is not None or note is not None:
+        refuse_unneeded(network.cost_model.human_cost(), budget, human, spec, size, width_ratio)
+    return Plan(
+        network=network, width_mode="fixed" if fixed is not None else "auto", human=human_cost,
+        projected=network.update_shape(), cells=cells, candidates=candidates, start=start, width_note=note,
+        human_latency_ms=human_ms,
+    )  # fmt: skip
+
+
+def _budget(
+    config: PlanConfig, given: Budget | None, human: ModelSpec, human_cost: Cost, size: tuple[int, int],
+    auto: bool, ratio: float, timing: Timing,
+) -> tuple[Budget, Budget, float | None]:  # fmt: skip
+    """The budget asked for (``given``, else the config's text, a relative one read against ``human_cost``), the
+    one ``--width auto`` sizes the width by, and the human network's measured latency (a latency budget only)."""
+    budget = given or parse_budget(
+        human=human_cost, convention=config.macs_convention, latency_threads=config.latency_threads,
+        latency_batch=config.latency_batch, free=config.no_budget, **config.budget_texts(),
+    )  # fmt: skip
+    if budget.limit(latency_planning.KEY) is None:
+        return budget, budget, None
+    human_ms = latency_planning.time_spec(human, size, budget, timing)
+    sizing = latency_planning.width_budget(human, size, budget, ratio, timing) if auto else budget
+    return budget, sizing, human_ms
+
+
+def _load_start(
+    model: str | nn.Module, config: PlanConfig, classes: int | None, in_channels: int, fixed: float | None, seed: int
+) -> Start:
+    """The network the plan starts from: trained weights, a module instance, or fresh."""
+    named = isinstance(model, str)
+    if named:
+        with torch.device("meta"):  # validates name and arguments first; meta: no weights, no draws from the RNG
+            ModelSpec(model, 1.0, classes, in_channels).build()
+    hint = fixed if fixed is not None and named else 1.0  # a file's weights are first tried at the width asked for
+    return load_start(model, weights=config.weights, width_hint=hint, num_classes=classes,
+                      in_channels=in_channels, new_head=config.new_head, seed=seed)  # fmt: skip
+
+
+def _check_outputs(module: nn.Module, size: tuple[int, int], in_channels: int, num_classes: int) -> None:
+    """A module instance must output one logit per class of the data: checked on the meta device (no arithmetic)."""
+    probe = meta_copy(module).eval()
+    try:
+        with torch.no_grad():
+            out = probe(torch.zeros(1, in_channels, *size, device="meta"))
+    except RuntimeError as exc:
+        first = one_line(exc)
+        raise AutoscError(f"the module cannot run on a {in_channels}x{size[0]}x{size[1]} input: {first}") from exc
+    if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[1] != num_classes:
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise AutoscError(
+            f"the module outputs {shape} for one image; the data has {num_classes} classes (1, {num_classes})"
+        )
