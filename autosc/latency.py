@@ -190,7 +190,7 @@ def bench(
 
 def time_together(
     networks: Mapping[str, nn.Module | str | os.PathLike],
-    input_size: tuple[int, int] | Mapping[str, tuple[int, int]],
+    input_size: tuple[int, int] | Mapping[str, tuple[int, int]] | None = None,
     in_channels: int = 3,
     *,
     threads: int = 1,
@@ -207,7 +207,7 @@ def time_together(
     networks that are compared are timed interleaved (:func:`bench`), where the drift hits them alike, in visits
     of ``block`` runs (each network warm, as when deployed). A module is exported (eval mode, no parity check:
     timing does not need one) to a temporary file at ``input_size``, one (H, W) for all or a label -> (H, W)
-    mapping; a path is an ONNX file already exported, timed as it is. The one place where autosc and its
+    mapping (None when every network is a path); a path is an ONNX file already exported, timed as it is. The one place where autosc and its
     benchmarks turn networks into milliseconds: the latency model's probes (:mod:`autosc.cost.latency_probe`)
     and ``benchmarks/runner.py`` both call it.
     """
@@ -220,6 +220,8 @@ def time_together(
                 paths.append(os.fspath(net))
                 continue
             size = input_size[label] if isinstance(input_size, Mapping) else input_size
+            if size is None:
+                raise AutoscError(f"network {label!r} is a module: give the input size to export it at")
             path = os.path.join(tmp, f"{k}.onnx")
             export_onnx(net.eval(), size, path, in_channels=in_channels, opset=opset, exporter=exporter, check=False)
             paths.append(path)

@@ -4,7 +4,7 @@ For each family, three latency budgets (fractions of the human network's measure
 ``autosc.plan(latency=...)`` with ``--width auto`` (the latency model measured here, cached), the identity shape
 projected under the budget on predicted latency, collapsed to one full branch per adaptor (what a trained run
 exports), frozen, then measured against the budget by the product's own end-of-run check
-(``autosc.run.stages.measure_against_budget``: 3 interleaved rounds, shrink and re-measure while over by more
+(``autosc.run.stages.check_latency_budget``: 3 interleaved rounds, shrink and re-measure while over by more
 than the noise). Latency does not depend on weight values, so nothing is trained. Reported: the width chosen,
 predicted and measured p50 against the budget, the noise, shrinks, and the MACs the network ends with.
 
@@ -28,7 +28,7 @@ import autosc
 from autosc import ExportConfig, ModelSpec, count
 from autosc.cost.latency_probe import Timing, time_network
 from autosc.run import RunFolder, export_networks, freeze_and_save
-from autosc.run.stages import measure_against_budget
+from autosc.run.stages import check_latency_budget
 from benchmarks.runner import add_out, load_rows, parser, quiet, run_grid
 
 FAMILIES = {
@@ -54,7 +54,7 @@ def run_one(name: str, fraction: float, human_ms: float, args) -> dict:
         human = ModelSpec(f["model"], 1.0, f["classes"], 3).build().eval()
         networks = {"compressed": frozen, "human": human}
         exported = export_networks(networks, size, 3, folder, ExportConfig(exporter="torchscript"))
-        check = measure_against_budget(
+        check = check_latency_budget(
             network, networks, exported, size, 3, folder, ExportConfig(exporter="torchscript")
         )
     lat = check.latency

@@ -1,0 +1,252 @@
+"""One compress run, the stages in order: validate, read the data, load the start, plan (or rebuild the stored
+plan), train, train the baseline, then rank 0 freezes, exports, times and writes the report
+(docs/architecture.md, The pipeline). ``autosc.compress`` opens the run folder and calls :func:`run`."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from .. import distributed, io
+from ..config import RunConfig, require_data
+from ..cost.budgeted import BudgetedNetwork
+from ..data import DataBundle
+from ..distributed import DistContext
+from ..errors import AutoscError
+from ..models.trained import Start
+from ..planning import network_from_config
+from ..report import Report, write_report
+from ..report.build import Context, Measured
+from ..train import TrainConfig
+from ..units import parse_input_size
+from . import stages
+from .folder import RunFolder
+from .progress import Display
+
+#: A start network scoring under this many times chance is taken for untrained: it is not distilled from, and a
+#: module instance that scores so is trained with the from-scratch recipe.
+UNTRAINED_RATIO = 1.5
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a Python caller hands over that is not configuration: a module instance and datasets."""
+
+    model: nn.Module | None = None
+    train_data: Dataset | DataLoader | None = None
+    test_data: Dataset | DataLoader | None = None
+
+    @property
+    def python_data(self) -> bool:
+        return self.train_data is not None or self.test_data is not None
+
+
+@dataclass
+class Result:
+    """What a compress run leaves: its folder, its report, and the frozen network (None if it stopped)."""
+
+    run_dir: Path
+    report: Report | None
+    frozen: nn.Module | None
+    completed: bool = True
+    exit_code: int = 0  # 128 + the signal that stopped an incomplete run (130: Ctrl-C, 143: SIGTERM)
+
+
+@dataclass
+class StartState:
+    """The network the run starts from, as the run sees it: built, its own accuracy, and how it is trained."""
+
+    start: Start
+    human: nn.Module  # the report's "human": the trained network, or the fresh human one
+    accuracy: tuple[float | None, float | None]  # its own (test, validation) accuracy; (None, None) from scratch
+    trained: bool  # fine-tuned with the trained-start recipe
+    train_config: TrainConfig
+
+
+def run(
+    config: RunConfig, folder: RunFolder, display: Display, stored_plan: dict | None, command: str,
+    dist: DistContext, inputs: Inputs,
+) -> Result:  # fmt: skip
+    """One run; ``stored_plan`` (from ``run.json``) when it resumes, else the plan is made and written."""
+    started = time.perf_counter()
+    size = _validate(config, inputs)
+    bundle = stages.load_dataset(config, size, train_data=inputs.train_data, test_data=inputs.test_data)
+    size = size or bundle.native_size
+    display.log(f"data: {bundle.describe()}")
+    state = _start_state(config, bundle, size, inputs, display)
+    torch.manual_seed(state.train_config.seed)
+    network = _network(config, bundle, size, state, stored_plan, command, folder, display, dist, inputs)
+    display.log(
+        f"plan: width {network.spec.width:g}, adaptors after {', '.join(network.config()['cells'])}, "
+        f"budget {network.budget.describe()}"
+    )
+    teacher = state.human if state.train_config.distill and state.start.trained else None
+    trainer = stages.train_network(
+        network, bundle, state.train_config, folder=folder, display=display, dist=dist, teacher=teacher
+    )
+    if trainer.stop_signal is not None:
+        return _stopped(config, folder, display, trainer.stop_signal)
+    baseline = None
+    if config.baseline:
+        scratch = replace(config.train.resolve(config.plan.model, size), distill=False)  # the human network, fresh
+        baseline = stages.train_baseline(
+            config, bundle, network.budget, size, scratch, folder=folder, display=display, dist=dist
+        )
+        if baseline.trainer.stop_signal is not None:
+            return _stopped(config, folder, display, baseline.trainer.stop_signal)
+    if not dist.is_main:  # freezing, export, latency and the report are rank 0's
+        return Result(folder.root, None, None)
+    measured = _measure(config, network, state.human, baseline, bundle, size, folder, display)
+    start = _start_record(state, network, distilled=teacher is not None)
+    report = stages.build_report(
+        Context(config.plan.model, bundle.name, size, bundle.channels, command), network, trainer, state.human,
+        measured, baseline=baseline.to_report(size, network.budget.convention) if baseline is not None else None,
+        start=start, start_accuracy=state.accuracy if start else (None, None), seconds=time.perf_counter() - started,
+    )  # fmt: skip
+    io.write_json(folder.report, report.to_dict())
+    write_report(folder.root, report, trainer.history)
+    return Result(folder.root, report, measured.frozen)
+
+
+def _validate(config: RunConfig, inputs: Inputs) -> tuple[int, int] | None:
+    """Refuse what can be refused before any data is read; the input size when it is known already."""
+    config.plan.validate()
+    config.dataset.validate()
+    config.export.validate()
+    if config.baseline and inputs.model is not None:
+        raise AutoscError("--baseline builds the human network at another width, which a module instance cannot do")
+    size = _input_size(config, inputs)
+    if size is not None:  # bad hyper-parameters are refused before any data is read
+        config.train.resolve(config.plan.model, size).validate()
+        if not inputs.python_data:
+            require_data(config.dataset)
+    return size
+
+
+def _input_size(config: RunConfig, inputs: Inputs) -> tuple[int, int] | None:
+    """The input size known before the data is read; None when it is the size of datasets given in Python."""
+    given = config.plan.input_size
+    if inputs.python_data:
+        return parse_input_size(given) if given is not None else None
+    if inputs.model is not None and given is None:
+        raise AutoscError(
+            "a module instance on a named dataset needs input_size (the size it was trained at, e.g. input_size=32)"
+        )
+    return stages.input_size(config)
+
+
+def _start_state(
+    config: RunConfig, bundle: DataBundle, size: tuple[int, int], inputs: Inputs, display: Display
+) -> StartState:
+    """Load the start, measure its own accuracy, and choose the recipe: a weights file is a trained start; a module
+    instance is one if it scores above chance (it may be fresh)."""
+    start = stages.load_start_network(config, bundle, inputs.model)
+    human = start.build()
+    accuracy, looks_trained = (None, None), False
+    if start.trained:
+        accuracy = stages.start_accuracy(human, bundle, config.train)
+        test, val = accuracy
+        val_text = f", validation {val:.2%}" if val is not None else ""
+        display.log(f"start: {start.source} at width {start.spec.width:g}: test accuracy {test:.2%}{val_text}")
+        # on validation when there is a split: a decision, not a report
+        looks_trained = (val if val is not None else test) >= UNTRAINED_RATIO / bundle.num_classes
+    trained = start.weights is not None or (start.trained and looks_trained)
+    train_config = config.train.resolve(config.plan.model, size, trained=trained)
+    if train_config.distill and config.train.distill is None and not looks_trained:
+        display.log("the start network scores near chance, so it is not distilled from (pass --distill to force)")
+        train_config = replace(train_config, distill=False)
+    train_config.validate()
+    return StartState(start, human, accuracy, trained, train_config)
+
+
+def _network(
+    config: RunConfig, bundle: DataBundle, size: tuple[int, int], state: StartState, stored_plan: dict | None,
+    command: str, folder: RunFolder, display: Display, dist: DistContext, inputs: Inputs,
+) -> BudgetedNetwork:  # fmt: skip
+    """The adapted network: rebuilt from the stored plan on resume, else planned now and written to ``run.json``."""
+    start, seed = state.start, state.train_config.seed
+    if stored_plan is not None:
+        stored_print = stored_plan["start"]["sha256"]  # None: no --weights
+        if stored_print is not None and stored_print != start.sha256:
+            raise AutoscError(
+                f"--weights {config.plan.weights} changed since this run started (its SHA-256 differs); "
+                "restore that file, or start a new run with --force"
+            )
+        return network_from_config(stored_plan, model=inputs.model or config.plan.model, start=start,
+                                   widen_noise=config.plan.widen_noise, seed=seed)  # fmt: skip
+    mix = config.plan.adaptor_mix or ("straight-through" if state.trained else "blend")
+    if config.plan.latency is not None and dist.enabled:
+        # One process times the latency model; the others read it from the cache, so every rank projects
+        # with the same model (the sizes must agree across ranks). Single node: the cache is one folder.
+        if dist.is_main:
+            plan = stages.plan_network(config, bundle, size, start, mix=mix, display=display, calibrate=False)
+        distributed.barrier(dist)
+        if not dist.is_main:
+            plan = stages.plan_network(config, bundle, size, start, mix=mix, calibrate=False)
+    else:
+        plan = stages.plan_network(config, bundle, size, start, mix=mix, display=display)
+    if plan.width_note:
+        display.log(plan.width_note)
+    if dist.is_main:
+        folder.write_run(
+            {
+                "model": config.plan.model,
+                "config": config.to_dict(),
+                "command": command,
+                "plan": {**plan.config(), "start": {"sha256": start.sha256}},
+                "plan_summary": plan.to_dict(),
+            }
+        )
+    return plan.network
+
+
+def _measure(
+    config: RunConfig, network: BudgetedNetwork, human: nn.Module, baseline: stages.TrainedBaseline | None,
+    bundle: DataBundle, size: tuple[int, int], folder: RunFolder, display: Display,
+) -> Measured:  # fmt: skip
+    """Freeze, export and check, and time against the human (the start) network; under a latency budget, the
+    frozen network is measured against it and shrunk while over (autosc/run/measure.py)."""
+    display.log("freezing, exporting to ONNX and measuring latency ...")
+    frozen, shape = stages.freeze_and_save(network, folder)
+    networks = {"compressed": frozen, "human": human}
+    if baseline is not None:
+        networks["baseline"] = baseline.net
+    exported = stages.export_networks(networks, size, bundle.channels, folder, config.export)
+    if network.budget.limit("latency_ms") is None:
+        latency = stages.time_onnx({label: folder.onnx(label) for label in networks}, config.export.latency_runs)
+        return Measured(frozen, shape, exported["compressed"], latency)
+    check = stages.check_latency_budget(
+        network, networks, exported, size, bundle.channels, folder, config.export, display,
+        recalibrate=stages.recalibrate_on(bundle, config.train),
+    )  # fmt: skip
+    if check.shape is None:
+        return Measured(frozen, shape, check.exported["compressed"], check.latency)
+    # shrunk after training: its accuracy is the kept network's own, not the last epoch's
+    accuracy = stages.start_accuracy(check.frozen, bundle, config.train)
+    return Measured(check.frozen, check.shape, check.exported["compressed"], check.latency, accuracy)
+
+
+def _start_record(state: StartState, network: BudgetedNetwork, *, distilled: bool) -> dict | None:
+    """The report's ``start``: what a trained start was and how it was used; None from scratch."""
+    start = state.start
+    if not start.trained:
+        return None
+    return {
+        "weights": start.source,
+        "trained_width": start.spec.width,
+        "widened": network.spec.width > start.spec.width,
+        "distilled": distilled,
+        "fine_tuned": state.trained,  # False: a module instance near chance, trained with the from-scratch recipe
+    }
+
+
+def _stopped(config: RunConfig, folder: RunFolder, display: Display, signum: int) -> Result:
+    display.log(
+        f"stopped; the state is saved. Continue with: autosc compress {config.plan.model} --out {folder.root} --resume"
+    )
+    return Result(folder.root, None, None, completed=False, exit_code=128 + signum)

@@ -1,0 +1,150 @@
+"""Training stages: the start network's own accuracy, the adapted network trained (resumable, in a run folder),
+and the human network narrowed to the budget as the baseline to beat (docs/algorithm.md, Training)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .. import io
+from ..checkpoint import save_checkpoint
+from ..config import RunConfig
+from ..cost import count
+from ..cost.budget import Budget
+from ..cost.budgeted import BudgetedNetwork
+from ..cost.width import auto_width
+from ..data import DataBundle
+from ..distributed import DistContext
+from ..report import schema
+from ..train import TrainConfig, Trainer, train
+from ..train.evaluate import evaluate, recalibrate_batchnorm
+from ..train.runtime import resolve_device
+from .data import human_spec
+from .folder import RunFolder
+from .progress import Display
+
+BASELINE_FORMAT = "autosc-baseline/1"
+
+
+def recalibrate_on(bundle: DataBundle, config: TrainConfig) -> Callable[[nn.Module], int]:
+    """The BatchNorm recalibration of a network shrunk after training, on ``bundle``'s training images, on the
+    training device (the network goes back to the CPU for export)."""
+
+    def run(net: nn.Module) -> int:
+        device = resolve_device(config.device)
+        try:
+            return recalibrate_batchnorm(net.to(device), bundle.train, batch_size=config.batch_size,
+                                         workers=config.workers, device=device)  # fmt: skip
+        finally:
+            net.cpu()
+
+    return run
+
+
+def start_accuracy(net: nn.Module, bundle: DataBundle, config: TrainConfig) -> tuple[float, float | None]:
+    """(test, validation) accuracy of the start network before any step: the trained network's own figures."""
+    device = resolve_device(config.device)
+    net.to(device)
+    _, test = evaluate(net, bundle.test, workers=config.workers, device=device, amp=config.amp)
+    val = None
+    if bundle.val is not None:
+        _, val = evaluate(net, bundle.val, workers=config.workers, device=device, amp=config.amp)
+    net.cpu()  # the trainer moves it back if it becomes the teacher
+    return test, val
+
+
+def train_network(
+    net: nn.Module,
+    bundle: DataBundle,
+    config: TrainConfig,
+    *,
+    name: str = "autosc",
+    folder: RunFolder | None = None,
+    phase: str = "autosc",
+    display: Display | None = None,
+    dist: DistContext | None = None,
+    save_extra: dict | None = None,
+    teacher: nn.Module | None = None,
+) -> Trainer:
+    """Train ``net`` to the end; with a folder, resume from and save to its ``phase`` checkpoint.
+
+    ``teacher``: distil from it (autosc/train/distill.py). Returns the trainer: its ``history`` holds the
+    per-epoch metrics (validation and test), and its ``stop_signal`` is set if SIGINT or SIGTERM stopped
+    it early (the state is saved at a batch boundary).
+    """
+    display = display or Display(quiet=True)
+    dist = dist or DistContext()
+    trainer = Trainer(net, bundle.train, bundle.test, config, dist=dist, teacher=teacher, val_set=bundle.val)
+    ckpt = folder.checkpoint(phase) if folder is not None else None
+    if ckpt is not None and ckpt.is_file():
+        data = io.load(ckpt, expect=(io.CHECKPOINT_FORMAT, BASELINE_FORMAT))
+        net.load_state_dict(data["state_dict"])
+        trainer.load_state_dict(data["trainer"])
+        display.log(f"{name}: resuming from {ckpt} (epoch {trainer.epoch}, batch {trainer.batch})")
+
+    def save(t: Trainer) -> None:
+        if folder is None or not dist.is_main:  # one writer: every rank holds the same weights and metrics
+            return
+        if isinstance(net, BudgetedNetwork):
+            save_checkpoint(net, ckpt, trainer=t.state_dict())
+        else:
+            state = {"format": BASELINE_FORMAT, **(save_extra or {})}
+            io.save({**state, "state_dict": net.state_dict(), "trainer": t.state_dict()}, ckpt)
+        folder.write_metrics(t.history, phase)
+
+    on_batch, on_epoch = display.phase(name, trainer)
+    with display.progress:
+        train(trainer, save=save, on_batch=on_batch, on_epoch=on_epoch)
+    return trainer
+
+
+@dataclass
+class TrainedBaseline:
+    """The human network narrowed to the budget and trained with the same recipe: the comparison to beat."""
+
+    net: nn.Module
+    width: float
+    trainer: Trainer
+
+    def to_report(self, size: tuple[int, int], convention: str) -> schema.Baseline:
+        cost = count(self.net, size, cells=False)
+        return schema.Baseline(
+            width=self.width,
+            accuracy=self.trainer.history[-1]["test_acc"],
+            epochs=self.trainer.epoch,
+            macs=cost.macs_in(convention),
+            params=cost.params,
+        )
+
+
+def train_baseline(
+    config: RunConfig,
+    bundle: DataBundle,
+    budget: Budget,
+    size: tuple[int, int],
+    train_config: TrainConfig,
+    *,
+    folder: RunFolder | None = None,
+    display: Display | None = None,
+    dist: DistContext | None = None,
+) -> TrainedBaseline:
+    """The human network at the widest width that fits ``budget``, same recipe and seed (see train_network)."""
+    width = auto_width(human_spec(config, bundle), size, budget, ratio=1.0)
+    spec = human_spec(config, bundle, width)
+    torch.manual_seed(train_config.seed)
+    net = spec.build()
+    trainer = train_network(
+        net,
+        bundle,
+        train_config,
+        name=f"baseline (width {width:g})",
+        folder=folder,
+        phase="baseline",
+        display=display,
+        dist=dist,
+        save_extra={"model": spec.to_dict()},
+    )
+    return TrainedBaseline(net, width, trainer)
