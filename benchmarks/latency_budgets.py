@@ -26,7 +26,7 @@ import torch
 
 import autosc
 from autosc import ExportConfig, ModelSpec, count
-from autosc.cost.latency_probe import Timing, time_network
+from autosc.cost.latency_probe import ProbeSettings, time_network
 from autosc.run import RunFolder, export_networks, freeze_and_save
 from autosc.run.stages import check_latency_budget
 from benchmarks.runner import add_out, load_rows, parser, quiet, run_grid
@@ -44,7 +44,7 @@ def run_one(name: str, fraction: float, human_ms: float, args) -> dict:
     started = time.perf_counter()
     with quiet():
         plan = autosc.plan(f["model"], latency=f"{budget_ms}ms", input_size=size, num_classes=f["classes"],
-                         timing=Timing(cache_dir=args.cache))  # fmt: skip
+                         timing=ProbeSettings(cache_dir=args.cache))  # fmt: skip
     plan_seconds = time.perf_counter() - started
     network = plan.network
     network.collapse()
@@ -100,7 +100,7 @@ def human_p50(name: str) -> float:
     f = FAMILIES[name]
     human = ModelSpec(f["model"], 1.0, f["classes"], 3).build()
     with quiet():
-        human_ms = time_network(human, (f["size"], f["size"]), 3, threads=1, batch=1, timing=Timing(runs=100))
+        human_ms = time_network(human, (f["size"], f["size"]), 3, threads=1, batch=1, timing=ProbeSettings(runs=100))
     print(f"{name}: human network p50 {human_ms:.2f} ms", flush=True)
     return human_ms
 

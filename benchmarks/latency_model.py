@@ -2,7 +2,7 @@
 
 For mobilenet_v2@224, resnet18@224 and the quality benchmark's model (mobilenet_v2_cifar, 28 px, 1 channel):
 the adapted network of the plan at a MACs budget (``--width auto``), its latency model measured from scratch
-(a fresh cache: ``autosc.cost.latency_probe.measure_latency``), then ``--shapes`` random shapes autosc can
+(a fresh cache: ``autosc.cost.latency_probe.fit_latency_model``), then ``--shapes`` random shapes autosc can
 produce (every factor uniform in [0.5, 1], sizes by the global rule, seeded from ``--seed``, which the model's
 own random probes do not use), frozen to one full branch per adaptor; the whole networks and their parts timed
 the way the model is (``time_shapes``: all shapes interleaved in warm blocks), twice. The measured p50 of a
@@ -35,8 +35,8 @@ from autosc.cost.latency_model import LatencyModel
 from autosc.cost.latency_probe import (
     PROBES,
     RANDOM_PROBES,
-    Timing,
-    measure_latency,
+    ProbeSettings,
+    fit_latency_model,
     probe_shapes,
     random_shapes,
     split_at_adaptors,
@@ -79,16 +79,16 @@ def run_family(name: str, args) -> dict:
     network = plan.network
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as cache, quiet():
-        model = measure_latency(
+        model = fit_latency_model(
             network.net, network.adaptor_names, input_size=size, in_channels=f["channels"],
             identity=plan.spec.to_dict(), threads=args.threads, batch=args.batch,
-            timing=Timing(cache_dir=cache), cost_model=network.cost_model,
+            timing=ProbeSettings(cache_dir=cache), cost_model=network.cost_model,
         )  # fmt: skip
     measure_seconds = time.perf_counter() - started
     shapes = random_shapes(network.cost_model, args.shapes, 1000 + args.seed)  # not the model's probe seed
     probes = probe_shapes(network.cost_model, PROBES, RANDOM_PROBES)
     split, adaptors = split_at_adaptors(network.net, network.adaptor_names)
-    timing = Timing(runs=args.runs)
+    timing = ProbeSettings(runs=args.runs)
     humans = [tuple(s) for s in network.cost_model.human_sizes]
     passes, models = [], []
     with tempfile.TemporaryDirectory() as tmp, quiet():

@@ -15,7 +15,7 @@ from rich.table import Table
 from .. import api
 from ..config import RunConfig
 from ..cost.budget import Budget
-from ..cost.latency_probe import Timing
+from ..cost.latency_probe import ProbeSettings
 from ..errors import AutoscError
 from ..run.progress import Display
 from ..units import format_bytes, format_count
@@ -104,7 +104,7 @@ def _print_count(model: str, width: float, result: dict) -> None:
 
 def _plan(model: str, in_channels: int = 3, as_json: bool = False, **options) -> None:
     config = RunConfig.from_flat({**options, "model": model})
-    timing = Timing(progress=Display(quiet=False).counter("measuring the latency model"))
+    timing = ProbeSettings(progress=Display(quiet=False).counter("measuring the latency model"))
     plan = api.plan(model, config, in_channels=in_channels, timing=timing)
     result = plan.to_dict()
     if plan.width_note:

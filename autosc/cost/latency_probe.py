@@ -43,7 +43,7 @@ CALIBRATION_RUNS = 200
 
 
 @dataclass(frozen=True)
-class Timing:
+class ProbeSettings:
     """How latency is measured here (what a latency budget *means*, threads and batch, is in the Budget)."""
 
     cache_dir: str | Path | None = None  # None: latency_model.default_cache_dir()
@@ -56,6 +56,11 @@ class Timing:
     calibrate: bool = True  # time the start shape as a run is planned and rescale the model to it (calibrate)
     progress: Callable[[int, int], None] | None = None  # (done, total): each shape exported, then the timings
 
+    def key(self) -> dict:
+        """What changes a measurement, for a latency model's cache key (the cache's place, the start calibration
+        and the progress display do not)."""
+        return {k: getattr(self, k) for k in ("exporter", "opset", "probes", "random_probes", "runs", "block")}
+
 
 def _environment_key() -> dict:
     import onnxruntime
@@ -66,7 +71,7 @@ def _environment_key() -> dict:
 
 
 def time_network(net: nn.Module, input_size: tuple[int, int], in_channels: int, *, threads: int, batch: int,
-                 timing: Timing, identity: dict | None = None) -> float:  # fmt: skip
+                 timing: ProbeSettings, identity: dict | None = None) -> float:  # fmt: skip
     """ONNX Runtime p50 (ms) of a plain network; cached like a latency model when ``identity`` names it."""
     from ..latency import time_together
 
@@ -209,7 +214,7 @@ def model_key(
     *,
     threads: int,
     batch: int,
-    timing: Timing,
+    timing: ProbeSettings,
 ) -> dict:
     """The cache key of a latency model: the network (``identity``, its adaptors' names and human sizes, input),
     what the budget means (threads, batch), how it is timed, and the runtime, library versions and CPU."""
@@ -220,12 +225,7 @@ def model_key(
         adaptors=[[name, list(size)] for name, size in adaptors],
         threads=threads,
         batch=batch,
-        exporter=timing.exporter,
-        opset=timing.opset,
-        probes=timing.probes,
-        random_probes=timing.random_probes,
-        runs=timing.runs,
-        block=timing.block,
+        **timing.key(),
         **_environment_key(),
     )
 
@@ -239,7 +239,7 @@ def time_shapes(
     *,
     threads: int,
     batch: int,
-    timing: Timing,
+    timing: ProbeSettings,
     folder: Path,
     tag: str = "",
 ) -> list[Probe]:
@@ -292,7 +292,7 @@ def _p50s(paths: list[str], input_size: tuple[int, int], **settings) -> list[flo
     return [float(timed[p]["p50"]) for p in paths]
 
 
-def measure_latency(
+def fit_latency_model(
     net: nn.Module,
     adaptor_names: list[str],
     *,
@@ -301,7 +301,7 @@ def measure_latency(
     identity: dict | None = None,
     threads: int = 1,
     batch: int = 1,
-    timing: Timing | None = None,
+    timing: ProbeSettings | None = None,
     cost_model: ShapeCostModel | None = None,
 ) -> LatencyModel:
     """The latency model of the adapted ``net`` at ``threads``/``batch``: read from the cache, else measured.
@@ -312,7 +312,7 @@ def measure_latency(
     built for ``net`` (its floors give the probe shapes).
     """
 
-    timing = timing or Timing()
+    timing = timing or ProbeSettings()
     if timing.probes < 2:
         raise AutoscError(f"a latency model needs at least 2 probe shapes, got {timing.probes}")
     cost_model = cost_model or ShapeCostModel(net, adaptor_names, input_size, in_channels)
@@ -341,7 +341,7 @@ def calibrate(
     in_channels: int = 3,
     threads: int = 1,
     batch: int = 1,
-    timing: Timing | None = None,
+    timing: ProbeSettings | None = None,
 ) -> LatencyModel:
     """``model`` rescaled to what the whole adapted ``net`` at ``sizes`` (the run's start shape) measures now.
 
@@ -351,7 +351,7 @@ def calibrate(
     shrunk network has not been trained at its sizes. One whole network, timed alone and warm
     (``CALIBRATION_RUNS`` runs), sets :attr:`LatencyModel.calibration`.
     """
-    timing = timing or Timing()
+    timing = timing or ProbeSettings()
     split, adaptors = split_at_adaptors(net, adaptor_names)
     for adaptor, size in zip(adaptors, sizes, strict=True):
         adaptor.size = (int(size[0]), int(size[1]))

@@ -16,7 +16,7 @@ from torch import nn
 from ..cost.budget import Budget
 from ..cost.budgeted import BudgetedNetwork
 from ..cost.latency_model import LatencyModel
-from ..cost.latency_probe import Timing, calibrate, measure_latency, time_network
+from ..cost.latency_probe import ProbeSettings, calibrate, fit_latency_model, time_network
 from ..cost.projection import check_reachable
 from ..cost.shape_cost import ShapeCostModel
 from ..cost.width import auto_width, human_network_cost
@@ -26,7 +26,7 @@ from ..models import ModelSpec, scales_width
 KEY = "latency_ms"
 
 
-def time_spec(spec: ModelSpec, size: tuple[int, int], budget: Budget, timing: Timing) -> float:
+def time_spec(spec: ModelSpec, size: tuple[int, int], budget: Budget, timing: ProbeSettings) -> float:
     """Measured p50 (ms) of the human network ``spec`` (fresh weights: latency does not depend on them)."""
     with torch.random.fork_rng():  # building draws initial weights; leave the caller's RNG as it was
         net = spec.build() if spec.module is None else copy.deepcopy(spec.module)  # the user's module stays as is
@@ -34,7 +34,7 @@ def time_spec(spec: ModelSpec, size: tuple[int, int], budget: Budget, timing: Ti
                         timing=timing, identity=spec.to_dict())  # fmt: skip
 
 
-def width_budget(human: ModelSpec, size: tuple[int, int], budget: Budget, ratio: float, timing: Timing) -> Budget:
+def width_budget(human: ModelSpec, size: tuple[int, int], budget: Budget, ratio: float, timing: ProbeSettings) -> Budget:
     """The budget ``--width auto`` sizes the network by when latency is budgeted: the latency as MACs.
 
     Latency is taken as proportional to MACs at the width-1 network's measured rate, then corrected once at
@@ -64,12 +64,12 @@ def slower(budget: Budget, ratio: float) -> Budget:
 
 def latency_model(
     net: nn.Module, names: list[str], spec: ModelSpec, size: tuple[int, int], budget: Budget,
-    timing: Timing | None, calibration: float | None,
+    timing: ProbeSettings | None, calibration: float | None,
 ) -> tuple[ShapeCostModel, LatencyModel]:  # fmt: skip
     """Measure (or read back from the cache) the adapted network's latency model; ``calibration``: a ratio
     already measured (a resumed run's), applied instead of measuring one."""
     cost_model = ShapeCostModel(net, names, size, spec.in_channels)
-    latency = measure_latency(
+    latency = fit_latency_model(
         net, names, input_size=size, in_channels=spec.in_channels, identity=spec.to_dict(),
         threads=budget.latency_threads, batch=budget.latency_batch, timing=timing, cost_model=cost_model,
     )  # fmt: skip
@@ -78,7 +78,7 @@ def latency_model(
     return cost_model, latency
 
 
-def calibrate_start(network: BudgetedNetwork, spec: ModelSpec, timing: Timing | None) -> None:
+def calibrate_start(network: BudgetedNetwork, spec: ModelSpec, timing: ProbeSettings | None) -> None:
     """Time the projected start shape now and rescale the latency model to it (the host's drift since the model
     was measured), then check the budget is still reachable: an :class:`UnreachableBudget` carries the ratio so
     that ``--width auto`` may choose again."""

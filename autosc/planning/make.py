@@ -9,7 +9,7 @@ from torch import nn
 from ..adaptor import meta_copy
 from ..config import PlanConfig
 from ..cost.budget import Budget, parse_budget
-from ..cost.latency_probe import Timing
+from ..cost.latency_probe import ProbeSettings
 from ..cost.shape_cost import Cost
 from ..cost.width import AUTO_WIDTH_RATIO, human_network_cost
 from ..errors import AutoscError, UnreachableBudget, one_line
@@ -32,7 +32,7 @@ def make_plan(
     seed: int = 0,
     start: Start | None = None,
     budget: Budget | None = None,
-    timing: Timing | None = None,
+    timing: ProbeSettings | None = None,
     width_ratio: float = AUTO_WIDTH_RATIO,
 ) -> Plan:
     """Choose the width, place adaptors at identity, and project the identity shape under the budget.
@@ -53,7 +53,7 @@ def make_plan(
     if human.module is not None and classes is not None:
         _check_outputs(human.module, size, in_channels, classes)
     human_cost = human_network_cost(human, size)
-    timing = timing or Timing()
+    timing = timing or ProbeSettings()
     budget, sizing, human_ms = _budget(config, budget, human, human_cost, size, fixed is None, width_ratio, timing)
     mix = config.adaptor_mix or ("straight-through" if start.trained else "blend")
 
@@ -88,7 +88,7 @@ def make_plan(
 
 def _budget(
     config: PlanConfig, given: Budget | None, human: ModelSpec, human_cost: Cost, size: tuple[int, int],
-    auto: bool, ratio: float, timing: Timing,
+    auto: bool, ratio: float, timing: ProbeSettings,
 ) -> tuple[Budget, Budget, float | None]:  # fmt: skip
     """The budget asked for (``given``, else the config's text, a relative one read against ``human_cost``), the
     one ``--width auto`` sizes the width by, and the human network's measured latency (a latency budget only)."""

@@ -9,7 +9,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ..config import RunConfig, require_data
-from ..cost.latency_probe import Timing
+from ..cost.latency_probe import ProbeSettings
 from ..data import PYTHON_DATA, DataBundle, from_datasets, load_data, split_validation
 from ..data.bundle import take_subset
 from ..errors import AutoscError
@@ -119,5 +119,5 @@ def plan_network(
         in_channels=bundle.channels,
         seed=config.train.seed,
         start=start,
-        timing=Timing(progress=progress, calibrate=calibrate),
+        timing=ProbeSettings(progress=progress, calibrate=calibrate),
     )

@@ -14,7 +14,7 @@ import autosc
 from autosc.cost import latency_probe
 from autosc.cost.budget import Budget, parse_budget
 from autosc.cost.latency_model import LatencyModel, Probe, cache_path, load_cached, non_decreasing, save_cached
-from autosc.cost.latency_probe import Timing, model_key, split_at_adaptors
+from autosc.cost.latency_probe import ProbeSettings, model_key, split_at_adaptors
 from autosc.cost.projection import fits, project
 from autosc.errors import AutoscError, UnreachableBudget
 from autosc.planning import latency as latency_planning
@@ -92,7 +92,7 @@ def test_latency_model_fit_is_monotone_and_models_the_whole_network_correction()
 
 def test_cache_key_changes_with_threads_and_batch_and_the_cache_reads_back(tmp_path):
     places = [("features.2.adaptor", (32, 32)), ("features.9.adaptor", (8, 8))]
-    timing = Timing(cache_dir=tmp_path)
+    timing = ProbeSettings(cache_dir=tmp_path)
     base = model_key({"name": "m"}, (32, 32), 3, places, threads=1, batch=1, timing=timing)
     others = [
         model_key({"name": "m"}, (32, 32), 3, places, threads=2, batch=1, timing=timing),
@@ -167,7 +167,7 @@ def fake_timing(monkeypatch):
     def measure(net, names, *, cost_model, **_):
         return _synthetic(cost_model)
 
-    monkeypatch.setattr(latency_planning, "measure_latency", measure)
+    monkeypatch.setattr(latency_planning, "fit_latency_model", measure)
     monkeypatch.setattr(latency_planning, "time_spec", lambda spec, *a: 2.0 * spec.width**2)
     monkeypatch.setattr(
         latency_planning, "calibrate", lambda net, names, sizes, model, **_: model.calibrated(sizes, 1.0 * model.predict(sizes))
@@ -208,11 +208,11 @@ def test_split_at_adaptors_computes_the_collapsed_network():
     assert sorted(n for n, _ in split.named_children()) == ["submod_0", "submod_1", "submod_2", "submod_3"]
 
 
-def test_measure_latency_end_to_end_then_from_the_cache(tmp_path, monkeypatch):
+def test_fit_latency_model_end_to_end_then_from_the_cache(tmp_path, monkeypatch):
     network = autosc.plan("mobilenet_v2_cifar", budget="1M", input_size=16, num_classes=10, width=0.25).network
-    timing = Timing(cache_dir=tmp_path, probes=2, random_probes=2, runs=3, block=2)
+    timing = ProbeSettings(cache_dir=tmp_path, probes=2, random_probes=2, runs=3, block=2)
     calls = []
-    model = latency_probe.measure_latency(
+    model = latency_probe.fit_latency_model(
         network.net, network.adaptor_names, input_size=(16, 16), identity={"name": "tiny"}, timing=timing,
         cost_model=network.cost_model,
     )  # fmt: skip
@@ -228,7 +228,7 @@ def test_measure_latency_end_to_end_then_from_the_cache(tmp_path, monkeypatch):
     # since the human size's Resize-free entry may be faster than a smaller size with its Resize (and 3 runs are noisy)
     assert all(all(b >= a for a, b in zip(ms, ms[1:], strict=False)) for ms in model.ms)
     monkeypatch.setattr("autosc.latency.bench", lambda *a, **k: calls.append(a))
-    again = latency_probe.measure_latency(
+    again = latency_probe.fit_latency_model(
         network.net, network.adaptor_names, input_size=(16, 16), identity={"name": "tiny"}, timing=timing
     )
     assert again == model and not calls  # read back, nothing timed
@@ -323,7 +323,7 @@ def test_a_plan_calibrates_on_its_start_shape_and_a_rebuild_reuses_the_ratio(fak
         latency_planning, "calibrate", lambda net, names, sizes, model, **_: model.calibrated(sizes, 2.0 * model.predict(sizes))
     )
     plain = autosc.plan("mobilenet_v2_cifar", latency="1ms", input_size=16, num_classes=10, width=1.0,
-                      timing=Timing(calibrate=False))  # fmt: skip
+                      timing=ProbeSettings(calibrate=False))  # fmt: skip
     plan = autosc.plan("mobilenet_v2_cifar", latency="1ms", input_size=16, num_classes=10, width=1.0)
     assert plain.network.cost_model.latency.calibration == 1.0
     assert plan.network.cost_model.latency.calibration == pytest.approx(2.0, rel=0.2)
@@ -351,7 +351,7 @@ def test_a_host_slower_than_the_width_choice_assumed_gets_a_narrower_width(fake_
         w = identity["width"]
         return _synthetic(cost_model, per_pixel=(0.002 * w * w, 0.01 * w * w, 0.03 * w * w), stem=0.2 * w * w)
 
-    monkeypatch.setattr(latency_planning, "measure_latency", measure)
+    monkeypatch.setattr(latency_planning, "fit_latency_model", measure)
     first = autosc.plan("mobilenet_v2_cifar", latency="1ms", input_size=16, num_classes=10)
     floor = first.floor.latency_ms
     ratio = 1.5 / floor  # the floor at that width now predicts 1.5 ms: out of reach of 1 ms

@@ -40,7 +40,7 @@ class LatencyTerm(BudgetTerm):
         if floor.latency_ms is None:  # a budget met by a guess would not be a budget
             from ...errors import AutoscError
 
-            raise AutoscError("a latency budget needs a latency model of the network (autosc.cost.measure_latency)")
+            raise AutoscError("a latency budget needs a latency model of the network (autosc.cost.fit_latency_model)")
         if floor.latency_ms <= limit:
             return None
         return f"{format_ms(floor.latency_ms)} predicted latency against {format_ms(limit)}"
