@@ -10,6 +10,7 @@ from torch import nn
 from . import io
 from .cost.budgeted import BudgetedNetwork
 from .errors import AutoscError
+from .formats import migrate_plan
 from .freeze import freeze, frozen_from_data
 from .planning import network_from_config
 
@@ -30,7 +31,7 @@ def load_checkpoint(path: str | os.PathLike, *, model: str | None = None) -> tup
 def _network_from_data(data: dict, path: str | os.PathLike, model: str | None) -> BudgetedNetwork:
     if not isinstance(data.get("config"), dict):
         raise AutoscError(f"{path} holds no network config; is it a checkpoint autosc wrote?")
-    network = network_from_config(data["config"], model=model)
+    network = network_from_config(migrate_plan(data["config"]), model=model)  # a config older versions wrote too
     io.load_state(network, data.get("state_dict"), path)
     return network
 

@@ -17,11 +17,13 @@ from torch import Tensor, nn
 
 from . import io
 from .adaptor import AdaptedCell, low_branch, one_branch, resize, stride_one
+from .cost.budget import Budget
 from .cost.budgeted import BudgetedNetwork
 from .errors import AutoscError
+from .formats import SHAPE_FORMAT, migrate_shape
 from .models import spec_from_file
 
-SHAPE_SPEC_FORMAT = "autosc-shape/1"
+SHAPE_SPEC_FORMAT = SHAPE_FORMAT  # the shape spec's tag and version (docs/algorithm.md, File formats)
 
 
 class FrozenAdaptor(nn.Module):
@@ -80,11 +82,13 @@ def collapse(frozen: nn.Module) -> nn.Module:
     return collapsed
 
 
-def shape_spec(network: BudgetedNetwork) -> dict:
-    """The learned shape as plain data: model spec, input size and each adaptor's size and sigma."""
+def shape_spec(network: BudgetedNetwork, budget: Budget | None = None) -> dict:
+    """The learned shape as plain data: model spec, input size and each adaptor's size and sigma, projected under
+    ``budget`` (default: the network's own), which is the budget it records."""
     if network.spec is None:
         raise AutoscError("this network was built without a model spec, so its shape cannot be written down")
-    projection = network.update_shape()
+    budget = budget or network.budget
+    projection = network.update_shape(budget)
     adaptors = []
     for name, adaptor, size in zip(network.adaptor_names, network.adaptors(), projection.sizes, strict=True):
         adaptors.append(
@@ -97,36 +101,33 @@ def shape_spec(network: BudgetedNetwork) -> dict:
             }
         )
         adaptors[-1].update(adaptor.place_keys())  # kind "standard": its cell runs at stride 1 (build_frozen)
-        if adaptor.branch is not None:
-            adaptors[-1]["branch"] = adaptor.branch
-        elif adaptor.mix == "straight-through":  # its forward is the full branch: freeze exactly that
-            adaptors[-1]["branch"] = "full"
-    spec = {
+        # the branch it kept (None: the two-branch mix); straight-through's forward is the full branch: freeze that
+        adaptors[-1]["branch"] = adaptor.branch or ("full" if adaptor.mix == "straight-through" else None)
+    return {
         "format": SHAPE_SPEC_FORMAT,
         "model": network.spec.to_dict(),
         "input_size": list(network.input_size),
-        "budget": network.budget.to_dict(),
+        "budget": budget.to_dict(),
         "projection_scale": projection.scale,
+        "low_branch": network.pool,
         "adaptors": adaptors,
     }
-    if network.pool != "max":  # written only off the default, so default specs stay as they were
-        spec["low_branch"] = network.pool
-    return spec
 
 
 def _fixed_adaptor(entry: dict, pool: str) -> nn.Module:
     """The fixed module of one shape-spec entry: the two-branch mix, or one branch if training collapsed it."""
-    if entry.get("branch"):
+    if entry["branch"]:
         return SingleBranchAdaptor(entry["size"], low=entry["branch"] == "low", pool=pool)
     return FrozenAdaptor(entry["size"], entry["sigma"], pool)
 
 
-def freeze(network: BudgetedNetwork) -> tuple[nn.Module, dict]:
-    """A plain network computing what ``network`` computes in eval mode, and its shape spec."""
-    spec = shape_spec(network)
+def freeze(network: BudgetedNetwork, budget: Budget | None = None) -> tuple[nn.Module, dict]:
+    """A plain network computing what ``network`` computes in eval mode (projected under ``budget``, default its
+    own), and its shape spec."""
+    spec = shape_spec(network, budget)
     frozen = copy.deepcopy(network.net)
     for entry in spec["adaptors"]:
-        frozen.set_submodule(f"{entry['name']}.adaptor", _fixed_adaptor(entry, spec.get("low_branch", "max")))
+        frozen.set_submodule(f"{entry['name']}.adaptor", _fixed_adaptor(entry, spec["low_branch"]))
     return frozen.eval(), spec
 
 
@@ -135,16 +136,16 @@ def build_frozen(spec: dict, *, model: str | nn.Module | None = None) -> nn.Modu
 
     An entry of kind ``standard`` replaced a human resize: its cell is rebuilt at stride 1 first.
     A spec naming a builder (not a zoo network) needs ``model``, the builder the user names themselves
-    (:func:`autosc.models.spec_from_file`).
+    (:func:`autosc.models.spec_from_file`). A spec of an older version is read through
+    :func:`autosc.formats.migrate_shape`.
     """
-    if spec.get("format") != SHAPE_SPEC_FORMAT:
-        raise AutoscError(f"not an autosc shape spec (format {spec.get('format')!r}, expected {SHAPE_SPEC_FORMAT})")
-    net = spec_from_file(spec.get("model"), source="the shape spec", model=model).build()
+    spec = migrate_shape(spec)
+    net = spec_from_file(spec["model"], source="the shape spec", model=model).build()
     for entry in spec["adaptors"]:
         cell = net.get_submodule(entry["name"])
-        if entry.get("kind") == "standard":
+        if entry["kind"] == "standard":
             cell = stride_one(cell)
-        net.set_submodule(entry["name"], AdaptedCell(cell, _fixed_adaptor(entry, spec.get("low_branch", "max"))))
+        net.set_submodule(entry["name"], AdaptedCell(cell, _fixed_adaptor(entry, spec["low_branch"])))
     return net
 
 
@@ -159,12 +160,13 @@ def save_frozen(frozen: nn.Module, spec: dict, path: str | os.PathLike) -> Path:
 def frozen_from_data(
     data: dict, *, model: str | nn.Module | None = None, source: str | os.PathLike = "the frozen file"
 ) -> tuple[nn.Module, dict]:
-    """The frozen network (eval mode) and shape spec held by a loaded frozen file."""
+    """The frozen network (eval mode) and shape spec (at the current version) held by a loaded frozen file."""
     if not isinstance(data.get("shape_spec"), dict):
         raise AutoscError(f"{source} holds no shape spec; export the frozen.pt a compress run wrote")
-    net = build_frozen(data["shape_spec"], model=model)
+    spec = migrate_shape(data["shape_spec"], where=f"the shape spec in {source}")
+    net = build_frozen(spec, model=model)
     io.load_state(net, data.get("state_dict"), source)
-    return net.eval(), data["shape_spec"]
+    return net.eval(), spec
 
 
 def load_frozen(path: str | os.PathLike, *, model: str | nn.Module | None = None) -> tuple[nn.Module, dict]:

@@ -1,7 +1,8 @@
 """Compare two compress run folders: report.json and metrics.jsonl, timings, environment and command aside.
 
 What a refactor must leave unchanged for a fixed seed: sizes, MACs, params, accuracy, alphas and every
-per-epoch figure. Prints each difference (``+`` only in the second, ``-`` only in the first, ``~`` changed),
+per-epoch figure. Each report.json is read at the current format first (``autosc.formats.migrate_report``), so a
+run folder of an older version compares key by key with a new one. Prints each difference (``+`` only in the second, ``-`` only in the first, ``~`` changed),
 or "identical".
 
     python -m benchmarks.compare_runs OLD_RUN_DIR NEW_RUN_DIR
@@ -12,6 +13,8 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+
+from autosc.formats import migrate_report
 
 IGNORED = {"p50", "p90", "p99", "seconds", "env", "command"}  # wall-clock figures and where it ran
 
@@ -42,7 +45,7 @@ def differences(a: object, b: object, path: str) -> list[str]:
 
 def compare(old: Path, new: Path) -> list[str]:
     def report(run: Path) -> object:
-        return strip(json.loads((run / "report.json").read_text()))
+        return strip(migrate_report(json.loads((run / "report.json").read_text())))
 
     def metrics(run: Path) -> object:
         return [strip(json.loads(line)) for line in (run / "metrics.jsonl").read_text().splitlines()]

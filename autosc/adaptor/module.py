@@ -112,12 +112,10 @@ class ShapeAdaptor(nn.Module):
         self.branch: str | None = None  # None: the two-branch mix; "full" or "low" once collapsed
 
     def place_keys(self) -> dict:
-        """What a plan and a shape spec add about this adaptor's place off the default: ``kind`` (it replaces a
-        human resize) and ``stride1_size`` (the map it resizes, where a cell at or before it runs at stride 1)."""
-        keys: dict = {"kind": self.kind} if self.kind != "autosc" else {}
-        if self.start_size != self.human_size:
-            keys["stride1_size"] = list(self.human_size)
-        return keys
+        """What a plan and a shape spec say about this adaptor's place: its ``kind`` (``standard``: it replaces a
+        human resize) and ``stride1_size``, the map it resizes (its start size unless a cell at or before it runs
+        at stride 1). Both always written (docs/algorithm.md, File formats)."""
+        return {"kind": self.kind, "stride1_size": list(self.human_size)}
 
     def collapse(self, branch: str) -> None:
         """Keep one branch from now on; the mix and alpha's gradient are gone.

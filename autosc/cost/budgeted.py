@@ -46,7 +46,7 @@ class BudgetedNetwork(nn.Module):
         self.budget = budget
         # ``cost_model``: one already built for this net and these adaptors (a latency model was measured on it)
         self.cost_model = cost_model or ShapeCostModel(net, self.adaptor_names, self.input_size, in_channels)
-        if latency is not None:  # measured for this network (autosc.cost.measure_latency); predicts every Cost
+        if latency is not None:  # measured for this network (autosc.cost.fit_latency_model); predicts every Cost
             self.cost_model.with_latency(latency)
         check_reachable(self.cost_model, budget)
         self.last_projection: Projection | None = None
@@ -57,29 +57,24 @@ class BudgetedNetwork(nn.Module):
         """Plain data that rebuilds this architecture (:func:`autosc.planning.network_from_config`)."""
         if self.spec is None:
             raise AutoscError("this network was built without a model spec, so it cannot be saved and rebuilt")
-        config = {
+        latency = self.cost_model.latency
+        return {  # every key, None where it does not apply (docs/algorithm.md, File formats)
             "model": self.spec.to_dict(),
             "input_size": list(self.input_size),
             "budget": self.budget.to_dict(),
             "cells": [n.removesuffix(".adaptor") for n in self.adaptor_names],
-        }
-        if self.mode != "autosc":  # written only off the default, so autosc configs stay as they were
-            config["mode"] = self.mode
-            config["standard_cells"] = [
+            "mode": self.mode,
+            "standard_cells": [
                 n.removesuffix(".adaptor") for n, a in zip(self.adaptor_names, self.adaptors(), strict=True)
                 if a.kind == "standard"
-            ]  # fmt: skip
-        if self.init_factor is not None:
-            config["init_factor"] = self.init_factor
-        if self.collapsed:
-            config["branches"] = [a.branch for a in self.adaptors()]
-        if self.pool != "max":  # the reference's max-pool low branch is the default and is not written
-            config["low_branch"] = self.pool
-        if self.mix != "blend":
-            config["mix"] = self.mix
-        if self.cost_model.latency is not None:  # a resumed run projects with the ratio this run measured
-            config["latency_calibration"] = self.cost_model.latency.calibration
-        return config
+            ],  # fmt: skip
+            "init_factor": self.init_factor,
+            "branches": [a.branch for a in self.adaptors()] if self.collapsed else None,
+            "low_branch": self.pool,
+            "mix": self.mix,
+            # a resumed run projects with the ratio this run measured (None: no latency budget)
+            "latency_calibration": latency.calibration if latency is not None else None,
+        }
 
     @property
     def mode(self) -> str:
@@ -156,9 +151,10 @@ class BudgetedNetwork(nn.Module):
         return torch.stack(ratios).max().float()
 
     @torch.no_grad()
-    def update_shape(self) -> Projection:
-        """Project the learned factors under the budget and set every adaptor's size."""
-        projection = project(self.cost_model, self.factors(), self.budget)
+    def update_shape(self, budget: Budget | None = None) -> Projection:
+        """Project the learned factors under the budget (or ``budget``, a tighter one that the end of a latency run
+        freezes under) and set every adaptor's size."""
+        projection = project(self.cost_model, self.factors(), budget or self.budget)
         for adaptor, size in zip(self.adaptors(), projection.sizes, strict=True):
             adaptor.size = size
         self.last_projection = projection

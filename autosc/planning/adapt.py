@@ -8,7 +8,7 @@ from torch import nn
 from ..adaptor import factor_to_alpha, place_adaptors
 from ..cost.budget import Budget
 from ..cost.budgeted import BudgetedNetwork
-from ..cost.latency_probe import Timing
+from ..cost.latency_probe import ProbeSettings
 from ..errors import AutoscError
 from ..models import ModelSpec, spec_from_file
 from ..models.trained import Start
@@ -25,7 +25,7 @@ def adapt_network(
     low_branch: str = "max",
     net: nn.Module | None = None,
     mix: str = "blend",
-    timing: Timing | None = None,
+    timing: ProbeSettings | None = None,
     calibration: float | None = None,
     init_factor: float | None = None,
 ) -> tuple[BudgetedNetwork, list[str], list[str]]:
@@ -53,7 +53,7 @@ def adapt_network(
         cost_model=cost_model,
     )  # fmt: skip
     network.init_factor = init_factor  # written into the plan, so a rebuild starts where this one did
-    if latency is not None and calibration is None and (timing or Timing()).calibrate:
+    if latency is not None and calibration is None and (timing or ProbeSettings()).calibrate:
         latency_planning.calibrate_start(network, spec, timing)
     return network, placement.cells, placement.candidates
 
@@ -68,14 +68,16 @@ def network_from_config(
 ) -> BudgetedNetwork:
     """Rebuild the adapted network of a plan from :meth:`Plan.config` data (fresh weights, or ``start``'s).
 
-    The data comes from a file, so a builder it names is used only as ``model``, named by the user
-    (:func:`autosc.models.spec_from_file`); a network made from a module instance needs the instance.
+    ``config`` is at the current format: a file's reader migrates it first (:func:`autosc.formats.migrate_plan`;
+    docs/algorithm.md, File formats). The data comes from a file, so a builder it names is used only as ``model``,
+    named by the user (:func:`autosc.models.spec_from_file`); a network made from a module instance needs the
+    instance.
     """
-    spec = spec_from_file(config.get("model"), source="the stored plan", model=model)
+    spec = spec_from_file(config["model"], source="the stored plan", model=model)
     budget = Budget.from_dict(config["budget"])
     net = start.build_at(spec, noise=widen_noise, seed=seed) if start is not None else None
-    mode = config.get("mode", "autosc")
-    standard = set(config.get("standard_cells", []))
+    mode = config["mode"]
+    standard = set(config["standard_cells"])
     autosc_cells = [c for c in config["cells"] if c not in standard]
     network, cells, _ = adapt_network(
         spec,
@@ -83,18 +85,18 @@ def network_from_config(
         budget,
         autosc_cells if mode != "standard" else None,
         mode=mode,
-        low_branch=config.get("low_branch", "max"),
+        low_branch=config["low_branch"],
         net=net,
-        mix=config.get("mix", "blend"),
-        # the run's own calibration: measuring again would move the shape it trained at (1.0: a run before it)
-        calibration=config.get("latency_calibration", 1.0) if budget.limit(latency_planning.KEY) is not None else None,
-        init_factor=config.get("init_factor"),
+        mix=config["mix"],
+        # the run's own calibration: measuring again would move the shape it trained at (None: no latency budget)
+        calibration=config["latency_calibration"],
+        init_factor=config["init_factor"],
     )
     if cells != list(config["cells"]):
         raise AutoscError(
             f"the stored plan adapts {', '.join(config['cells'])}, but this network gives {', '.join(cells)}; "
             "rebuild it with the model it was planned for"
         )
-    if config.get("branches"):
+    if config["branches"]:
         network.collapse(config["branches"])
     return network

@@ -115,7 +115,7 @@ class Plan:
                 "projected": self.projected.cost.activation_bytes,
                 "floor": self.floor.activation_bytes,
             },
-            **({"latency_ms": self._latency()} if self.budget.limit("latency_ms") is not None else {}),
+            "latency_ms": self._latency() if self.budget.limit("latency_ms") is not None else None,
             "projection_scale": self.projected.scale,
             "adaptors": adaptors,
             "candidates": self.candidates,

@@ -12,6 +12,7 @@ from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any
 
 from ..errors import AutoscError
+from ..formats import REPORT_FORMAT, migrate_report
 
 
 def _plain(obj: Any) -> Any:
@@ -52,23 +53,14 @@ class Adaptor:
     alpha_end: float | None = None
     branch: str | None = None  # "full" / "low" where training collapsed it to one branch; None: the two-branch mix
     s_start: float | None = None  # the factor before training (from alpha_start)
-    # "standard": it replaces a human resize (its cell ran at stride 1); stride1_size: the map it resizes, where
-    # standard adaptors before it (or its own cell) run at stride 1 (docs/algorithm.md, Modes: standard and both)
+    # "standard": it replaces a human resize (its cell ran at stride 1), else "autosc"; stride1_size: the map it
+    # resizes, its human_size unless standard adaptors before it (or its own cell) run at stride 1
+    # (docs/algorithm.md, Modes: standard and both)
     kind: str | None = None
     stride1_size: list[int] | None = None
 
     def to_dict(self) -> dict:
-        data = asdict(self)
-        for key in (
-            "alpha_end",
-            "branch",
-            "s_start",
-            "kind",
-            "stride1_size",
-        ):  # absent rather than null, as report.json always had them
-            if data[key] is None:
-                del data[key]
-        return data
+        return asdict(self)
 
 
 @dataclass
@@ -121,14 +113,7 @@ class Latency:
     shrinks: int | None = None
 
     def to_dict(self) -> dict:
-        data = {"compressed": asdict(self.compressed), "human": asdict(self.human)}
-        if self.baseline is not None:
-            data["baseline"] = asdict(self.baseline)
-        data.update(threads=self.threads, batch=self.batch, runs=self.runs)
-        if self.predicted is not None:  # written only under a latency budget, so other reports stay as they were
-            data.update(predicted=self.predicted, rounds=self.rounds, spread=self.spread,
-                        budget_met=self.budget_met, shrinks=self.shrinks)  # fmt: skip
-        return data
+        return {**{k: _plain(getattr(self, k)) for k in TIMINGS}, **{k: getattr(self, k) for k in LATENCY_FIELDS}}
 
 
 @dataclass
@@ -150,7 +135,7 @@ class Report:
     data: str
     input_size: list[int]
     command: str
-    budget: dict  # Budget.to_dict(): macs, memory_bytes, convention
+    budget: dict  # Budget.to_dict(): every kind (null where uncapped) and every setting
     width: float
     macs: Macs
     params: dict  # human, final
@@ -169,7 +154,9 @@ class Report:
     start: dict | None = None  # the trained start: weights (file), trained_width, widened, distilled; None: scratch
 
     def to_dict(self) -> dict:
-        out: dict = {}
+        """``report.json``: the format tag, then every field, null where it does not apply (docs/algorithm.md,
+        File formats)."""
+        out: dict = {"format": REPORT_FORMAT}
         for f in fields(self):
             value = getattr(self, f.name)
             if isinstance(value, list):
@@ -179,14 +166,12 @@ class Report:
             else:
                 value = _plain(value)
             out[f.name] = value
-        for key in ("seconds", "start"):
-            if out[key] is None:
-                del out[key]
         return out
 
     @classmethod
     def from_dict(cls, data: dict) -> Report:
-        """Read ``report.json`` back; unknown keys are ignored (newer runs may add some).
+        """Read ``report.json`` back, an older version through :func:`autosc.formats.migrate_report`; a newer
+        version is refused.
 
         A file that is not an autosc report raises :class:`AutoscError` naming what is missing,
         rather than a bare ``KeyError`` from deep inside.
@@ -195,7 +180,7 @@ class Report:
         if missing:
             raise AutoscError(f"report lacks required key(s) {', '.join(missing)}; is it an autosc report.json?")
         try:
-            return cls._from_dict(data)
+            return cls._from_dict(migrate_report(data))
         except (KeyError, TypeError, AttributeError) as err:
             raise AutoscError(
                 f"report.json does not match the autosc report schema ({err}); is it from autosc?"
@@ -203,10 +188,10 @@ class Report:
 
     @classmethod
     def _from_dict(cls, data: dict) -> Report:
-        macs = {k: v for k, v in data["macs"].items() if k != "final_total"}
-        latency = dict(data["latency_ms"])
-        timings = {k: Timing(**latency.pop(k)) for k in ("compressed", "human", "baseline") if latency.get(k)}
-        known = {f.name for f in fields(Adaptor)}
+        macs = {f.name: data["macs"][f.name] for f in fields(Macs)}  # final_total is derived
+        latency = data["latency_ms"]
+        timings = {k: Timing(**latency[k]) if latency[k] is not None else None for k in TIMINGS}
+        adaptor_keys = [f.name for f in fields(Adaptor)]
         return cls(
             model=data["model"],
             data=data["data"],
@@ -217,21 +202,23 @@ class Report:
             macs=Macs(**macs),
             params=dict(data["params"]),
             activation_bytes=dict(data["activation_bytes"]),
-            adaptors=[Adaptor(**{k: v for k, v in a.items() if k in known}) for a in data["adaptors"]],
+            adaptors=[Adaptor(**{k: a[k] for k in adaptor_keys}) for a in data["adaptors"]],
             accuracy=Accuracy(**data["accuracy"]),
             onnx=Onnx(**data["onnx"]),
-            latency_ms=Latency(**timings, **{k: latency[k] for k in LATENCY_FIELDS if k in latency}),
+            latency_ms=Latency(**timings, **{k: latency[k] for k in LATENCY_FIELDS}),
             layers=dict(data["layers"]),
             epochs=int(data["epochs"]),
             train=dict(data["train"]),
             alpha_step=int(data["alpha_step"]),
             env=dict(data["env"]),
-            baseline=Baseline(**data["baseline"]) if data.get("baseline") else None,
-            seconds=data.get("seconds"),
-            start=data.get("start"),
+            baseline=Baseline(**data["baseline"]) if data["baseline"] is not None else None,
+            seconds=data["seconds"],
+            start=data["start"],
         )
 
 
+#: The timings of ``latency_ms`` in report.json (``baseline``: null without ``--baseline``).
+TIMINGS = ("compressed", "human", "baseline")
 #: The plain (non-timing) fields of ``latency_ms`` in report.json.
 LATENCY_FIELDS = ("threads", "batch", "runs", "predicted", "rounds", "spread", "budget_met", "shrinks")
 

@@ -21,6 +21,7 @@ from typing import IO
 from .. import io
 from ..cost.terms import TERMS
 from ..errors import AutoscError
+from ..formats import RUN_FORMAT, migrate_run
 from ..models import INSTANCE_PREFIX
 
 RUN_FILE = "run.json"
@@ -178,10 +179,13 @@ class RunFolder:
                 (self.root / name).unlink(missing_ok=True)
 
     def read_run(self) -> dict:
-        return json.loads(self.run_file.read_text())
+        """``run.json`` at the current format, an older one migrated (docs/algorithm.md, File formats)."""
+        return migrate_run(json.loads(self.run_file.read_text()), where=str(self.run_file))
 
     def write_run(self, data: dict) -> None:
-        io.write_json(self.run_file, data)
+        """``run.json``, tagged with its format: ``data`` holds every key (model, config, command, plan with its
+        start, plan_summary)."""
+        io.write_json(self.run_file, {"format": RUN_FORMAT, **data})
 
     def write_metrics(self, history: list[dict], phase: str = "autosc") -> None:
         io.atomic_write(

@@ -144,7 +144,8 @@ def test_a_second_run_on_a_locked_folder_is_refused(cli, tmp_path):
 def _stored_run(folder: Path) -> None:
     folder.mkdir()
     config = RunConfig.from_flat({"model": "mobilenet_v2_cifar", "budget": "8M", "data": "synthetic", "epochs": 1})
-    io.write_json(folder / "run.json", {"model": "mobilenet_v2_cifar", "config": config.to_dict(), "plan": {}})
+    stored = {"model": "mobilenet_v2_cifar", "config": config.to_dict(), "command": "autosc compress ...", "plan": {}}
+    io.write_json(folder / "run.json", stored)  # version 1 (no format tag), as every run.json had a command
 
 
 def test_resume_refuses_flags_that_contradict_the_stored_run(cli, tmp_path):

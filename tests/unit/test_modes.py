@@ -118,7 +118,8 @@ def test_a_resumed_plan_rebuilds_the_same_adaptors_and_start():
 def test_autosc_mode_is_unchanged():
     plan = autosc.plan("resnet18_cifar", budget="15%", width=0.5, num_classes=10)
     assert {a.kind for a in plan.network.adaptors()} == {"autosc"}
-    assert "mode" not in plan.config() and len(set(plan.network.factors())) == 1  # one common identity alpha
+    assert plan.config()["mode"] == "autosc" and plan.config()["standard_cells"] == []
+    assert len(set(plan.network.factors())) == 1  # one common identity alpha
 
 
 class _Patchify(nn.Module):
