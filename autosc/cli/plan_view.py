@@ -6,6 +6,7 @@ from __future__ import annotations
 from rich.table import Table
 
 from ..cost.budget import Budget
+from ..cost.terms import TERMS
 from ..units import format_bytes, format_count, format_ms
 from .app import console
 
@@ -22,6 +23,7 @@ def print_plan(model: str, result: dict) -> None:
     )
     if result.get("latency_ms") is not None:  # a plan without a latency budget writes null (or, before, no key)
         print_latency(result["latency_ms"], result["budget"]["latency_ms"])
+    _print_budget_use(result)
 
 
 def _print_header(model: str, result: dict, standard: bool) -> None:
@@ -62,13 +64,21 @@ def _adaptor_table(adaptors: list[dict], standard: bool) -> Table:
 def _print_macs(result: dict, standard: bool) -> None:
     """The MACs envelope: human, widened, (identity start), projected and floor, and the budget's use."""
     m = result["macs"]
-    budget_macs = result["budget"]["macs"]
-    projected_total = m["projected"] + m["projected_resize"]
     console.print(f"MACs ({m['convention']} convention; bilinear resize counted apart and inside the budget)")
     for label, value, extra in _macs_rows(result, standard):
         console.print(f"  {label:<55} {format_count(value):>10}{extra}")
-    if budget_macs:
-        console.print(f"  budget use of the projected shape: {100 * projected_total / budget_macs:.2f}%")
+
+
+def _print_budget_use(result: dict) -> None:
+    """One line per capped kind: what the projected identity shape uses of it, in the kind's own words."""
+    for key, use in result.get("budget_use", {}).items():
+        term, used = TERMS.get(key), use["projected"]
+        if term is None or used is None:
+            continue
+        console.print(
+            f"budget use of the projected shape: {term.format(used)} of {term.format(use['limit'])} "
+            f"({100 * used / use['limit']:.2f}%)"
+        )
 
 
 def _macs_rows(result: dict, standard: bool) -> list[tuple[str, int, str]]:

@@ -96,6 +96,12 @@ class Plan:
             "floor": self.floor.budget_macs(conv),
         }
 
+    def _budget_use(self) -> dict:
+        """Per capped kind, its limit and what the projected identity shape uses of it (``autosc plan``'s last
+        lines; each kind reads its own figure, autosc/cost/terms/)."""
+        cost, budget = self.projected.cost, self.budget
+        return {term.key: {"limit": limit, "projected": term.read(cost, budget)} for term, limit in budget.terms()}
+
     def to_dict(self) -> dict:
         adaptors = [
             {"name": cell, "human_size": list(a.start_size), "size": list(size), "s": a.factor(), **a.place_keys()}
@@ -116,6 +122,7 @@ class Plan:
                 "floor": self.floor.activation_bytes,
             },
             "latency_ms": self._latency() if self.budget.limit("latency_ms") is not None else None,
+            "budget_use": self._budget_use(),
             "projection_scale": self.projected.scale,
             "adaptors": adaptors,
             "candidates": self.candidates,
