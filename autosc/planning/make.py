@@ -37,11 +37,9 @@ def make_plan(
 ) -> Plan:
     """Choose the width, place adaptors at identity, and project the identity shape under the budget.
 
-    ``config`` is what the user asked for; the keywords are facts of the data and the run: the input size and
-    classes (default: the config's, else the family's), the ``seed`` a trained network is widened with, a
-    ``start`` already loaded, a ``budget`` already made (used instead of the config's text), and ``timing``:
-    how a latency budget measures (autosc/cost/latency_probe.py).
-    """
+    ``config`` is what the user asked for; the keywords are facts of the data and the run (input size and
+    classes, default the config's; the widening ``seed``; a ``start`` or ``budget`` already made; how a latency
+    budget is measured, autosc/cost/latency_probe.py)."""
     named = isinstance(model, str)
     size = input_size or parse_input_size(
         config.input_size if config.input_size is not None else default_input_size(model) if named else 224

@@ -75,6 +75,24 @@ def _changed(config: RunConfig) -> dict[str, Any]:
     return {k: v for k, v in config.to_flat().items() if v != defaults[k]}
 
 
+def _given(
+    config: RunConfig | None, preset: str | Path | None, options: dict[str, Any], model: str | None, inputs: Inputs
+) -> dict[str, Any]:
+    """The options as given, flat: ``config``'s changes, then the preset's, then the keywords (None: not given)."""
+    given = _changed(config) if config is not None else {}
+    given.update(read_preset(preset) if preset is not None else {})
+    given.update({k: v for k, v in options.items() if v is not None})
+    if model:
+        given["model"] = model
+    if given.get("weights") is not None:  # stored absolute, so --resume finds it from any folder
+        given["weights"] = str(Path(given["weights"]).expanduser().resolve())
+    if inputs.python_data:
+        if given.get("data") not in (None, PYTHON_DATA):
+            raise AutoscError(f"give either data={given['data']!r} or train_data/test_data, not both")
+        given["data"] = PYTHON_DATA
+    return given
+
+
 def compress(
     model: str | nn.Module | None = None,
     config: RunConfig | None = None,
@@ -91,29 +109,15 @@ def compress(
 ) -> Result:
     """Compress ``model`` under a budget end to end; the Python face of ``autosc compress``.
 
-    ``model`` is a zoo name, a builder reference or an ``nn.Module`` instance (trained or not: its
-    weights are the start). ``train_data``/``test_data`` are ``Dataset`` s yielding ``(C x H x W
-    tensor, int label)`` (or ``DataLoader`` s), instead of a named ``data``; input size, channels and
-    classes are read from them. ``config`` is a whole :class:`~autosc.config.RunConfig`; ``options`` are its
-    flat names (``budget`` as text or an int of MACs, ``weights``, ``epochs``, ``opset``, ...) and override the
-    preset, which overrides ``config``; ``None`` values fall back to them, then to the defaults. ``out``/``resume``/``force``/``quiet`` say where and how loudly it runs, not what
-    it computes. A network made from an instance loads back with :func:`autosc.load_frozen`. ``verb`` is the
-    command the run folder's ``command`` names (``transfer`` for :func:`autosc.transfer`).
+    ``model`` is a zoo name, a builder reference or an ``nn.Module`` instance (trained or not: its weights are
+    the start). ``train_data``/``test_data`` are ``Dataset`` s yielding ``(C x H x W tensor, int label)`` (or
+    ``DataLoader`` s) instead of a named ``data``; input size, channels and classes are read from them.
+    ``config`` is a whole :class:`~autosc.config.RunConfig`; ``options`` are its flat names (``budget`` as text
+    or an int of MACs, ``epochs``, ...) and override the preset, which overrides ``config``. ``out``, ``resume``,
+    ``force`` and ``quiet`` say where and how loudly it runs; ``verb`` is the command ``command`` names.
     """
-    given = _changed(config) if config is not None else {}
-    given.update(read_preset(preset) if preset is not None else {})
-    given.update({k: v for k, v in options.items() if v is not None})
     inputs = Inputs(model if isinstance(model, nn.Module) else None, train_data, test_data)
-    if isinstance(model, nn.Module):
-        model = instance_spec(model).name
-    if model:
-        given["model"] = model
-    if given.get("weights") is not None:  # stored absolute, so --resume finds it from any folder
-        given["weights"] = str(Path(given["weights"]).expanduser().resolve())
-    if inputs.python_data:
-        if given.get("data") not in (None, PYTHON_DATA):
-            raise AutoscError(f"give either data={given['data']!r} or train_data/test_data, not both")
-        given["data"] = PYTHON_DATA
+    given = _given(config, preset, options, instance_spec(model).name if inputs.model is not None else model, inputs)
     config = RunConfig.from_flat(given)
     if not config.plan.model and not resume:
         raise AutoscError(

@@ -1,10 +1,12 @@
 """Budget kinds are one registry: a kind defined only here plans, projects, freezes and reports with no other file
 touched (docs/architecture.md, To add a budget kind); the registry refuses clashes; budgets round-trip."""
 
+import json
+
 import pytest
 
 import autosc
-from autosc import AutoscError, Budget, count
+from autosc import AutoscError, Budget, RunConfig, count
 from autosc.adaptor.module import factor_to_alpha
 from autosc.cost.budget import SETTINGS, parse_budget
 from autosc.cost.projection import check_reachable
@@ -134,3 +136,16 @@ def test_every_kind_and_setting_is_written_and_an_older_budget_reads_back():
         Budget()
     with pytest.raises(AutoscError, match="--memory does not take a percentage"):
         TERMS["memory_bytes"].check("60%") if TERMS["memory_bytes"].relative else TERMS["memory_bytes"].parse_fraction("6%")
+
+
+@pytest.mark.slow
+def test_compress_takes_a_run_config_with_overrides_and_a_budget_as_an_int(tmp_path):
+    config = RunConfig.from_flat(
+        {"data": "synthetic", "subset": 64, "test_subset": 32, "batch_size": 32, "width": 0.35, "epochs": 1,
+         "latency_runs": 3, "exporter": "torchscript", "budget": "20M"}
+    )  # fmt: skip
+    result = autosc.compress("mobilenet_v2_cifar", config, budget=8_000_000, out=tmp_path / "run", quiet=True)
+    assert result.report.budget["macs"] == 8_000_000  # the keyword overrides the config
+    assert result.report.macs.final_total <= 8_000_000
+    command = json.loads((tmp_path / "run" / "run.json").read_text())["command"]
+    assert "--budget 8000000" in command and "--width 0.35" in command and "--epochs 1" in command
