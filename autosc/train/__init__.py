@@ -1,7 +1,10 @@
 """Training weights and shapes together under the budget (docs/algorithm.md, Training).
 
 ``config`` (hyper-parameters and the per-family recipe), ``alpha`` (the
-Lagrangian shape update, the method's core), ``trainer`` (one resumable run),
+Lagrangian shape update, the method's core), ``trainer`` (one resumable run:
+a batch, an epoch), ``optim`` (the two optimisers and their schedules),
+``batches`` (an epoch's seeded order), ``metrics`` (the per-epoch record and
+the on-device running figures), ``state`` (the resumable state's format),
 ``loop`` (epochs, saving, stopping), ``evaluate`` and ``runtime`` (device,
 precision, layout, signals, seeding).
 """

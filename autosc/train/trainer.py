@@ -30,13 +30,13 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import Dataset
 
 from .. import distributed
 from ..cost.budgeted import BudgetedNetwork
@@ -44,38 +44,14 @@ from ..data.device import DeviceImages, resident
 from ..distributed import DistContext
 from ..errors import AutoscError
 from .alpha import DualRule, alpha_step
-from .config import ALPHA_UPDATES, RECIPE_FIELDS, TrainConfig
+from .batches import epoch_batches
+from .config import RECIPE_FIELDS, TrainConfig
 from .distill import as_teacher, distillation_loss, teacher_logits
 from .evaluate import evaluate
-from .runtime import autocast, epoch_seed, layout, resolve_device, seed_epoch, skip_batches
-
-
-@dataclass
-class EpochMetrics:
-    epoch: int
-    train_loss: float
-    train_acc: float
-    test_loss: float
-    test_acc: float
-    lr: float
-    seconds: float
-    val_loss: float | None = None  # on the held-out part of the training data (--val-split), for decisions
-    val_acc: float | None = None
-    macs: int | None = None
-    resize_macs: int | None = None
-    activation_bytes: int | None = None
-    sizes: list[list[int]] = field(default_factory=list)
-    factors: list[float] = field(default_factory=list)
-    alphas: list[float] = field(default_factory=list)
-    alpha_moved: float | None = None  # largest |alpha - alpha at start| so far
-    learned_cost: float | None = None  # the learned (unprojected) shape's smooth cost over budget
-    dual: float | None = None  # the budget's dual variable (cost_term)
-    scale: float | None = None  # the projection's common P (1.0: the learned shape fits as it is)
-
-
-#: Steps between host reads of the non-finite flag: one device wait per this many steps, and a diverged run
-#: stops within this many steps of the first bad loss.
-FINITE_CHECK = 50
+from .metrics import FINITE_CHECK, EpochMetrics, FiniteWatch, RunningSums
+from .optim import alpha_every, alpha_optimizer, shape_steps, weight_optimizer
+from .runtime import autocast, layout, resolve_device
+from .state import load_trainer_state, trainer_state
 
 
 class StopRequested(Exception):
@@ -86,7 +62,7 @@ class Trainer:
     """One training run of a network (budgeted or plain) with resumable state.
 
     ``state_dict()`` holds everything a resume needs, as plain tensors and
-    numbers (loadable with ``weights_only=True``).
+    numbers (loadable with ``weights_only=True``; autosc/train/state.py).
     """
 
     def __init__(
@@ -112,17 +88,7 @@ class Trainer:
         # per-image data loader. Evaluation splits are put there when first evaluated.
         self.data = resident(train_set, config.device_data, self.device)
         self._resident: dict[int, DeviceImages | None] = {}
-        net.to(self.device)
-        if config.channels_last:
-            net.to(memory_format=torch.channels_last)
-        # The network the run started from, when distilling from it (autosc/train/distill.py).
-        self.teacher = as_teacher(teacher.to(self.device)) if teacher is not None else None
-        if self.teacher is not None and config.channels_last:
-            self.teacher.to(memory_format=torch.channels_last)
-        # With torchrun, the training forward goes through DDP (which also makes every rank start from rank 0's
-        # weights); evaluation and the alpha pass use the plain module.
-        self.model = self._wrap(net)
-        self._compiled = False
+        self._place(net, teacher)
         # fp16 needs loss scaling (bf16 has float32's range and does not); a disabled scaler is a no-op.
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=config.amp == "fp16")
         self.budgeted = isinstance(net, BudgetedNetwork)
@@ -137,53 +103,41 @@ class Trainer:
         self.batch = 0  # finished batches of the current epoch
         self.step = 0  # finished batches overall
         self.history: list[dict] = []
-        # The epoch's running loss sum, correct and seen counts, kept on the device and read only when asked
-        # (``running``): a read per step would wait for the device every step (docs/algorithm.md, "Throughput").
-        self._sums = torch.zeros(3, dtype=torch.float64, device=self.device)
-        # The first step whose loss was not finite (-1: none yet) and that loss, recorded without a host read.
-        self._bad_step = torch.full((), -1, dtype=torch.long, device=self.device)
-        self._bad_loss = torch.zeros((), device=self.device)
-        self._rng: dict | None = None  # RNG state to restore when resuming mid-epoch
+        self.sums = RunningSums(self.device)  # the epoch's running training figures, read when asked
+        self.finite = FiniteWatch(self.device)
+        self.resume_rng: dict | None = None  # RNG state to restore when resuming mid-epoch
         self.stop_signal: int | None = None  # the signal that stopped training early (autosc/train/loop.py)
         self._compile_if_due()  # a plain network compiles from the start; an adapted one once its shape is fixed
+
+    def _place(self, net: nn.Module, teacher: nn.Module | None) -> None:
+        """Move the network (and the teacher) to the device and layout; wrap the training forward for DDP."""
+        net.to(self.device)
+        if self.config.channels_last:
+            net.to(memory_format=torch.channels_last)
+        # The network the run started from, when distilling from it (autosc/train/distill.py).
+        self.teacher = as_teacher(teacher.to(self.device)) if teacher is not None else None
+        if self.teacher is not None and self.config.channels_last:
+            self.teacher.to(memory_format=torch.channels_last)
+        # With torchrun, the training forward goes through DDP (which also makes every rank start from rank 0's
+        # weights); evaluation and the alpha pass use the plain module.
+        self.model = self._wrap(net)
+        self._compiled = False
 
     @property
     def running(self) -> dict:
         """The current epoch's loss sum, correct and seen counts so far (reading them waits for the device)."""
-        loss, correct, seen = self._sums.tolist()
-        return {"loss": loss, "correct": int(correct), "seen": int(seen)}
-
-    def _reset_running(self, values: dict | None = None) -> None:
-        v = values or {"loss": 0.0, "correct": 0, "seen": 0}
-        self._sums = torch.tensor([v["loss"], v["correct"], v["seen"]], dtype=torch.float64, device=self.device)
+        return self.sums.read()
 
     def _make_optimizers(self) -> None:
-        """SGD (Nesterov, cosine) for the weights; Adam or SGD (cosine over the shape phase) for the alphas."""
+        """The two optimisers and their schedules, and the shape phase's length and cadence (autosc/train/optim.py)."""
         config, net = self.config, self.net
         weights = list(net.weight_parameters()) if self.budgeted else list(net.parameters())
         self.alpha_params = list(net.alpha_parameters()) if self.budgeted else []
-        self.weight_opt = torch.optim.SGD(
-            weights, lr=config.lr, momentum=config.momentum, nesterov=True, weight_decay=config.weight_decay
-        )
-        self.weight_sched = torch.optim.lr_scheduler.LambdaLR(self.weight_opt, self._lr_factor)
-        # The alphas learn during the first ``shape_until`` of the steps; the weights then train on the fixed shape.
-        self.shape_steps = max(1, round(config.shape_until * self.total_steps))
-        self.alpha_step = config.alpha_step or max(1, round(self.shape_steps / ALPHA_UPDATES))
-        self.alpha_opt = self.alpha_sched = None
-        if self.alpha_params:
-            if config.alpha_optimizer == "adam":
-                self.alpha_opt = torch.optim.Adam(self.alpha_params, lr=config.alpha_lr)
-            else:
-                self.alpha_opt = torch.optim.SGD(self.alpha_params, lr=config.alpha_lr, momentum=0.9, nesterov=True)
-            alpha_updates = max(1, self.shape_steps // self.alpha_step)
-            self.alpha_sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.alpha_opt, T_max=alpha_updates)
-
-    def _lr_factor(self, step: int) -> float:
-        """The weight learning rate's factor at ``step``: linear warm-up over ``warmup`` of the steps, then cosine."""
-        warm = round(self.config.warmup * self.total_steps)
-        if step < warm:
-            return (step + 1) / warm
-        return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, self.total_steps - warm)))
+        self.weight_opt, self.weight_sched = weight_optimizer(weights, config, self.total_steps)
+        self.shape_steps = shape_steps(config, self.total_steps)
+        self.alpha_step = alpha_every(config, self.shape_steps)
+        updates = max(1, self.shape_steps // self.alpha_step)
+        self.alpha_opt, self.alpha_sched = alpha_optimizer(self.alpha_params, config, updates)
 
     def _loss(self, out: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Cross-entropy, or with a teacher the distillation blend (its logits computed without gradients)."""
@@ -233,46 +187,10 @@ class Trainer:
 
     # -- state ----------------------------------------------------------------------
     def state_dict(self) -> dict:
-        state = {
-            "epoch": self.epoch,
-            "batch": self.batch,
-            "step": self.step,
-            "weight_opt": self.weight_opt.state_dict(),
-            "weight_sched": self.weight_sched.state_dict(),
-            "history": self.history,
-            "running": dict(self.running),
-            "alpha_start": self.alpha_start,
-            "dual": self.dual,
-            "scaler": self.scaler.state_dict(),
-            "torch_rng": torch.get_rng_state(),
-            "python_rng": random.getstate(),
-            "config": self.config.to_dict(),
-        }
-        if self.alpha_opt is not None:
-            state["alpha_opt"] = self.alpha_opt.state_dict()
-            state["alpha_sched"] = self.alpha_sched.state_dict()
-        return state
+        return trainer_state(self)
 
     def load_state_dict(self, state: dict) -> None:
-        self.epoch, self.batch, self.step = state["epoch"], state["batch"], state["step"]
-        self.weight_opt.load_state_dict(state["weight_opt"])
-        if "lr_lambdas" not in state["weight_sched"]:
-            raise AutoscError(
-                "this checkpoint was written by an older autosc (a plain cosine schedule, no warm-up); finish it "
-                "with that version, or start the run again with --force"
-            )
-        self.weight_sched.load_state_dict(state["weight_sched"])
-        if self.alpha_opt is not None and "alpha_opt" in state:
-            self.alpha_opt.load_state_dict(state["alpha_opt"])
-            self.alpha_sched.load_state_dict(state["alpha_sched"])
-        self.history = list(state["history"])
-        self._reset_running(state["running"])
-        self.alpha_start = list(state["alpha_start"])
-        self.dual = float(state.get("dual", 1.0))
-        if state.get("scaler"):
-            self.scaler.load_state_dict(state["scaler"])
-        if self.batch:
-            self._rng = {"torch": state["torch_rng"], "python": state["python_rng"]}
+        load_trainer_state(self, state)
         self._fix_shape_if_due()  # a run stopped after the shape phase resumes collapsed (and compiled)
 
     @property
@@ -280,24 +198,12 @@ class Trainer:
         return self.epoch >= self.config.epochs
 
     # -- one batch ------------------------------------------------------------------
-    def _record_finite(self, loss: torch.Tensor) -> None:
-        """Remember the first step whose loss is not finite, on the device (no host read; ``check_finite`` reads)."""
-        first = ~torch.isfinite(loss.detach()) & (self._bad_step < 0)
-        self._bad_step = torch.where(first, self.step, self._bad_step)
-        self._bad_loss = torch.where(first, loss.detach().float(), self._bad_loss)
-
     def check_finite(self) -> None:
         """Raise if any loss so far was not finite: before anything is saved, and every ``FINITE_CHECK`` steps.
 
         The state after a non-finite step is never saved, so the last good checkpoint is what stays.
         """
-        bad = int(self._bad_step)
-        if bad >= 0:
-            epoch, batch = divmod(bad, self.batches_per_epoch)
-            raise AutoscError(
-                f"the loss became {float(self._bad_loss)} in epoch {epoch + 1}, batch {batch + 1}; training stopped and "
-                f"the last good checkpoint is kept; lower --lr (now {self.config.lr:g}) or --alpha-lr and --resume"
-            )
+        self.finite.check(self.batches_per_epoch, self.config.lr)
 
     def _train_batch(self, x: torch.Tensor, y: torch.Tensor) -> None:
         x = layout(x.to(self.device, non_blocking=True), self.config.channels_last)
@@ -309,7 +215,7 @@ class Trainer:
         with autocast(self.device, self.config.amp):
             out = self.model(x)
         loss = self._loss(out, x, y)
-        self._record_finite(loss)
+        self.finite.record(loss, self.step)
         self.weight_opt.zero_grad(set_to_none=True)
         for p in self.alpha_params:
             p.grad = None
@@ -321,22 +227,23 @@ class Trainer:
         self.scaler.step(self.weight_opt)
         self.scaler.update()
         self.weight_sched.step()
-        with torch.no_grad():
-            self._sums[0] += loss.detach().double() * y.numel()
-            self._sums[1] += (out.argmax(1) == y).sum()
-            self._sums[2] += y.numel()
+        self.sums.add(loss, out, y)
         if alpha_now and not shared:
-            with autocast(self.device, self.config.amp):
-                alpha_out = self.net(x)
-            alpha_loss = self._loss(alpha_out, x, y)
-            self._record_finite(alpha_loss)
-            grads = torch.autograd.grad(alpha_loss, self.alpha_params)  # alphas only: no weight gradients computed
-            for p, g in zip(self.alpha_params, grads, strict=True):
-                p.grad = g
-            distributed.average_grads(self.dist, self.alpha_params)  # outside DDP's backward: average by hand
-            self._alpha_update()
-            for p in self.alpha_params:
-                p.grad = None
+            self._separate_alpha_pass(x, y)
+
+    def _separate_alpha_pass(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """``alpha_pass = "separate"``: one more forward/backward on the batch, for the alphas' gradient only."""
+        with autocast(self.device, self.config.amp):
+            alpha_out = self.net(x)
+        alpha_loss = self._loss(alpha_out, x, y)
+        self.finite.record(alpha_loss, self.step)
+        grads = torch.autograd.grad(alpha_loss, self.alpha_params)  # alphas only: no weight gradients computed
+        for p, g in zip(self.alpha_params, grads, strict=True):
+            p.grad = g
+        distributed.average_grads(self.dist, self.alpha_params)  # outside DDP's backward: average by hand
+        self._alpha_update()
+        for p in self.alpha_params:
+            p.grad = None
 
     def _alpha_update(self) -> None:
         """One alpha step (autosc/train/alpha.py): on the budget Lagrangian with ``cost_term``, else the loss.
@@ -359,29 +266,6 @@ class Trainer:
             distributed.check_identical(self.dist, alphas + sizes, self.device, "the alphas and sizes")
 
     # -- epochs ---------------------------------------------------------------------
-    def _sampler(self) -> DistributedSampler:
-        """One order per epoch, split over ranks (with one process: the whole permutation), so that N processes
-        of batch B see the same global batches as one process of batch N x B."""
-        sampler = DistributedSampler(
-            self.train_set,
-            num_replicas=self.dist.world_size,
-            rank=self.dist.rank,
-            shuffle=True,
-            seed=epoch_seed(self.config.seed, 0),
-        )
-        sampler.set_epoch(self.epoch)
-        return sampler
-
-    def _loader(self, sampler: DistributedSampler) -> DataLoader:
-        return DataLoader(
-            self.train_set,
-            batch_size=self.config.batch_size,
-            sampler=sampler,
-            num_workers=self.config.workers,
-            pin_memory=self.device.type == "cuda",
-            persistent_workers=False,
-        )
-
     def run_epoch(self, stop: dict, on_batch: Callable[[Trainer], None] | None = None) -> dict:
         """Train (the rest of) one epoch and evaluate; raises :class:`StopRequested` on a stop mid-epoch."""
         start = time.perf_counter()
@@ -392,7 +276,7 @@ class Trainer:
         self.history.append(row)
         self.epoch += 1
         self.batch = 0
-        self._reset_running()
+        self.sums.reset()
         return row
 
     def _shape_held(self):
@@ -400,29 +284,15 @@ class Trainer:
         return self.net.shape_held() if self.budgeted else nullcontext()
 
     def epoch_batches(self, skip: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """This epoch's training batches from batch ``skip`` on; seeds the epoch now (before any resume restore).
-
-        Device-resident data indexes the epoch's order on the device and augments each batch with the epoch's
-        draws; otherwise the loader reads item by item, and a resume skips batches without loading them (the
-        sampler's order is fixed by the epoch seed) and without creating a loader iterator, which would draw
-        from the restored RNG.
-        """
-        generator = seed_epoch(self.config.seed, self.epoch)
-        sampler = self._sampler()
-        if self.data is None:
-            loader = self._loader(sampler)
-            return skip_batches(loader, skip) if skip else iter(loader)
-        order = torch.tensor(list(sampler), dtype=torch.long, device=self.device)
-        draws = self.data.draws(generator)
-        size = self.config.batch_size
-        return (self.data.batch(order[i : i + size], draws) for i in range(skip * size, len(order), size))
+        """This epoch's training batches from batch ``skip`` on (autosc/train/batches.py); seeds the epoch now."""
+        return epoch_batches(self.train_set, self.data, self.config, self.dist, self.device, self.epoch, skip)
 
     def _train_batches(self, stop: dict, on_batch: Callable[[Trainer], None] | None) -> None:
         batches = self.epoch_batches(self.batch)
-        if self._rng is not None:  # resuming mid-epoch: replay the order, restore the RNG where we stopped
-            torch.set_rng_state(self._rng["torch"])
-            random.setstate(self._rng["python"])
-            self._rng = None
+        if self.resume_rng is not None:  # resuming mid-epoch: replay the order, restore the RNG where we stopped
+            torch.set_rng_state(self.resume_rng["torch"])
+            random.setstate(self.resume_rng["python"])
+            self.resume_rng = None
         self.net.train()
         for x, y in batches:
             self._train_batch(x, y)
@@ -448,8 +318,9 @@ class Trainer:
     def _epoch_metrics(self, seconds: float) -> EpochMetrics:
         """Test accuracy and the epoch's training figures (summed over ranks), plus the shape now in use."""
         test_loss, test_acc = self._evaluate(self.test_set)
+        running = self.running
         loss_sum, correct, seen = distributed.sum_all(
-            self.dist, [self.running["loss"], self.running["correct"], self.running["seen"]], self.device
+            self.dist, [running["loss"], running["correct"], running["seen"]], self.device
         )
         seen = max(seen, 1)
         metrics = EpochMetrics(
@@ -464,20 +335,8 @@ class Trainer:
         if self.val_set is not None and len(self.val_set):
             metrics.val_loss, metrics.val_acc = self._evaluate(self.val_set)
         if self.budgeted:
-            projection = self.net.update_shape()
-            alphas = [float(p.detach()) for p in self.alpha_params]
-            metrics.macs = projection.cost.macs
-            metrics.resize_macs = projection.cost.resize_macs
-            metrics.activation_bytes = projection.cost.activation_bytes
-            metrics.sizes = [list(s) for s in projection.sizes]
-            metrics.factors = self.net.factors()
-            metrics.alphas = alphas
-            metrics.alpha_moved = max(abs(a - b) for a, b in zip(alphas, self.alpha_start, strict=True))
-            with torch.no_grad():
-                metrics.learned_cost = self.net.relaxed_cost().item()
-            metrics.dual = self.dual
-            metrics.scale = projection.scale
+            metrics.record_shape(self.net, self.alpha_params, self.alpha_start, self.dual)
         return metrics
 
 
-__all__ = ["EpochMetrics", "StopRequested", "Trainer"]
+__all__ = ["FINITE_CHECK", "EpochMetrics", "StopRequested", "Trainer"]
