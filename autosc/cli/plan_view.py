@@ -62,7 +62,7 @@ def _adaptor_table(adaptors: list[dict], standard: bool) -> Table:
 
 
 def _print_macs(result: dict, standard: bool) -> None:
-    """The MACs envelope: human, widened, (identity start), projected and floor, and the budget's use."""
+    """The MACs envelope: human, widened, (identity start), projected and floor."""
     m = result["macs"]
     console.print(f"MACs ({m['convention']} convention; bilinear resize counted apart and inside the budget)")
     for label, value, extra in _macs_rows(result, standard):
