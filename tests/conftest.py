@@ -1,6 +1,9 @@
+import contextlib
+import io
 import json
 import os
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,6 +13,21 @@ from autosc.cli import main
 
 warnings.filterwarnings("ignore", category=FutureWarning)
 torch.set_num_threads(2)
+
+# -- the tiny runs: the one set of arguments every test that trains through the CLI starts from ------------------
+# Options given twice take the last value, so a test changes one setting by appending it (``[*TINY_RUN, "--subset",
+# "480"]``) instead of carrying its own list.
+
+#: the network of the tiny runs: MobileNetV2-CIFAR at width 0.35 under 8M MACs
+TINY_NET = ["mobilenet_v2_cifar", "--width", "0.35", "--budget", "8M"]
+#: the data of the tiny runs: 96 synthetic training images in 3 batches of 32, 64 test images
+TINY_DATA = ["--data", "synthetic", "--subset", "96", "--test-subset", "64", "--batch-size", "32"]
+#: a tiny compress run, less --epochs and --out: 5 latency runs, alphas that move within a few steps
+TINY_RUN = [*TINY_NET, *TINY_DATA, "--latency-runs", "5", "--alpha-lr", "0.2"]
+#: a run a test expects to be refused before any training (one epoch of the tiny run if it were not)
+REFUSED_RUN = [*TINY_RUN, "--epochs", "1", "--quiet"]
+#: the quicker exporter and 3 latency runs, for runs whose checks are not about the export or the timing
+QUICK_EXPORT = ["--exporter", "torchscript", "--latency-runs", "3"]
 
 
 class CliResult:
@@ -52,3 +70,20 @@ def skip_checksums(monkeypatch):
 
     monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", exists)
     monkeypatch.setattr(torchvision.datasets.svhn, "check_integrity", exists)
+
+
+#: the command line of the shared tiny run (the `tiny_run` fixture)
+TINY_RUN_ARGS = ["compress", *TINY_RUN, "--epochs", "2", "--baseline", "--collapse", "--quiet"]
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """The run folder of one tiny ``autosc compress`` (2 epochs, a baseline, collapsed after the shape phase, dynamo
+    export), made once per session: the checks of its files, report.json, report.md and ONNX export all read it.
+    Tests must not change it (copy it to tmp_path first)."""
+    out = tmp_path_factory.mktemp("tiny_run") / "run"
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main([*TINY_RUN_ARGS, "--out", str(out)])
+    assert code == 0, err.getvalue()
+    return out
