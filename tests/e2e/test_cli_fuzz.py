@@ -10,9 +10,7 @@ from autosc import AutoscError
 from autosc.config import RunConfig
 from autosc.units import parse_bytes, parse_input_size, parse_macs
 
-from ..conftest import assert_one_line_error
-
-BASE = ["mobilenet_v2_cifar", "--budget", "8M", "--width", "0.35", "--data", "synthetic", "--epochs", "1", "--quiet"]
+from ..conftest import REFUSED_RUN, assert_one_line_error
 
 #: option -> bad values; every value must be refused before any training starts.
 COMPRESS = {
@@ -110,13 +108,13 @@ def _files(root: Path) -> list[str]:
 @pytest.mark.parametrize(("name", "value"), _cases(), ids=[f"{n}={v}" for n, v in _cases()])
 def test_compress_refuses_bad_values(cli, quiet_cwd, name, value):
     extra = ["--data", "cifar10"] if name == "data_root" else []
-    assert_one_line_error(cli("compress", *BASE, *extra, _flag(name), value))
+    assert_one_line_error(cli("compress", *REFUSED_RUN, *extra, _flag(name), value))
     assert _files(quiet_cwd) == []  # no run folder, no stray file
 
 
 @pytest.mark.parametrize("name", FLAGS)
 def test_flags_refuse_a_value(cli, quiet_cwd, name):
-    assert_one_line_error(cli("compress", *BASE, _flag(name), "maybe"))
+    assert_one_line_error(cli("compress", *REFUSED_RUN, _flag(name), "maybe"))
     assert _files(quiet_cwd) == []
 
 

@@ -11,11 +11,7 @@ from autosc import io
 from autosc.config import RunConfig
 from autosc.run import RunFolder
 
-from ..conftest import assert_one_line_error
-
-QUICK = ["mobilenet_v2_cifar", "--data", "synthetic", "--subset", "32", "--test-subset", "32", "--width", "0.35",
-         "--budget", "8M", "--epochs", "1", "--batch-size", "32", "--latency-runs", "2", "--exporter", "torchscript",
-         "--quiet"]  # fmt: skip
+from ..conftest import REFUSED_RUN, TINY_NET, assert_one_line_error
 
 
 def _tree(root: Path) -> dict[str, float]:
@@ -40,7 +36,7 @@ def test_force_refuses_a_folder_holding_files_autosc_did_not_write(cli, tmp_path
     (run / "notes").mkdir()
     before = _tree(tmp_path)
     assert_one_line_error(
-        cli("compress", *QUICK, "--out", run, "--force"), "only deletes autosc's own files", "thesis.tex"
+        cli("compress", *REFUSED_RUN, "--out", run, "--force"), "only deletes autosc's own files", "thesis.tex"
     )
     assert _tree(tmp_path) == before
 
@@ -49,7 +45,8 @@ def test_force_deletes_only_autoscs_own_files(cli, tmp_path):
     run = tmp_path / "run"
     _previous_run(run)
     # the new run is refused after --force cleared the old one (the class count does not match the data)
-    assert_one_line_error(cli("compress", *QUICK, "--num-classes", "7", "--out", run, "--force"), "does not match")
+    result = cli("compress", *REFUSED_RUN, "--num-classes", "7", "--out", run, "--force")
+    assert_one_line_error(result, "does not match")
     assert run.is_dir() and not (run / "metrics.jsonl").exists() and not (run / ".checkpoint.pt.abc123xy.tmp").exists()
 
 
@@ -61,13 +58,13 @@ def test_force_never_clears_the_current_or_home_folder(cli, tmp_path, monkeypatc
     (tmp_path / "metrics.jsonl").write_text("")
     before = _tree(tmp_path)
     target = str(tmp_path) if out == "HOME" else out
-    assert_one_line_error(cli("compress", *QUICK, "--out", target, "--force"), "current, home or root folder")
+    assert_one_line_error(cli("compress", *REFUSED_RUN, "--out", target, "--force"), "current, home or root folder")
     assert _tree(tmp_path) == before
 
 
 def test_a_refused_run_leaves_nothing_behind(cli, tmp_path):
     run = tmp_path / "new" / "run"
-    assert_one_line_error(cli("compress", *QUICK, "--num-classes", "7", "--out", run), "does not match")
+    assert_one_line_error(cli("compress", *REFUSED_RUN, "--num-classes", "7", "--out", run), "does not match")
     assert not run.exists()
 
 
@@ -129,8 +126,8 @@ def test_a_second_run_on_a_locked_folder_is_refused(cli, tmp_path):
     )  # fmt: skip
     try:
         assert holder.stdout.readline().strip() == "held"
-        assert_one_line_error(cli("compress", *QUICK, "--out", run), "in use by another autosc run", "pid")
-        assert_one_line_error(cli("compress", *QUICK, "--out", run, "--force"), "in use by another autosc run")
+        assert_one_line_error(cli("compress", *REFUSED_RUN, "--out", run), "in use by another autosc run", "pid")
+        assert_one_line_error(cli("compress", *REFUSED_RUN, "--out", run, "--force"), "in use by another autosc run")
     finally:
         holder.kill()  # SIGKILL: the OS releases the lock with the process
         holder.wait()
@@ -165,7 +162,8 @@ def test_resume_of_a_corrupt_run_file_is_one_line(cli, tmp_path):
 
 def test_export_options_are_checked_before_training(cli, tmp_path):
     run = tmp_path / "run"
-    assert_one_line_error(cli("compress", *QUICK, "--opset", "9", "--out", run), "--opset must be an integer from 17")
+    result = cli("compress", *REFUSED_RUN, "--opset", "9", "--out", run)
+    assert_one_line_error(result, "--opset must be an integer from 17")
     assert not run.exists()
 
 
@@ -212,7 +210,7 @@ def test_a_corrupt_image_is_one_line_naming_it(cli, tmp_path):
 def test_a_data_root_that_is_a_file_or_lacks_the_files_is_refused_not_replaced(cli, tmp_path):
     """A named --data-root is used or refused; autosc never falls back to the system copy behind the user's back."""
     readme = Path(__file__).parents[2] / "README.md"
-    base = ["compress", *QUICK[:1], "--budget", "8M", "--width", "0.35", "--data", "fashion-mnist", "--quiet"]
+    base = ["compress", *TINY_NET, "--data", "fashion-mnist", "--quiet"]
     assert_one_line_error(cli(*base, "--data-root", readme, "--out", tmp_path / "a"), "is a file")
     assert_one_line_error(cli(*base, "--data-root", tmp_path, "--out", tmp_path / "b"), "Fashion-MNIST not found in")
 
