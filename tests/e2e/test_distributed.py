@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from ..conftest import QUICK_EXPORT, TINY_DATA
+
 pytestmark = pytest.mark.slow  # every test here trains or starts processes
 
 NET = """
@@ -35,10 +37,9 @@ def build(num_classes=10, in_channels=3, width=1.0):
 
 def _args(model: str, out: Path, epochs: int, batch: int, shape_until: str = "1") -> list[str]:
     return [
-        "compress", model, "--data", "synthetic", "--subset", "96", "--test-subset", "64", "--epochs", str(epochs),
-        "--batch-size", str(batch), "--width", "1.5", "--budget", "60%", "--adaptors", "2", "--alpha-lr", "0.2",
-        "--shape-until", shape_until, "--latency-runs", "3", "--exporter", "torchscript", "--out", str(out),
-        "--quiet",
+        "compress", model, *TINY_DATA, "--batch-size", str(batch), "--epochs", str(epochs), "--width", "1.5",
+        "--budget", "60%", "--adaptors", "2", "--alpha-lr", "0.2", "--shape-until", shape_until, *QUICK_EXPORT,
+        "--out", str(out), "--quiet",
     ]  # fmt: skip
 
 

@@ -11,7 +11,7 @@ import autosc
 from autosc.errors import AutoscError
 from autosc.models import build_model
 
-from ..conftest import assert_one_line_error
+from ..conftest import QUICK_EXPORT, TINY_DATA, assert_one_line_error
 
 pytestmark = pytest.mark.slow
 
@@ -107,9 +107,8 @@ def test_compress_with_weights_on_the_cli(cli, tmp_path):
     torch.save(trained.state_dict(), tmp_path / "w.pt")
     out = tmp_path / "run"
     result = cli(
-        "compress", "mobilenet_v2_cifar", "--data", "synthetic", "--subset", "128", "--test-subset", "64",
-        "--budget", "60%", "--weights", tmp_path / "w.pt", "--epochs", "1", "--batch-size", "32",
-        "--exporter", "torchscript", "--latency-runs", "5", "--out", out, "--quiet",
+        "compress", "mobilenet_v2_cifar", *TINY_DATA, "--budget", "60%", "--weights", tmp_path / "w.pt",
+        "--epochs", "1", *QUICK_EXPORT, "--out", out, "--quiet",
     )  # fmt: skip
     assert result.code == 0, result.err
     report = json.loads((out / "report.json").read_text())
