@@ -111,6 +111,7 @@ def _run_1(data: dict, where: str) -> dict:
     if isinstance(summary, dict):  # what `autosc plan` printed: the same config keys, latency only under one
         summary = migrate_plan(summary)
         summary.setdefault("latency_ms", None)
+        summary.setdefault("budget_use", None)  # not recorded before version 2
         summary["adaptors"] = _adaptor_places(summary.get("adaptors", []))
         data["plan_summary"] = summary
     return data

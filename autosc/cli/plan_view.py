@@ -71,7 +71,7 @@ def _print_macs(result: dict, standard: bool) -> None:
 
 def _print_budget_use(result: dict) -> None:
     """One line per capped kind: what the projected identity shape uses of it, in the kind's own words."""
-    for key, use in result.get("budget_use", {}).items():
+    for key, use in (result.get("budget_use") or {}).items():  # null in a plan summary of version 1
         term, used = TERMS.get(key), use["projected"]
         if term is None or used is None:
             continue
