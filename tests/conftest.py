@@ -12,7 +12,12 @@ import torchvision
 from autosc.cli import main
 
 warnings.filterwarnings("ignore", category=FutureWarning)
-torch.set_num_threads(2)
+# One intra-op thread, in this process and in every process a test starts (the CLI runs, torchrun): the suite's
+# networks are tiny and gain little from a second thread, while beside any other busy process two threads wait on
+# each other at every OpenMP barrier. Measured on this 2-core machine beside one other job: test_collapse.py and
+# test_cost_term.py took 25 s with one thread and had not finished after 10 minutes with two.
+os.environ["OMP_NUM_THREADS"] = "1"
+torch.set_num_threads(1)
 
 # -- the tiny runs: the one set of arguments every test that trains through the CLI starts from ------------------
 # Options given twice take the last value, so a test changes one setting by appending it (``[*TINY_RUN, "--subset",
