@@ -33,6 +33,7 @@ def test_unknown_option_and_bad_convention(cli):
     assert_one_line_error(cli("count", "resnet18", "--convention", "mine"), "unknown --convention")
 
 
+@pytest.mark.slow
 def test_console_script_process_exit_code():
     """The real process: `python -m autosc` with a bad model prints one line and exits 2."""
     proc = subprocess.run(

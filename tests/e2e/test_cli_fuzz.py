@@ -12,6 +12,9 @@ from autosc.units import parse_bytes, parse_input_size, parse_macs
 
 from ..conftest import REFUSED_RUN, assert_one_line_error
 
+SLOW = pytest.mark.slow
+#: bad values refused only once a network is planned (a second, not milliseconds): outside the quick loop
+SLOW_CASES = {("budget", "1e30T")}
 #: option -> bad values; every value must be refused before any training starts.
 COMPRESS = {
     "budget": ["300m", "1e400", "0", "abc", "-5M", "1e30T"],
@@ -105,7 +108,11 @@ def _files(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
 
 
-@pytest.mark.parametrize(("name", "value"), _cases(), ids=[f"{n}={v}" for n, v in _cases()])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [pytest.param(n, v, marks=SLOW) if (n, v) in SLOW_CASES else (n, v) for n, v in _cases()],
+    ids=[f"{n}={v}" for n, v in _cases()],
+)
 def test_compress_refuses_bad_values(cli, quiet_cwd, name, value):
     extra = ["--data", "cifar10"] if name == "data_root" else []
     assert_one_line_error(cli("compress", *REFUSED_RUN, *extra, _flag(name), value))
@@ -121,8 +128,10 @@ def test_flags_refuse_a_value(cli, quiet_cwd, name):
 @pytest.mark.parametrize(
     "args",
     [
-        ["compress", "no_such_net", "--budget", "8M", "--data", "synthetic", "--quiet"],
-        ["compress", "/nonexistent/net.py:build", "--budget", "8M", "--data", "synthetic", "--quiet"],
+        pytest.param(["compress", "no_such_net", "--budget", "8M", "--data", "synthetic", "--quiet"], marks=SLOW),
+        pytest.param(
+            ["compress", "/nonexistent/net.py:build", "--budget", "8M", "--data", "synthetic", "--quiet"], marks=SLOW
+        ),
         ["compress", "mobilenet_v2_cifar", "--data", "synthetic"],  # no budget: refused before anything is printed
         ["compress", "--budget", "8M", "--data", "synthetic"],  # no model
         ["compress", "--resume"],  # no folder to resume
@@ -135,7 +144,7 @@ def test_flags_refuse_a_value(cli, quiet_cwd, name):
         ["count", "mobilenet_v2", "--in-channels", "0"],
         ["plan", "mobilenet_v2_cifar", "--budget", "1K", "--width", "0.35"],  # below the smallest reachable cost
         ["plan", "mobilenet_v2_cifar", "--budget", "8M", "--adaptors", "2", "--adaptor-at", "features.3"],
-        ["plan", "mobilenet_v2_cifar", "--budget", "80M", "--width", "0.5"],  # above the widened network
+        pytest.param(["plan", "mobilenet_v2_cifar", "--budget", "80M", "--width", "0.5"], marks=SLOW),  # above widened
         ["export", "/nonexistent/frozen.pt"],
         ["export", "README.md"],
         ["export", "README.md", "--opset", "x"],

@@ -118,6 +118,7 @@ def reference_run(tmp_path_factory) -> tuple:
 
 
 @pytest.mark.parametrize(("how", "code"), [("kill", None), ("ctrl-c", 130), ("sigterm", 143)])
+@pytest.mark.slow
 def test_stopped_run_resumes_to_the_same_result(tmp_path, reference_run, how, code):
     """SIGKILL after epoch 1 (resume from the epoch checkpoint); Ctrl-C and SIGTERM mid-epoch 2 (resume mid-epoch)."""
     stopped = tmp_path / "stopped"
@@ -154,6 +155,7 @@ def _image_folder(root: Path, classes: list[str], per_class: int = 6) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_image_folder_trains(cli, tmp_path):
     root = _image_folder(tmp_path / "images", ["cat", "dog", "owl"])
     result = cli(
@@ -205,6 +207,7 @@ def test_preset_unknown_key_and_override(cli, tmp_path):
 @pytest.mark.parametrize(
     "preset", sorted(Path(__file__).parents[2].joinpath("budgets").glob("*.toml")), ids=lambda p: p.name
 )
+@pytest.mark.slow
 def test_shipped_presets_are_valid(preset):
     from autosc.run import read_preset
 
@@ -220,6 +223,7 @@ def test_shipped_presets_are_valid(preset):
     assert plan.projected.cost.budget_macs(plan.budget.convention) <= plan.budget.macs
 
 
+@pytest.mark.slow
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     """A loss that becomes inf/nan stops training with one clear message; the checkpoint of the last epoch stays."""
     import torch

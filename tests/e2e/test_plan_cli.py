@@ -7,6 +7,7 @@ import autosc
 from ..conftest import assert_one_line_error
 
 
+@pytest.mark.slow
 def test_plan_json_envelope(cli):
     result = cli("plan", "mobilenet_v2_cifar", "--budget", "40M", "--json")
     assert result.code == 0, result.err
@@ -23,6 +24,7 @@ def test_plan_table(cli):
     assert "smallest reachable" in result.out and "projected identity shape" in result.out
 
 
+@pytest.mark.slow
 def test_plan_named_cells(cli):
     d = cli(
         "plan",
@@ -40,12 +42,14 @@ def test_plan_named_cells(cli):
     assert [a["name"] for a in d["adaptors"]] == ["layer1.1", "layer3.1"]
 
 
+@pytest.mark.slow
 def test_impossible_budget_names_smallest_reachable(cli):
     assert_one_line_error(
         cli("plan", "mobilenet_v2_cifar", "--budget", "1M", "--width", "1"), "impossible", "smallest reachable"
     )
 
 
+@pytest.mark.slow
 def test_budget_above_widened_cost(cli):
     assert_one_line_error(
         cli("plan", "mobilenet_v2_cifar", "--budget", "200M", "--width", "1"),
@@ -55,6 +59,7 @@ def test_budget_above_widened_cost(cli):
 
 
 @pytest.mark.parametrize("n", ["0", "99"])
+@pytest.mark.slow
 def test_bad_adaptor_count(cli, n):
     assert_one_line_error(
         cli("plan", "mobilenet_v2_cifar", "--budget", "40M", "--adaptors", n), "--adaptors must be between 1 and"
@@ -67,7 +72,9 @@ def test_bad_adaptor_count(cli, n):
         (["--budget", "300X"], "unknown unit 'X'"),
         (["--memory", "4XB"], "unknown unit 'XB'"),
         (["--budget", "40M", "--width", "wide"], "--width must be 'auto'"),
-        (["--budget", "40M", "--adaptor-at", "features.99"], "cannot take an adaptor"),
+        pytest.param(
+            ["--budget", "40M", "--adaptor-at", "features.99"], "cannot take an adaptor", marks=pytest.mark.slow
+        ),
         ([], "no budget given"),
     ],
 )
@@ -75,6 +82,7 @@ def test_plan_bad_input(cli, args, fragment):
     assert_one_line_error(cli("plan", "mobilenet_v2_cifar", *args), fragment)
 
 
+@pytest.mark.slow
 def test_an_unreachable_budget_has_its_own_error_type():
     """What benchmarks/trained records as "cannot reach the budget", without reading the message."""
     from autosc.errors import AutoscError, UnreachableBudget

@@ -116,6 +116,7 @@ def test_export_refuses_its_own_input_and_a_folder_as_output(cli, tmp_path):
 # -- one run per folder --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_second_run_on_a_locked_folder_is_refused(cli, tmp_path):
     run = tmp_path / "run"
     holder = subprocess.Popen(

@@ -46,6 +46,7 @@ def test_new_head_keeps_the_features_and_replaces_the_classifier(trained):
     assert torch.equal(again.weights["fc.weight"], start.weights["fc.weight"])  # seeded: reproducible
 
 
+@pytest.mark.slow
 def test_transfer_under_a_budget_is_projected_and_met_after_freezing(trained):
     human_macs, _ = human_cost(ModelSpec("resnet18_cifar", 0.25, 10), (32, 32))
     plan = autosc.plan(
