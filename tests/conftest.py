@@ -77,6 +77,14 @@ def skip_checksums(monkeypatch):
     monkeypatch.setattr(torchvision.datasets.svhn, "check_integrity", exists)
 
 
+def zoo_families(*quick: str) -> list:
+    """Every zoo family as parameters of a test; those not named in ``quick`` carry the slow mark (their case took
+    over about half a second in a --durations run)."""
+    from autosc import list_models
+
+    return [name if name in quick else pytest.param(name, marks=pytest.mark.slow) for name in list_models()]
+
+
 #: the command line of the shared tiny run (the `tiny_run` fixture)
 TINY_RUN_ARGS = ["compress", *TINY_RUN, "--epochs", "2", "--baseline", "--collapse", "--quiet"]
 

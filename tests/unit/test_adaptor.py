@@ -29,6 +29,7 @@ HUGE = Budget.of(macs=10**15)
         ("vgg16_bn", 224, (0.25, 0.5)),
     ],
 )
+@pytest.mark.slow
 def test_identity_init_keeps_human_shape_and_macs(name, size, widths):
     """At the initial alphas every adaptor's size is its human size and conv+linear MACs are the widened human MACs."""
     for width in widths:
@@ -90,6 +91,7 @@ def _network(name: str, size: int, width: float):
 @pytest.mark.parametrize(("name", "size", "width"), [("mobilenet_v2_cifar", 32, 1.0), ("resnet18", 64, 0.5)])
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
+@pytest.mark.slow
 def test_projection_is_feasible_tight_and_exact(name, size, width, data):
     """Random alphas and budgets in [smallest reachable, widened]: the projected cost fits, no adaptor
     can grow one more pixel without breaking the budget (up to its learned size when the learned shape is
@@ -118,6 +120,7 @@ def test_projection_is_feasible_tight_and_exact(name, size, width, data):
     assert counted.activation_bytes == projection.cost.activation_bytes
 
 
+@pytest.mark.slow
 def test_memory_budget_alone_and_with_macs():
     plan = autosc.plan("mobilenet_v2_cifar", memory="5MiB", width=1.0)
     assert plan.widened.activation_bytes > 5 * 2**20
@@ -128,6 +131,7 @@ def test_memory_budget_alone_and_with_macs():
     assert cost.total_macs <= 40_000_000 and cost.activation_bytes <= 8 * 2**20
 
 
+@pytest.mark.slow
 def test_auto_width_lands_above_the_budget():
     plan = autosc.plan("mobilenet_v2_cifar", budget="30M")
     assert plan.width_mode == "auto"
@@ -138,6 +142,7 @@ def test_auto_width_lands_above_the_budget():
     assert plan.projected.cost.total_macs >= 0.95 * 30_000_000
 
 
+@pytest.mark.slow
 def test_paper_convention_budget_matches_thop():
     """A paper-convention budget (the seed table's 94.7M): thop's count of the frozen network fits it."""
     from autosc.cost import example_input, thop_macs

@@ -27,6 +27,7 @@ def _plan():
     return autosc.plan("mobilenet_v2_cifar", budget="8M", width=0.35)
 
 
+@pytest.mark.slow
 def test_training_collapses_when_the_shape_is_fixed_and_freeze_keeps_one_branch(tmp_path):
     plan = _plan()
     network = plan.network
@@ -71,6 +72,7 @@ def test_training_collapses_when_the_shape_is_fixed_and_freeze_keeps_one_branch(
     assert result.max_abs_diff is not None and result.max_abs_diff <= 1e-3 * max(1.0, reference.abs().max().item())
 
 
+@pytest.mark.slow
 def test_a_run_stopped_after_the_shape_phase_resumes_collapsed():
     """Resuming rebuilds the network uncollapsed from the plan; the trainer's state collapses it again."""
     plan = _plan()
@@ -92,6 +94,7 @@ def test_a_run_stopped_after_the_shape_phase_resumes_collapsed():
     assert first.finished and finished.collapsed
 
 
+@pytest.mark.slow
 def test_without_collapse_the_mix_stays_and_shape_until_one_never_collapses():
     for overrides in ({"collapse": False}, {"collapse": True, "shape_until": 1.0}):
         plan = _plan()
@@ -104,6 +107,7 @@ def test_without_collapse_the_mix_stays_and_shape_until_one_never_collapses():
         assert any(isinstance(m, FrozenAdaptor) for m in frozen.modules())
 
 
+@pytest.mark.slow
 def test_explicit_branches_and_bad_ones():
     plan = _plan()
     n = len(plan.network.adaptors())
@@ -128,6 +132,7 @@ def test_cli_collapse_flag_reaches_the_frozen_model_and_the_report(tiny_run):
     assert "--collapse" in report["command"]
 
 
+@pytest.mark.slow
 def test_average_pool_low_branch_is_an_adaptor_option_kept_by_freeze_and_rebuild():
     torch.manual_seed(0)
     plan = autosc.plan("mobilenet_v2_cifar", budget="8M", width=0.35, low_branch="avg")

@@ -5,10 +5,12 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from autosc import AutoscError, build_model, count, list_models, parse_budget
+from autosc import AutoscError, build_model, count, parse_budget
 from autosc.cost import example_input, fvcore_macs, thop_macs
 from autosc.cost.shape_cost import Cost
 from autosc.units import parse_bytes, parse_input_size, parse_macs
+
+from ..conftest import zoo_families
 
 SIZES = {"_cifar": [(32, 32), (48, 40)], "": [(64, 64), (96, 80)]}
 
@@ -17,7 +19,7 @@ def _sizes(name):
     return SIZES["_cifar"] if name.endswith("_cifar") else SIZES[""]
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", zoo_families("resnet18", "resnet18_cifar", "vgg16_bn_cifar"))
 @pytest.mark.parametrize("width", [1.0, 0.75])
 def test_three_counters_agree(name, width):
     """autosc's MACs == FlopCounterMode FLOPs / 2 == fvcore (conv/linear handles only), at two sizes."""

@@ -56,6 +56,7 @@ def _trainer(plan_, batch_size=16, **overrides):
     return Trainer(plan_.network, data.train, data.test, config)
 
 
+@pytest.mark.slow
 def test_cost_term_brings_the_learned_shape_to_the_budget():
     """With the cost term the unprojected shape's cost falls towards the budget, far more than without it."""
     results = {}
@@ -85,6 +86,7 @@ def test_trainer_state_keeps_the_dual_variable(plan):
     assert other.dual == 3.25
 
 
+@pytest.mark.slow
 def test_bf16_autocast_trains_on_cpu():
     """--amp bf16 runs the network under autocast; the loss stays finite and the alphas stay float32."""
     torch.manual_seed(0)
@@ -116,6 +118,7 @@ def test_bad_amp_mode_is_refused():
         TrainConfig(amp="fp8").validate()
 
 
+@pytest.mark.slow
 def test_shape_stops_learning_after_shape_until():
     """--shape-until 0.5: the alphas move in the first epoch of two and not at all in the second."""
     torch.manual_seed(0)
@@ -151,6 +154,7 @@ def test_cuda_bf16_trains_and_the_frozen_export_matches(tmp_path):
     assert result.max_abs_diff is not None and result.max_abs_diff < 1e-3
 
 
+@pytest.mark.slow
 def test_penalty_weighs_the_cost_by_how_far_over_budget_and_not_at_all_under_it():
     """penalty > 0 replaces dual ascent: the cost's weight is penalty x (ratio - 1) over the budget, 0 under it."""
     torch.manual_seed(0)

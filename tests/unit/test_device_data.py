@@ -82,6 +82,7 @@ def _trainer(device_data: str, epochs: int = 2, lr: float = 0.05) -> Trainer:
     return Trainer(plan.network, train, test, config)
 
 
+@pytest.mark.slow
 def test_the_epochs_batches_are_the_same_from_a_fresh_trainer_and_after_a_skip():
     first, second = _trainer("on"), _trainer("on")
     assert first.data is not None
@@ -99,6 +100,7 @@ def test_the_epochs_batches_are_the_same_from_a_fresh_trainer_and_after_a_skip()
 
 
 @pytest.mark.parametrize("device_data", ["on", "off"])
+@pytest.mark.slow
 def test_a_run_stopped_mid_epoch_resumes_to_the_same_metrics(device_data):
     reference = _trainer(device_data)
     while not reference.finished:
@@ -126,6 +128,7 @@ def test_a_run_stopped_mid_epoch_resumes_to_the_same_metrics(device_data):
 
 
 @pytest.mark.parametrize("device_data", ["on", "off"])
+@pytest.mark.slow
 def test_a_non_finite_loss_stops_before_anything_is_saved(device_data):
     trainer = _trainer(device_data, epochs=1)
     with torch.no_grad():
@@ -138,6 +141,7 @@ def test_a_non_finite_loss_stops_before_anything_is_saved(device_data):
     assert trainer.history == [] and trainer.epoch == 0  # no metrics row, nothing for a save to write
 
 
+@pytest.mark.slow
 def test_evaluation_on_the_device_equals_the_loader():
     trainer = _trainer("on", epochs=1)
     trainer.run_epoch({"stop": False})
@@ -148,6 +152,7 @@ def test_evaluation_on_the_device_equals_the_loader():
     assert trainer.history[0]["test_acc"] == pytest.approx(by_loader[1])
 
 
+@pytest.mark.slow
 def test_the_shape_is_projected_after_alpha_updates_only():
     trainer = _trainer("on", epochs=1)
     net = trainer.net
@@ -166,6 +171,7 @@ def test_the_shape_is_projected_after_alpha_updates_only():
     assert trainer.history[0]["alpha_moved"] > 0  # the alphas did learn, and their sizes came from those calls
 
 
+@pytest.mark.slow
 def test_compile_applies_once_the_shape_is_fixed_and_again_on_resume(monkeypatch):
     compiled = []
 

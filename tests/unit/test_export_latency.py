@@ -91,6 +91,7 @@ def exported(tmp_path_factory):
     return model, result
 
 
+@pytest.mark.slow
 def test_trained_logits_are_not_trivial(exported):
     model, _ = exported
     with torch.no_grad():
@@ -98,6 +99,7 @@ def test_trained_logits_are_not_trivial(exported):
     assert logits.std().item() > 0.05
 
 
+@pytest.mark.slow
 def test_export_parity_and_result(exported):
     model, result = exported
     assert os.path.isfile(result.path)
@@ -109,6 +111,7 @@ def test_export_parity_and_result(exported):
     assert abs_d < 1e-4 and rel_d < 1e-2
 
 
+@pytest.mark.slow
 def test_export_graph_has_constant_size_resizes(exported):
     _, result = exported
     model = onnx.load(result.path)
@@ -129,6 +132,7 @@ def test_export_graph_has_constant_size_resizes(exported):
     assert dims[0].dim_param and [d.dim_value for d in dims[1:]] == [3, 32, 32]
 
 
+@pytest.mark.slow
 def test_export_non_square_static_batch(tmp_path):
     model = trained((48, 40), (20, 17), seed=1, steps=3)
     result = export_onnx(model, (48, 40), tmp_path / "wide.onnx", dynamic_batch=False)
@@ -146,6 +150,7 @@ def test_torchscript_exporter(tmp_path):
     assert [n["spatial_size"] for n in resize_nodes(load_onnx(result.path))] == [[13, 11], [13, 11]]
 
 
+@pytest.mark.slow
 def test_export_is_silent(tmp_path, capfd):
     export_onnx(trained((32, 32), (13, 11), steps=1), (32, 32), tmp_path / "quiet.onnx", check=False)
     out, err = capfd.readouterr()
@@ -160,6 +165,7 @@ def test_export_is_silent(tmp_path, capfd):
     ],
     ids=["exporter-fails", "scale-factor"],
 )
+@pytest.mark.slow
 def test_failed_export_leaves_target_untouched(tmp_path, model, fragment):
     target = tmp_path / "net.onnx"
     target.write_bytes(b"previous contents \x00\x01")
@@ -203,6 +209,7 @@ def test_load_onnx_rejects_missing_and_corrupt(tmp_path):
         assert "\n" not in str(info.value)
 
 
+@pytest.mark.slow
 def test_bench_two_models(exported, tmp_path):
     _, result = exported
     other = export_onnx(trained((32, 32), (9, 9), seed=3, steps=1), (32, 32), tmp_path / "small.onnx", check=False)
@@ -241,10 +248,10 @@ def test_bench_two_models(exported, tmp_path):
         ({"labels": ["a", "b"]}, "labels"),
     ],
 )
-def test_bench_rejects_bad_settings(exported, kwargs, fragment):
-    _, result = exported
+def test_bench_rejects_bad_settings(tmp_path, kwargs, fragment):
+    """The settings are refused before any file is read (a file that does not exist would be the other error)."""
     with pytest.raises(AutoscError, match=fragment):
-        bench([result.path], **kwargs)
+        bench([tmp_path / "never_read.onnx"], **kwargs)
 
 
 def test_bench_rejects_missing_and_corrupt_files(tmp_path):
@@ -255,6 +262,7 @@ def test_bench_rejects_missing_and_corrupt_files(tmp_path):
             bench([path], threads=[1], runs=1, warmup=0)
 
 
+@pytest.mark.slow
 def test_bench_refuses_other_batch_on_static_file(tmp_path):
     model = trained((32, 32), (13, 11), steps=1)
     result = export_onnx(model, (32, 32), tmp_path / "static.onnx", dynamic_batch=False, check=False)
@@ -263,7 +271,9 @@ def test_bench_refuses_other_batch_on_static_file(tmp_path):
     assert np.isfinite(bench([result.path], threads=[1], runs=2, warmup=0)["results"][0]["p50"])
 
 
-@pytest.mark.parametrize(("exporter", "size"), [("dynamo", (16, 16)), ("torchscript", (16, 32))])
+@pytest.mark.parametrize(
+    ("exporter", "size"), [pytest.param("dynamo", (16, 16), marks=pytest.mark.slow), ("torchscript", (16, 32))]
+)
 def test_exact_half_resizes_export_as_average_pools_with_parity(tmp_path, exporter, size):
     """32x32 -> 16x16 (or 16x32) bilinear is a 2x2 (2x1) average pool; the low branch's 16x16 resize stays."""
     import onnxruntime as ort

@@ -66,6 +66,7 @@ def test_freeze_and_export_every_family(name, tmp_path):
     assert {tuple(n["spatial_size"]) for n in nodes} <= expected
 
 
+@pytest.mark.slow
 def test_checkpoint_roundtrip_and_safe_loading(tmp_path):
     plan = autosc.plan("mobilenet_v2_cifar", budget="30M", width=0.75)
     train_a_little(plan.network)
@@ -79,6 +80,7 @@ def test_checkpoint_roundtrip_and_safe_loading(tmp_path):
     assert network.last_projection.sizes == plan.network.last_projection.sizes
 
 
+@pytest.mark.slow
 def test_cli_export_from_checkpoint_and_frozen(cli, tmp_path):
     plan = autosc.plan("resnet18_cifar", budget="15%", width=0.5)
     train_a_little(plan.network)
@@ -163,6 +165,7 @@ def test_user_network_from_file_plans_freezes_and_exports(tmp_path):
     assert result.resize_nodes >= 2
 
 
+@pytest.mark.slow
 def test_collapse_keeps_the_shape_and_drops_the_second_branch():
     from autosc.freeze import SingleBranchAdaptor, collapse
 

@@ -126,6 +126,7 @@ def _synthetic(cost_model, per_pixel=(0.002, 0.01, 0.03), stem=0.2):
     return LatencyModel(stem, areas, ms)
 
 
+@pytest.mark.slow
 def test_projection_on_predicted_latency_is_tight():
     model = _plan().network.cost_model
     model.with_latency(_synthetic(model))
@@ -146,6 +147,7 @@ def test_projection_on_predicted_latency_is_tight():
     assert project(model, [1.0] * len(model.human_sizes), both).cost.total_macs <= both.macs
 
 
+@pytest.mark.slow
 def test_relaxed_cost_counts_the_latency_budget():
     network = _plan().network
     network.cost_model.with_latency(_synthetic(network.cost_model))
@@ -174,11 +176,13 @@ def fake_timing(monkeypatch):
     )
 
 
+@pytest.mark.slow
 def test_impossible_latency_budget_is_refused_before_training_with_the_floor(fake_timing, cli):
     result = cli("plan", "mobilenet_v2_cifar", "--latency", "1us", "--input-size", "16", "--width", "1")
     assert_one_line_error(result, "impossible", "predicted latency against 1us")
 
 
+@pytest.mark.slow
 def test_plan_reports_the_latency_envelope(fake_timing, cli):
     result = cli("plan", "mobilenet_v2_cifar", "--latency", "1ms", "--input-size", "16", "--json")
     assert result.code == 0, result.err
@@ -191,6 +195,7 @@ def test_plan_reports_the_latency_envelope(fake_timing, cli):
     assert "smallest reachable (predicted)" in text.out and "budget 1.000ms" in text.out
 
 
+@pytest.mark.slow
 def test_split_at_adaptors_computes_the_collapsed_network():
     network = _plan(budget="40%").network
     train_a_little(network)
@@ -208,6 +213,7 @@ def test_split_at_adaptors_computes_the_collapsed_network():
     assert sorted(n for n, _ in split.named_children()) == ["submod_0", "submod_1", "submod_2", "submod_3"]
 
 
+@pytest.mark.slow
 def test_fit_latency_model_end_to_end_then_from_the_cache(tmp_path, monkeypatch):
     network = autosc.plan("mobilenet_v2_cifar", budget="1M", input_size=16, num_classes=10, width=0.25).network
     timing = ProbeSettings(cache_dir=tmp_path, probes=2, random_probes=2, runs=3, block=2)
@@ -234,6 +240,7 @@ def test_fit_latency_model_end_to_end_then_from_the_cache(tmp_path, monkeypatch)
     assert again == model and not calls  # read back, nothing timed
 
 
+@pytest.mark.slow
 def test_a_network_measured_over_its_latency_budget_is_shrunk_and_measured_again(tmp_path, monkeypatch):
     """The measurement, not the prediction, decides: over by more than the noise -> shrink, re-export, re-time."""
     from autosc.config import ExportConfig
@@ -314,6 +321,7 @@ def test_calibration_rescales_predictions_and_stays_out_of_the_cache(tmp_path):
         model.calibrated(sizes, 0.0)
 
 
+@pytest.mark.slow
 def test_a_plan_calibrates_on_its_start_shape_and_a_rebuild_reuses_the_ratio(fake_timing, monkeypatch):
     """Measured 2x slower now than the (cached) model says: the start shape is projected on the measurement, the
     ratio is in the plan's config, and rebuilding from that config (a resumed run) does not time again."""
@@ -343,6 +351,7 @@ def test_a_plan_calibrates_on_its_start_shape_and_a_rebuild_reuses_the_ratio(fak
     assert [tuple(s) for s in again.update_shape().sizes] == [tuple(s) for s in plan.projected.sizes]
 
 
+@pytest.mark.slow
 def test_a_host_slower_than_the_width_choice_assumed_gets_a_narrower_width(fake_timing, monkeypatch):
     """--width auto chose by (cached) timings; when the calibration says the host runs slower now and the budget
     is out of reach at that width, the plan chooses again for the budget in today's milliseconds."""
@@ -369,6 +378,7 @@ def test_a_host_slower_than_the_width_choice_assumed_gets_a_narrower_width(fake_
 
 
 @pytest.mark.parametrize("mode", ["standard", "both"])
+@pytest.mark.slow
 def test_a_latency_budget_projects_the_standard_and_both_modes(fake_timing, mode):
     plan = autosc.plan("mobilenet_v2_cifar", latency="1ms", input_size=16, num_classes=10, mode=mode)
     assert "standard" in {a.kind for a in plan.network.adaptors()}

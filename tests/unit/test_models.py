@@ -7,6 +7,8 @@ from torch import nn
 
 from autosc import AutoscError, build_model, count, list_models
 
+from ..conftest import zoo_families
+
 CIFAR = [n for n in list_models() if n.endswith("_cifar")]
 IMAGENET = [n for n in list_models() if not n.endswith("_cifar")]
 
@@ -15,7 +17,7 @@ def _size(name: str) -> int:
     return 32 if name.endswith("_cifar") else 64
 
 
-@pytest.mark.parametrize("name", ["resnet18", "resnet50", "mobilenet_v2"])
+@pytest.mark.parametrize("name", ["resnet18", pytest.param("resnet50", marks=pytest.mark.slow), "mobilenet_v2"])
 def test_width_one_is_torchvision(name):
     ours = build_model(name)
     theirs = getattr(torchvision.models, name)()
@@ -25,6 +27,7 @@ def test_width_one_is_torchvision(name):
     torch.testing.assert_close(ours(x), theirs(x))
 
 
+@pytest.mark.slow
 def test_vgg16_bn_matches_torchvision_cost():
     # our VGG groups conv+BN+ReLU into cells, so names differ; the arithmetic must not.
     ours, theirs = build_model("vgg16_bn"), torchvision.models.vgg16_bn()
@@ -32,7 +35,7 @@ def test_vgg16_bn_matches_torchvision_cost():
     assert count(ours, (224, 224), cells=False).macs == count(theirs, (224, 224), cells=False).macs
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", zoo_families("mobilenet_v2", "mobilenet_v2_cifar", "resnet18", "resnet18_cifar"))
 def test_widening_is_consistent(name):
     """Width 1.5 builds and runs; every conv has a multiple of 8 channels near w x base.
 

@@ -104,6 +104,7 @@ def test_identity_start_budget_after_freezing_and_export_parity(name, mode, tmp_
     assert result.max_abs_diff <= 1e-4 + 1e-3 * scale
 
 
+@pytest.mark.slow
 def test_a_resumed_plan_rebuilds_the_same_adaptors_and_start():
     plan = autosc.plan("resnet18_cifar", budget="50%", width=0.5, num_classes=10, mode="both")
     config = json.loads(json.dumps(plan.config()))  # as stored in run.json and checkpoints
@@ -145,7 +146,11 @@ def test_a_cell_that_cannot_run_at_stride_one_is_named():
     ("args", "fragment"),
     [
         (["--mode", "sideways"], "--mode must be one of autosc, standard, both"),
-        (["--mode", "standard", "--adaptors", "2"], "--mode standard puts one on each human resize"),
+        pytest.param(
+            ["--mode", "standard", "--adaptors", "2"],
+            "--mode standard puts one on each human resize",
+            marks=pytest.mark.slow,
+        ),
     ],
 )
 def test_bad_mode_input_is_one_line(cli, args, fragment):
@@ -182,6 +187,7 @@ def test_the_patchify_cell_is_one_line_from_the_cli(cli, tmp_path):
     assert_one_line_error(result, "cell 0 halves its input", "maps 16x16 to 15x15", "--mode autosc")
 
 
+@pytest.mark.slow
 def test_build_frozen_runs_standard_cells_at_stride_one():
     plan = autosc.plan("mobilenet_v2_cifar", budget="15%", width=0.5, num_classes=10, mode="standard")
     _, spec = freeze(plan.network)

@@ -140,6 +140,7 @@ def check_run(tmp_path, report: Report, metrics: list[dict]) -> str:
     return paths[0].read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_full_report_with_baseline(tmp_path):
     report = make_report()
     md = check_run(tmp_path, report, make_metrics())
@@ -159,6 +160,7 @@ def test_full_report_with_baseline(tmp_path):
     assert "WARNING" not in md and "Note: no alpha moved" not in md
 
 
+@pytest.mark.slow
 def test_memory_only_budget_without_baseline(tmp_path):
     report = make_report()
     report.budget = {"macs": None, "memory_bytes": 3 * 2**20, "convention": "standard"}
@@ -181,6 +183,7 @@ def test_over_budget_is_loud(tmp_path):
     assert "WARNING: OVER MEMORY BUDGET" in render_markdown(report)
 
 
+@pytest.mark.slow
 def test_optional_fields_absent_still_render(tmp_path):
     """Everything the schema leaves Optional is None: no baseline, no timing, no accuracy, no alphas."""
     report = make_report()
@@ -202,6 +205,7 @@ def test_optional_fields_absent_still_render(tmp_path):
     assert "No adaptors were placed." in check_run(tmp_path, report, [])
 
 
+@pytest.mark.slow
 def test_single_epoch_without_final_accuracy(tmp_path):
     report = make_report()
     report.accuracy.final = None

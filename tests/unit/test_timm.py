@@ -27,7 +27,9 @@ def _channels(model: torch.nn.Module) -> int:
     return sum(m.out_channels for m in model.modules() if isinstance(m, torch.nn.Conv2d))
 
 
-@pytest.mark.parametrize("name", FAMILIES)
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if n == "timm:efficientnet_b0" else n for n in FAMILIES]
+)
 def test_builds_and_has_candidates(name):
     model = build_model(name, num_classes=10, in_channels=1)
     assert model(torch.zeros(2, 1, SIZE, SIZE)).shape == (2, 10)
@@ -43,6 +45,7 @@ def test_regnet_stages_are_opened_into_blocks():
 
 
 @pytest.mark.parametrize("name", FAMILIES)
+@pytest.mark.slow
 def test_plan_fits_the_budget(name):
     plan = autosc.plan(name, budget="60%", input_size=SIZE, width=1.0)
     convention = plan.budget.convention

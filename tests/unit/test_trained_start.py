@@ -52,6 +52,7 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
 @pytest.mark.parametrize(
     "name", ["mobilenet_v2_cifar", "resnet18_cifar", "resnet50_cifar", "vgg16_bn_cifar", "timm:efficientnet_b0"]
 )
+@pytest.mark.slow
 def test_widening_keeps_the_trained_function(name):
     """Residual joins (ResNet, MobileNetV2), depthwise groups, a flattening head (VGG), squeeze-excite (timm)."""
     if name.startswith("timm:"):
@@ -65,6 +66,7 @@ def test_widening_keeps_the_trained_function(name):
         assert _rel(wide.eval()(x), narrow(x)) < 1e-5
 
 
+@pytest.mark.slow
 def test_widening_breaks_the_symmetry_of_copies_only_with_noise():
     """A copied channel's consumers weigh it and its original unevenly with noise (so their gradients differ), and
     equally without."""
@@ -113,6 +115,7 @@ def _identity_logits(plan, x):
         return plan.network.net.eval()(x)
 
 
+@pytest.mark.slow
 def test_adapted_network_computes_the_trained_network_at_the_start(tmp_path):
     """With identity adaptors (straight-through mix, the default for a trained start) the logits are the trained ones,
     at the trained width and widened; the width is read off the file."""
@@ -165,6 +168,7 @@ def test_adapted_module_instance_computes_the_instance(tmp_path):
         autosc.plan(net, budget="60%", input_size=32, num_classes=10, in_channels=1, width=1.5)
 
 
+@pytest.mark.slow
 def test_widened_network_keeps_the_trained_accuracy():
     """A network trained for real (synthetic data, a few epochs) scores the same widened, before any step."""
     from autosc.run.stages import train_network
@@ -202,6 +206,7 @@ def test_width_rules_for_a_trained_start(tmp_path):
         ),
     ],
 )
+@pytest.mark.slow
 def test_mismatched_weights_are_one_line(cli, tmp_path, saved, fragments):
     path = _save(saved(), tmp_path / "w.pt")
     result = cli(
@@ -225,6 +230,7 @@ def test_unreadable_weights_are_one_line(cli, tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_plan_cli_reports_the_trained_width(cli, tmp_path):
     path = _save(build_model("mobilenet_v2_cifar", width=0.5, num_classes=10, in_channels=1), tmp_path / "w.pt")
     result = cli(
