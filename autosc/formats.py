@@ -21,8 +21,8 @@ from .cost.budget import SETTINGS
 from .cost.terms import TERMS
 from .errors import AutoscError
 
-RUN_FORMAT = "autosc-run/2"
-REPORT_FORMAT = "autosc-report/2"
+RUN_FORMAT = "autosc-run/3"
+REPORT_FORMAT = "autosc-report/3"
 SHAPE_FORMAT = "autosc-shape/2"
 
 #: What each file is called in a message.
@@ -117,11 +117,18 @@ def _run_1(data: dict, where: str) -> dict:
     return data
 
 
+def _run_2(data: dict, where: str) -> dict:
+    # a run started before the BatchNorm re-estimation evaluated with the running averages: it goes on doing so
+    data["config"]["train"] = {"precise_bn": 0, **data["config"]["train"]}
+    return data
+
+
 def migrate_run(data: Any, where: str = "run.json") -> dict:
     """``run.json`` at :data:`RUN_FORMAT`: version 1 had no tag, omitted the plan's default keys and its
     ``start`` without ``--weights``; older still, flat ``args`` instead of ``config``, and a config without the
-    validation split or device-resident data (runs that go on as they started)."""
-    return _migrate(data, RUN_FORMAT, {1: _run_1}, where)
+    validation split or device-resident data (runs that go on as they started); version 2 had no
+    ``precise_bn`` (off then)."""
+    return _migrate(data, RUN_FORMAT, {1: _run_1, 2: _run_2}, where)
 
 
 # -- report.json ------------------------------------------------------------------------------------------
@@ -144,11 +151,16 @@ def _report_1(data: dict, where: str) -> dict:
     return data
 
 
+def _report_2(data: dict, where: str) -> dict:
+    data["train"] = {"precise_bn": 0, **data["train"]}  # evaluated with the running averages then
+    return data
+
+
 def migrate_report(data: Any, where: str = "report.json") -> dict:
     """``report.json`` at :data:`REPORT_FORMAT`: version 1 had no tag and left out what was None (the latency
     budget's fields, the baseline's timing, ``seconds``, ``start``, an adaptor's optional fields) and a budget's
-    uncapped kinds."""
-    return _migrate(data, REPORT_FORMAT, {1: _report_1}, where)
+    uncapped kinds; version 2 had no ``train.precise_bn`` (off then)."""
+    return _migrate(data, REPORT_FORMAT, {1: _report_1, 2: _report_2}, where)
 
 
 # -- frozen.shape.json ------------------------------------------------------------------------------------

@@ -21,6 +21,9 @@ ALPHA_OPTIMIZERS = ("adam", "sgd")
 ALPHA_PASSES = ("shared", "separate")
 AMP_MODES = ("off", "bf16", "fp16")
 DEVICE_DATA_MODES = ("auto", "on", "off")
+#: Training images that re-estimate BatchNorm before each evaluation (benchmarks/RESULTS.md, "A first epoch that
+#: means something on every CPU").
+PRECISE_BN_IMAGES = 1024
 
 #: With ``alpha_step=0`` the alphas get about this many updates per run, however short the run: the
 #: reference's "every 20 batches" gives a 6-epoch run only ~24 updates, and the alphas then do not move
@@ -96,6 +99,11 @@ class TrainConfig:
     amp: str = option(
         "off", "Mixed precision: off, bf16 or fp16; the alphas and the budget stay float32.", choices=AMP_MODES
     )
+    precise_bn: int = option(
+        PRECISE_BN_IMAGES,
+        "Before each evaluation, re-estimate BatchNorm statistics on this many training images (0: off; the "
+        "running averages lag weights that move fast early in a run, docs/algorithm.md, Training).",
+    )
 
     def resolve(self, model: str, input_size: tuple[int, int], *, trained: bool = False) -> TrainConfig:
         """A copy with every ``None`` recipe field set to the family default, and ``distill`` decided.
@@ -134,6 +142,8 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and not (value >= 0 and math.isfinite(value)):
                 raise AutoscError(f"--{name.replace('_', '-')} must be >= 0, got {value}")
+        if self.precise_bn < 0:
+            raise AutoscError(f"--precise-bn must be >= 0 images (0 = off), got {self.precise_bn}")
         if self.alpha_step < 0:
             raise AutoscError(f"--alpha-step must be >= 0 (0 = auto), got {self.alpha_step}")
         resolve_device(self.device)  # an absent or misspelt device is refused now, not after the plan is written

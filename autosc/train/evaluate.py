@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -94,3 +96,26 @@ def recalibrate_batchnorm(
         m.momentum = momentum
     net.train(was_training)
     return len(norms)
+
+
+def precise_batchnorm(
+    net: nn.Module, dataset: Dataset | DeviceImages, *, images: int, batch_size: int, workers: int = 0,
+    device: torch.device | str | None = None,
+) -> int:
+    """:func:`recalibrate_batchnorm` before an evaluation during training, leaving every random state as it was.
+
+    BatchNorm's running averages (momentum 0.1) lag weights that move fast: on the README main job the first
+    epoch's evaluation loss was 6-265 while the training loss was near chance, and how far it lagged depended on
+    the CPU (benchmarks/RESULTS.md). Statistics measured on the current weights, as precise-BN does, make every
+    evaluation mean what it says. Training reads batch statistics only, so the weights' trajectory is unchanged;
+    the random states are restored because the augmentation of the per-image loader draws from them.
+    """
+    if images <= 0:
+        return 0
+    python_state = random.getstate()
+    with torch.random.fork_rng(devices=[]):
+        try:
+            return recalibrate_batchnorm(net, dataset, images=images, batch_size=batch_size, workers=workers,
+                                         device=device)  # fmt: skip
+        finally:
+            random.setstate(python_state)

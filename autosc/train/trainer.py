@@ -47,7 +47,7 @@ from .alpha import DualRule, alpha_step
 from .batches import epoch_batches
 from .config import RECIPE_FIELDS, TrainConfig
 from .distill import as_teacher, distillation_loss, teacher_logits
-from .evaluate import evaluate
+from .evaluate import evaluate, precise_batchnorm
 from .metrics import FINITE_CHECK, EpochMetrics, FiniteWatch, RunningSums
 from .optim import alpha_every, alpha_optimizer, shape_steps, weight_optimizer
 from .runtime import autocast, layout, resolve_device
@@ -315,8 +315,16 @@ class Trainer:
         data = self._resident[id(dataset)] or dataset
         return evaluate(self.net, data, workers=c.workers, channels_last=c.channels_last, device=self.device, amp=c.amp)
 
+    def _precise_bn(self) -> None:
+        """Re-estimate BatchNorm on training images before the epoch's evaluations (autosc/train/evaluate.py)."""
+        c = self.config
+        data = self.train_set if self.data is None else self.data
+        precise_batchnorm(self.net, data, images=c.precise_bn, batch_size=c.batch_size, workers=c.workers,
+                          device=self.device)  # fmt: skip
+
     def _epoch_metrics(self, seconds: float) -> EpochMetrics:
         """Test accuracy and the epoch's training figures (summed over ranks), plus the shape now in use."""
+        self._precise_bn()
         test_loss, test_acc = self._evaluate(self.test_set)
         running = self.running
         loss_sum, correct, seen = distributed.sum_all(

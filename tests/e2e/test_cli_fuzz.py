@@ -33,14 +33,14 @@ COMPRESS = {
     "widen_noise": ["-1", "nan"],
     "adaptor_mix": ["average"],
     "mode": ["sideways"],
-    "init_factor": ["0.5", "1", "x"],
+    "init_factor": ["0.5", "1", "x", "0.6"],  # 0.6: valid, but --mode autosc (the default) has no standard adaptor
     "data": ["bogus", "imagefolder:", "imagefolder:/nonexistent/autosc", "cifar10"],
     "data_root": ["/nonexistent/autosc"],  # with --data cifar10 (below)
     "subset": ["0", "1000000", "-1"],
     "test_subset": ["0", "1000000"],
     "val_split": ["1", "-0.1", "x"],
-    "epochs": ["0", "-3", "1.7", "ten"],
-    "batch_size": ["0", "x"],
+    "epochs": ["0", "-3", "1.7", "ten", "99999999999999999999999", "100001"],
+    "batch_size": ["0", "x", "1000000"],
     "lr": ["-1", "0", "nan", "inf", "fast"],
     "weight_decay": ["-1", "x"],
     "momentum": ["-0.5"],
@@ -54,10 +54,11 @@ COMPRESS = {
     "shape_until": ["0", "2", "-0.5"],
     "dual_lr": ["-1"],
     "penalty": ["-1", "inf"],
-    "seed": ["x", "1.5"],
-    "workers": ["-1"],
+    "seed": ["x", "1.5", "99999999999999999999", "-99999999999999999999"],
+    "workers": ["-1", "100000"],
     "device": ["tpu", "cuda:99", "gpu0"],
     "amp": ["fp8"],
+    "precise_bn": ["-1", "x", "1.5"],
     "device_data": ["gpu", "yes"],
     "exporter": ["tflite"],
     "opset": ["9", "999", "x"],
@@ -136,6 +137,11 @@ def test_flags_refuse_a_value(cli, quiet_cwd, name):
         ["compress", "--budget", "8M", "--data", "synthetic"],  # no model
         ["compress", "--resume"],  # no folder to resume
         ["compress", "--resume", "--out", "/nonexistent/run"],
+        # sizes no machine has memory for (a lower-bound estimate against the memory available; autosc/resources.py)
+        ["compress", *REFUSED_RUN, "--input-size", "4096", "--batch-size", "65536"],
+        ["compress", *REFUSED_RUN, "--input-size", "4096", "--latency", "5ms", "--latency-batch", "65536"],
+        ["plan", "mobilenet_v2_cifar", "--latency", "5ms", "--input-size", "4096", "--latency-batch", "65536"],
+        ["count", "mobilenet_v2", "--input-size", "4096", "--in-channels", "1000000"],
         ["count", "no_such_net"],
         ["count", "mobilenet_v2", "--input-size", "0"],
         ["count", "mobilenet_v2", "--width", "-1"],
