@@ -262,11 +262,37 @@ def _checked(name: str, hint: Any, value: Any, where: str) -> Any:
         if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
         if kind is int and isinstance(value, int) and not isinstance(value, bool):
-            return value
+            return value if str in kinds else _bounded(name, value, where)  # text-or-int: its grammar bounds it
         if kind in (str, bool) and isinstance(value, kind):
             return value
     wanted = " or ".join(_type_name(k) for k in kinds if k is not type(None))
     raise AutoscError(f"{where}: {name} must be {wanted}, got {value!r}")
+
+
+#: The largest value of an integer option (:data:`INT_MAX` for one not named): far above any real run, so that a
+#: mistyped or pasted number (``--epochs 99999999999999999999999``) is refused in one line, not trained on for
+#: ever or overflowed into a seed (a seed enters a 64-bit generator seed times 100003, autosc/train/runtime.py).
+INT_LIMITS = {
+    "epochs": 100_000,
+    "batch_size": 65_536,
+    "seed": 2**32 - 1,
+    "workers": 256,
+    "num_classes": 1_000_000,
+    "latency_threads": 1024,
+    "latency_batch": 65_536,
+    "latency_runs": 1_000_000,
+}
+INT_MAX = 1_000_000_000
+
+
+def _bounded(name: str, value: int, where: str) -> int:
+    """``value`` if within its option's limit (either sign: a lower bound the option has is its validator's)."""
+    limit = INT_LIMITS.get(name, INT_MAX)
+    if -limit <= value <= limit:
+        return value
+    bound = f"at most {limit}" if value > 0 else f"at least {-limit}"
+    prefix = "" if where == "options" else f"{where}: "
+    raise AutoscError(f"{prefix}--{name.replace('_', '-')} must be {bound}, got {value}")
 
 
 def _type_name(kind: Any) -> str:
