@@ -23,6 +23,7 @@ from ..planning import network_from_config
 from ..report import Report, write_report
 from ..report.build import Context, Measured
 from ..train import TrainConfig
+from ..train.runtime import Stopped, check_compiler, resolve_device, stop_at_once
 from ..units import parse_input_size
 from . import stages
 from .folder import RunFolder
@@ -101,15 +102,21 @@ def run(
             return _stopped(config, folder, display, baseline.trainer.stop_signal)
     if not dist.is_main:  # freezing, export, latency and the report are rank 0's
         return Result(folder.root, None, None)
-    measured = _measure(config, network, state.human, baseline, bundle, size, folder, display)
-    start = _start_record(state, network, distilled=teacher is not None)
-    report = stages.build_report(
-        Context(config.plan.model, bundle.name, size, bundle.channels, command), network, trainer, state.human,
-        measured, baseline=baseline.to_report(size, network.budget.convention) if baseline is not None else None,
-        start=start, start_accuracy=state.accuracy if start else (None, None), seconds=time.perf_counter() - started,
-    )  # fmt: skip
-    io.write_json(folder.report, report.to_dict())
-    write_report(folder.root, report, trainer.history)
+    try:
+        with stop_at_once():  # the export and the timing have no batch boundary: a signal stops them where they are
+            measured = _measure(config, network, state.human, baseline, bundle, size, folder, display)
+            start = _start_record(state, network, distilled=teacher is not None)
+            report = stages.build_report(
+                Context(config.plan.model, bundle.name, size, bundle.channels, command), network, trainer,
+                state.human, measured,
+                baseline=baseline.to_report(size, network.budget.convention) if baseline is not None else None,
+                start=start, start_accuracy=state.accuracy if start else (None, None),
+                seconds=time.perf_counter() - started,
+            )  # fmt: skip
+            io.write_json(folder.report, report.to_dict())
+            write_report(folder.root, report, trainer.history)
+    except Stopped as stop:  # the trained state is in the checkpoint: --resume exports and times again
+        return _stopped(config, folder, display, stop.signum)
     return Result(folder.root, report, measured.frozen)
 
 
@@ -118,6 +125,8 @@ def _validate(config: RunConfig, inputs: Inputs) -> tuple[int, int] | None:
     config.plan.validate()
     config.dataset.validate()
     config.export.validate()
+    if config.train.compile:  # found missing at the first compiled step, half-way through training
+        check_compiler(resolve_device(config.train.device))
     if config.baseline and inputs.model is not None:
         raise AutoscError("--baseline builds the human network at another width, which a module instance cannot do")
     size = _input_size(config, inputs)

@@ -6,9 +6,12 @@ reads without the plumbing; docs/algorithm.md ("Training") says why each exists.
 
 from __future__ import annotations
 
+import os
 import random
+import shutil
 import signal
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext, suppress
 
 import torch
@@ -58,13 +61,27 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @contextmanager
+def _handling(handler: Callable) -> Iterator[None]:
+    """``handler`` for every stop signal while the block runs, the previous handlers restored after it."""
+    previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    for sig in STOP_SIGNALS:
+        with suppress(ValueError):  # not the main thread: no handler, signals behave as usual
+            signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            with suppress(ValueError):
+                signal.signal(sig, old)
+
+
+@contextmanager
 def stop_on_signals() -> Iterator[dict]:
     """The first SIGINT or SIGTERM asks the loop to stop at the next batch boundary; a second Ctrl-C stops at once.
 
     The flag dict holds ``stop`` and the ``signal`` number that asked, so the exit code can say which (130, 143).
     """
     flag: dict = {"stop": False, "signal": None}
-    previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
 
     def handler(signum, frame):  # noqa: ARG001 - signal's signature
         if flag["stop"] and signum == signal.SIGINT:  # a second Ctrl-C: the person wants out now
@@ -72,15 +89,58 @@ def stop_on_signals() -> Iterator[dict]:
         if not flag["stop"]:  # a repeated SIGTERM (a scheduler and torchrun both send one) changes nothing
             flag["stop"], flag["signal"] = True, signum
 
-    for sig in STOP_SIGNALS:
-        with suppress(ValueError):  # not the main thread: no handler, signals behave as usual
-            signal.signal(sig, handler)
-    try:
+    with _handling(handler):
         yield flag
-    finally:
-        for sig, old in previous.items():
-            with suppress(ValueError):
-                signal.signal(sig, old)
+
+
+class Stopped(BaseException):
+    """A stop signal arrived in work that has no batch boundary to wait for (the export, the latency timing).
+
+    A ``BaseException``, as ``KeyboardInterrupt`` is, so that no ``except Exception`` on the way swallows it, while
+    every ``finally`` and :func:`autosc.io.atomic_write`'s clean-up still runs: no temporary file is left.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"stopped by {signal.Signals(signum).name}")
+        self.signum = signum
+
+
+@contextmanager
+def stop_at_once() -> Iterator[None]:
+    """The first SIGINT or SIGTERM raises :class:`Stopped` where the code is; later ones change nothing.
+
+    Without it SIGTERM would kill the process on the spot (leaving a half-written temporary file and no word);
+    a repeated signal is ignored so that it cannot interrupt the clean-up of the first.
+    """
+    raised = []
+
+    def handler(signum, frame):  # noqa: ARG001 - signal's signature
+        if not raised:
+            raised.append(signum)
+            raise Stopped(signum)
+
+    with _handling(handler):
+        yield
+
+
+def check_compiler(device: torch.device) -> None:
+    """``--compile`` needs the compiler torch inductor calls; refuse the run now if it is missing.
+
+    Otherwise the first compiled step fails with a long internal error, and for an adapted network that step
+    comes when its shape is fixed, half-way through training. On the CPU inductor builds C++ with ``$CXX``
+    (default ``g++``; ``clang++`` on macOS); on CUDA, Triton builds its launchers with ``$CC``, else gcc or clang.
+    """
+    if device.type == "cuda":
+        named = os.environ.get("CC")
+        found = shutil.which(named) if named else shutil.which("gcc") or shutil.which("clang")
+        wanted = f"the C compiler $CC ({named})" if named else "a C compiler (gcc or clang) for Triton"
+    else:
+        named = os.environ.get("CXX")
+        default = "clang++" if sys.platform == "darwin" else "g++"
+        found = shutil.which(named or default)
+        wanted = f"the C++ compiler $CXX ({named})" if named else f"a C++ compiler ({default}) for torch inductor"
+    if found is None:
+        raise AutoscError(f"--compile needs {wanted}, and it is not on PATH; install it, or drop --compile")
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
