@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -22,24 +24,57 @@ CHECKPOINT_FORMAT = "autosc-checkpoint/1"
 FROZEN_FORMAT = "autosc-frozen/1"
 
 
+#: The temporary files :func:`atomic_write` makes: ``tempfile.mkstemp(prefix=".<name>.", suffix=".tmp")``, whose
+#: random part is 8 characters of ``tempfile``'s alphabet. A run folder's clean-up removes only names of this form
+#: (autosc/run/folder.py), never a user's file that merely ends in ``.tmp``.
+TEMPORARY = re.compile(r"\.(?P<name>[^/]+)\.[a-z0-9_]{8}\.tmp")
+
+
+def temporary_target(name: str) -> str | None:
+    """The file name an :func:`atomic_write` temporary called ``name`` was for; None if ``name`` is not one."""
+    match = TEMPORARY.fullmatch(name)
+    return match["name"] if match is not None else None
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then move it into place.
 
-    A crash or Ctrl-C leaves either the old file or the new one, never half of one.
+    A crash or Ctrl-C leaves either the old file or the new one, never half of one. Only a regular file is
+    replaced: the rename would put a regular file in the place of a device node, a FIFO or a symbolic link
+    (``-o /dev/null`` as root), so any of those is refused, before writing and again just before the rename.
     """
     path = Path(path)
     if not path.parent.is_dir():
         raise AutoscError(f"folder {path.parent} does not exist; create it or choose another output path")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    refuse_non_regular(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)  # O_EXCL: a new file
     os.close(fd)
     try:
         write(tmp)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
+        refuse_non_regular(path)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def refuse_non_regular(path: Path) -> None:
+    """Refuse (one line) a ``path`` that exists and is not a regular file: autosc replaces only its own kind of
+    file, and a symbolic link is not followed (its target may be anywhere)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(mode):
+        raise not_regular(path, mode)
+
+
+def not_regular(path: str | os.PathLike, mode: int) -> AutoscError:
+    """The one line for a path autosc will not write over: a folder, a symbolic link, a device node, a FIFO."""
+    kind = "a folder" if stat.S_ISDIR(mode) else "a symbolic link" if stat.S_ISLNK(mode) else "not a regular file"
+    return AutoscError(f"{path} is {kind}; autosc writes only over regular files: remove it or choose another path")
 
 
 def _umask() -> int:

@@ -42,6 +42,13 @@ def read_preset(path: str | Path) -> dict[str, Any]:
         raise AutoscError(f"preset {path} is not valid TOML: {exc}") from exc
     data = {k.replace("-", "_"): v for k, v in data.items() if k != "description"}
     RunConfig.from_flat(data, where=f"preset {path}")  # refuse bad keys and values now, naming the file
+    model = data.get("model")
+    if model is not None and not is_zoo_model(model):  # a builder is code: the user names it, never a file
+        raise AutoscError(
+            f"preset {path} names the model builder {model!r}; autosc never imports code a file names. "
+            f"If you trust it, remove model from the preset and name it yourself: autosc compress {model} "
+            f"--preset {path}"
+        )
     return data
 
 

@@ -7,10 +7,13 @@ run from the folder alone.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
 import re
+import stat
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -37,8 +40,8 @@ OWN_FILES = frozenset(
         "report.json", "report.md", "shape.png", "dynamics.png",
     }
 )  # fmt: skip
-#: ``autosc.io.atomic_write``'s temporary files: ``.<name>.<random>.tmp`` beside the file being written.
-_TEMPORARY = re.compile(r"\.(?P<name>[^/]+)\.[^./]+\.tmp")
+#: The write probe's name (a temporary of this name: autosc/io.py's pattern, so it counts as autosc's own).
+PROBE = "write-test"
 
 
 @dataclass(frozen=True)
@@ -72,35 +75,48 @@ class RunFolder:
     # -- opening: checks, the lock, clean-up ---------------------------------------------------------
     @contextmanager
     def session(self, *, resume: bool, force: bool) -> Iterator[None]:
-        """Hold the folder for one run: checked, created, locked; on failure before ``run.json``, removed again.
+        """Hold the folder for one run: checked, created, locked; a refused start removed again.
 
         The lock is an OS file lock (it dies with the process, so a crashed run
-        never blocks the next one); the checks run again once it is held, so two
-        runs started at the same moment cannot both pass them.
+        never blocks the next one), taken before anything else is written; the
+        checks run again once it is held, so two runs started at the same moment
+        cannot both pass them. ``--force`` deletes nothing here: the previous
+        run's files go only when the new run writes its ``run.json``
+        (:meth:`write_run`), once its options, data and plan were accepted.
         """
         self._check(resume=resume, force=force)
         created = [p for p in (self.root, *self.root.parents) if not p.exists()]  # innermost first
         self._make()
         with self._locked():
-            self._check(resume=resume, force=force)
+            before = _identity(self.run_file)
             try:
-                if force and not resume:  # the previous run's files: only names autosc writes, never the folder
-                    self._remove_own_files()
+                self._probe()
+                self._check(resume=resume, force=force)
                 self._remove_stale_temporaries()
                 yield
-            except BaseException:
-                if created and not self.run_file.exists():  # a refused or failed start leaves nothing behind
-                    self._remove_own_files()
-                    (self.root / LOCK_FILE).unlink(missing_ok=True)
-                    for folder in created:  # and the parents made for it (exports/), where still empty
-                        with suppress(OSError):
-                            folder.rmdir()
+            except BaseException as exc:
+                self._clean_up(exc, ours=not resume and _identity(self.run_file) not in (None, before), created=created)
                 raise
 
+    def _clean_up(self, exc: BaseException, *, ours: bool, created: list[Path]) -> None:
+        """A refused or failed start leaves nothing behind: a new run that wrote its ``run.json`` and then failed
+        before its first checkpoint has nothing to resume, and its ``run.json`` would refuse the retry; a folder
+        (and parents such as ``exports/``) made for a run that holds no ``run.json`` is removed again."""
+        if ours and isinstance(exc, Exception) and not self.checkpoint().exists():
+            self._remove_own_files()
+        if created and not self.run_file.exists():
+            self._remove_own_files()
+            (self.root / LOCK_FILE).unlink(missing_ok=True)
+            for folder in created:  # innermost first, each only where now empty
+                with suppress(OSError):
+                    folder.rmdir()
+
     def _check(self, *, resume: bool, force: bool) -> None:
+        if resume and force:
+            raise AutoscError("--resume continues a run and --force replaces it: give one of them")
+        if self.root.is_dir():
+            self._refuse_odd_entries()
         if resume:
-            if force:
-                raise AutoscError("--resume continues a run and --force replaces it: give one of them")
             if not self.run_file.is_file():
                 raise AutoscError(
                     f"nothing to resume in {self.root}: it holds no {RUN_FILE}; start a new run without --resume"
@@ -126,19 +142,32 @@ class RunFolder:
                 "move them away or choose another --out"
             )
 
+    def _refuse_odd_entries(self) -> None:
+        """Every name autosc writes in the folder (its files, their temporaries, the lock) must be a regular file: a
+        symbolic link there would send a write, a truncation or a deletion to its target outside the folder."""
+        for name in self._entries(ignore_own_lock=False):
+            if name == LOCK_FILE or _is_own(name):
+                io.refuse_non_regular(self.root / name)
+
     def _make(self) -> None:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            probe = self.root / ".write-test"
-            probe.write_text("")
-            probe.unlink()
+        except OSError as exc:
+            raise AutoscError(f"cannot write to {self.root} ({exc.strerror}); choose a writable --out") from exc
+
+    def _probe(self) -> None:
+        """Refuse a folder autosc cannot write to before hours of training. The probe is a new file (``O_EXCL``:
+        never a path that exists, so never a user's file or a link's target), named as autosc's temporaries."""
+        try:
+            fd, probe = tempfile.mkstemp(prefix=f".{PROBE}.", suffix=".tmp", dir=self.root)
+            os.close(fd)
+            os.unlink(probe)
         except OSError as exc:
             raise AutoscError(f"cannot write to {self.root} ({exc.strerror}); choose a writable --out") from exc
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        path = self.root / LOCK_FILE
-        with open(path, "a+") as handle:
+        with os.fdopen(self._open_lock(), "r+") as handle:
             self._acquire(handle)
             handle.seek(0)
             handle.truncate()
@@ -148,6 +177,23 @@ class RunFolder:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _open_lock(self) -> int:
+        """The lock file, opened without following a symbolic link (its target may be anywhere) and only if it is
+        a regular file: the lock is the first thing a run writes, so it is also the first write refused."""
+        path = self.root / LOCK_FILE
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        try:
+            fd = os.open(path, flags, 0o666)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise io.not_regular(path, stat.S_IFLNK) from exc
+            raise AutoscError(f"cannot write to {self.root} ({exc.strerror}); choose a writable --out") from exc
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            os.close(fd)
+            raise io.not_regular(path, mode)
+        return fd
 
     def _acquire(self, handle: IO[str]) -> None:
         """Take the lock, waiting :data:`LOCK_GRACE` seconds for a run that was just killed to finish exiting."""
@@ -173,9 +219,10 @@ class RunFolder:
                 (self.root / name).unlink(missing_ok=True)
 
     def _remove_stale_temporaries(self) -> None:
-        """Temporary files of an atomic write that a killed run left behind (its own lock is held: none is live)."""
+        """Temporary files of autosc's own atomic writes that a killed run left behind (its own lock is held: none is
+        live). Only the names autosc/io.py makes for autosc's own files: a user's ``.notes.backup.tmp`` stays."""
         for name in self._entries(ignore_own_lock=True):
-            if _TEMPORARY.fullmatch(name):
+            if _is_own_temporary(name):
                 (self.root / name).unlink(missing_ok=True)
 
     def read_run(self) -> dict:
@@ -183,8 +230,13 @@ class RunFolder:
         return migrate_run(json.loads(self.run_file.read_text()), where=str(self.run_file))
 
     def write_run(self, data: dict) -> None:
-        """``run.json``, tagged with its format: ``data`` holds every key (model, config, command, plan with its
-        start, plan_summary)."""
+        """A new run's ``run.json``, tagged with its format: ``data`` holds every key (model, config, command, plan
+        with its start, plan_summary).
+
+        The previous run's files (``--force``; the session checked they are all autosc's own) are removed only
+        now, once the new run's options, data, start and plan were accepted: a refused ``--force`` changes no file.
+        """
+        self._remove_own_files()
         io.write_json(self.run_file, {"format": RUN_FORMAT, **data})
 
     def write_metrics(self, history: list[dict], phase: str = "autosc") -> None:
@@ -194,8 +246,23 @@ class RunFolder:
 
 
 def _is_own(name: str) -> bool:
-    match = _TEMPORARY.fullmatch(name)
-    return name in OWN_FILES or name == ".write-test" or (match is not None and match["name"] in OWN_FILES)
+    """A name autosc writes in a run folder (``.write-test``: the probe of earlier versions)."""
+    return name in OWN_FILES or name == f".{PROBE}" or _is_own_temporary(name)
+
+
+def _is_own_temporary(name: str) -> bool:
+    """A temporary that autosc/io.py's atomic writer (or the write probe) makes for one of autosc's own files."""
+    target = io.temporary_target(name)
+    return target is not None and (target in OWN_FILES or target == PROBE)
+
+
+def _identity(path: Path) -> tuple[int, int, int] | None:
+    """Which file ``path`` is now (None: none): an atomic write always puts a new file in place."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    return info.st_ino, info.st_mtime_ns, info.st_ctime_ns
 
 
 def _is_protected(root: Path) -> bool:

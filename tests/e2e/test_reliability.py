@@ -41,13 +41,85 @@ def test_force_refuses_a_folder_holding_files_autosc_did_not_write(cli, tmp_path
     assert _tree(tmp_path) == before
 
 
-def test_force_deletes_only_autoscs_own_files(cli, tmp_path):
+def test_force_deletes_only_autoscs_own_files_once_the_new_run_starts(tmp_path):
     run = tmp_path / "run"
     _previous_run(run)
-    # the new run is refused after --force cleared the old one (the class count does not match the data)
-    result = cli("compress", *REFUSED_RUN, "--num-classes", "7", "--out", run, "--force")
-    assert_one_line_error(result, "does not match")
-    assert run.is_dir() and not (run / "metrics.jsonl").exists() and not (run / ".checkpoint.pt.abc123xy.tmp").exists()
+    folder = RunFolder(run)
+    with folder.session(resume=False, force=True):
+        assert (run / "metrics.jsonl").exists()  # nothing of the previous run goes before the new one is accepted
+        folder.write_run({"model": "mobilenet_v2_cifar", "config": {}, "command": "c", "plan": {}, "plan_summary": {}})
+    assert not (run / "metrics.jsonl").exists() and not (run / ".checkpoint.pt.abc123xy.tmp").exists()
+    assert json.loads((run / "run.json").read_text())["command"] == "c"
+
+
+def _finished_run(folder: Path) -> None:
+    """A folder holding a finished run's files (their contents do not matter to a run that is refused)."""
+    _stored_run(folder)
+    for name in ("checkpoint.pt", "frozen.pt", "model.onnx", "report.json", "report.md", "metrics.jsonl"):
+        (folder / name).write_bytes(f"the previous run's {name}".encode())
+    (folder / ".lock").write_text("pid 1")
+
+
+def _contents(root: Path) -> dict[str, bytes]:
+    """Every file's bytes but the lock's (which records the pid of the last run that held it)."""
+    return {p.name: p.read_bytes() for p in sorted(root.iterdir()) if p.name != ".lock"}
+
+
+@pytest.mark.parametrize(
+    "bad", [["--lr", "-1"], ["--opset", "5"], ["--data", "imagefolder:/nonexistent"]], ids=["lr", "opset", "data"]
+)
+def test_force_with_a_refused_option_changes_no_file(cli, tmp_path, bad):
+    run = tmp_path / "run"
+    _finished_run(run)
+    before = _contents(run)
+    assert_one_line_error(cli("compress", *REFUSED_RUN, *bad, "--out", run, "--force"))
+    assert _contents(run) == before and (run / ".lock").is_file()
+
+
+@pytest.mark.parametrize("name, resume", [(".lock", False), (".write-test", True), ("checkpoint.pt", True)])
+def test_a_link_named_as_autoscs_own_file_is_refused_and_its_target_untouched(cli, tmp_path, name, resume):
+    run, target = tmp_path / "run", tmp_path / "thesis.tex"
+    target.write_text("three years of work")
+    if resume:
+        _stored_run(run)
+    else:
+        run.mkdir()
+    (run / name).symlink_to(target)
+    args = ["--out", run, "--resume"] if resume else [*REFUSED_RUN, "--out", run]
+    assert_one_line_error(cli("compress", *args), f"{run / name} is a symbolic link")
+    assert target.read_text() == "three years of work" and (run / name).is_symlink()
+
+
+def test_a_refused_resume_removes_no_file_that_merely_looks_temporary(cli, tmp_path):
+    run = tmp_path / "run"
+    _stored_run(run)
+    for name in (".notes.backup.tmp", ".notes.abcdefgh.tmp", ".run.json.backup.tmp"):
+        (run / name).write_text("the user's")
+    result = cli("compress", "--out", run, "--resume", "--budget", "10M")
+    assert_one_line_error(result, "contradict", "--budget 10M")
+    assert all((run / name).read_text() == "the user's" for name in (".notes.backup.tmp", ".notes.abcdefgh.tmp"))
+    assert (run / ".run.json.backup.tmp").exists()
+
+
+@pytest.mark.slow
+def test_export_never_replaces_a_fifo_or_a_link(cli, tmp_path):
+    import os
+    import stat
+
+    import autosc
+    from autosc.freeze import freeze, save_frozen
+
+    frozen, spec = freeze(autosc.plan("mobilenet_v2_cifar", budget="8M", width=0.35).network)
+    save_frozen(frozen, spec, tmp_path / "frozen.pt")
+    fifo, link, target = tmp_path / "fifo", tmp_path / "link.onnx", tmp_path / "thesis.tex"
+    os.mkfifo(fifo)
+    target.write_text("three years of work")
+    link.symlink_to(target)
+    before = sorted(os.listdir(tmp_path))
+    assert_one_line_error(cli("export", tmp_path / "frozen.pt", "-o", fifo), "is not a regular file")
+    assert_one_line_error(cli("export", tmp_path / "frozen.pt", "-o", link), "is a symbolic link")
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and link.is_symlink() and target.read_text() == "three years of work"
+    assert sorted(os.listdir(tmp_path)) == before
 
 
 @pytest.mark.parametrize("out", ["", ".", "HOME"])
@@ -68,12 +140,30 @@ def test_a_refused_run_leaves_nothing_behind(cli, tmp_path):
     assert not run.exists()
 
 
+def test_a_run_refused_after_its_run_json_leaves_none_so_the_retry_is_accepted(tmp_path):
+    """A refusal found once the plan is written (the device cannot hold the data, an unreadable image, a loss that
+    is NaN from the start) leaves no run.json that would refuse the retry; after the first checkpoint it stays."""
+    from autosc.errors import AutoscError
+
+    run = tmp_path / "run"
+    folder, record = RunFolder(run), {"model": "m", "config": {}, "command": "c", "plan": {}, "plan_summary": {}}
+    for keep in (False, True):
+        with pytest.raises(AutoscError), folder.session(resume=False, force=False):
+            folder.write_run(record)
+            if keep:
+                (run / "checkpoint.pt").write_bytes(b"an epoch's state")
+            raise AutoscError("refused after run.json")
+        assert (run / "run.json").exists() == keep and run.exists() == keep
+
+
 def test_stale_temporary_files_are_removed_on_the_next_start(tmp_path):
     run = tmp_path / "run"
     _previous_run(run)
+    (run / ".notes.abcdefgh.tmp").write_text("the user's: not a temporary of autosc's own files")
     with RunFolder(run).session(resume=True, force=False):
         assert not (run / ".checkpoint.pt.abc123xy.tmp").exists()
         assert (run / "run.json").exists() and (run / "metrics.jsonl").exists()
+        assert (run / ".notes.abcdefgh.tmp").exists()
 
 
 # -- code named by a file ------------------------------------------------------------------------------
@@ -103,6 +193,20 @@ def test_export_never_imports_a_builder_named_inside_a_file(cli, tmp_path, kind)
     # named by the user, the builder is theirs to run (this one exits, which is one line too)
     assert_one_line_error(cli("export", path, "-o", tmp_path / "m.onnx", "--model", f"{evil}:build"), "sys.exit(0)")
     assert marker.exists()
+
+
+def test_a_preset_never_imports_a_builder(cli, tmp_path):
+    import autosc
+    from autosc.errors import AutoscError
+
+    evil, marker = _evil_builder(tmp_path)
+    preset = tmp_path / "evil.toml"
+    preset.write_text(f'model = "{evil}:build"\nbudget = "8M"\ndata = "synthetic"\nepochs = 1\n')
+    result = cli("compress", "--preset", preset, "--out", tmp_path / "run", "--quiet")
+    assert_one_line_error(result, "never imports code a file names", f"autosc compress {evil}:build --preset")
+    with pytest.raises(AutoscError, match="never imports code a file names"):
+        autosc.compress(preset=preset, out=tmp_path / "run", quiet=True)
+    assert not marker.exists() and not (tmp_path / "run").exists()
 
 
 def test_export_refuses_its_own_input_and_a_folder_as_output(cli, tmp_path):
@@ -206,6 +310,7 @@ def test_a_corrupt_image_is_one_line_naming_it(cli, tmp_path):
                  "--width", "0.25", "--budget", "10M", "--epochs", "1", "--batch-size", "4", "--out",
                  tmp_path / "run", "--quiet")  # fmt: skip
     assert_one_line_error(result, "cannot read image", "1.png")
+    assert not (tmp_path / "run").exists()  # refused once the plan was written: no run.json left to refuse the retry
 
 
 def test_a_data_root_that_is_a_file_or_lacks_the_files_is_refused_not_replaced(cli, tmp_path):

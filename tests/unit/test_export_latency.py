@@ -329,3 +329,30 @@ def test_bench_blocks_time_each_model_warm_in_turn():
     assert "".join(calls) == "ab" + "aaa" + "bbb" + "bbb" + "aaa" + "aa" + "bb"
     with pytest.raises(AutoscError, match="block must be an integer >= 1"):
         bench(["x.onnx"], block=0)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link", "folder"])
+def test_atomic_write_replaces_only_a_regular_file(tmp_path, kind):
+    """The rename would put a regular file in the place of anything: a FIFO or device node, a link, a folder."""
+    import stat
+
+    from autosc.io import atomic_write
+
+    path, target = tmp_path / "out.onnx", tmp_path / "thesis.tex"
+    target.write_text("three years of work")
+    {"fifo": os.mkfifo, "link": lambda p: p.symlink_to(target), "folder": os.mkdir}[kind](path)
+    mode = os.lstat(path).st_mode
+    written = []
+    with pytest.raises(AutoscError, match="autosc writes only over regular files"):
+        atomic_write(path, written.append)
+    assert written == [] and os.lstat(path).st_mode == mode and target.read_text() == "three years of work"
+    assert sorted(os.listdir(tmp_path)) == ["out.onnx", "thesis.tex"]
+    assert stat.S_IFMT(mode) != stat.S_IFREG
+
+
+def test_export_onnx_refuses_a_fifo_target(tmp_path):
+    fifo = tmp_path / "net.onnx"
+    os.mkfifo(fifo)
+    with pytest.raises(AutoscError, match="is not a regular file"):
+        export_onnx(FrozenAdaptorNet((13, 11)), (32, 32), fifo)
+    assert os.listdir(tmp_path) == ["net.onnx"]
