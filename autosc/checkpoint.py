@@ -13,6 +13,7 @@ from .errors import AutoscError
 from .formats import migrate_plan
 from .freeze import freeze, frozen_from_data
 from .planning import network_from_config
+from .stored import check_plan
 
 
 def save_checkpoint(network: BudgetedNetwork, path: str | os.PathLike, **extra: object) -> Path:
@@ -31,7 +32,9 @@ def load_checkpoint(path: str | os.PathLike, *, model: str | None = None) -> tup
 def _network_from_data(data: dict, path: str | os.PathLike, model: str | None) -> BudgetedNetwork:
     if not isinstance(data.get("config"), dict):
         raise AutoscError(f"{path} holds no network config; is it a checkpoint autosc wrote?")
-    network = network_from_config(migrate_plan(data["config"]), model=model)  # a config older versions wrote too
+    config = migrate_plan(data["config"])  # a config older versions wrote too
+    check_plan(config, f"the network config in {path}")
+    network = network_from_config(config, model=model)
     io.load_state(network, data.get("state_dict"), path)
     return network
 

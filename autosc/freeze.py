@@ -22,6 +22,7 @@ from .cost.budgeted import BudgetedNetwork
 from .errors import AutoscError
 from .formats import SHAPE_FORMAT, migrate_shape
 from .models import spec_from_file
+from .stored import check_shape
 
 SHAPE_SPEC_FORMAT = SHAPE_FORMAT  # the shape spec's tag and version (docs/algorithm.md, File formats)
 
@@ -142,11 +143,22 @@ def build_frozen(spec: dict, *, model: str | nn.Module | None = None) -> nn.Modu
     spec = migrate_shape(spec)
     net = spec_from_file(spec["model"], source="the shape spec", model=model).build()
     for entry in spec["adaptors"]:
-        cell = net.get_submodule(entry["name"])
+        cell = _cell(net, entry["name"], spec["model"]["name"])
         if entry["kind"] == "standard":
             cell = stride_one(cell)
         net.set_submodule(entry["name"], AdaptedCell(cell, _fixed_adaptor(entry, spec["low_branch"])))
     return net
+
+
+def _cell(net: nn.Module, name: str, model: str) -> nn.Module:
+    """The cell a shape spec's adaptor follows; a name the network lacks (an edited file) is one line."""
+    try:
+        return net.get_submodule(name)
+    except AttributeError as exc:
+        raise AutoscError(
+            f"the shape spec puts an adaptor after cell {name!r}, which {model} does not have; the file was edited, "
+            "or give the model it was made with"
+        ) from exc
 
 
 def save_frozen(frozen: nn.Module, spec: dict, path: str | os.PathLike) -> Path:
@@ -164,6 +176,7 @@ def frozen_from_data(
     if not isinstance(data.get("shape_spec"), dict):
         raise AutoscError(f"{source} holds no shape spec; export the frozen.pt a compress run wrote")
     spec = migrate_shape(data["shape_spec"], where=f"the shape spec in {source}")
+    check_shape(spec, f"the shape spec in {source}")
     net = build_frozen(spec, model=model)
     io.load_state(net, data.get("state_dict"), source)
     return net.eval(), spec

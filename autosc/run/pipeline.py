@@ -22,6 +22,7 @@ from ..models.trained import Start
 from ..planning import network_from_config
 from ..report import Report, write_report
 from ..report.build import Context, Measured
+from ..stored import check_plan
 from ..train import TrainConfig
 from ..train.runtime import Stopped, check_compiler, resolve_device, stop_at_once
 from ..units import parse_input_size
@@ -180,6 +181,7 @@ def _network(
     """The adapted network: rebuilt from the stored plan on resume, else planned now and written to ``run.json``."""
     start, seed = state.start, state.train_config.seed
     if stored_plan is not None:
+        check_plan(stored_plan, f"the plan in {folder.run_file}")
         stored_print = stored_plan["start"]["sha256"]  # None: no --weights
         if stored_print is not None and stored_print != start.sha256:
             raise AutoscError(

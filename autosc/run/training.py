@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -18,6 +19,7 @@ from ..cost.budgeted import BudgetedNetwork
 from ..cost.width import auto_width
 from ..data import DataBundle
 from ..distributed import DistContext
+from ..errors import AutoscError, one_line
 from ..report import schema
 from ..train import TrainConfig, Trainer, train
 from ..train.evaluate import evaluate, recalibrate_batchnorm
@@ -80,9 +82,7 @@ def train_network(
     trainer = Trainer(net, bundle.train, bundle.test, config, dist=dist, teacher=teacher, val_set=bundle.val)
     ckpt = folder.checkpoint(phase) if folder is not None else None
     if ckpt is not None and ckpt.is_file():
-        data = io.load(ckpt, expect=(io.CHECKPOINT_FORMAT, BASELINE_FORMAT))
-        net.load_state_dict(data["state_dict"])
-        trainer.load_state_dict(data["trainer"])
+        _resume(net, trainer, ckpt)
         display.log(f"{name}: resuming from {ckpt} (epoch {trainer.epoch}, batch {trainer.batch})")
 
     def save(t: Trainer) -> None:
@@ -99,6 +99,35 @@ def train_network(
     with display.progress:
         train(trainer, save=save, on_batch=on_batch, on_epoch=on_epoch)
     return trainer
+
+
+def _resume(net: nn.Module, trainer: Trainer, ckpt: Path) -> None:
+    """Load a checkpoint's weights and trainer state into a run built from the same plan; a damaged or edited
+    checkpoint is one line naming it (its state is plain data: a wrong type would fail deep inside training)."""
+    data = io.load(ckpt, expect=(io.CHECKPOINT_FORMAT, BASELINE_FORMAT))
+    io.load_state(net, data.get("state_dict"), ckpt)
+    state = data.get("trainer")
+    try:
+        _check_counters(state, trainer)
+        trainer.load_state_dict(state)
+    except AutoscError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, RuntimeError, AttributeError) as exc:
+        raise AutoscError(
+            f"cannot resume from {ckpt}: its trainer state is damaged or was edited ({one_line(exc)[:160]}); "
+            "start the run again with --force"
+        ) from exc
+
+
+def _check_counters(state: object, trainer: Trainer) -> None:
+    """Where the stored run stopped: whole numbers within this run's epochs and batches."""
+    if not isinstance(state, dict):
+        raise TypeError(f"it is {type(state).__name__}, not a dict")
+    limits = {"epoch": trainer.config.epochs, "batch": trainer.batches_per_epoch - 1, "step": trainer.total_steps}
+    for key, high in limits.items():
+        value = state.get(key)  # None: missing
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= high:
+            raise ValueError(f"{key} is {value!r}, not a whole number from 0 to {high}")
 
 
 @dataclass
