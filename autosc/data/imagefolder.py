@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from PIL import Image
@@ -46,9 +47,18 @@ def load_imagefolder(request: LoadRequest) -> DataBundle:
 
 
 def _read_image(path: str) -> Image.Image:
-    """torchvision's loader, with a corrupt or unreadable image as one line that names it."""
+    """torchvision's loader, with a corrupt, unreadable or oversized image as one line that names it.
+
+    PIL refuses an image of over twice ``Image.MAX_IMAGE_PIXELS`` (a decompression bomb: a small file that
+    decodes to gigabytes) and only warns above it; both are refused here, since a warning in a data-loader worker
+    goes unseen and a training image of ~90 megapixels is a mistake or an attack.
+    """
     try:
-        return datasets.folder.default_loader(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            return datasets.folder.default_loader(path)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise AutoscError(f"image {path} is too large to decode safely ({exc}); remove or shrink it") from exc
     except (OSError, ValueError, SyntaxError) as exc:  # PIL raises these for truncated or foreign files
         raise AutoscError(f"cannot read image {path} ({exc}); remove or replace it") from exc
 

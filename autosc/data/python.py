@@ -6,6 +6,8 @@ must be ``(image tensor C x H x W, int label)``, as torchvision datasets with ``
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, TensorDataset
 
@@ -29,16 +31,47 @@ def _dataset(data: Dataset | DataLoader, what: str) -> Dataset:
     return dataset
 
 
+#: Items of each split read up front to check that every image has the first one's shape: reading them all would
+#: read the whole data set before training; a spread sample catches a split of mixed sizes.
+SAMPLE = 16
+
+
 def _item(dataset: Dataset, what: str) -> tuple[torch.Tensor, int]:
     item = dataset[0]
     ok = isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[0], torch.Tensor)
     if not ok or item[0].dim() != 3 or not torch.is_floating_point(item[0]):
         shape = tuple(item[0].shape) if ok else type(item).__name__
         raise AutoscError(f"{what} must yield (float image tensor C x H x W, int label), its first item is {shape}")
-    return item[0], int(item[1])
+    return item[0], _label(item[1], what, 0)
 
 
-def _labels(dataset: Dataset) -> list[int]:
+def _same_size(dataset: Dataset, shape: torch.Size, what: str) -> None:
+    """Every sampled image has ``shape``: a batch stacks its images, so one of another size fails training."""
+    n = len(dataset)
+    for i in sorted({round(k * (n - 1) / (SAMPLE - 1)) for k in range(SAMPLE)}):
+        x = dataset[i][0]
+        if not isinstance(x, torch.Tensor) or x.shape != shape:
+            found = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise AutoscError(
+                f"{what} images must all have one size: item 0 is {tuple(shape)}, item {i} is {found}; "
+                "resize them to one size (e.g. torchvision.transforms.Resize)"
+            )
+
+
+def _label(value: object, what: str, index: int) -> int:
+    """A class index: a Python, NumPy or 0-d integer tensor int; a float or text label is refused, not rounded."""
+    if isinstance(value, torch.Tensor) and value.dim() == 0 and not value.is_floating_point():
+        if not value.is_complex() and value.dtype != torch.bool:
+            return int(value)
+    elif isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    raise AutoscError(
+        f"{what} labels must be whole class indices (0 .. classes - 1); item {index}'s label is {repr(value)[:60]} "
+        f"({type(value).__name__})"
+    )
+
+
+def _labels(dataset: Dataset, what: str) -> list[int]:
     """Every label, read from ``targets`` (through subsets, or a TensorDataset's second tensor) when there is one,
     else item by item."""
     base, indices = flatten_subsets(dataset)
@@ -46,9 +79,12 @@ def _labels(dataset: Dataset) -> list[int]:
     if targets is None and isinstance(base, TensorDataset) and len(base.tensors) == 2:
         targets = base.tensors[1]
     if targets is None:
-        return [int(base[i][1]) for i in indices]
-    targets = [int(t) for t in targets]
-    return [targets[i] for i in indices]
+        return [_label(base[i][1], what, n) for n, i in enumerate(indices)]
+    if isinstance(targets, torch.Tensor):  # one dtype for all: checked once
+        if targets.is_floating_point() or targets.is_complex() or targets.dtype == torch.bool:
+            raise AutoscError(f"{what} labels must be whole class indices (0 .. classes - 1), not {targets.dtype}")
+        targets = targets.reshape(-1).tolist()
+    return [_label(targets[i], what, n) for n, i in enumerate(indices)]
 
 
 def from_datasets(
@@ -65,7 +101,9 @@ def from_datasets(
     if x.shape != x_test.shape:
         raise AutoscError(f"train_data images are {tuple(x.shape)} but test_data images are {tuple(x_test.shape)}")
     classes = getattr(train_set, "classes", None)
-    labels, test_labels = _labels(train_set), _labels(test_set)
+    _same_size(train_set, x.shape, "train_data")
+    _same_size(test_set, x.shape, "test_data")
+    labels, test_labels = _labels(train_set, "train_data"), _labels(test_set, "test_data")
     if num_classes is None:
         num_classes = len(classes) if classes is not None else max(labels) + 1
     for what, found in (("train_data", labels), ("test_data", test_labels)):

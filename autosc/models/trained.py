@@ -58,6 +58,7 @@ def _read(path: str | os.PathLike) -> tuple[dict[str, Tensor], str]:
             f"--weights {path} holds no state dict (a dict of tensors, or one under 'state_dict' or 'model'); "
             "save it with torch.save(model.state_dict(), path)"
         )
+    _refuse_sparse(data, path)
     if all(k.startswith("module.") for k in data):
         data = {k.removeprefix("module."): v for k, v in data.items()}
     return dict(data), hashlib.sha256(raw).hexdigest()
@@ -65,6 +66,18 @@ def _read(path: str | os.PathLike) -> tuple[dict[str, Tensor], str]:
 
 def _is_state(data: dict) -> bool:
     return bool(data) and all(isinstance(k, str) and isinstance(v, Tensor) for k, v in data.items())
+
+
+def _refuse_sparse(state: dict[str, Tensor], path: Path) -> None:
+    """A sparse tensor (a pruned network saved as one) is one line saying how to save it dense: it would pass every
+    shape check and then fail deep inside ``load_state_dict``."""
+    sparse = [k for k, v in state.items() if v.layout != torch.strided]
+    if sparse:
+        more = " ..." if len(sparse) > 3 else ""
+        raise AutoscError(
+            f"--weights {path} holds sparse tensors ({', '.join(sparse[:3])}{more}); autosc reads dense weights: "
+            "save them with torch.save({k: v.to_dense() for k, v in model.state_dict().items()}, path)"
+        )
 
 
 def mismatches(net: nn.Module, state: dict[str, Tensor]) -> list[str]:

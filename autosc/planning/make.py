@@ -49,7 +49,7 @@ def make_plan(
     start = start or _load_start(model, config, classes, in_channels, fixed, seed)
     human = start.spec
     if human.module is not None and classes is not None:
-        _check_outputs(human.module, size, in_channels, classes)
+        check_outputs(human.module, size, in_channels, classes)
     human_cost = human_network_cost(human, size)
     timing = timing or ProbeSettings()
     budget, sizing, human_ms = _budget(config, budget, human, human_cost, size, fixed is None, width_ratio, timing)
@@ -114,7 +114,7 @@ def _load_start(
                       in_channels=in_channels, new_head=config.new_head, seed=seed)  # fmt: skip
 
 
-def _check_outputs(module: nn.Module, size: tuple[int, int], in_channels: int, num_classes: int) -> None:
+def check_outputs(module: nn.Module, size: tuple[int, int], in_channels: int, num_classes: int) -> None:
     """A module instance must output one logit per class of the data: checked on the meta device (no arithmetic)."""
     probe = meta_copy(module).eval()
     try:

@@ -20,6 +20,7 @@ from ..distributed import DistContext
 from ..errors import AutoscError
 from ..models.trained import Start
 from ..planning import network_from_config
+from ..planning.make import check_outputs
 from ..report import Report, write_report
 from ..report.build import Context, Measured
 from ..stored import check_plan
@@ -155,6 +156,8 @@ def _start_state(
 ) -> StartState:
     """Load the start, measure its own accuracy, and choose the recipe: a weights file is a trained start; a module
     instance is one if it scores above chance (it may be fresh)."""
+    if inputs.model is not None:  # it must take the data and score every label before it is evaluated on them
+        check_outputs(inputs.model, size, bundle.channels, bundle.num_classes)
     start = stages.load_start_network(config, bundle, inputs.model)
     human = start.build()
     accuracy, looks_trained = (None, None), False
