@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from .config import PlanConfig, RunConfig
@@ -15,6 +16,7 @@ from .errors import AutoscError
 from .export import ExportResult, export_onnx
 from .models import ModelSpec, default_input_size
 from .planning import Plan, make_plan
+from .resources import check_batch
 from .units import parse_input_size
 
 
@@ -31,6 +33,7 @@ def count_model(
     """Build a network by name and count it; the dict is what ``autosc count --json`` prints."""
     check_convention(convention, "--convention")
     size = parse_input_size(input_size if input_size is not None else default_input_size(model))
+    check_batch("--input-size", 1, (in_channels, *size))  # counting runs one image through the network
     spec = ModelSpec(model, width=width, num_classes=num_classes, in_channels=in_channels)
     net = spec.build()
     report = count(net, size, convention=convention)
@@ -112,8 +115,9 @@ def load_frozen(path: str | os.PathLike, model: str | nn.Module | None = None) -
     """The frozen network of a compress run (its ``frozen.pt``, or the run folder), in eval mode.
 
     ``model``: for a network made from your own module instance, a fresh instance of that class (the
-    learned shape is applied to it and the trained weights loaded); for a builder reference, its name.
-    A zoo network needs nothing: the file holds data only (``weights_only=True``).
+    learned shape is applied to it and the trained weights loaded; an instance given for a zoo network is
+    used the same way); for a builder reference, its name. A zoo network needs nothing: the file holds data
+    only (``weights_only=True``). An instance that is not the stored network is refused, naming what differs.
     """
     from .freeze import load_frozen as load
     from .run.folder import RunFolder
@@ -121,5 +125,43 @@ def load_frozen(path: str | os.PathLike, model: str | nn.Module | None = None) -
     path = Path(path)
     if path.is_dir():
         path = RunFolder(path).frozen
+    if isinstance(model, nn.Module):
+        _check_instance(path, model)
     net, _ = load(path, model=model)
     return net
+
+
+def _check_instance(path: Path, model: nn.Module) -> None:
+    """Refuse ``model`` unless the learned shape applies to it and the stored weights fit it, in one line: a
+    wrong instance otherwise fails inside the rebuild (a cell it lacks) or loads as some other network."""
+    from . import io
+    from .freeze import build_frozen
+    from .models.trained import mismatches
+
+    data = io.load(path, expect=(io.FROZEN_FORMAT,))
+    spec, state = data.get("shape_spec"), data.get("state_dict")
+    if not isinstance(spec, dict) or not isinstance(state, dict) or not all(map(torch.is_tensor, state.values())):
+        return  # a damaged file: loading it says what is wrong
+    entries = spec.get("adaptors") if isinstance(spec.get("adaptors"), list) else []
+    cells = [e["name"] for e in entries if isinstance(e, dict) and isinstance(e.get("name"), str)]
+    problems = [f"it has no cell {name}" for name in cells if not _has_module(model, name)]
+    if not problems:
+        try:
+            problems = mismatches(build_frozen(spec, model=model), state)
+        except AutoscError:
+            return  # the file's own fault, said by loading it
+    if problems:
+        stored = spec["model"].get("name") if isinstance(spec.get("model"), dict) else None
+        more = " ..." if len(problems) > 3 else ""
+        raise AutoscError(
+            f"model={type(model).__name__}(...) is not the network stored in {path} ({stored}): "
+            f"{'; '.join(problems[:3])}{more}; pass a fresh instance of the class that run compressed"
+        )
+
+
+def _has_module(net: nn.Module, name: str) -> bool:
+    try:
+        net.get_submodule(name)
+    except AttributeError:
+        return False
+    return True

@@ -98,6 +98,11 @@ class PlanConfig(BudgetOptions):  # type: ignore[misc,valid-type]
             raise AutoscError(f"--no-budget trains without a budget; drop it, or drop {flags}")
         if self.init_factor is not None and not 0.5 < self.init_factor < 1:
             raise AutoscError(f"--init-factor must be in (0.5, 1), got {self.init_factor}")
+        if self.init_factor is not None and self.mode in MODES and not MODES[self.mode].standard:
+            raise AutoscError(
+                f"--init-factor starts the standard adaptors, and --mode {self.mode} has none: "
+                "drop it, or use --mode standard or both"
+            )
         if self.new_head and self.weights is None:
             raise AutoscError("--new-head replaces the classifier of a trained network: give its --weights")
         for term in TERMS.values():  # grammar errors before any data is read

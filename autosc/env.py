@@ -12,6 +12,7 @@ import os
 import platform
 import sys
 from importlib import metadata
+from types import ModuleType
 
 import numpy as np
 
@@ -53,14 +54,34 @@ def _version(module: str) -> str | None:
     return str(version)
 
 
-def _ort_providers() -> list[str]:
+def onnxruntime() -> ModuleType:
+    """ONNX Runtime with its telemetry off; every import of it in autosc comes through here.
+
+    On Linux, recent ONNX Runtime releases keep a device id and an event database under
+    ``~/.cache/Microsoft/DeveloperTools/.onnxruntime`` and a session file in ``$TMPDIR``, from its first
+    import, unless ``ORT_DISABLE_TELEMETRY=1`` is set by then (measured with 1.32: nothing is written); a
+    compression run has no use for them (docs/reliability.md, What autosc writes outside the run folder).
+    A value the user set is kept. When onnxruntime was imported before autosc, its events are at least
+    turned off for the sessions autosc opens.
+    """
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
     import onnxruntime as ort
+
+    disable = getattr(ort, "disable_telemetry_events", None)  # absent from some builds
+    if disable is not None and os.environ["ORT_DISABLE_TELEMETRY"] == "1":
+        disable()
+    return ort
+
+
+def _ort_providers() -> list[str]:
+    ort = onnxruntime()
 
     return list(ort.get_available_providers())
 
 
 def environment() -> dict:
     """Library versions, CPU and Python: what a latency number depends on besides the network."""
+    onnxruntime()  # imported with its telemetry off before its version is read
     return {
         "onnxruntime": _version("onnxruntime"),
         "onnx": _version("onnx"),

@@ -22,3 +22,11 @@ def one_line(exc: BaseException) -> str:
     """The first line of an exception's message (its type name if it has none), to quote inside an AutoscError."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def warn(message: str) -> None:
+    """One ``warning: ...`` line on stderr: something the user should know that does not stop the command (a
+    cache that cannot be written). Printed directly, not through :mod:`warnings`, whose format takes two lines."""
+    import sys
+
+    print(f"warning: {message}", file=sys.stderr, flush=True)

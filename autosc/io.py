@@ -98,19 +98,67 @@ def load(path: str | os.PathLike, expect: tuple[str, ...] = (CHECKPOINT_FORMAT, 
     """Open an autosc file safely (``weights_only=True``); a missing or foreign file is a one-line error."""
     path = Path(path)
     if not path.is_file():
-        raise AutoscError(f"{path} does not exist (expected an autosc checkpoint or frozen model)")
+        what = "is a folder" if path.is_dir() else "does not exist"
+        raise AutoscError(f"{path} {what} (expected an autosc checkpoint or frozen model file)")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        first = one_line(exc)
-        raise AutoscError(f"cannot read {path}: not an autosc checkpoint or frozen model ({first[:200]})") from exc
+        raise AutoscError(f"cannot read {path} as an autosc checkpoint or frozen model: {load_problem(exc)}") from exc
     if not isinstance(data, dict) or data.get("format") not in expect:
         raise AutoscError(f"{path} is not an autosc file of kind {' or '.join(expect)}")
     return data
 
 
+#: Terminal colour codes torch puts in its messages; the Python class a weights-only load refused.
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
+
+
+def load_problem(exc: BaseException) -> str:
+    """Why ``torch.load(weights_only=True)`` refused a file, as plain words for one error line.
+
+    torch's own message spans many lines, carries terminal colour codes and advises ``weights_only=False``,
+    which would run whatever code the file holds: autosc never passes that advice on. A file that pickles
+    Python objects is said to hold them (naming the first one refused); any other failure is a file torch
+    cannot read, with torch's first sentence.
+    """
+    text = _ANSI.sub("", str(exc))
+    refused = _GLOBAL.search(text)
+    if refused is not None:
+        return f"it holds Python objects other than tensors (here {refused[1]}), and autosc reads only weights (state dicts)"
+    detail = text.split("WeightsUnpickler error:")[-1] if "WeightsUnpickler error:" in text else text
+    first = one_line(ValueError(detail)).split(". ")[0].rstrip(".")
+    return f"it is not a file torch.save wrote, or it is damaged ({first})"
+
+
+def non_float(net: torch.nn.Module, state_dict: dict[str, Any]) -> list[str]:
+    """The entries of ``state_dict`` holding integer, boolean or complex values where ``net`` holds real
+    floating-point ones: loading would cast them without a word (a BatchNorm's int64 ``num_batches_tracked``
+    is the network's own type, so it passes)."""
+    own = net.state_dict()
+    return [
+        f"{key} holds {str(value.dtype).removeprefix('torch.')} values"
+        for key, value in state_dict.items()
+        if key in own and own[key].is_floating_point() and isinstance(value, torch.Tensor)
+        and not value.is_floating_point()
+    ]  # fmt: skip
+
+
+def refuse_non_float(net: torch.nn.Module, state_dict: dict[str, Any], source: str) -> None:
+    """One line naming the first non-floating entries of ``state_dict`` (see :func:`non_float`)."""
+    problems = non_float(net, state_dict)
+    if problems:
+        more = " ..." if len(problems) > 3 else ""
+        raise AutoscError(
+            f"{source}: {'; '.join(problems[:3])}{more} where the network has floating-point weights; "
+            "autosc reads float32, float16, bfloat16 or float64 weights"
+        )
+
+
 def load_state(net: torch.nn.Module, state_dict: Any, source: str | os.PathLike) -> None:
     """``net.load_state_dict`` for weights read from a file: a foreign or edited state dict is one clear line."""
+    if isinstance(state_dict, dict):
+        refuse_non_float(net, state_dict, str(source))
     try:
         net.load_state_dict(state_dict)
     except (KeyError, RuntimeError, TypeError, AttributeError) as exc:

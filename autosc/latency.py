@@ -18,9 +18,10 @@ import numpy as np
 import onnx
 from rich.table import Table
 
-from .env import cpu_model, environment, n_cores
+from .env import cpu_model, environment, n_cores, onnxruntime
 from .errors import AutoscError
 from .export import export_onnx, load_onnx
+from .resources import check_batch
 
 if TYPE_CHECKING:
     from torch import nn
@@ -82,7 +83,7 @@ def _model_info(path: str, in_shape: tuple[int, ...] | None) -> dict:
 
 
 def _session(path: str, threads: int):
-    import onnxruntime as ort
+    ort = onnxruntime()  # telemetry off
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
@@ -165,6 +166,9 @@ def bench(
         raise AutoscError(f"block must be an integer >= 1, got {block!r}")
     names = _labels(paths, labels)
     infos = [_model_info(p, tuple(in_shape) if in_shape is not None else None) for p in paths]
+    for info in infos:  # before any input is drawn
+        for b in batches:
+            check_batch("--batch", b, tuple(info["shape"][1:]))
     results = []
     for t in threads:
         for b in batches:

@@ -7,7 +7,11 @@ its one error boundary.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
+import sys
+from pathlib import Path
 
 from rich.console import Console
 
@@ -24,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     full traceback in a log file.
     """
     err = Console(stderr=True, highlight=False, soft_wrap=True)
+    _private_matplotlib_folder()
     try:
         result = app(args=argv, prog_name="autosc", standalone_mode=False)
     except AutoscError as exc:
@@ -62,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     return result if isinstance(result, int) else 0
 
 
+#: Internal-error logs kept in the temporary folder: a new one removes the user's older ones beyond these.
+KEEP_ERROR_LOGS = 10
+
+
 def _write_traceback(exc: BaseException) -> str:
     """The full traceback of an internal error, in a temporary log file whose path the error line names."""
     import tempfile
@@ -70,7 +79,41 @@ def _write_traceback(exc: BaseException) -> str:
     fd, path = tempfile.mkstemp(prefix="autosc-error-", suffix=".log")
     with os.fdopen(fd, "w") as handle:
         handle.write("".join(traceback.format_exception(exc)))
+    _prune_error_logs(Path(path).parent, KEEP_ERROR_LOGS)
     return path
+
+
+def _prune_error_logs(folder: Path, keep: int) -> None:
+    """Remove all but the newest ``keep`` of this user's ``autosc-error-*.log`` in ``folder``: logs of a
+    recurring error would otherwise pile up in /tmp. Another user's files and symbolic links are left alone."""
+    logs = []
+    for path in folder.glob("autosc-error-*.log"):
+        with contextlib.suppress(OSError):
+            info = path.lstat()
+            if stat.S_ISREG(info.st_mode) and info.st_uid == os.getuid():
+                logs.append((info.st_mtime_ns, path.name, path))
+    for *_, old in sorted(logs, reverse=True)[keep:]:
+        with contextlib.suppress(OSError):
+            old.unlink()
+
+
+def _private_matplotlib_folder() -> None:
+    """Point matplotlib's configuration and font cache at a temporary folder removed at exit, unless the user
+    chose one (``MPLCONFIGDIR``) or matplotlib is loaded already.
+
+    Otherwise drawing the report makes ``~/.config/matplotlib`` and writes ``~/.cache/matplotlib``: a command
+    leaves nothing in the home folder it was not asked to (docs/reliability.md, What autosc writes outside the
+    run folder). matplotlib reads the variable when it is first imported, which is when a report is drawn.
+    """
+    if os.environ.get("MPLCONFIGDIR") or "matplotlib" in sys.modules:
+        return
+    import atexit
+    import shutil
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="autosc-matplotlib-")
+    os.environ["MPLCONFIGDIR"] = folder
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
 
 
 __all__ = ["app", "main"]

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import io
-from ..errors import AutoscError
+from ..errors import AutoscError, warn
 
 FORMAT = "autosc-latency/3"  # 2: the human size is its own (Resize-free) entry; 3: random probes, warm blocks
 
@@ -235,11 +235,20 @@ def read_cache(key: dict, cache_dir: str | os.PathLike | None = None) -> dict | 
     return data if isinstance(data, dict) and data.get("key") == json.loads(json.dumps(key, default=str)) else None
 
 
-def write_cache(record: dict, cache_dir: str | os.PathLike | None = None) -> Path:
-    """Write ``record`` (which holds its ``key``) atomically: a stopped measurement never leaves half a file."""
+def write_cache(record: dict, cache_dir: str | os.PathLike | None = None) -> Path | None:
+    """Write ``record`` (which holds its ``key``) atomically: a stopped measurement never leaves half a file.
+
+    The cache only saves time: a folder that cannot be written (full, read-only, not a folder) is one warning
+    line naming it, and the measurement is used as it is (None: nothing was written).
+    """
     path = cache_path(record["key"], cache_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return io.write_json(path, record)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return io.write_json(path, record)
+    except (OSError, AutoscError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        warn(f"cannot write the latency cache {path} ({reason}); this run uses its measurement all the same")
+        return None
 
 
 def load_cached(key: dict, cache_dir: str | os.PathLike | None = None) -> LatencyModel | None:
@@ -251,6 +260,6 @@ def load_cached(key: dict, cache_dir: str | os.PathLike | None = None) -> Latenc
         return None
 
 
-def save_cached(model: LatencyModel, cache_dir: str | os.PathLike | None = None) -> Path:
+def save_cached(model: LatencyModel, cache_dir: str | os.PathLike | None = None) -> Path | None:
     """Cache the model as measured: a run's calibration stays with the run."""
     return write_cache(dataclasses.replace(model, calibration=1.0).to_dict(), cache_dir)

@@ -63,11 +63,9 @@ class ProbeSettings:
 
 
 def _environment_key() -> dict:
-    import onnxruntime
+    from ..env import cpu_model, onnxruntime
 
-    from ..env import cpu_model
-
-    return {"onnxruntime": onnxruntime.__version__, "torch": torch.__version__.split("+")[0], "cpu": cpu_model()}
+    return {"onnxruntime": onnxruntime().__version__, "torch": torch.__version__.split("+")[0], "cpu": cpu_model()}
 
 
 def time_network(net: nn.Module, input_size: tuple[int, int], in_channels: int, *, threads: int, batch: int,

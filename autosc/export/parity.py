@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..env import onnxruntime
 from ..errors import AutoscError
 from ._common import as_list, eval_mode, model_device, one_line
 
@@ -19,7 +20,7 @@ ORT_LEVELS = ("ORT_DISABLE_ALL", "ORT_ENABLE_ALL")
 
 
 def _ort_run(onnx_path: str, x: np.ndarray, level: str) -> list[np.ndarray]:
-    import onnxruntime as ort
+    ort = onnxruntime()  # telemetry off
 
     opts = ort.SessionOptions()
     opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)

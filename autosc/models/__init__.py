@@ -94,16 +94,17 @@ def spec_from_file(data: dict, *, source: str, model: str | nn.Module | None = N
     A zoo name is used as it is. A builder reference (``file.py:build``) is
     used only when the user names it themselves (``model``, e.g. ``--model``):
     a crafted file must not be able to make autosc import a file or module.
-    A network made from a module instance needs a fresh instance as ``model``.
+    A network made from a module instance needs a fresh instance as ``model``; an instance given is used
+    whatever the file names (a zoo network too), and the caller checks that it fits the stored weights.
     """
     if not isinstance(data, dict) or not isinstance(data.get("name"), str):
         raise AutoscError(f"{source} holds no model spec (a model name); is it an autosc file?")
     name = data["name"]
-    if is_zoo_model(name):
-        return _spec(data, source)
-    if isinstance(model, nn.Module):
+    if isinstance(model, nn.Module):  # the caller's own instance, whatever the file names (a zoo network too)
         spec = _spec(data, source)
         return ModelSpec(spec.name, 1.0, spec.num_classes, spec.in_channels, model)
+    if is_zoo_model(name):
+        return _spec(data, source)
     if name.startswith(INSTANCE_PREFIX):
         raise AutoscError(
             f"{source} was made from a module instance ({name.removeprefix(INSTANCE_PREFIX)}); "

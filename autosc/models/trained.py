@@ -20,7 +20,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from ..errors import AutoscError, one_line
+from ..errors import AutoscError
+from ..io import load_problem, refuse_non_float
 from . import ModelSpec, scales_width
 from .widen import widen
 
@@ -41,13 +42,13 @@ def _read(path: str | os.PathLike) -> tuple[dict[str, Tensor], str]:
     """The state dict and the SHA-256 of the file's bytes, from one read of it."""
     path = Path(path)
     if not path.is_file():
-        raise AutoscError(f"--weights {path} does not exist; give the file torch.save(model.state_dict()) wrote")
+        what = "is a folder" if path.is_dir() else "does not exist"
+        raise AutoscError(f"--weights {path} {what}; give the file torch.save(model.state_dict()) wrote")
     raw = path.read_bytes()
     try:
         data = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     except Exception as exc:
-        first = one_line(exc)
-        raise AutoscError(f"cannot read --weights {path} as a state dict ({first[:160]})") from exc
+        raise AutoscError(f"cannot read --weights {path}: {load_problem(exc)}") from exc
     if isinstance(data, dict) and not _is_state(data):
         for key in ("state_dict", "model"):
             if isinstance(data.get(key), dict) and _is_state(data[key]):
@@ -125,8 +126,10 @@ def trained_width(spec: ModelSpec, state: dict[str, Tensor], source: str) -> flo
         net = spec.build()
     problems = mismatches(net, state)
     hint = _hint(spec, state, widths)
+    classes = spec.num_classes if spec.num_classes is not None else _file_shape(net.state_dict())[0]
+    shape = f"{classes} classes, " if classes is not None else ""  # the family's default when none was asked for
     raise AutoscError(
-        f"--weights {source} does not fit {spec.name} ({spec.num_classes} classes, {spec.in_channels} input "
+        f"--weights {source} does not fit {spec.name} ({shape}{spec.in_channels} input "
         f"channels) at any width: {'; '.join(problems[:3])}{' ...' if len(problems) > 3 else ''}{hint}"
     )
 
@@ -215,6 +218,7 @@ def load_start(
         if problems:
             more = " ..." if len(problems) > 3 else ""
             raise AutoscError(f"--weights {weights} does not fit the given module: {'; '.join(problems[:3])}{more}")
+        refuse_non_float(model, state, f"--weights {weights}")
         return Start(spec, state, str(weights), sha256)
     spec = ModelSpec(model, width_hint, num_classes, in_channels)
     if weights is None:
@@ -223,6 +227,8 @@ def load_start(
     if new_head:
         state = new_classifier(spec, state, num_classes, seed=seed, source=str(weights))
     width = trained_width(spec, state, str(weights))
+    with torch.device("meta"):
+        refuse_non_float(spec.at_width(width).build(), state, f"--weights {weights}")
     return Start(spec.at_width(width), state, str(weights), sha256)
 
 
@@ -238,8 +244,13 @@ def new_classifier(
         net = spec.build()
     linears = [name for name, m in net.named_modules() if isinstance(m, nn.Linear)]
     key = f"{linears[-1]}.weight" if linears else None
-    if key is None or key not in state or state[key].dim() != 2:
-        raise AutoscError(f"--new-head: --weights {source} has no classifier {key or '(no nn.Linear)'} to replace")
+    if key is None:
+        raise AutoscError(f"--new-head replaces the last nn.Linear of {spec.name}, and it has none")
+    if key not in state or state[key].dim() != 2:
+        raise AutoscError(
+            f"--new-head replaces {spec.name}'s classifier (the last nn.Linear, {key}), and --weights {source} "
+            f"holds no 2-D {key}: is it a state dict of {spec.name}?"
+        )
     features = int(state[key].shape[1])
     classes = num_classes if num_classes is not None else int(state[key].shape[0])
     with torch.random.fork_rng(devices=[]):

@@ -15,6 +15,7 @@ from ..cost.width import AUTO_WIDTH_RATIO, human_network_cost
 from ..errors import AutoscError, UnreachableBudget, one_line
 from ..models import ModelSpec, default_input_size
 from ..models.trained import Start, load_start
+from ..resources import check_batch
 from ..units import parse_input_size
 from . import latency as latency_planning
 from .adapt import adapt_network
@@ -96,6 +97,7 @@ def _budget(
     )  # fmt: skip
     if budget.limit(latency_planning.KEY) is None:
         return budget, budget, None
+    check_batch("--latency-batch", budget.latency_batch, (human.in_channels, *size))  # before anything is timed
     human_ms = latency_planning.time_spec(human, size, budget, timing)
     sizing = latency_planning.width_budget(human, size, budget, ratio, timing) if auto else budget
     return budget, sizing, human_ms

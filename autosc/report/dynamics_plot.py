@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from matplotlib.ticker import MaxNLocator
 
 from ..adaptor.module import alpha_to_factor
 from ..units import format_count
@@ -174,6 +173,8 @@ def _epoch_axis(ax: Any, xs: list[float], fallback: float) -> None:
     if 0 < len(whole) <= 12:
         ax.set_xticks(whole)
     else:
+        from matplotlib.ticker import MaxNLocator  # matplotlib is imported only to draw (autosc/report/_figure.py)
+
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     ax.set_xlabel("epoch")
 

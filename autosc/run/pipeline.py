@@ -23,6 +23,7 @@ from ..planning import network_from_config
 from ..planning.make import check_outputs
 from ..report import Report, write_report
 from ..report.build import Context, Measured
+from ..resources import check_run
 from ..stored import check_plan
 from ..train import TrainConfig
 from ..train.runtime import Stopped, check_compiler, resolve_device, stop_at_once
@@ -133,7 +134,9 @@ def _validate(config: RunConfig, inputs: Inputs) -> tuple[int, int] | None:
         raise AutoscError("--baseline builds the human network at another width, which a module instance cannot do")
     size = _input_size(config, inputs)
     if size is not None:  # bad hyper-parameters are refused before any data is read
-        config.train.resolve(config.plan.model, size).validate()
+        train = config.train.resolve(config.plan.model, size)
+        train.validate()
+        check_run(size, train.batch_size, config.plan.latency_batch if config.plan.latency is not None else None)
         if not inputs.python_data:
             require_data(config.dataset)
     return size

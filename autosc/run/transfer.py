@@ -14,6 +14,7 @@ from typing import Any
 
 from torch.utils.data import DataLoader, Dataset
 
+from ..adaptor import MODES
 from ..cost.terms import TERMS
 from ..errors import AutoscError
 from .compress import Result, compress, read_preset
@@ -53,10 +54,11 @@ def transfer(
         raise AutoscError(
             "transfer starts from a trained network: give --weights FILE (what torch.save(model.state_dict()) wrote)"
         )
-    preset_values = read_preset(preset) if preset is not None else {}
-    given = {**TRANSFER_DEFAULTS, **preset_values, **{k: v for k, v in options.items() if v is not None}}
-    if not any(given.get(t.option) is not None for t in TERMS.values()):
-        given["no_budget"] = True
+    typed = read_preset(preset) if preset is not None else {}
+    typed.update({k: v for k, v in options.items() if v is not None})
+    # A resumed run takes its configuration from run.json: only what the caller typed is compared with it there,
+    # never transfer's defaults (they would contradict a run started with other options, or a compress run).
+    given = typed if resume else _with_defaults(typed)
     if out is None and model is not None:
         tag = re.sub(r"[^A-Za-z0-9._]", "-", f"{Path(str(model).split(':')[0]).stem}-transfer-{data or 'data'}")
         out = Path("exports") / tag
@@ -64,3 +66,18 @@ def transfer(
         model, weights=str(weights) if weights is not None else None, data=data, train_data=train_data,
         test_data=test_data, out=out, resume=resume, force=force, quiet=quiet, verb="transfer", **given,
     )  # fmt: skip
+
+
+def _with_defaults(typed: dict[str, Any]) -> dict[str, Any]:
+    """``typed`` over :data:`TRANSFER_DEFAULTS`, and no budget unless one is typed.
+
+    The AutoTL start factor belongs to the standard adaptors: with a ``mode`` that has none (``autosc``) it is
+    left out unless typed, so that the mode's refusal of an unused ``--init-factor`` concerns only the user's own.
+    """
+    given = {**TRANSFER_DEFAULTS, **typed}
+    mode = MODES.get(given["mode"]) if isinstance(given.get("mode"), str) else None
+    if "init_factor" not in typed and mode is not None and not mode.standard:
+        del given["init_factor"]
+    if not any(given.get(t.option) is not None for t in TERMS.values()):
+        given["no_budget"] = True
+    return given

@@ -352,6 +352,138 @@ def test_a_run_started_before_device_data_resumes_on_the_loader(tmp_path):
     assert _stored(RunFolder(new), {})[0].train.device_data == "auto"
 
 
+# -- silent or misleading (issue 28) ---------------------------------------------------------------------
+
+
+def _stored_transfer_run(folder: Path) -> None:
+    """The run.json of an ``autosc transfer`` started under a budget (so its own defaults say --no-budget off)."""
+    folder.mkdir()
+    flat = {"model": "resnet18_cifar", "budget": "8M", "data": "synthetic", "epochs": 1, "weights": "/w.pt",
+            "mode": "standard", "new_head": True, "init_factor": 0.55, "adaptor_mix": "blend", "distill": False}  # fmt: skip
+    stored = {"model": flat["model"], "config": RunConfig.from_flat(flat).to_dict(), "command": "autosc transfer ...",
+              "plan": {}}  # fmt: skip
+    io.write_json(folder / "run.json", stored)
+
+
+def test_transfer_resume_compares_only_the_options_typed(cli, tmp_path, monkeypatch):
+    """transfer's own defaults are not options the user typed: its run resumes, and on a compress run only what
+    was typed is named as contradicting it."""
+    from autosc.run import pipeline
+
+    resumed = []
+
+    def run(config, folder, *args):
+        resumed.append(config)  # the stored run goes on from here (training is not what this test checks)
+        return pipeline.Result(folder.root, None, None)
+
+    monkeypatch.setattr(pipeline, "run", run)
+    own = tmp_path / "transfer"
+    _stored_transfer_run(own)
+    result = cli("transfer", "--out", own, "--resume", "--quiet")
+    assert result.code == 0 and result.err == "", result.err
+    assert (resumed[0].plan.mode, resumed[0].plan.budget, resumed[0].plan.no_budget) == ("standard", "8M", False)
+    other = tmp_path / "compress"
+    _stored_run(other)
+    result = cli("transfer", "--out", other, "--resume", "--epochs", "3")
+    assert_one_line_error(result, "contradict it: --epochs 3 (the run has 1). Drop them")
+    for untyped in ("--mode", "--new-head", "--init-factor", "--no-budget", "--adaptor-mix", "--distill"):
+        assert untyped not in result.err
+    assert len(resumed) == 1
+
+
+def test_init_factor_is_refused_where_no_adaptor_uses_it(cli, tmp_path):
+    """--init-factor starts standard adaptors; --mode autosc has none, so the value would be silently unused."""
+    result = cli("compress", *REFUSED_RUN, "--init-factor", "0.6", "--out", tmp_path / "run")
+    assert_one_line_error(result, "--init-factor starts the standard adaptors, and --mode autosc has none")
+    assert not (tmp_path / "run").exists()
+    # transfer's own start factor is its default for standard adaptors only: --mode autosc drops it, not refuses
+    from autosc.run.transfer import _with_defaults
+
+    assert "init_factor" not in _with_defaults({"mode": "autosc"})
+    assert _with_defaults({})["init_factor"] == 0.55
+    assert _with_defaults({"mode": "autosc", "init_factor": 0.6})["init_factor"] == 0.6  # typed: refused later
+
+
+def _tiny_onnx(path: Path) -> Path:
+    """An ONNX file with one float image input of dynamic batch (3x32x32), for bench's size checks."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "tiny",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, 32, 32])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 3, 32, 32])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    onnx.save(model, path)
+    return path
+
+
+def test_bench_refuses_a_batch_larger_than_memory(cli, tmp_path):
+    """10^9 images of 3x32x32 float32 are 12 TB: refused with the limit, before any input is drawn."""
+    onnx_file = _tiny_onnx(tmp_path / "tiny.onnx")
+    result = cli("bench", onnx_file, "--batch", "1000000000", "--runs", "2", "--threads", "1")
+    assert_one_line_error(result, "--batch: a batch of 1000000000 at 3x32x32 needs at least", "available")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.onnx"]
+
+
+def test_internal_error_logs_do_not_pile_up(cli, tmp_path, monkeypatch):
+    """Each internal error writes a log; only the newest KEEP_ERROR_LOGS of them stay in the temporary folder."""
+    import os
+    import tempfile
+
+    from autosc.cli import KEEP_ERROR_LOGS
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("something autosc got wrong")
+
+    monkeypatch.setattr("autosc.api.count_model", broken)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    for age in range(KEEP_ERROR_LOGS + 3):  # older logs, the oldest first
+        old = tmp_path / f"autosc-error-old{age:02d}.log"
+        old.write_text("an old traceback")
+        os.utime(old, ns=(10**18 + age, 10**18 + age))
+    (tmp_path / "autosc-error-notes.txt").write_text("not a log")
+    result = cli("count", "mobilenet_v2")
+    log = Path(result.err.strip().rsplit("full traceback in ", 1)[1])
+    logs = sorted(p.name for p in tmp_path.glob("autosc-error-*.log"))
+    assert len(logs) == KEEP_ERROR_LOGS and log.name in logs and "autosc-error-old00.log" not in logs
+    assert (tmp_path / "autosc-error-notes.txt").exists()
+
+
+#: What a compress run leaves outside its run folder, HOME and TMPDIR its own (docs/reliability.md, What autosc
+#: writes outside the run folder): only the empty cache folder PyTorch makes when its exporter is imported.
+WRITTEN_OUTSIDE = ["tmp/torchinductor_{user}"]
+
+
+@pytest.mark.slow
+def test_a_run_writes_outside_its_folder_only_what_the_docs_list(tmp_path):
+    """A tiny compress run in a subprocess, HOME and TMPDIR empty folders: the files left there are the list."""
+    import getpass
+    import os
+    import re
+
+    from ..conftest import TINY_RUN
+
+    home, tmp, work = tmp_path / "home", tmp_path / "tmp", tmp_path / "work"
+    for folder in (home, tmp, work):
+        folder.mkdir()
+    # the test process's own settings (torch sets TORCHINDUCTOR_CACHE_DIR once imported) must not leak in
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "MPL", "TORCHINDUCTOR_", "ORT_"))}
+    env.update(HOME=str(home), TMPDIR=str(tmp), OMP_NUM_THREADS="1")
+    done = subprocess.run(
+        [sys.executable, "-m", "autosc", "compress", *TINY_RUN, "--epochs", "1", "--out", "run", "--quiet"],
+        cwd=work, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    user = re.sub(r'[\\/:*?"<>|]', "_", getpass.getuser())  # as torch names its folder
+    expected = [w.format(user=user) for w in WRITTEN_OUTSIDE]
+    assert sorted(str(p.relative_to(tmp_path)) for root in (home, tmp) for p in root.rglob("*")) == expected
+    assert sorted(p.name for p in work.iterdir()) == ["run"]
+
+
 # -- signals where a run has no batch boundary, and input that used to be an internal error (issue 28) -----
 
 

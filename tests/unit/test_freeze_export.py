@@ -183,3 +183,27 @@ def test_collapse_keeps_the_shape_and_drops_the_second_branch():
     assert single.macs == full.macs  # same convolutions at the same sizes
     assert single.resize_macs < full.resize_macs and single.activation_bytes < full.activation_bytes
     assert not any(isinstance(m, FrozenAdaptor) for m in collapsed.modules())
+
+
+def test_load_frozen_uses_the_instance_given_and_refuses_another_network(tmp_path):
+    """``load_frozen(run, model=instance)`` applies the learned shape to that instance; an instance of another
+    network is one line naming what differs, not an internal error from deep inside the rebuild."""
+    from autosc.models import build_model
+
+    plan = autosc.plan("mobilenet_v2_cifar", budget="8M", width=0.35)
+    frozen, spec = freeze(plan.network)
+    path = save_frozen(frozen, spec, tmp_path / "frozen.pt")
+    mine = build_model("mobilenet_v2_cifar", width=0.35)
+    mine.made_by = "the caller"  # deep-copied with the instance: shows which network was rebuilt
+    net = autosc.load_frozen(path, model=mine)
+    assert getattr(net, "made_by", None) == "the caller"
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), autosc.load_frozen(path)(x), rtol=0, atol=0)
+    for other, fragment in [
+        (build_model("resnet18_cifar"), "it has no cell features."),  # the learned shape names cells it lacks
+        (build_model("mobilenet_v2_cifar", width=1.0), "the network has"),  # same cells, other shapes
+    ]:
+        with pytest.raises(autosc.AutoscError, match="is not the network stored in") as caught:
+            autosc.load_frozen(path, model=other)
+        assert fragment in str(caught.value) and "\n" not in str(caught.value)

@@ -384,3 +384,26 @@ def test_a_latency_budget_projects_the_standard_and_both_modes(fake_timing, mode
     assert "standard" in {a.kind for a in plan.network.adaptors()}
     lat = plan.to_dict()["latency_ms"]
     assert lat["floor"] < lat["projected"] <= 1.0 < lat["widened"]  # predicted: the same hard budget as autosc mode
+
+
+@pytest.mark.parametrize("fault", ["not a folder", "disk full"])
+def test_a_cache_that_cannot_be_written_is_one_warning_and_the_measurement_stands(tmp_path, monkeypatch, capsys, fault):
+    """A full or read-only cache must not abort a --latency run: the model measured is used, the path named."""
+    from autosc import io
+    from autosc.cost import latency_model
+
+    model = LatencyModel.fit(_probes(), key={"format": "x", "name": "m"})
+    cache = tmp_path / "cache"
+    if fault == "not a folder":
+        cache.write_text("a file where the cache folder should be")
+    else:
+
+        def full(path, data):
+            raise OSError(28, "No space left on device", str(path))
+
+        monkeypatch.setattr(io, "write_json", full)
+    assert save_cached(model, cache) is None
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("warning: cannot write the latency cache "), lines
+    assert str(latency_model.cache_path(model.key, cache)) in lines[0]
+    assert "uses its measurement" in lines[0] and "Traceback" not in lines[0]

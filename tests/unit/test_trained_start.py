@@ -240,3 +240,51 @@ def test_plan_cli_reports_the_trained_width(cli, tmp_path):
     assert result.code == 0, result.err
     data = result.json()
     assert data["trained_width"] == 0.5 and data["width"] == 1.0 and data["mix"] == "straight-through"
+
+
+class NotAWeight:
+    """A Python object in a weights file: what weights_only=True refuses to unpickle."""
+
+
+def test_weights_file_messages_say_what_is_wrong_in_plain_words(cli, tmp_path):
+    """A folder, a file of pickled objects, a file of another network under --new-head: one clean line each."""
+    plan = ("plan", "mobilenet_v2_cifar", "--budget", "50%")
+    assert_one_line_error(cli(*plan, "--weights", tmp_path), f"--weights {tmp_path} is a folder")
+    torch.save({"features.0.0.weight": torch.zeros(2), "extra": NotAWeight()}, tmp_path / "objects.pt")
+    result = cli(*plan, "--weights", tmp_path / "objects.pt")
+    assert_one_line_error(result, "holds Python objects other than tensors", "NotAWeight", "reads only weights")
+    assert "weights_only" not in result.err and "\x1b" not in result.err
+    _save(build_model("resnet18_cifar", num_classes=7), tmp_path / "resnet.pt")
+    result = cli(*plan, "--new-head", "--weights", tmp_path / "resnet.pt")
+    assert_one_line_error(result, "holds no 2-D classifier.1.weight: is it a state dict of mobilenet_v2_cifar?")
+
+
+@pytest.mark.slow
+def test_weights_of_another_network_name_the_classes_the_family_has(cli, tmp_path):
+    """Without --num-classes the message says the family's own classes, never "None classes"."""
+    path = _save(build_model("resnet18_cifar", num_classes=10), tmp_path / "w.pt")
+    result = cli("plan", "mobilenet_v2_cifar", "--budget", "50%", "--weights", path)
+    assert_one_line_error(result, "does not fit mobilenet_v2_cifar (10 classes, 3 input channels)")
+    assert "None" not in result.err
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.complex64, torch.bool])
+def test_non_floating_weights_are_refused_but_batchnorm_counters_pass(tmp_path, dtype):
+    """Integer or complex values where the network has float weights would be cast without a word."""
+    from autosc import io
+    from autosc.models.trained import load_start
+
+    net = build_model("mobilenet_v2_cifar", num_classes=10)
+    state = net.state_dict()
+    assert state["features.0.1.num_batches_tracked"].dtype == torch.int64  # every BatchNorm's own counter
+    torch.save(state, tmp_path / "ok.pt")
+    assert load_start("mobilenet_v2_cifar", weights=tmp_path / "ok.pt", num_classes=10).weights is not None
+    bad = {**state, "classifier.1.weight": state["classifier.1.weight"].to(dtype)}
+    torch.save(bad, tmp_path / "bad.pt")
+    name = str(dtype).removeprefix("torch.")
+    with pytest.raises(AutoscError, match=f"classifier.1.weight holds {name} values where the network has float"):
+        load_start("mobilenet_v2_cifar", weights=tmp_path / "bad.pt", num_classes=10)
+    with pytest.raises(AutoscError, match=f"holds {name} values"):  # a module instance given with --weights
+        load_start(build_model("mobilenet_v2_cifar", num_classes=10), weights=tmp_path / "bad.pt", num_classes=10)
+    with pytest.raises(AutoscError, match=f"frozen.pt: classifier.1.weight holds {name} values"):  # a frozen file
+        io.load_state(net, bad, "frozen.pt")
