@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 import torchvision
+from filelock import FileLock  # a dependency of torch
 
 from autosc.cli import main
 
@@ -92,11 +93,17 @@ TINY_RUN_ARGS = ["compress", *TINY_RUN, "--epochs", "2", "--baseline", "--collap
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
     """The run folder of one tiny ``autosc compress`` (2 epochs, a baseline, collapsed after the shape phase, dynamo
-    export), made once per session: the checks of its files, report.json, report.md and ONNX export all read it.
-    Tests must not change it (copy it to tmp_path first)."""
-    out = tmp_path_factory.mktemp("tiny_run") / "run"
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err):
-        code = main([*TINY_RUN_ARGS, "--out", str(out)])
-    assert code == 0, err.getvalue()
+    export), made once per test session: the checks of its files, report.json, report.md and ONNX export all read
+    it. Under pytest-xdist the workers share one, made by the first that needs it (a file lock; the base temporary
+    folder's parent is common to the workers). Tests must not change it (copy it to tmp_path first)."""
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent
+    out = shared / "tiny_run" / "run"
+    with FileLock(str(shared / "tiny_run.lock")):
+        if not (out / "report.json").is_file():
+            err = io.StringIO()
+            with contextlib.redirect_stderr(err):
+                code = main([*TINY_RUN_ARGS, "--force", "--out", str(out)])
+            assert code == 0, err.getvalue()
     return out
