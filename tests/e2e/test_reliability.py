@@ -453,8 +453,8 @@ def test_internal_error_logs_do_not_pile_up(cli, tmp_path, monkeypatch):
     assert (tmp_path / "autosc-error-notes.txt").exists()
 
 
-#: What a compress run leaves outside its run folder, HOME and TMPDIR its own (docs/reliability.md, What autosc
-#: writes outside the run folder): only the empty cache folder PyTorch makes when its exporter is imported.
+#: What a compress run leaves outside its run folder, with HOME and TMPDIR its own: only the empty cache folder
+#: PyTorch makes when its exporter is imported (docs/reliability.md, What autosc writes outside the run folder).
 WRITTEN_OUTSIDE = ["tmp/torchinductor_{user}"]
 
 
