@@ -77,21 +77,31 @@ RESUMABLE = [*TINY_RUN, "--subset", "480"]
 
 
 def _compress_process(out: Path, *extra: str) -> subprocess.Popen:
-    args = [sys.executable, "-m", "autosc", "compress", *RESUMABLE, "--epochs", "3",
+    args = [sys.executable, "-m", "autosc", "compress", *RESUMABLE, "--epochs", "4",
             "--exporter", "torchscript", "--out", str(out), "--quiet", *extra]  # fmt: skip
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def _resume_process(out: Path, *extra: str) -> subprocess.Popen:
+    """The run comes from its folder alone (no MODEL); the options that do not change training may change."""
+    args = [sys.executable, "-m", "autosc", "compress", "--out", str(out), "--resume", "--quiet", *extra]
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _epochs(out: Path) -> int:
+    metrics = out / "metrics.jsonl"
+    return len(metrics.read_text().splitlines()) if metrics.is_file() else 0
+
+
 def _wait_for_epochs(out: Path, proc: subprocess.Popen, n: int, timeout: float = 300) -> None:
     deadline = time.time() + timeout
-    metrics = out / "metrics.jsonl"
     while time.time() < deadline:
-        if metrics.is_file() and len(metrics.read_text().splitlines()) >= n:
+        if _epochs(out) >= n:
             return
         if proc.poll() is not None:
             raise AssertionError(f"run ended early: {proc.returncode} {proc.stderr.read()}")
         time.sleep(0.05)
-    raise AssertionError("timed out waiting for the first epoch")
+    raise AssertionError(f"timed out waiting for epoch {n}")
 
 
 def _outcome(out: Path) -> tuple:
@@ -108,41 +118,33 @@ def _same(a: tuple, b: tuple) -> None:
         assert row_a == pytest.approx(row_b, rel=1e-6, abs=1e-7)  # float noise only
 
 
-@pytest.fixture(scope="module")
-def reference_run(tmp_path_factory) -> tuple:
-    """One uninterrupted run: what every stopped-and-resumed run must reproduce."""
-    reference = tmp_path_factory.mktemp("reference") / "run"
+@pytest.mark.slow
+def test_a_run_stopped_three_times_resumes_to_the_same_result(tmp_path):
+    """One run of 4 epochs stopped three ways, each resumed: SIGKILL after epoch 1 (resume from the epoch
+    checkpoint); Ctrl-C mid-epoch 3 and SIGTERM mid-epoch 4 (resume mid-epoch). The last resume changes
+    --latency-runs. It ends where one uninterrupted run ends."""
+    reference = tmp_path / "reference"
     proc = _compress_process(reference)
     assert proc.wait(timeout=600) == 0, proc.stderr.read()
-    return _outcome(reference)
-
-
-@pytest.mark.parametrize(("how", "code"), [("kill", None), ("ctrl-c", 130), ("sigterm", 143)])
-@pytest.mark.slow
-def test_stopped_run_resumes_to_the_same_result(tmp_path, reference_run, how, code):
-    """SIGKILL after epoch 1 (resume from the epoch checkpoint); Ctrl-C and SIGTERM mid-epoch 2 (resume mid-epoch)."""
     stopped = tmp_path / "stopped"
     proc = _compress_process(stopped)
     _wait_for_epochs(stopped, proc, 1)
-    if how == "kill":
-        proc.kill()
-        proc.wait()
-    else:
-        time.sleep(0.05)  # inside epoch 2 (its 14 batches take longer than this on any host)
-        proc.send_signal(signal.SIGINT if how == "ctrl-c" else signal.SIGTERM)
-        assert proc.wait(timeout=120) == code, proc.stderr.read()
-        assert len((stopped / "metrics.jsonl").read_text().splitlines()) < 3
+    proc.kill()
+    proc.wait()
     assert not (stopped / "report.json").exists()
-    # the run comes from its folder alone (no MODEL); the options that do not change training may change
-    safe = ["--latency-runs", "3"] if how == "sigterm" else []
-    resumed = subprocess.run(
-        [sys.executable, "-m", "autosc", "compress", "--out", str(stopped), "--resume", "--quiet", *safe],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert resumed.returncode == 0, resumed.stderr
-    _same(_outcome(stopped), reference_run)
-    runs = json.loads((stopped / "report.json").read_text())["latency_ms"]["runs"]
-    assert runs == (3 if safe else 5)
+    for sig, code, epochs in ((signal.SIGINT, 130, 2), (signal.SIGTERM, 143, 3)):
+        proc = _resume_process(stopped)
+        _wait_for_epochs(stopped, proc, epochs)  # this process trains: the signal lands in its next epoch
+        time.sleep(0.05)  # inside the next epoch (its 14 batches take longer than this on any host)
+        proc.send_signal(sig)
+        assert proc.wait(timeout=120) == code, proc.stderr.read()
+        assert _epochs(stopped) == epochs  # stopped mid-epoch: that epoch has no metrics yet
+        assert not (stopped / "report.json").exists()
+    resumed = _resume_process(stopped, "--latency-runs", "3")
+    assert resumed.wait(timeout=600) == 0, resumed.stderr.read()
+    _same(_outcome(stopped), _outcome(reference))
+    assert json.loads((stopped / "report.json").read_text())["latency_ms"]["runs"] == 3
+    assert json.loads((reference / "report.json").read_text())["latency_ms"]["runs"] == 5
 
 
 def _image_folder(root: Path, classes: list[str], per_class: int = 6) -> Path:
