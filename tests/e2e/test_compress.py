@@ -119,7 +119,7 @@ def _same(a: tuple, b: tuple) -> None:
 
 
 @pytest.mark.slow
-def test_a_run_stopped_three_times_resumes_to_the_same_result(tmp_path):
+def test_stopped_run_resumes_to_the_same_result(tmp_path):
     """One run of 4 epochs stopped three ways, each resumed: SIGKILL after epoch 1 (resume from the epoch
     checkpoint); Ctrl-C mid-epoch 3 and SIGTERM mid-epoch 4 (resume mid-epoch). The last resume changes
     --latency-runs. It ends where one uninterrupted run ends."""
