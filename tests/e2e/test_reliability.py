@@ -221,7 +221,9 @@ def test_export_refuses_its_own_input_and_a_folder_as_output(cli, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_second_run_on_a_locked_folder_is_refused(cli, tmp_path):
+def test_a_second_run_on_a_locked_folder_is_refused(cli, tmp_path, monkeypatch):
+    # each refusal waits LOCK_GRACE for a just-killed holder to exit; this holder is alive, so a short wait will do
+    monkeypatch.setattr("autosc.run.folder.LOCK_GRACE", 0.3)
     run = tmp_path / "run"
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys, time\nfrom pathlib import Path\nfrom autosc.run import RunFolder\n"
