@@ -29,9 +29,11 @@ def _size(name: str) -> int:
 
 
 def _width(name: str) -> float:
-    return (
-        0.25 if name in ("vgg16_bn", "resnet50", "resnet50_cifar") else 0.5
-    )  # the shape logic does not care; the test time does
+    """The shape logic does not care; the test time does. At the identity start the stride-1 cells run at full
+    resolution: a network over 2 GMACs there is probed on the meta device, several times slower per pass (VGG at
+    0.125 stays under it). mobilenet_v2 stays at 0.5: narrower, its standard-mode ORT parity (rtol 1e-3) fails for
+    some initialisations."""
+    return {"vgg16_bn": 0.125, "resnet50": 0.25, "resnet50_cifar": 0.25}.get(name, 0.5)
 
 
 def _plan(name: str, mode: str):
