@@ -2,6 +2,7 @@ import contextlib
 import io
 import json
 import os
+import random
 import warnings
 from pathlib import Path
 
@@ -34,6 +35,15 @@ TINY_RUN = [*TINY_NET, *TINY_DATA, "--latency-runs", "5", "--alpha-lr", "0.2"]
 REFUSED_RUN = [*TINY_RUN, "--epochs", "1", "--quiet"]
 #: the quicker exporter and 3 latency runs, for runs whose checks are not about the export or the timing
 QUICK_EXPORT = ["--exporter", "torchscript", "--latency-runs", "3"]
+
+
+@pytest.fixture(autouse=True)
+def _seeded() -> None:
+    """Every test starts from the same random state, whichever tests ran before it in its process: with one test
+    process per core (pytest-xdist, work stealing) the order differs from run to run, and a test whose fresh
+    weights came from the state its predecessors left would pass or fail by the order."""
+    torch.manual_seed(0)
+    random.seed(0)
 
 
 class CliResult:
