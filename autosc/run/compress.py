@@ -155,6 +155,11 @@ def compress(
 RESUME_SAFE = ("opset", "exporter", "latency_runs", "pool_halves")
 
 
+def _stored_value(value: Any) -> str:
+    """How a refused ``--resume`` names the stored value; None means the run left the option to its default."""
+    return "the run left it to its default" if value is None else f"the run has {value}"
+
+
 def _stored(folder: RunFolder, given: dict[str, Any]) -> tuple[RunConfig, str, dict]:
     """The configuration, command and plan of the run in ``folder`` (one read of ``run.json``), with the options
     ``--resume`` may change applied.
@@ -173,7 +178,7 @@ def _stored(folder: RunFolder, given: dict[str, Any]) -> tuple[RunConfig, str, d
         raise AutoscError(f"cannot resume: {where} is not a readable autosc run file ({exc})") from exc
     flat = config.to_flat()
     conflicts = [
-        f"{'MODEL' if key == 'model' else '--' + key.replace('_', '-')} {value} (the run has {flat[key]})"
+        f"{'MODEL' if key == 'model' else '--' + key.replace('_', '-')} {value} ({_stored_value(flat[key])})"
         for key, value in given.items()
         if key not in RESUME_SAFE and RunConfig.from_flat({key: value}).to_flat()[key] != flat[key]
     ]

@@ -257,6 +257,10 @@ def test_resume_refuses_flags_that_contradict_the_stored_run(cli, tmp_path):
     _stored_run(run)
     result = cli("compress", "resnet18_cifar", "--out", run, "--resume", "--budget", "10M", "--epochs", "1")
     assert_one_line_error(result, "contradict", "--budget 10M (the run has 8M)", "MODEL resnet18_cifar")
+    # an option the run left to its default is named so, not "the run has None"
+    result = cli("compress", "--out", run, "--resume", "--lr", "5")
+    assert_one_line_error(result, "--lr 5.0 (the run left it to its default)")
+    assert "None" not in result.err
     assert_one_line_error(cli("compress", "--out", run, "--resume", "--force"), "give one of them")
 
 
