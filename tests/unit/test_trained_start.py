@@ -58,10 +58,13 @@ def test_widening_keeps_the_trained_function(name):
     if name.startswith("timm:"):
         pytest.importorskip("timm")
     torch.manual_seed(0)
-    narrow = _trained_a_little(build_model(name, width=1.0, num_classes=10, in_channels=1), 1)
+    # ResNet-50 trains on 16 px (its bottlenecks still see 2x2 maps; a quarter of the 6 s at 32 px); VGG's five
+    # halvings need 32 px
+    size = 16 if name == "resnet50_cifar" else 32
+    narrow = _trained_a_little(build_model(name, width=1.0, num_classes=10, in_channels=1), 1, size=size)
     wide = widen(narrow, build_model(name, width=1.5, num_classes=10, in_channels=1), in_channels=1, noise=0.1)
     assert sum(p.numel() for p in wide.parameters()) > 1.8 * sum(p.numel() for p in narrow.parameters())
-    x = torch.randn(8, 1, 32, 32)
+    x = torch.randn(8, 1, size, size)
     with torch.no_grad():
         assert _rel(wide.eval()(x), narrow(x)) < 1e-5
 
