@@ -32,7 +32,7 @@ def _flop_counter_macs(net: torch.nn.Module, size: int) -> int:
     return counter.get_total_flops() // 2
 
 
-def test_cifar100_grid_runs_every_method_within_the_budget(tmp_path, skip_checksums, capsys):
+def test_cifar100_grid_runs_every_method_within_the_budget(tmp_path, skip_checksums, capsys, counted_once):
     write_cifar_files(tmp_path, hundred=True)
     out = tmp_path / "q.jsonl"
     argv = ["--data", "cifar100", "--data-root", str(tmp_path), "--subset", "0", "--epochs", "1"]

@@ -352,22 +352,10 @@ def test_a_plan_calibrates_on_its_start_shape_and_a_rebuild_reuses_the_ratio(fak
 
 
 @pytest.mark.slow
-def test_a_host_slower_than_the_width_choice_assumed_gets_a_narrower_width(fake_timing, monkeypatch):
+def test_a_host_slower_than_the_width_choice_assumed_gets_a_narrower_width(fake_timing, monkeypatch, counted_once):
     """--width auto chose by (cached) timings; when the calibration says the host runs slower now and the budget
     is out of reach at that width, the plan chooses again for the budget in today's milliseconds."""
-    from autosc.cost import width as cost_width
-    from autosc.planning import make, width
-
-    counted = {}  # the three plans count the same human networks (80 counts, 22 distinct): count each once
-
-    def human_network_cost(spec, size, count=cost_width.human_network_cost):
-        assert spec.module is None  # the cache key is the whole spec
-        if (spec, size) not in counted:
-            counted[spec, size] = count(spec, size)
-        return counted[spec, size]
-
-    for module in (cost_width, latency_planning, make, width):
-        monkeypatch.setattr(module, "human_network_cost", human_network_cost)
+    # counted_once: the three plans count the same human networks (80 counts, 22 distinct)
 
     def measure(net, names, *, cost_model, identity, **_):  # a narrower network is faster
         w = identity["width"]
