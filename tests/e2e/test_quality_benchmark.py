@@ -79,7 +79,7 @@ def _grid_args(**extra) -> argparse.Namespace:
     return argparse.Namespace(**{**values, **extra})
 
 
-def test_low_branch_variant_is_an_adaptor_option():
+def test_low_branch_variant_is_an_adaptor_option(counted_once):
     """``low_branch: avg`` reaches the adaptors and the frozen network through make_plan, and nothing else."""
     args = _grid_args()
     avg, size, _ = quality_jobs.build({"budget": "10M", "seed": 0, "method": "autosc", "low_branch": "avg"}, args)
