@@ -13,7 +13,7 @@ from autosc.freeze import freeze, load_frozen
 from autosc.models import ModelSpec, build_model
 from autosc.models.trained import load_start, read_weights
 
-from ..conftest import TINY_DATA, assert_one_line_error
+from ..conftest import QUICK_EXPORT, TINY_DATA, assert_one_line_error
 
 SOURCE_CLASSES = 7  # the trained network's own task; the synthetic data has 10 classes
 
@@ -71,8 +71,9 @@ def test_transfer_without_a_budget_keeps_the_learned_shape(trained):
 @pytest.mark.slow
 def test_transfer_writes_the_full_run_folder(cli, trained, tmp_path):
     out = tmp_path / "run"
+    # what a transfer run writes, not the exporter: the quicker one (ONNX files and their check are still written)
     result = cli(
-        "transfer", "resnet18_cifar", "--weights", trained, *TINY_DATA, "--epochs", "2", "--latency-runs", "5",
+        "transfer", "resnet18_cifar", "--weights", trained, *TINY_DATA, "--epochs", "2", *QUICK_EXPORT,
         "--out", out, "--quiet",
     )  # fmt: skip
     assert result.code == 0, result.err
