@@ -39,7 +39,9 @@ class OpRecorder(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001 - torch's signature
         kwargs = kwargs or {}
-        out = func(*args, **kwargs)
+        out = _meta_resize(func, args, kwargs)
+        if out is None:
+            out = func(*args, **kwargs)
         packet = func._overloadpacket
         outs = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
         if not outs:
@@ -55,6 +57,23 @@ class OpRecorder(TorchDispatchMode):
         norm = outs[0].numel() if "batch_norm" in str(packet) else 0
         self.records.append(OpRecord(str(packet), tuple(outs[0].shape), int(macs), int(resize), fresh, norm))
         return out
+
+
+def _meta_resize(func, args: tuple, kwargs: dict) -> torch.Tensor | None:  # noqa: ANN001 - an aten overload
+    """The output of a bilinear resize to a given size on the meta device, without running its kernel; None for
+    any other call.
+
+    On meta, ``upsample_bilinear2d`` runs torch's Python decomposition (about 20 ms a call), which was half of
+    planning an ImageNet network whose probe lives on meta (autosc/cost/shape_cost.py); the output's shape is all
+    a trace reads, and it is the input's batch and channels at the requested size.
+    """
+    if func._overloadpacket is not aten.upsample_bilinear2d:
+        return None
+    x = args[0] if args else kwargs.get("input", kwargs.get("self"))
+    size = args[1] if len(args) > 1 else kwargs.get("output_size")
+    if not isinstance(x, torch.Tensor) or x.device.type != "meta" or size is None or x.dim() != 4:
+        return None
+    return torch.empty((x.shape[0], x.shape[1], int(size[0]), int(size[1])), dtype=x.dtype, device="meta")
 
 
 def record_ops(model: torch.nn.Module, x: torch.Tensor) -> list[OpRecord]:

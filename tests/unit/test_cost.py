@@ -154,3 +154,29 @@ def test_input_size_grammar():
     for bad in ("0", "32x0", "-5", "big"):
         with pytest.raises(AutoscError):
             parse_input_size(bad)
+
+
+def test_a_trace_on_the_meta_device_records_what_the_cpu_trace_records():
+    """A bilinear resize on meta takes its output shape without running torch's slow decomposition
+    (autosc/cost/trace.py: _meta_resize); every record (shape, MACs, resize MACs, bytes) must stay the CPU's."""
+    import copy
+
+    import torch.nn.functional as F
+
+    from autosc.cost.trace import record_ops
+
+    class Resizing(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a, self.bn, self.b = nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.Conv2d(8, 4, 3, stride=2)
+
+        def forward(self, x):
+            x = F.interpolate(self.bn(self.a(x)), size=(13, 7), mode="bilinear", align_corners=False)
+            return self.b(F.interpolate(x, scale_factor=1.5, mode="bilinear", align_corners=False))
+
+    net, x = Resizing().eval(), torch.randn(2, 3, 20, 18)
+    cpu = record_ops(net, x)
+    meta = record_ops(copy.deepcopy(net).to("meta"), x.to("meta"))
+    assert meta == cpu
+    assert [r.shape for r in cpu if "upsample" in r.op] == [(2, 8, 13, 7), (2, 8, 19, 10)]
+    assert all(r.resize_macs == 4 * 2 * 8 * 13 * 7 for r in cpu[:3] if "upsample" in r.op)
