@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
 from .config import PlanConfig, RunConfig
@@ -125,43 +124,6 @@ def load_frozen(path: str | os.PathLike, model: str | nn.Module | None = None) -
     path = Path(path)
     if path.is_dir():
         path = RunFolder(path).frozen
-    if isinstance(model, nn.Module):
-        _check_instance(path, model)
     net, _ = load(path, model=model)
     return net
 
-
-def _check_instance(path: Path, model: nn.Module) -> None:
-    """Refuse ``model`` unless the learned shape applies to it and the stored weights fit it, in one line: a
-    wrong instance otherwise fails inside the rebuild (a cell it lacks) or loads as some other network."""
-    from . import io
-    from .freeze import build_frozen
-    from .models.trained import mismatches
-
-    data = io.load(path, expect=(io.FROZEN_FORMAT,))
-    spec, state = data.get("shape_spec"), data.get("state_dict")
-    if not isinstance(spec, dict) or not isinstance(state, dict) or not all(map(torch.is_tensor, state.values())):
-        return  # a damaged file: loading it says what is wrong
-    entries = spec.get("adaptors") if isinstance(spec.get("adaptors"), list) else []
-    cells = [e["name"] for e in entries if isinstance(e, dict) and isinstance(e.get("name"), str)]
-    problems = [f"it has no cell {name}" for name in cells if not _has_module(model, name)]
-    if not problems:
-        try:
-            problems = mismatches(build_frozen(spec, model=model), state)
-        except AutoscError:
-            return  # the file's own fault, said by loading it
-    if problems:
-        stored = spec["model"].get("name") if isinstance(spec.get("model"), dict) else None
-        more = " ..." if len(problems) > 3 else ""
-        raise AutoscError(
-            f"model={type(model).__name__}(...) is not the network stored in {path} ({stored}): "
-            f"{'; '.join(problems[:3])}{more}; pass a fresh instance of the class that run compressed"
-        )
-
-
-def _has_module(net: nn.Module, name: str) -> bool:
-    try:
-        net.get_submodule(name)
-    except AttributeError:
-        return False
-    return True

@@ -22,6 +22,7 @@ from .cost.budgeted import BudgetedNetwork
 from .errors import AutoscError
 from .formats import SHAPE_FORMAT, migrate_shape
 from .models import spec_from_file
+from .models.trained import mismatches
 from .stored import check_shape
 
 SHAPE_SPEC_FORMAT = SHAPE_FORMAT  # the shape spec's tag and version (docs/algorithm.md, File formats)
@@ -177,9 +178,34 @@ def frozen_from_data(
         raise AutoscError(f"{source} holds no shape spec; export the frozen.pt a compress run wrote")
     spec = migrate_shape(data["shape_spec"], where=f"the shape spec in {source}")
     check_shape(spec, f"the shape spec in {source}")
+    if isinstance(model, nn.Module):  # the caller's instance: its cells first, then its weights' shapes
+        missing = [f"it has no cell {e['name']}" for e in spec["adaptors"] if not _has_module(model, e["name"])]
+        _refuse_instance(model, missing, spec, source)
     net = build_frozen(spec, model=model)
-    io.load_state(net, data.get("state_dict"), source)
+    state = data.get("state_dict")
+    if isinstance(model, nn.Module) and isinstance(state, dict) and all(isinstance(v, Tensor) for v in state.values()):
+        _refuse_instance(model, mismatches(net, state), spec, source)
+    io.load_state(net, state, source)
     return net.eval(), spec
+
+
+def _refuse_instance(model: nn.Module, problems: list[str], spec: dict, source: str | os.PathLike) -> None:
+    """One line when the instance given is not the stored network: a wrong instance would otherwise fail inside
+    the rebuild (a cell it lacks) or load as some other network."""
+    if problems:
+        more = " ..." if len(problems) > 3 else ""
+        raise AutoscError(
+            f"model={type(model).__name__}(...) is not the network stored in {source} ({spec['model']['name']}): "
+            f"{'; '.join(problems[:3])}{more}; pass a fresh instance of the class that run compressed"
+        )
+
+
+def _has_module(net: nn.Module, name: str) -> bool:
+    try:
+        net.get_submodule(name)
+    except AttributeError:
+        return False
+    return True
 
 
 def load_frozen(path: str | os.PathLike, *, model: str | nn.Module | None = None) -> tuple[nn.Module, dict]:
