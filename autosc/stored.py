@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any, NoReturn
 
-from .adaptor import MIXES, MODES
+from .adaptor import KINDS, MIXES, MODES
 from .adaptor.module import BRANCHES, LOW_BRANCHES
 from .config import INT_LIMITS
 from .cost.budget import SETTINGS
@@ -24,8 +24,6 @@ from .units import MAX_INPUT_SIDE
 
 #: The most input channels a stored model spec may have (images have 1 to 4; a few more for stacked bands).
 MAX_IN_CHANNELS = 1024
-#: The kinds of place an adaptor has (autosc/adaptor/module.py: ``place_keys``).
-KINDS = ("autosc", "standard")
 
 
 def _refuse(where: str, what: str) -> NoReturn:
@@ -84,6 +82,14 @@ def check_model_spec(data: Any, where: str) -> None:
         _refuse(where, f"in_channels must be a whole number from 1 to {MAX_IN_CHANNELS}, got {channels!r}")
 
 
+def _network(data: Any, what: str, where: str) -> None:
+    """What a network config and a shape spec both hold: the model spec and the input size it is built at."""
+    if not isinstance(data, dict):
+        _refuse(where, f"the {what} must be a dict, got {type(data).__name__}")
+    check_model_spec(_field(data, "model", where), where)
+    _size(_field(data, "input_size", where), "input_size", where)
+
+
 def check_budget(data: Any, where: str) -> None:
     """A stored budget (``Budget.to_dict``): each cap None or a positive number, each setting of its type."""
     if not isinstance(data, dict):
@@ -103,10 +109,7 @@ def check_budget(data: Any, where: str) -> None:
 
 def check_plan(config: Any, where: str) -> None:
     """A network config (a checkpoint's ``config``, ``run.json``'s ``plan``; :meth:`BudgetedNetwork.config`)."""
-    if not isinstance(config, dict):
-        _refuse(where, f"the network config must be a dict, got {type(config).__name__}")
-    check_model_spec(_field(config, "model", where), where)
-    _size(_field(config, "input_size", where), "input_size", where)
+    _network(config, "network config", where)
     check_budget(_field(config, "budget", where), where)
     cells = _names(_field(config, "cells", where), "cells", where)
     standard = _names(_field(config, "standard_cells", where), "standard_cells", where)
@@ -130,10 +133,7 @@ def check_plan(config: Any, where: str) -> None:
 
 def check_shape(spec: Any, where: str) -> None:
     """A shape spec (``frozen.pt``'s ``shape_spec``, ``frozen.shape.json``; :func:`autosc.freeze.shape_spec`)."""
-    if not isinstance(spec, dict):
-        _refuse(where, f"the shape spec must be a dict, got {type(spec).__name__}")
-    check_model_spec(_field(spec, "model", where), where)
-    _size(_field(spec, "input_size", where), "input_size", where)
+    _network(spec, "shape spec", where)
     if spec.get("budget") is not None:  # a record of what the shape was projected under; nothing is built from it
         check_budget(spec["budget"], where)
     _choice(spec, "low_branch", LOW_BRANCHES, where)
