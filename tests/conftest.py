@@ -78,28 +78,6 @@ def assert_one_line_error(result: CliResult, *fragments: str) -> None:
 
 
 @pytest.fixture
-def counted_once(monkeypatch):
-    """Count each human network (spec, input size) once in the test: a plan's width search and the checks after it
-    count the same networks again and again (~0.2 s each). The count is a function of the spec and the size alone."""
-    import sys
-
-    from autosc.cost import width
-
-    count, counted = width.human_network_cost, {}
-
-    def human_network_cost(spec, size):
-        if spec.module is not None:  # a user's instance: the spec does not say the network
-            return count(spec, size)
-        if (spec, size) not in counted:
-            counted[spec, size] = count(spec, size)
-        return counted[spec, size]
-
-    for module in list(sys.modules.values()):  # every module that imported it by name
-        if getattr(module, "human_network_cost", None) is count:
-            monkeypatch.setattr(module, "human_network_cost", human_network_cost)
-
-
-@pytest.fixture
 def skip_checksums(monkeypatch):
     """Fake files cannot match torchvision's md5s: accept any file that exists, keep everything else real."""
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
-from ..models import ModelSpec
+from ..models import ModelSpec, is_zoo_model, model_entry
 from .budget import Budget
 from .counters import count
 from .shape_cost import Cost
@@ -22,9 +24,24 @@ CPU_PIXELS = 128 * 128
 def human_network_cost(spec: ModelSpec, input_size: tuple[int, int]) -> Cost:
     """The cost of the human network ``spec`` at ``input_size``, as a :class:`Cost` every budget kind can read.
 
-    Built on the meta device so no weights are initialised (the values do not
-    matter for counting), then given uninitialised CPU memory for small inputs.
+    A built-in or timm network's cost is counted once per process (``--width auto``, the floor and latency
+    planning ask for the same widths again and again, ~0.2 s each); a user's builder or instance is counted
+    every time, since its code may change between calls.
     """
+    if spec.module is None and is_zoo_model(spec.name):
+        entry = model_entry(spec.name)  # its builder in the key: a name registered again is counted again
+        return _counted(spec, (int(input_size[0]), int(input_size[1])), entry.build if entry else None)
+    return _count(spec, input_size)
+
+
+@functools.lru_cache(maxsize=4096)
+def _counted(spec: ModelSpec, input_size: tuple[int, int], builder: object) -> Cost:  # noqa: ARG001 - the key
+    return _count(spec, input_size)
+
+
+def _count(spec: ModelSpec, input_size: tuple[int, int]) -> Cost:
+    """Built on the meta device so no weights are initialised (the values do not matter for counting), then
+    given uninitialised CPU memory for small inputs."""
     with torch.device("meta"):
         net = spec.build()
     if input_size[0] * input_size[1] <= CPU_PIXELS:

@@ -32,7 +32,7 @@ def _flop_counter_macs(net: torch.nn.Module, size: int) -> int:
     return counter.get_total_flops() // 2
 
 
-def test_cifar100_grid_runs_every_method_within_the_budget(tmp_path, skip_checksums, capsys, counted_once):
+def test_cifar100_grid_runs_every_method_within_the_budget(tmp_path, skip_checksums, capsys):
     write_cifar_files(tmp_path, hundred=True)
     out = tmp_path / "q.jsonl"
     argv = ["--data", "cifar100", "--data-root", str(tmp_path), "--subset", "0", "--epochs", "1"]
@@ -79,7 +79,7 @@ def _grid_args(**extra) -> argparse.Namespace:
     return argparse.Namespace(**{**values, **extra})
 
 
-def test_low_branch_variant_is_an_adaptor_option(counted_once):
+def test_low_branch_variant_is_an_adaptor_option():
     """``low_branch: avg`` reaches the adaptors and the frozen network through make_plan, and nothing else."""
     args = _grid_args()
     avg, size, _ = quality_jobs.build({"budget": "10M", "seed": 0, "method": "autosc", "low_branch": "avg"}, args)

@@ -352,11 +352,9 @@ def test_a_plan_calibrates_on_its_start_shape_and_a_rebuild_reuses_the_ratio(fak
 
 
 @pytest.mark.slow
-def test_a_host_slower_than_the_width_choice_assumed_gets_a_narrower_width(fake_timing, monkeypatch, counted_once):
+def test_a_host_slower_than_the_width_choice_assumed_gets_a_narrower_width(fake_timing, monkeypatch):
     """--width auto chose by (cached) timings; when the calibration says the host runs slower now and the budget
     is out of reach at that width, the plan chooses again for the budget in today's milliseconds."""
-    # counted_once: the three plans count the same human networks (80 counts, 22 distinct)
-
     def measure(net, names, *, cost_model, identity, **_):  # a narrower network is faster
         w = identity["width"]
         return _synthetic(cost_model, per_pixel=(0.002 * w * w, 0.01 * w * w, 0.03 * w * w), stem=0.2 * w * w)

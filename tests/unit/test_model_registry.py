@@ -116,3 +116,30 @@ def test_a_family_without_a_width_multiplier_builds_at_width_one_only(tiny):
     assert not scales_width("tiny_fixed") and build_model("tiny_fixed") is not None
     with pytest.raises(AutoscError, match="tiny_fixed has no width multiplier"):
         build_model("tiny_fixed", width=1.5)
+
+
+def test_a_registered_network_is_counted_once_and_again_when_registered_anew(tiny, monkeypatch):
+    """``human_network_cost`` counts a registered network once per (spec, size) in a process, and a name registered
+    again with another builder is counted again; a user's builder is counted every time (its code may change)."""
+    from autosc.cost import width
+    from autosc.models import ModelSpec
+
+    width._counted.cache_clear()  # whatever an earlier test in this process counted
+    counts = []
+    count = width._count
+    monkeypatch.setattr(width, "_count", lambda spec, size: counts.append(spec.name) or count(spec, size))
+    spec = ModelSpec(tiny, 1.0, 7)
+    first = width.human_network_cost(spec, (16, 16))
+    assert width.human_network_cost(spec, (16, 16)) == first and counts == [tiny]
+
+    def wider(**kwargs):
+        return tiny_net(**{**kwargs, "width": 2 * kwargs.get("width", 1.0)})
+
+    registry._MODELS.pop(tiny)
+    register_model(tiny, family=TINY, num_classes=7, input_size=16)(wider)
+    again = width.human_network_cost(spec, (16, 16))
+    assert counts == [tiny, tiny] and again.macs > first.macs
+    user = ModelSpec("/some/net.py:build", 1.0, 7)
+    monkeypatch.setattr(ModelSpec, "build", lambda self: tiny_net(num_classes=7))
+    width.human_network_cost(user, (16, 16)), width.human_network_cost(user, (16, 16))
+    assert counts == [tiny, tiny, user.name, user.name]
