@@ -179,7 +179,10 @@ def test_image_folder_trains(cli, tmp_path):
         (["--out", "/dev/null/run"], "cannot write"),
     ],
 )
-def test_compress_bad_input(cli, args, fragment):
+def test_compress_bad_input(cli, args, fragment, tmp_path, monkeypatch):
+    # in a folder of its own: the default run folder (exports/...) would be shared with a test process beside it,
+    # whose lock would refuse this run for another reason than the one checked
+    monkeypatch.chdir(tmp_path)
     base = ["compress", "mobilenet_v2_cifar", "--budget", "8M", "--data", "synthetic", "--quiet"]
     assert_one_line_error(cli(*base, *args), fragment)
 
@@ -196,7 +199,8 @@ def test_compress_bad_image_folders(cli, tmp_path):
         assert_one_line_error(result, str(root))
 
 
-def test_preset_unknown_key_and_override(cli, tmp_path):
+def test_preset_unknown_key_and_override(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # its refused runs' default run folder: its own, not the repository's exports/
     bad = tmp_path / "bad.toml"
     bad.write_text('model = "mobilenet_v2_cifar"\nbudget = "8M"\nlearning_rate = 0.1\n')
     assert_one_line_error(cli("compress", "--preset", bad), "unknown key(s) learning_rate")
