@@ -153,7 +153,11 @@ class RunFolder:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise AutoscError(f"cannot write to {self.root} ({exc.strerror}); choose a writable --out") from exc
+            raise self._unwritable(exc) from exc
+
+    def _unwritable(self, exc: OSError) -> AutoscError:
+        """The one line for a folder a run cannot write in (making it, the probe, the lock)."""
+        return AutoscError(f"cannot write to {self.root} ({exc.strerror}); choose a writable --out")
 
     def _probe(self) -> None:
         """Refuse a folder autosc cannot write to before hours of training. The probe is a new file (``O_EXCL``:
@@ -163,7 +167,7 @@ class RunFolder:
             os.close(fd)
             os.unlink(probe)
         except OSError as exc:
-            raise AutoscError(f"cannot write to {self.root} ({exc.strerror}); choose a writable --out") from exc
+            raise self._unwritable(exc) from exc
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
@@ -188,7 +192,7 @@ class RunFolder:
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise io.not_regular(path, stat.S_IFLNK) from exc
-            raise AutoscError(f"cannot write to {self.root} ({exc.strerror}); choose a writable --out") from exc
+            raise self._unwritable(exc) from exc
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
             os.close(fd)
