@@ -9,16 +9,19 @@ constant folder reads back out of the graph.
 from __future__ import annotations
 
 import os
-
-import onnx
-from onnx import numpy_helper
+from typing import TYPE_CHECKING
 
 from ..errors import AutoscError
 from ._common import one_line
 
+if TYPE_CHECKING:  # onnx is imported where it is used: at module level it adds ~0.9 s to every autosc start
+    import onnx
+
 
 def load_onnx(path: str | os.PathLike) -> onnx.ModelProto:
     """Read and check an ONNX file; a missing or corrupt file is a one-line :class:`AutoscError`."""
+    import onnx
+
     try:
         model = onnx.load(os.fspath(path))
         onnx.checker.check_model(model)
@@ -28,6 +31,8 @@ def load_onnx(path: str | os.PathLike) -> onnx.ModelProto:
 
 
 def _attr(node: onnx.NodeProto, name: str, default=None):
+    import onnx
+
     for a in node.attribute:
         if a.name == name:
             return onnx.helper.get_attribute_value(a)
@@ -49,6 +54,8 @@ class _ConstFolder:
 
     def value(self, name: str) -> list[int | None] | None:
         """The vector named ``name``, or ``None`` when even its length is unknown."""
+        from onnx import numpy_helper
+
         if name in self.inits:
             return [int(v) for v in numpy_helper.to_array(self.inits[name]).reshape(-1)]
         node = self.producers.get(name)
@@ -58,6 +65,8 @@ class _ConstFolder:
         return handler(node) if handler else None
 
     def _constant(self, node: onnx.NodeProto) -> list[int | None] | None:
+        from onnx import numpy_helper
+
         tensor = _attr(node, "value")
         if tensor is not None:
             return [int(v) for v in numpy_helper.to_array(tensor).reshape(-1)]
@@ -166,6 +175,8 @@ def check_resizes(model: onnx.ModelProto) -> int:
 
 def _spatial_inputs(model: onnx.ModelProto) -> dict[str, list[int | None]]:
     """The spatial (last two) dims of every 4-d tensor in the graph that shape inference can tell."""
+    import onnx
+
     inferred = onnx.shape_inference.infer_shapes(model)
     dims = {}
     for info in [*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output]:
@@ -202,6 +213,8 @@ def pool_exact_halves(model: onnx.ModelProto) -> int:
     (benchmarks/RESULTS.md, "Freeze for speed"); the PyTorch network keeps its resize, so its MAC count is
     unchanged, and the export's parity check compares the rewritten graph with it. Returns how many were replaced.
     """
+    import onnx
+
     spatial = _spatial_inputs(model)
     described = iter(resize_nodes(model))  # one entry per Resize node, in graph order (names may be empty)
     replaced = 0

@@ -17,8 +17,8 @@ import os
 import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
-import onnx
 import torch
 from torch import nn
 
@@ -27,6 +27,9 @@ from ..io import atomic_write
 from ._common import as_list, eval_mode, model_device, one_line
 from .graph import check_resizes, load_onnx, pool_exact_halves
 from .parity import check_parity
+
+if TYPE_CHECKING:  # onnx is imported where it is used: at module level it adds ~0.9 s to every autosc start
+    import onnx
 
 EXPORTERS = ("dynamo", "torchscript")
 MIN_OPSET = 17
@@ -85,6 +88,8 @@ def _root_cause(exc: BaseException) -> BaseException:
 def _validate(input_size, in_channels: int, opset: int, exporter: str) -> tuple[int, int]:
     if exporter not in EXPORTERS:
         raise AutoscError(f"unknown ONNX exporter {exporter!r}; use one of {', '.join(EXPORTERS)}")
+    import onnx
+
     max_opset = onnx.defs.onnx_opset_version()
     if not isinstance(opset, int) or not MIN_OPSET <= opset <= max_opset:
         raise AutoscError(f"ONNX opset must be an integer from {MIN_OPSET} to {max_opset}, got {opset!r}")
@@ -104,6 +109,8 @@ def _torch_export(
     common = dict(input_names=[INPUT_NAME], output_names=output_names, opset_version=opset, verbose=False)
     if exporter == "dynamo":
         dynamic_shapes = ({0: torch.export.Dim("batch", min=1)},) if dynamic_batch else None
+        import onnx
+
         program = torch.onnx.export(
             model, (x,), None, dynamo=True, dynamic_shapes=dynamic_shapes, external_data=False, optimize=True, **common
         )
@@ -141,6 +148,8 @@ def _trace_and_export(
 
 def _stamp(model: onnx.ModelProto, path: str, exporter: str, size: tuple[int, int]) -> None:
     """Record how the file was made in its metadata, for the latency report to read back."""
+    import onnx
+
     props = {"autosc.exporter": exporter, "autosc.input_size": f"{size[0]}x{size[1]}"}
     onnx.helper.set_model_props(model, {**{p.key: p.value for p in model.metadata_props}, **props})
     onnx.save_model(model, path, save_as_external_data=False)

@@ -48,7 +48,8 @@ def test_compress_report_keys_and_budget(tiny_run):
 @pytest.mark.slow
 def test_compress_report_onnx_export_and_latency(tiny_run):
     report = json.loads((tiny_run / "report.json").read_text())
-    assert report["onnx"]["opset"] >= 17 and report["onnx"]["exporter"] == "dynamo"
+    assert report["onnx"]["opset"] >= 17 and report["onnx"]["exporter"] == "torchscript"  # as asked (the default's run:
+    # test_reliability.test_a_run_writes_outside_its_folder_only_what_the_docs_list)
     assert report["onnx"]["max_abs_diff"] < 1e-3
     for who in ("compressed", "human", "baseline"):
         assert report["latency_ms"][who]["p50"] <= report["latency_ms"][who]["p90"]

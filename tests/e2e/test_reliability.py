@@ -488,6 +488,9 @@ def test_a_run_writes_outside_its_folder_only_what_the_docs_list(tmp_path):
     expected = [w.format(user=user) for w in WRITTEN_OUTSIDE]
     assert sorted(str(p.relative_to(tmp_path)) for root in (home, tmp) for p in root.rglob("*")) == expected
     assert sorted(p.name for p in work.iterdir()) == ["run"]
+    # the one end-to-end run with the default exporter (the shared tiny run exports with torchscript, for time)
+    onnx = json.loads((work / "run" / "report.json").read_text())["onnx"]
+    assert onnx["opset"] >= 17 and onnx["exporter"] == "dynamo" and onnx["max_abs_diff"] < 1e-3
 
 
 # -- signals where a run has no batch boundary, and input that used to be an internal error (issue 28) -----
