@@ -118,12 +118,14 @@ def trained_width(spec: ModelSpec, state: dict[str, Tensor], source: str) -> flo
     """
     if _fits(spec, state):
         return spec.width
-    widths = WIDTH_GRID if scales_width(spec.name) else (1.0,)
+    with torch.device("meta"):
+        net = spec.build()
+    # A zoo family's layer names do not change with its width (only channel counts do): a file whose names differ
+    # fits no width, which one comparison says instead of building every width of the grid (20 s for a wrong file).
+    widths = WIDTH_GRID if scales_width(spec.name) and set(state) == set(net.state_dict()) else (1.0,)
     for width in (w for w in widths if w != spec.width):
         if _fits(spec.at_width(width), state):
             return width
-    with torch.device("meta"):
-        net = spec.build()
     problems = mismatches(net, state)
     hint = _hint(spec, state, widths)
     classes = spec.num_classes if spec.num_classes is not None else _file_shape(net.state_dict())[0]

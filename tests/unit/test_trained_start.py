@@ -257,14 +257,31 @@ def test_weights_file_messages_say_what_is_wrong_in_plain_words(cli, tmp_path):
     assert_one_line_error(result, "holds no 2-D classifier.1.weight: is it a state dict of mobilenet_v2_cifar?")
 
 
-@pytest.mark.slow
 def test_weights_of_another_network_name_the_classes_the_family_has(cli, tmp_path):
     """Without --num-classes the message says the family's own classes, never "None classes"; it names what is
-    missing (each width tried builds the family once, so one refusal checks both: the slow part of this test)."""
+    missing (one refusal checks both)."""
     path = _save(build_model("resnet18_cifar", num_classes=10), tmp_path / "w.pt")
     result = cli("plan", "mobilenet_v2_cifar", "--budget", "50%", "--weights", path)
     assert_one_line_error(result, "does not fit mobilenet_v2_cifar (10 classes, 3 input channels)", "missing")
     assert "None" not in result.err
+
+
+def test_a_file_of_other_layer_names_is_refused_without_trying_every_width(tmp_path, monkeypatch):
+    """A zoo family's layer names do not depend on its width: another family's file is refused after one look,
+    not after building each of the 159 widths of the grid (which took 20 s)."""
+    from autosc.models import ModelSpec, trained
+
+    calls = []
+    real = trained._fits
+    monkeypatch.setattr(trained, "_fits", lambda spec, state: calls.append(spec.width) or real(spec, state))
+    state = build_model("resnet18_cifar", num_classes=10).state_dict()
+    with pytest.raises(AutoscError, match="does not fit mobilenet_v2_cifar"):
+        trained.trained_width(ModelSpec("mobilenet_v2_cifar", 1.0, 10, 3), state, "w.pt")
+    assert len(calls) <= 3  # the asked width, width 1 and the hint's look
+    calls.clear()  # a file of the same family at another width is still found on the grid
+    state = build_model("mobilenet_v2_cifar", num_classes=10, width=0.5).state_dict()
+    assert trained.trained_width(ModelSpec("mobilenet_v2_cifar", 1.0, 10, 3), state, "w.pt") == 0.5
+    assert len(calls) > 3
 
 
 @pytest.mark.parametrize("dtype", [torch.int64, torch.complex64, torch.bool])
