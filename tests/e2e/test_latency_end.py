@@ -1,0 +1,95 @@
+"""The end of a latency-budgeted run, with an injected timer (issue 29): the shrink path runs in the tests, for
+every data path, and a slower host at the end does not destroy the run.
+
+No clock is read: the latency model is a synthetic table (the human shape at HUMAN_MS), the start calibration is
+left out, and the end check's timer reports the human network at HUMAN_MS and the compressed one at the share of
+it the test sets for each round, so a verdict is decided by the test, not by the host.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+import autosc
+from autosc.report import schema
+
+pytestmark = pytest.mark.slow  # every test here trains a network
+
+HUMAN_MS = 2.0
+
+
+class FakeHost:
+    """The end check's timer: each round gives the compressed network ``shares[round]`` of the human p50 (the
+    last share repeats), with a little noise."""
+
+    def __init__(self, shares: list[float]) -> None:
+        self.shares, self.rounds, self.paths = shares, 0, []
+
+    def time_onnx(self, paths, runs, *, threads=1, batch=1):
+        share = self.shares[min(self.rounds, len(self.shares) - 1)]
+        self.rounds += 1
+        self.paths.append(paths["compressed"].stat().st_mtime_ns)
+        c = HUMAN_MS * share * (1 + 0.001 * (self.rounds % 3))
+        timings = {k: schema.Timing(v, 1.1 * v, 1.2 * v) for k, v in (("compressed", c), ("human", HUMAN_MS))}
+        if "baseline" in paths:
+            timings["baseline"] = timings["human"]
+        return schema.Latency(**timings, threads=threads, batch=batch, runs=runs)
+
+
+@pytest.fixture
+def fake_host(monkeypatch):
+    """Install the synthetic latency model and return a function that installs the end check's timer."""
+    from autosc.cost.latency_model import LatencyModel
+    from autosc.cost.shape_cost import ShapeCostModel
+    from autosc.planning import latency as planning
+    from autosc.run import measure
+
+    def latency_model(net, names, spec, size, budget, timing, calibration):
+        cost = ShapeCostModel(net, names, size, spec.in_channels)
+        areas = [sorted({f[0] * f[1], h[0] * h[1]}) for h, f in zip(cost.human_sizes, cost.min_sizes, strict=True)]
+        model = LatencyModel(0.2, areas, [[0.01 * a for a in area] for area in areas])
+        return cost, model.calibrated([tuple(s) for s in cost.human_sizes], HUMAN_MS)
+
+    monkeypatch.setattr(planning, "latency_model", latency_model)
+    monkeypatch.setattr(planning, "calibrate_start", lambda network, spec, timing: None)
+    monkeypatch.setattr(planning, "time_spec", lambda spec, size, budget, timing: HUMAN_MS)
+
+    def install(shares: list[float]) -> FakeHost:
+        host = FakeHost(shares)
+        monkeypatch.setattr(measure, "time_onnx", host.time_onnx)
+        return host
+
+    return install
+
+
+RUN = dict(input_size=16, width=0.35, latency="1ms", epochs=1, batch_size=16, exporter="torchscript",
+           latency_runs=3, quiet=True)  # fmt: skip
+
+
+def _python_data():
+    g = torch.Generator().manual_seed(0)
+    images, labels = torch.rand(64, 3, 16, 16, generator=g), torch.arange(64) % 10
+    return TensorDataset(images, labels), TensorDataset(images[:32], labels[:32])
+
+
+@pytest.mark.parametrize("data", ["device-resident", "per-image loader", "Python datasets"])
+def test_a_confirmed_miss_shrinks_the_trained_network_and_the_run_finishes(fake_host, tmp_path, data):
+    """Measured 30% over in every round until it is shrunk: the run shrinks it once, re-estimates BatchNorm on
+    the images training used, exports and reports it (it used to end in "expected 4D input" on the stored split)."""
+    host = fake_host([1.3] * 6 + [0.45])  # shares of the human p50; the budget is half of it
+    if data == "Python datasets":
+        train, test = _python_data()
+        result = autosc.compress("mobilenet_v2_cifar", train_data=train, test_data=test, out=tmp_path / "run", **RUN)
+    else:
+        device_data = "on" if data == "device-resident" else "off"
+        result = autosc.compress("mobilenet_v2_cifar", data="synthetic", subset=64, test_subset=32,
+                                 device_data=device_data, out=tmp_path / "run", **RUN)  # fmt: skip
+    assert result.completed and (tmp_path / "run" / "model.onnx").is_file()
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    lat = report["latency_ms"]
+    assert lat["shrinks"] == 1 and lat["budget_met"] is True
+    assert len(set(host.paths)) == 2  # the shrunk network was exported again before it was timed
