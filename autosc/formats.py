@@ -21,9 +21,9 @@ from .cost.budget import SETTINGS
 from .cost.terms import TERMS
 from .errors import AutoscError
 
-RUN_FORMAT = "autosc-run/3"
-REPORT_FORMAT = "autosc-report/3"
-SHAPE_FORMAT = "autosc-shape/2"
+RUN_FORMAT = "autosc-run/4"
+REPORT_FORMAT = "autosc-report/4"
+SHAPE_FORMAT = "autosc-shape/3"
 
 #: What each file is called in a message.
 _NAMES = {"autosc-run": "autosc run file", "autosc-report": "autosc report", "autosc-shape": "autosc shape spec"}
@@ -123,12 +123,20 @@ def _run_2(data: dict, where: str) -> dict:
     return data
 
 
+def _run_3(data: dict, where: str) -> dict:
+    # a budget without the latency share and reference (a run planned before they were timed): none then
+    data["plan"] = {**migrate_plan(data["plan"]), "start": data["plan"]["start"]}
+    if isinstance(data.get("plan_summary"), dict):
+        data["plan_summary"] = migrate_plan(data["plan_summary"])
+    return data
+
+
 def migrate_run(data: Any, where: str = "run.json") -> dict:
     """``run.json`` at :data:`RUN_FORMAT`: version 1 had no tag, omitted the plan's default keys and its
     ``start`` without ``--weights``; older still, flat ``args`` instead of ``config``, and a config without the
     validation split or device-resident data (runs that go on as they started); version 2 had no
-    ``precise_bn`` (off then)."""
-    return _migrate(data, RUN_FORMAT, {1: _run_1, 2: _run_2}, where)
+    ``precise_bn`` (off then); version 3's budgets had no ``latency_share`` or ``latency_reference_ms``."""
+    return _migrate(data, RUN_FORMAT, {1: _run_1, 2: _run_2, 3: _run_3}, where)
 
 
 # -- report.json ------------------------------------------------------------------------------------------
@@ -156,11 +164,22 @@ def _report_2(data: dict, where: str) -> dict:
     return data
 
 
+#: What version 3 of ``latency_ms`` left out: the verdict by share of the reference network (judged in ms then).
+_LATENCY_3 = {"share": None, "share_spread": None, "allowed_share": None}
+
+
+def _report_3(data: dict, where: str) -> dict:
+    data["budget"] = migrate_budget(data["budget"])
+    data["latency_ms"] = {**data["latency_ms"], **{k: data["latency_ms"].get(k, v) for k, v in _LATENCY_3.items()}}
+    return data
+
+
 def migrate_report(data: Any, where: str = "report.json") -> dict:
     """``report.json`` at :data:`REPORT_FORMAT`: version 1 had no tag and left out what was None (the latency
     budget's fields, the baseline's timing, ``seconds``, ``start``, an adaptor's optional fields) and a budget's
-    uncapped kinds; version 2 had no ``train.precise_bn`` (off then)."""
-    return _migrate(data, REPORT_FORMAT, {1: _report_1, 2: _report_2}, where)
+    uncapped kinds; version 2 had no ``train.precise_bn`` (off then); version 3 had no latency share, reference or
+    verdict by share."""
+    return _migrate(data, REPORT_FORMAT, {1: _report_1, 2: _report_2, 3: _report_3}, where)
 
 
 # -- frozen.shape.json ------------------------------------------------------------------------------------
@@ -175,7 +194,14 @@ def _shape_1(data: dict, where: str) -> dict:
     return data
 
 
+def _shape_2(data: dict, where: str) -> dict:
+    if isinstance(data.get("budget"), dict):  # without the latency share and reference: none then
+        data["budget"] = migrate_budget(data["budget"])
+    return data
+
+
 def migrate_shape(data: Any, where: str = "the shape spec") -> dict:
     """A shape spec at :data:`SHAPE_FORMAT`: version 1 wrote ``low_branch`` only for ``avg``, an adaptor's
-    ``branch`` only where it kept one, its ``kind`` and ``stride1_size`` only off the default."""
-    return _migrate(data, SHAPE_FORMAT, {1: _shape_1}, where)
+    ``branch`` only where it kept one, its ``kind`` and ``stride1_size`` only off the default; version 2's budget
+    had no latency share or reference."""
+    return _migrate(data, SHAPE_FORMAT, {1: _shape_1, 2: _shape_2}, where)

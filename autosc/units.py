@@ -88,6 +88,25 @@ def parse_latency(text: str) -> float:
     return ms
 
 
+def parse_latency_share(text: str) -> float:
+    """A latency budget relative to the reference network's p50: ``60%`` or ``0.6x`` -> 0.6 (docs/algorithm.md,
+    Latency budgets). Above 1 is refused: a network slower than the one it compresses is not a compression."""
+    stripped = str(text).strip()
+    number, scale = (stripped[:-1], 100.0) if stripped.endswith("%") else (stripped[:-1], 1.0)
+    try:
+        share = float(number) / scale
+    except ValueError:
+        raise AutoscError(f"cannot read latency budget {text!r}: write a share such as 60% or 0.6x") from None
+    if not (0 < share <= 1 and math.isfinite(share)):
+        raise AutoscError(f"latency budget {text!r} must be a share above 0 and at most 100% (0.6x, 60%)")
+    return share
+
+
+def is_latency_share(text: str) -> bool:
+    """``60%`` and ``0.6x`` are shares of the reference network's p50; ``1.5ms`` is an absolute budget."""
+    return str(text).strip().endswith(("%", "x"))
+
+
 def format_ms(ms: float) -> str:
     """1.5 -> '1.500ms'; 0.25 -> '250us' (microseconds below a millisecond)."""
     return f"{ms * 1e3:.0f}us" if ms < 1 else f"{ms:.3f}ms"

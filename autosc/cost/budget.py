@@ -13,7 +13,14 @@ from .shape_cost import Cost
 from .terms import TERMS, BudgetTerm, get_term, term_for_option
 
 #: The settings a budget carries besides its limits, with their defaults (every one is always written).
-SETTINGS = {"convention": "standard", "latency_threads": 1, "latency_batch": 1, "free": False}
+SETTINGS = {
+    "convention": "standard",
+    "latency_threads": 1,
+    "latency_batch": 1,
+    "latency_share": None,
+    "latency_reference_ms": None,
+    "free": False,
+}
 
 
 @dataclass(frozen=True)
@@ -21,12 +28,16 @@ class Budget:
     """``limits`` maps a term's key (``macs``, ``memory_bytes``, ``latency_ms``) to its cap; the settings say how
     the caps are read: ``convention`` counts MACs (docs/algorithm.md, Cost conventions), ``latency_threads`` and
     ``latency_batch`` are what a latency is measured at, and ``free`` is no cap at all (the learned sizes are used
-    as they are, ``autosc transfer`` without a budget)."""
+    as they are, ``autosc transfer`` without a budget). A latency limit is judged against the reference network
+    timed alongside (docs/algorithm.md, Latency budgets): ``latency_reference_ms`` is that network's p50 when the
+    limit was set, and ``latency_share``, when the budget was asked as one (``60%``), the limit over it."""
 
     limits: Mapping[str, float] = field(default_factory=dict)
     convention: str = "standard"
     latency_threads: int = 1
     latency_batch: int = 1
+    latency_share: float | None = None
+    latency_reference_ms: float | None = None
     free: bool = False
 
     def __post_init__(self) -> None:
@@ -37,6 +48,10 @@ class Budget:
             raise AutoscError(no_budget_message())
         check_convention(self.convention)
         check_latency_setting(self.latency_threads, self.latency_batch)
+        for name in ("latency_share", "latency_reference_ms"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, (int, float)) and 0 < value < float("inf")):
+                raise AutoscError(f"a budget's {name} must be a positive number, got {value!r}")
 
     @classmethod
     def of(cls, **values: Any) -> Budget:
@@ -77,6 +92,20 @@ class Budget:
         """A copy with caps changed by key (None removes one)."""
         return replace(self, limits={**self.limits, **limits})
 
+    def retimed(self, reference_ms: float) -> Budget:
+        """This budget after its reference network was timed again at ``reference_ms``: a share keeps its share (the
+        limit follows the host's speed), an absolute limit stays, and both are judged against the new timing."""
+        if self.limit("latency_ms") is None:
+            return self
+        limit = self.latency_share * reference_ms if self.latency_share is not None else self.limit("latency_ms")
+        return replace(self, limits={**self.limits, "latency_ms": limit}, latency_reference_ms=reference_ms)
+
+    @property
+    def latency_allowed_share(self) -> float | None:
+        """The latency limit as a share of the reference network's p50 (None: no latency limit or no reference)."""
+        limit, reference = self.limit("latency_ms"), self.latency_reference_ms
+        return limit / reference if limit is not None and reference is not None else None
+
     def fits(self, cost: Cost) -> bool:
         """Every cap holds (a figure the cost cannot say, such as latency without a model, does not hold)."""
         return all(term.fits(cost, limit, self) for term, limit in self.terms())
@@ -115,11 +144,13 @@ def parse_budget(
     of MACs is read as its digits). A relative limit is a share of ``human``, the human network's cost. ``free``:
     with none given, no budget (the learned shape is not projected)."""
     settings = Budget(convention=convention, latency_threads=latency_threads, latency_batch=latency_batch, free=True)
-    limits = {}
+    limits, implied = {}, {}
     for option, text in texts.items():
         term = term_for_option(option)
         if term is None:
             raise AutoscError(f"unknown budget option {option!r}; known: {', '.join(t.option for t in TERMS.values())}")
         if text is not None:
-            limits[term.key] = term.parse(str(text), term.read(human, settings) if human is not None else None)
-    return replace(settings, limits=limits, free=free and not limits)
+            figure = term.read(human, settings) if human is not None else None
+            limits[term.key] = term.parse(str(text), figure)
+            implied.update(term.settings(str(text), figure))
+    return replace(settings, limits=limits, free=free and not limits, **implied)

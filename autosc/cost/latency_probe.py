@@ -14,7 +14,6 @@ times nothing.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import random
 import tempfile
 from collections.abc import Callable
@@ -340,19 +339,27 @@ def calibrate(
     threads: int = 1,
     batch: int = 1,
     timing: ProbeSettings | None = None,
-) -> LatencyModel:
-    """``model`` rescaled to what the whole adapted ``net`` at ``sizes`` (the run's start shape) measures now.
+    reference: nn.Module | None = None,
+) -> tuple[LatencyModel, float | None]:
+    """``model`` rescaled to what the whole adapted ``net`` at ``sizes`` (the run's start shape) measures now, and
+    the p50 of ``reference`` (the network a latency budget is a share of) timed with it, interleaved.
 
     A cached model was measured at another moment, and a shared host's speed drifts between minutes by more
     than the model's own error (benchmarks/RESULTS.md, Latency budgets: 20% once); without this, a run projects
     on the old moment's milliseconds, trains on a shape that its end-of-run measurement then shrinks, and the
-    shrunk network has not been trained at its sizes. One whole network, timed alone and warm
-    (``CALIBRATION_RUNS`` runs), sets :attr:`LatencyModel.calibration`.
+    shrunk network has not been trained at its sizes. One whole network, timed warm (``CALIBRATION_RUNS`` runs),
+    sets :attr:`LatencyModel.calibration`; the reference timed in the same blocks gives a budget's share its
+    milliseconds at the same moment, so the drift cancels out of the ratio.
     """
+    from ..latency import time_together
+
     timing = timing or ProbeSettings()
     split, adaptors = split_at_adaptors(net, adaptor_names)
     for adaptor, size in zip(adaptors, sizes, strict=True):
         adaptor.size = (int(size[0]), int(size[1]))
-    measured = time_network(split, input_size, in_channels, threads=threads, batch=batch,
-                            timing=dataclasses.replace(timing, runs=CALIBRATION_RUNS))  # fmt: skip
-    return model.calibrated([tuple(s) for s in sizes], measured)
+    networks = {"start": split} if reference is None else {"start": split, "reference": reference}
+    timed = time_together(networks, input_size, in_channels, threads=threads, batch=batch, runs=CALIBRATION_RUNS,
+                          warmup=min(10, CALIBRATION_RUNS), block=timing.block, exporter=timing.exporter,
+                          opset=timing.opset)  # fmt: skip
+    calibrated = model.calibrated([tuple(s) for s in sizes], float(timed["start"]["p50"]))
+    return calibrated, float(timed["reference"]["p50"]) if reference is not None else None

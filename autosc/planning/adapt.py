@@ -28,6 +28,7 @@ def adapt_network(
     timing: ProbeSettings | None = None,
     calibration: float | None = None,
     init_factor: float | None = None,
+    reference: ModelSpec | None = None,
 ) -> tuple[BudgetedNetwork, list[str], list[str]]:
     """Insert the ``mode``'s adaptors at identity into ``net`` (default: ``spec`` built fresh) and wrap it under
     ``budget`` (``adaptors``: the AutoSC adaptors' count or cells, autosc/adaptor/modes.py).
@@ -36,7 +37,8 @@ def adapt_network(
     A latency budget measures the network's latency model first (``timing``: how; cached, so a rebuild of the
     same network on the same machine reads it back), then calibrates it on the projected start shape measured
     now (autosc/planning/latency.py, unless ``timing.calibrate`` is off); ``calibration`` is a ratio already
-    measured (a resumed run's), applied instead.
+    measured (a resumed run's), applied instead; ``reference``, the network a latency budget is judged against,
+    is timed with the start shape.
     """
     net = spec.build() if net is None else net
     placement = place_adaptors(net, size, spec.in_channels, adaptors, mode=mode, pool=low_branch, mix=mix)
@@ -54,7 +56,7 @@ def adapt_network(
     )  # fmt: skip
     network.init_factor = init_factor  # written into the plan, so a rebuild starts where this one did
     if latency is not None and calibration is None and (timing or ProbeSettings()).calibrate:
-        latency_planning.calibrate_start(network, spec, timing)
+        latency_planning.calibrate_start(network, spec, timing, reference)
     return network, placement.cells, placement.candidates
 
 

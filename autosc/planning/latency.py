@@ -28,9 +28,7 @@ KEY = "latency_ms"
 
 def time_spec(spec: ModelSpec, size: tuple[int, int], budget: Budget, timing: ProbeSettings) -> float:
     """Measured p50 (ms) of the human network ``spec`` (fresh weights: latency does not depend on them)."""
-    with torch.random.fork_rng():  # building draws initial weights; leave the caller's RNG as it was
-        net = spec.build() if spec.module is None else copy.deepcopy(spec.module)  # the user's module stays as is
-    return time_network(net, size, spec.in_channels, threads=budget.latency_threads, batch=budget.latency_batch,
+    return time_network(reference_network(spec), size, spec.in_channels, threads=budget.latency_threads, batch=budget.latency_batch,
                         timing=timing, identity=spec.to_dict())  # fmt: skip
 
 
@@ -78,20 +76,33 @@ def latency_model(
     return cost_model, latency
 
 
-def calibrate_start(network: BudgetedNetwork, spec: ModelSpec, timing: ProbeSettings | None) -> None:
-    """Time the projected start shape now and rescale the latency model to it (the host's drift since the model
-    was measured), then check the budget is still reachable: an :class:`UnreachableBudget` carries the ratio so
-    that ``--width auto`` may choose again."""
+def reference_network(spec: ModelSpec) -> nn.Module:
+    """The network a latency share is of, to time (fresh weights: latency does not depend on them)."""
+    with torch.random.fork_rng():  # building draws initial weights; leave the caller's RNG as it was
+        return spec.build() if spec.module is None else copy.deepcopy(spec.module)  # the user's module stays as is
+
+
+def calibrate_start(
+    network: BudgetedNetwork, spec: ModelSpec, timing: ProbeSettings | None, reference: ModelSpec | None = None
+) -> None:
+    """Time the projected start shape now, with the ``reference`` network interleaved, and rescale the latency
+    model to it (the host's drift since the model was measured); the budget is retimed against the reference
+    (a share's milliseconds follow it). Then check the budget is still reachable: an :class:`UnreachableBudget`
+    carries the ratio and the reference's p50 so that ``--width auto`` may choose again."""
     budget, cost_model = network.budget, network.cost_model
     start = network.update_shape().sizes
-    cost_model.with_latency(
-        calibrate(network.net, network.adaptor_names, start, cost_model.latency, input_size=network.input_size,
-                  in_channels=spec.in_channels, threads=budget.latency_threads, batch=budget.latency_batch,
-                  timing=timing)
+    model, reference_ms = calibrate(
+        network.net, network.adaptor_names, start, cost_model.latency, input_size=network.input_size,
+        in_channels=spec.in_channels, threads=budget.latency_threads, batch=budget.latency_batch, timing=timing,
+        reference=reference_network(reference) if reference is not None else None,
     )  # fmt: skip
+    cost_model.with_latency(model)
+    if reference_ms is not None:
+        network.budget = budget = budget.retimed(reference_ms)
     try:
         check_reachable(cost_model, budget)
     except UnreachableBudget as exc:  # the host is slower now: make_plan may choose a narrower width
         exc.calibration = cost_model.latency.calibration
+        exc.reference_ms = reference_ms
         raise
     network.update_shape()

@@ -3,6 +3,8 @@ network, without training (docs/architecture.md, The pipeline)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from torch import nn
 
@@ -56,13 +58,13 @@ def make_plan(
     budget, sizing, human_ms = _budget(config, budget, human, human_cost, size, fixed is None, width_ratio, timing)
     mix = config.adaptor_mix or ("straight-through" if start.trained else "blend")
 
-    def adapted(sizing: Budget, calibration: float | None = None):
+    def adapted(sizing: Budget, calibration: float | None = None, budget: Budget = budget):
         chosen, note = choose_width(start, fixed, size, sizing, width_ratio)
         spec = human.at_width(chosen)
         net = start.build_at(spec, noise=config.widen_noise, seed=seed)
         return spec, note, *adapt_network(
             spec, size, budget, config.placement(), mode=config.mode, low_branch=config.low_branch, net=net,
-            mix=mix, timing=timing, calibration=calibration, init_factor=config.init_factor,
+            mix=mix, timing=timing, calibration=calibration, init_factor=config.init_factor, reference=human,
         )  # fmt: skip
 
     try:
@@ -72,10 +74,13 @@ def make_plan(
         if fixed is not None or ratio is None:
             raise
         # --width auto chose by timings of another moment; the calibration says the host runs ``ratio`` times
-        # slower now: choose again for the budget in those milliseconds, and keep the ratio (no second timing)
+        # slower now: choose again for the budget in those milliseconds, and keep the ratio and the reference's
+        # timing of that moment (no second timing)
         slower = latency_planning.slower(budget, ratio)
         sizing = latency_planning.width_budget(human, size, slower, width_ratio, timing)
-        spec, note, network, cells, candidates = adapted(sizing, ratio)
+        reference_ms = getattr(exc, "reference_ms", None)
+        now = budget.retimed(reference_ms) if reference_ms is not None else budget
+        spec, note, network, cells, candidates = adapted(sizing, ratio, now)
     if fixed is not None or note is not None:
         refuse_unneeded(network.cost_model.human_cost(), budget, human, spec, size, width_ratio)
     return Plan(
@@ -91,14 +96,22 @@ def _budget(
 ) -> tuple[Budget, Budget, float | None]:  # fmt: skip
     """The budget asked for (``given``, else the config's text, a relative one read against ``human_cost``), the
     one ``--width auto`` sizes the width by, and the human network's measured latency (a latency budget only)."""
-    budget = given or parse_budget(
-        human=human_cost, convention=config.macs_convention, latency_threads=config.latency_threads,
-        latency_batch=config.latency_batch, free=config.no_budget, **config.budget_texts(),
-    )  # fmt: skip
-    if budget.limit(latency_planning.KEY) is None:
+    texts = config.budget_texts()
+    human_ms = None
+    if (given.limit(latency_planning.KEY) if given is not None else texts.get("latency")) is not None:
+        settings = given or Budget(latency_threads=config.latency_threads, latency_batch=config.latency_batch, free=True)
+        check_batch("--latency-batch", settings.latency_batch, (human.in_channels, *size))  # before anything is timed
+        human_ms = latency_planning.time_spec(human, size, settings, timing)  # the reference a latency share is of
+    if given is not None:
+        keep = human_ms is None or given.latency_reference_ms is not None
+        budget = given if keep else replace(given, latency_reference_ms=human_ms)
+    else:
+        budget = parse_budget(
+            human=replace(human_cost, latency_ms=human_ms), convention=config.macs_convention,
+            latency_threads=config.latency_threads, latency_batch=config.latency_batch, free=config.no_budget, **texts,
+        )  # fmt: skip
+    if human_ms is None:
         return budget, budget, None
-    check_batch("--latency-batch", budget.latency_batch, (human.in_channels, *size))  # before anything is timed
-    human_ms = latency_planning.time_spec(human, size, budget, timing)
     sizing = latency_planning.width_budget(human, size, budget, ratio, timing) if auto else budget
     return budget, sizing, human_ms
 

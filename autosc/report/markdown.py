@@ -196,24 +196,36 @@ def _latency_row(latency: Latency) -> list[str]:
 
 
 def latency_verdict(report: Report) -> str | None:
-    """One plain sentence on a latency budget: met or not, measured against predicted, with the noise."""
-    lat, budget_ms = report.latency_ms, report.budget.get("latency_ms")
+    """One plain sentence on a latency budget: met or not, as a share of the reference network timed alongside
+    (the host's drift cancels), with the noise; then the milliseconds measured and predicted."""
+    lat, budget = report.latency_ms, report.budget
+    budget_ms = budget.get("latency_ms")
     if budget_ms is None or lat.budget_met is None:
         return None
-    measured = lat.compressed.p50
     verdict = "**met**" if lat.budget_met else "**not met**"
-    over = "" if lat.budget_met else f" (over by {100 * (measured / budget_ms - 1):.1f}%"
-    if not lat.budget_met:
-        over += ", within the run-to-run noise)" if measured <= budget_ms + lat.spread else ")"
     shrunk = (
         f" The frozen network was shrunk {lat.shrinks} time{'s' if lat.shrinks != 1 else ''} after training to meet it "
         "(the accuracy above is the shrunk network's, its BatchNorm statistics re-estimated on training images)."
         if lat.shrinks
         else ""
     )
+    timed = (
+        f"measured p50 {lat.compressed.p50:.3f} ms against the start network's {lat.human.p50:.3f} ms (middle of "
+        f"{lat.rounds} interleaved rounds), predicted {lat.predicted:.3f} ms by the latency model"
+    )
+    if lat.share is None:  # a report from before the verdict by share: judged in milliseconds
+        return f"Latency budget {budget_ms:.3f} ms {verdict}: {timed}, noise ±{lat.spread:.3f} ms.{shrunk}"
+    asked = (
+        f"{budget['latency_share']:.0%} of the start network's latency"
+        if budget.get("latency_share") is not None
+        else f"{budget_ms:.3f} ms ({lat.allowed_share:.1%} of the start network's latency when planned)"
+    )
+    over = "" if lat.budget_met else f", over by {100 * (lat.share / lat.allowed_share - 1):.1f}%"
+    if not lat.budget_met and lat.share <= lat.allowed_share + lat.share_spread:
+        over += " (within the noise)"
     return (
-        f"Latency budget {budget_ms:.3f} ms {verdict}{over}: measured p50 {measured:.3f} ms (middle of {lat.rounds} "
-        f"interleaved rounds, noise ±{lat.spread:.3f} ms), predicted {lat.predicted:.3f} ms by the latency model.{shrunk}"
+        f"Latency budget {asked} {verdict}: the compressed network runs at {lat.share:.1%} "
+        f"± {lat.share_spread:.1%} of it, timed together{over}; {timed}.{shrunk}"
     )
 
 

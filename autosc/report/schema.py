@@ -111,6 +111,11 @@ class Latency:
     spread: float | None = None
     budget_met: bool | None = None
     shrinks: int | None = None
+    # the verdict's terms: the compressed p50 over the reference's ("human") in the same round, half the range of
+    # that share over the rounds, and the budget as a share of the reference (autosc/run/measure.py, Verdict)
+    share: float | None = None
+    share_spread: float | None = None
+    allowed_share: float | None = None
 
     def to_dict(self) -> dict:
         return {**{k: _plain(getattr(self, k)) for k in TIMINGS}, **{k: getattr(self, k) for k in LATENCY_FIELDS}}
@@ -220,6 +225,7 @@ class Report:
 #: The timings of ``latency_ms`` in report.json (``baseline``: null without ``--baseline``).
 TIMINGS = ("compressed", "human", "baseline")
 #: The plain (non-timing) fields of ``latency_ms`` in report.json.
-LATENCY_FIELDS = ("threads", "batch", "runs", "predicted", "rounds", "spread", "budget_met", "shrinks")
+LATENCY_FIELDS = ("threads", "batch", "runs", "predicted", "rounds", "spread", "budget_met", "shrinks", "share",
+                  "share_spread", "allowed_share")  # fmt: skip
 
 __all__ = ["Accuracy", "Adaptor", "Baseline", "Latency", "Macs", "Onnx", "Report", "Timing"]

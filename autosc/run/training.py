@@ -18,6 +18,7 @@ from ..cost.budget import Budget
 from ..cost.budgeted import BudgetedNetwork
 from ..cost.width import auto_width
 from ..data import DataBundle
+from ..data.device import resident
 from ..distributed import DistContext
 from ..errors import AutoscError, one_line
 from ..report import schema
@@ -32,14 +33,16 @@ BASELINE_FORMAT = "autosc-baseline/1"
 
 
 def recalibrate_on(bundle: DataBundle, config: TrainConfig) -> Callable[[nn.Module], int]:
-    """The BatchNorm recalibration of a network shrunk after training, on ``bundle``'s training images, on the
-    training device (the network goes back to the CPU for export)."""
+    """The BatchNorm recalibration of a network shrunk after training, on ``bundle``'s training images as the
+    trainer fed them (device-resident under ``--device-data``, else the per-image loader), on the training device
+    (the network goes back to the CPU for export)."""
 
     def run(net: nn.Module) -> int:
         device = resolve_device(config.device)
+        data = resident(bundle.train, config.device_data, device) or bundle.train
         try:
-            return recalibrate_batchnorm(net.to(device), bundle.train, batch_size=config.batch_size,
-                                         workers=config.workers, device=device)  # fmt: skip
+            return recalibrate_batchnorm(net.to(device), data, batch_size=config.batch_size, workers=config.workers,
+                                         device=device)  # fmt: skip
         finally:
             net.cpu()
 

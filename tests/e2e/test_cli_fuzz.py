@@ -19,7 +19,7 @@ SLOW_CASES = {("budget", "1e30T")}
 COMPRESS = {
     "budget": ["300m", "1e400", "0", "abc", "-5M", "1e30T"],
     "memory": ["1e308GB", "4mib", "0B", "lots"],
-    "latency": ["1.5", "2min", "0ms", "fast", "1e400s"],
+    "latency": ["1.5", "2min", "0ms", "fast", "1e400s", "0%", "150%", "1.5x", "abc%", "-5%", "nanx"],
     "latency_threads": ["0", "x"],
     "latency_batch": ["0", "-1"],
     "macs_convention": ["thop"],

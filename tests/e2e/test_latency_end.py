@@ -24,17 +24,18 @@ HUMAN_MS = 2.0
 
 class FakeHost:
     """The end check's timer: each round gives the compressed network ``shares[round]`` of the human p50 (the
-    last share repeats), with a little noise."""
+    last share repeats), with a little noise; ``slower``: how much slower the host runs now than when planned."""
 
-    def __init__(self, shares: list[float]) -> None:
-        self.shares, self.rounds, self.paths = shares, 0, []
+    def __init__(self, shares: list[float], slower: float = 1.0) -> None:
+        self.shares, self.slower, self.rounds, self.paths = shares, slower, 0, []
 
     def time_onnx(self, paths, runs, *, threads=1, batch=1):
         share = self.shares[min(self.rounds, len(self.shares) - 1)]
         self.rounds += 1
         self.paths.append(paths["compressed"].stat().st_mtime_ns)
-        c = HUMAN_MS * share * (1 + 0.001 * (self.rounds % 3))
-        timings = {k: schema.Timing(v, 1.1 * v, 1.2 * v) for k, v in (("compressed", c), ("human", HUMAN_MS))}
+        human = HUMAN_MS * self.slower
+        c = human * share * (1 + 0.001 * (self.rounds % 3))
+        timings = {k: schema.Timing(v, 1.1 * v, 1.2 * v) for k, v in (("compressed", c), ("human", human))}
         if "baseline" in paths:
             timings["baseline"] = timings["human"]
         return schema.Latency(**timings, threads=threads, batch=batch, runs=runs)
@@ -55,11 +56,12 @@ def fake_host(monkeypatch):
         return cost, model.calibrated([tuple(s) for s in cost.human_sizes], HUMAN_MS)
 
     monkeypatch.setattr(planning, "latency_model", latency_model)
-    monkeypatch.setattr(planning, "calibrate_start", lambda network, spec, timing: None)
+    monkeypatch.setattr(planning, "calibrate_start", lambda network, spec, timing, reference=None: None)
     monkeypatch.setattr(planning, "time_spec", lambda spec, size, budget, timing: HUMAN_MS)
+    monkeypatch.setattr(measure, "CONFIRM_PAUSE_S", 0.0)
 
-    def install(shares: list[float]) -> FakeHost:
-        host = FakeHost(shares)
+    def install(shares: list[float], slower: float = 1.0) -> FakeHost:
+        host = FakeHost(shares, slower)
         monkeypatch.setattr(measure, "time_onnx", host.time_onnx)
         return host
 
@@ -80,7 +82,7 @@ def _python_data():
 def test_a_confirmed_miss_shrinks_the_trained_network_and_the_run_finishes(fake_host, tmp_path, data):
     """Measured 30% over in every round until it is shrunk: the run shrinks it once, re-estimates BatchNorm on
     the images training used, exports and reports it (it used to end in "expected 4D input" on the stored split)."""
-    host = fake_host([1.3] * 6 + [0.45])  # shares of the human p50; the budget is half of it
+    host = fake_host([0.65] * 6 + [0.45])  # shares of the human p50: the budget is 0.5, so 30% over, then under
     if data == "Python datasets":
         train, test = _python_data()
         result = autosc.compress("mobilenet_v2_cifar", train_data=train, test_data=test, out=tmp_path / "run", **RUN)
@@ -91,5 +93,29 @@ def test_a_confirmed_miss_shrinks_the_trained_network_and_the_run_finishes(fake_
     assert result.completed and (tmp_path / "run" / "model.onnx").is_file()
     report = json.loads((tmp_path / "run" / "report.json").read_text())
     lat = report["latency_ms"]
-    assert lat["shrinks"] == 1 and lat["budget_met"] is True
+    assert lat["shrinks"] == 1 and lat["budget_met"] is True, (lat, host.rounds, report["budget"])
     assert len(set(host.paths)) == 2  # the shrunk network was exported again before it was timed
+
+
+def _synthetic_run(tmp_path, **options) -> dict:
+    args = dict(RUN, data="synthetic", subset=64, test_subset=32, out=tmp_path / "run")
+    result = autosc.compress("mobilenet_v2_cifar", **{**args, **options})
+    assert result.completed
+    return json.loads((tmp_path / "run" / "report.json").read_text())
+
+
+@pytest.mark.parametrize(("latency", "shares"), [("50%", [0.48]), ("1ms", [0.65] * 3 + [0.48])])
+def test_no_shrink_without_a_confirmed_miss(fake_host, tmp_path, latency, shares):
+    """A host twice as slow at the end as when planned: the share of the reference timed alongside is what is
+    judged, so a relative budget is met (in milliseconds it would be twice over and shrunk); an absolute budget
+    measured over once and under on the second, confirming measurement is not shrunk either."""
+    host = fake_host(shares, slower=2.0)
+    report = _synthetic_run(tmp_path, latency=latency)
+    lat = report["latency_ms"]
+    assert lat["shrinks"] == 0 and lat["budget_met"] is True and len(set(host.paths)) == 1
+    assert lat["allowed_share"] == pytest.approx(0.5) and lat["share"] == pytest.approx(0.48, rel=0.01)
+    assert lat["compressed"]["p50"] > report["budget"]["latency_ms"]  # over in this moment's milliseconds
+    assert report["budget"]["latency_reference_ms"] == HUMAN_MS
+    assert report["budget"]["latency_share"] == (0.5 if latency == "50%" else None)
+    md = (tmp_path / "run" / "report.md").read_text()
+    assert "**met**: the compressed network runs at 48." in md, md

@@ -46,10 +46,14 @@ class BudgetTerm:
         raise NotImplementedError
 
     # -- shared behaviour ---------------------------------------------------------------------------------
+    def is_share(self, text: str) -> bool:
+        """Whether ``text`` is relative (a share of the human network's figure) rather than an absolute limit."""
+        return self.relative and str(text).strip().endswith("%")
+
     def parse(self, text: str, human: float | None) -> float | int:
         """``text`` as a limit; a relative one (``60%``) is a share of ``human`` (the human network's figure)."""
         stripped = str(text).strip()
-        if not (self.relative and stripped.endswith("%")):
+        if not self.is_share(stripped):
             return self.parse_value(stripped)
         fraction = self.parse_fraction(stripped)
         if human is None:
@@ -62,7 +66,7 @@ class BudgetTerm:
 
     def check(self, text: str) -> None:
         """Refuse bad grammar before any data is read (a relative value is checked without the human figure)."""
-        if self.relative and str(text).strip().endswith("%"):
+        if self.is_share(text):
             self.parse_fraction(str(text).strip())
         else:
             self.parse_value(str(text).strip())
@@ -88,6 +92,11 @@ class BudgetTerm:
 
     def report_figures(self, report: Report) -> dict[str, float | None]:
         """The capped figure of the human, final and baseline networks in a report (None where not recorded)."""
+        return {}
+
+    def settings(self, text: str, human: float | None) -> dict[str, Any]:
+        """Budget settings ``text`` implies besides the limit (the latency term keeps the share and the reference
+        it was read against, so the limit can follow the reference when it is timed again)."""
         return {}
 
     def option_flag(self) -> str:

@@ -1,11 +1,12 @@
-"""The latency budget (``--latency 1.5ms``): ONNX Runtime p50 on this machine at the budget's threads and batch,
-as the latency model predicts it (docs/algorithm.md, Latency budgets)."""
+"""The latency budget (``--latency 60%`` or ``1.5ms``): ONNX Runtime p50 on this machine at the budget's threads and
+batch, as the latency model predicts it; a share is of the reference network's p50, timed alongside
+(docs/algorithm.md, Latency budgets)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from ...units import format_ms, parse_latency
+from ...units import format_ms, is_latency_share, parse_latency, parse_latency_share
 from .base import BudgetTerm, register_term
 
 if TYPE_CHECKING:
@@ -18,13 +19,27 @@ if TYPE_CHECKING:
 class LatencyTerm(BudgetTerm):
     key = "latency_ms"
     option = "latency"
-    help = "Latency budget: 1.5ms, 800us, ... (ONNX Runtime p50 on this machine; alone or with the others)."
-    example = "--latency (e.g. 1.5ms)"
+    help = (
+        "Latency budget: 60% (or 0.6x) of the start network's ONNX Runtime p50 on this machine, timed alongside it "
+        "(drift cancels), or absolute: 1.5ms, 800us; alone or with the others."
+    )
+    example = "--latency (e.g. 60% or 1.5ms)"
     noun = "latency"
+    relative = True  # a share of the reference network's p50 (the trained start, else the human network)
     exact = False  # measured after freezing: over within the noise is reported by the latency verdict, not warned
 
     def parse_value(self, text: str) -> float:
         return parse_latency(text)
+
+    def is_share(self, text: str) -> bool:
+        return is_latency_share(text)
+
+    def parse_fraction(self, text: str) -> float:
+        return parse_latency_share(text)
+
+    def settings(self, text: str, human: float | None) -> dict[str, Any]:
+        share = parse_latency_share(text) if self.is_share(text) else None
+        return {"latency_share": share, "latency_reference_ms": human}
 
     def read(self, cost: Cost, budget: Budget) -> float | None:
         return cost.latency_ms  # None without a latency model of the network
@@ -34,6 +49,11 @@ class LatencyTerm(BudgetTerm):
 
     def describe(self, limit: float, budget: Budget) -> str:
         threads = "1 thread" if budget.latency_threads == 1 else f"{budget.latency_threads} threads"
+        if budget.latency_share is not None:
+            return (
+                f"{budget.latency_share:.0%} of the start network's latency ({format_ms(limit)} at its speed when "
+                f"timed; {threads}, batch {budget.latency_batch})"
+            )
         return f"{format_ms(limit)} latency ({threads}, batch {budget.latency_batch})"
 
     def shortfall(self, floor: Cost, limit: float, budget: Budget) -> str | None:
