@@ -286,6 +286,7 @@ INT_LIMITS = {
     "latency_threads": 1024,
     "latency_batch": 65_536,
     "latency_runs": 1_000_000,
+    "shrink_steps": 1_000_000,
 }
 INT_MAX = 1_000_000_000
 

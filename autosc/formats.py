@@ -124,6 +124,8 @@ def _run_2(data: dict, where: str) -> dict:
 
 
 def _run_3(data: dict, where: str) -> dict:
+    # a network shrunk at the end of a run from before the fine-tune had its BatchNorm re-estimated only
+    data["config"]["train"] = {"shrink_steps": 0, **data["config"]["train"]}
     # a budget without the latency share and reference (a run planned before they were timed): none then
     data["plan"] = {**migrate_plan(data["plan"]), "start": data["plan"]["start"]}
     if isinstance(data.get("plan_summary"), dict):
@@ -165,10 +167,11 @@ def _report_2(data: dict, where: str) -> dict:
 
 
 #: What version 3 of ``latency_ms`` left out: the verdict by share of the reference network (judged in ms then).
-_LATENCY_3 = {"share": None, "share_spread": None, "allowed_share": None}
+_LATENCY_3 = {"share": None, "share_spread": None, "allowed_share": None, "shrink": None}
 
 
 def _report_3(data: dict, where: str) -> dict:
+    data["train"] = {"shrink_steps": 0, **data["train"]}  # a shrunk network was not fine-tuned then
     data["budget"] = migrate_budget(data["budget"])
     data["latency_ms"] = {**data["latency_ms"], **{k: data["latency_ms"].get(k, v) for k, v in _LATENCY_3.items()}}
     return data

@@ -203,12 +203,7 @@ def latency_verdict(report: Report) -> str | None:
     if budget_ms is None or lat.budget_met is None:
         return None
     verdict = "**met**" if lat.budget_met else "**not met**"
-    shrunk = (
-        f" The frozen network was shrunk {lat.shrinks} time{'s' if lat.shrinks != 1 else ''} after training to meet it "
-        "(the accuracy above is the shrunk network's, its BatchNorm statistics re-estimated on training images)."
-        if lat.shrinks
-        else ""
-    )
+    shrunk = _shrink_sentence(lat.shrinks, lat.shrink)
     timed = (
         f"measured p50 {lat.compressed.p50:.3f} ms against the start network's {lat.human.p50:.3f} ms (middle of "
         f"{lat.rounds} interleaved rounds), predicted {lat.predicted:.3f} ms by the latency model"
@@ -226,6 +221,27 @@ def latency_verdict(report: Report) -> str | None:
     return (
         f"Latency budget {asked} {verdict}: the compressed network runs at {lat.share:.1%} "
         f"± {lat.share_spread:.1%} of it, timed together{over}; {timed}.{shrunk}"
+    )
+
+
+def _shrink_sentence(shrinks: int | None, record: dict | None) -> str:
+    """What a shrink after training cost, and what the fine-tune won back (empty when nothing was shrunk)."""
+    if not shrinks:
+        return ""
+    times = f"{shrinks} time{'s' if shrinks != 1 else ''}"
+    if record is None:  # a report from before the record
+        return (
+            f" The frozen network was shrunk {times} after training to meet it (the accuracy above is the shrunk "
+            "network's, its BatchNorm statistics re-estimated on training images)."
+        )
+    tuned = (
+        f", {record['fine_tuned']:.2%} after {record['steps']} steps of fine-tuning distilled from the trained network"
+        if record["steps"]
+        else " (no fine-tune: --shrink-steps 0)"
+    )
+    return (
+        f" The frozen network was shrunk {times} after training to meet it: test accuracy {record['trained']:.2%} as "
+        f"trained, {record['shrunk']:.2%} shrunk with BatchNorm re-estimated{tuned} (the accuracy above)."
     )
 
 

@@ -116,6 +116,8 @@ class Latency:
     share: float | None = None
     share_spread: float | None = None
     allowed_share: float | None = None
+    # after a shrink: the fine-tune's steps and the test accuracy as trained, shrunk and fine-tuned
+    shrink: dict | None = None
 
     def to_dict(self) -> dict:
         return {**{k: _plain(getattr(self, k)) for k in TIMINGS}, **{k: getattr(self, k) for k in LATENCY_FIELDS}}
@@ -226,6 +228,6 @@ class Report:
 TIMINGS = ("compressed", "human", "baseline")
 #: The plain (non-timing) fields of ``latency_ms`` in report.json.
 LATENCY_FIELDS = ("threads", "batch", "runs", "predicted", "rounds", "spread", "budget_met", "shrinks", "share",
-                  "share_spread", "allowed_share")  # fmt: skip
+                  "share_spread", "allowed_share", "shrink")  # fmt: skip
 
 __all__ = ["Accuracy", "Adaptor", "Baseline", "Latency", "Macs", "Onnx", "Report", "Timing"]

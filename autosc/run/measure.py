@@ -134,7 +134,7 @@ def check_latency_budget(
     folder: RunFolder,
     config: ExportConfig,
     display: Display | None = None,
-    recalibrate: Callable[[nn.Module], object] | None = None,
+    retrain: Callable[[nn.Module, nn.Module], dict] | None = None,
 ) -> LatencyCheck:
     """Time the frozen network against its latency budget; shrink it only while a second measurement confirms it
     is over by more than the noise.
@@ -143,12 +143,14 @@ def check_latency_budget(
     measurement (:func:`measure_verdict`) judges the compressed network's share of the reference timed with it. One
     over the budget is measured again ``CONFIRM_PAUSE_S`` later, and only a confirmed miss (both over; the share
     taken is the smaller) shrinks: the projection aims that much lower on predicted latency, the network is frozen,
-    its BatchNorm re-estimated (``recalibrate``, :func:`autosc.run.training.recalibrate_on`), saved, exported and
-    measured again (at most ``LATENCY_SHRINKS`` times). The network's own budget is left as it is; the one the
-    kept network meets is returned.
+    ``retrain(shrunk, trained)`` adapts it (BatchNorm and a distilled fine-tune from the network as trained,
+    :func:`autosc.run.training.retrain_after_shrink`; its record goes into the report), and it is saved, exported
+    and measured again (at most ``LATENCY_SHRINKS`` times). The network's own budget is left as it is; the one
+    the kept network meets is returned.
     """
     asked = budget = network.budget  # verdicts are on the budget asked; shrinks project under a tighter one
-    frozen, shape, shrinks = networks["compressed"], None, 0
+    frozen, shape, shrinks, record = networks["compressed"], None, 0, None
+    trained = frozen  # the teacher of every fine-tune after a shrink
     paths = {label: folder.onnx(label) for label in networks}
     while True:
         verdict = measure_verdict(paths, config, asked)
@@ -166,14 +168,14 @@ def check_latency_budget(
                 f"{budget.limit('latency_ms'):.3f} ms and measuring again"
             )
         frozen, shape = freeze_and_save(network, budget=budget)
-        if recalibrate is not None:
-            recalibrate(frozen)
+        if retrain is not None:
+            record = {**retrain(frozen, trained), **({"trained": record["trained"]} if record else {})}
         save_frozen(frozen, shape, folder.frozen)
         networks["compressed"] = frozen
         exported = {**exported, **export_networks({"compressed": frozen}, size, in_channels, folder, config)}
     latency = replace(
         verdict.middle, predicted=network.update_shape(budget).cost.latency_ms, rounds=LATENCY_ROUNDS,
         spread=verdict.spread * verdict.middle.human.p50, budget_met=verdict.share <= verdict.allowed,
-        shrinks=shrinks, share=verdict.share, share_spread=verdict.spread, allowed_share=verdict.allowed,
+        shrinks=shrinks, shrink=record, share=verdict.share, share_spread=verdict.spread, allowed_share=verdict.allowed,
     )  # fmt: skip
     return LatencyCheck(latency, frozen, shape, exported, budget)

@@ -107,7 +107,7 @@ def run(
         return Result(folder.root, None, None)
     try:
         with stop_at_once():  # the export and the timing have no batch boundary: a signal stops them where they are
-            measured = _measure(config, network, state.human, baseline, bundle, size, folder, display)
+            measured = _measure(config, network, state, baseline, bundle, size, folder, display)
             start = _start_record(state, network, distilled=teacher is not None)
             report = stages.build_report(
                 Context(config.plan.model, bundle.name, size, bundle.channels, command), network, trainer,
@@ -223,11 +223,14 @@ def _network(
 
 
 def _measure(
-    config: RunConfig, network: BudgetedNetwork, human: nn.Module, baseline: stages.TrainedBaseline | None,
+    config: RunConfig, network: BudgetedNetwork, state: StartState, baseline: stages.TrainedBaseline | None,
     bundle: DataBundle, size: tuple[int, int], folder: RunFolder, display: Display,
 ) -> Measured:  # fmt: skip
     """Freeze, export and check, and time against the human (the start) network; under a latency budget, the
-    frozen network is measured against it and shrunk while over (autosc/run/measure.py)."""
+    frozen network is measured against it, and shrunk and fine-tuned (with the run's resolved training recipe:
+    the configuration as given may leave the batch size to the recipe) while confirmed over
+    (autosc/run/measure.py)."""
+    human, train = state.human, state.train_config
     display.log("freezing, exporting to ONNX and measuring latency ...")
     frozen, shape = stages.freeze_and_save(network, folder)
     networks = {"compressed": frozen, "human": human}
@@ -239,12 +242,12 @@ def _measure(
         return Measured(frozen, shape, exported["compressed"], latency)
     check = stages.check_latency_budget(
         network, networks, exported, size, bundle.channels, folder, config.export, display,
-        recalibrate=stages.recalibrate_on(bundle, config.train),
+        retrain=stages.retrain_after_shrink(bundle, train),
     )  # fmt: skip
     if check.shape is None:
         return Measured(frozen, shape, check.exported["compressed"], check.latency)
     # shrunk after training: its accuracy is the kept network's own, not the last epoch's
-    accuracy = stages.start_accuracy(check.frozen, bundle, config.train)
+    accuracy = stages.start_accuracy(check.frozen, bundle, train)
     return Measured(check.frozen, check.shape, check.exported["compressed"], check.latency, accuracy)
 
 

@@ -24,7 +24,7 @@ from .measure import (
 from .training import (
     BASELINE_FORMAT,
     TrainedBaseline,
-    recalibrate_on,
+    retrain_after_shrink,
     start_accuracy,
     train_baseline,
     train_network,
@@ -50,7 +50,7 @@ __all__ = [
     "load_dataset",
     "load_start_network",
     "plan_network",
-    "recalibrate_on",
+    "retrain_after_shrink",
     "start_accuracy",
     "time_onnx",
     "train_baseline",

@@ -24,6 +24,7 @@ from ..errors import AutoscError, one_line
 from ..report import schema
 from ..train import TrainConfig, Trainer, train
 from ..train.evaluate import evaluate, recalibrate_batchnorm
+from ..train.fine_tune import fine_tune
 from ..train.runtime import resolve_device
 from .data import human_spec
 from .folder import RunFolder
@@ -32,19 +33,35 @@ from .progress import Display
 BASELINE_FORMAT = "autosc-baseline/1"
 
 
-def recalibrate_on(bundle: DataBundle, config: TrainConfig) -> Callable[[nn.Module], int]:
-    """The BatchNorm recalibration of a network shrunk after training, on ``bundle``'s training images as the
-    trainer fed them (device-resident under ``--device-data``, else the per-image loader), on the training device
-    (the network goes back to the CPU for export)."""
+def retrain_after_shrink(bundle: DataBundle, config: TrainConfig) -> Callable[[nn.Module, nn.Module], dict]:
+    """What a network the latency check shrank after training goes through before it is saved and exported
+    (docs/algorithm.md, Latency budgets), on the training device (both networks go back to the CPU for export).
 
-    def run(net: nn.Module) -> int:
+    Its BatchNorm statistics are re-estimated on the training images as the trainer fed them (device-resident
+    under ``--device-data``, else the per-image loader); then ``config.shrink_steps`` steps of fine-tuning distilled
+    from the network as trained (:func:`autosc.train.fine_tune.fine_tune`) and BatchNorm again. Returns the steps
+    and the test accuracy as trained, shrunk and fine-tuned, for the report. ``config`` is the run's resolved one.
+    """
+
+    def run(student: nn.Module, teacher: nn.Module) -> dict:
         device = resolve_device(config.device)
-        data = resident(bundle.train, config.device_data, device) or bundle.train
+        data = resident(bundle.train, config.device_data, device)
+
+        def recalibrate_and_test() -> float:
+            recalibrate_batchnorm(student.to(device), data or bundle.train, batch_size=config.batch_size,
+                                  workers=config.workers, device=device)  # fmt: skip
+            return evaluate(student, bundle.test, workers=config.workers, device=device, amp=config.amp)[1]
+
         try:
-            return recalibrate_batchnorm(net.to(device), data, batch_size=config.batch_size, workers=config.workers,
-                                         device=device)  # fmt: skip
+            trained = evaluate(teacher.to(device), bundle.test, workers=config.workers, device=device,
+                               amp=config.amp)[1]  # fmt: skip
+            shrunk = recalibrate_and_test()
+            steps = fine_tune(student, teacher, bundle.train, data, config, steps=config.shrink_steps, device=device)
+            fine_tuned = recalibrate_and_test() if steps else None
         finally:
-            net.cpu()
+            student.cpu()
+            teacher.cpu()
+        return {"steps": steps, "trained": trained, "shrunk": shrunk, "fine_tuned": fine_tuned}
 
     return run
 

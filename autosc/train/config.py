@@ -24,6 +24,9 @@ DEVICE_DATA_MODES = ("auto", "on", "off")
 #: Training images that re-estimate BatchNorm before each evaluation (benchmarks/RESULTS.md, "A first epoch that
 #: means something on every CPU").
 PRECISE_BN_IMAGES = 1024
+#: Distilled fine-tuning steps for a network the latency check shrinks after training (autosc/train/fine_tune.py):
+#: about half a minute for mobilenet_v2_cifar at 32 px on this project's 2-core host.
+SHRINK_STEPS = 200
 
 #: With ``alpha_step=0`` the alphas get about this many updates per run, however short the run: the
 #: reference's "every 20 batches" gives a 6-epoch run only ~24 updates, and the alphas then do not move
@@ -104,6 +107,11 @@ class TrainConfig:
         "Before each evaluation, re-estimate BatchNorm statistics on this many training images (0: off; the "
         "running averages lag weights that move fast early in a run, docs/algorithm.md, Training).",
     )
+    shrink_steps: int = option(
+        SHRINK_STEPS,
+        "Steps of fine-tuning, distilled from the trained network, for a network the latency check shrinks after "
+        "training (0: BatchNorm re-estimated only).",
+    )
 
     def resolve(self, model: str, input_size: tuple[int, int], *, trained: bool = False) -> TrainConfig:
         """A copy with every ``None`` recipe field set to the family default, and ``distill`` decided.
@@ -142,6 +150,8 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and not (value >= 0 and math.isfinite(value)):
                 raise AutoscError(f"--{name.replace('_', '-')} must be >= 0, got {value}")
+        if self.shrink_steps < 0:
+            raise AutoscError(f"--shrink-steps must be >= 0 (0 = no fine-tune), got {self.shrink_steps}")
         if self.precise_bn < 0:
             raise AutoscError(f"--precise-bn must be >= 0 images (0 = off), got {self.precise_bn}")
         if self.alpha_step < 0:

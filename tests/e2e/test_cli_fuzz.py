@@ -63,6 +63,7 @@ COMPRESS = {
     "exporter": ["tflite"],
     "opset": ["9", "999", "x"],
     "latency_runs": ["0", "x"],
+    "shrink_steps": ["-1", "x", "1e9"],
     "preset": ["/nonexistent/p.toml"],
     "out": ["/dev/null/run"],
 }

@@ -68,8 +68,10 @@ def fake_host(monkeypatch):
     return install
 
 
-RUN = dict(input_size=16, width=0.35, latency="1ms", epochs=1, batch_size=16, exporter="torchscript",
-           latency_runs=3, quiet=True)  # fmt: skip
+#: no batch size: the recipe's (the end check once re-estimated BatchNorm with the configuration as given, whose
+#: batch size None made a DataLoader of single images: "expected 4D input (got 3D input)")
+RUN = dict(input_size=16, width=0.35, latency="1ms", epochs=1, exporter="torchscript", latency_runs=3,
+           shrink_steps=3, quiet=True)  # fmt: skip
 
 
 def _python_data():
@@ -95,6 +97,10 @@ def test_a_confirmed_miss_shrinks_the_trained_network_and_the_run_finishes(fake_
     lat = report["latency_ms"]
     assert lat["shrinks"] == 1 and lat["budget_met"] is True, (lat, host.rounds, report["budget"])
     assert len(set(host.paths)) == 2  # the shrunk network was exported again before it was timed
+    shrink = lat["shrink"]
+    assert shrink["steps"] == 3 and all(0 <= shrink[k] <= 1 for k in ("trained", "shrunk", "fine_tuned"))
+    assert report["accuracy"]["final"] == shrink["fine_tuned"]  # the kept network's own
+    assert "after 3 steps of fine-tuning distilled from the trained network" in (tmp_path / "run" / "report.md").read_text()
 
 
 def _synthetic_run(tmp_path, **options) -> dict:
