@@ -10,8 +10,11 @@ predicted and measured p50 against the budget, the noise, shrinks, and the MACs 
 
 One row per (family, budget) on :mod:`benchmarks.runner`'s grid (resumable). The committed results were written
 whole at the end by an earlier version: ``--summary --out benchmarks/results/latency_budgets.json`` reads them.
+``--share`` asks the budgets as shares (``--latency 80%``, issue 29): the plan times the human network with the
+start shape and the check judges the share of the human network timed in the same rounds.
 
     python -m benchmarks.latency_budgets                       # both families, budgets 80%, 60%, 40%
+    python -m benchmarks.latency_budgets --share               # the same as shares (results/latency_budgets_share.jsonl)
     python -m benchmarks.latency_budgets --families resnet18 --fractions 0.5
     python -m benchmarks.latency_budgets --summary --out benchmarks/results/latency_budgets.json
 """
@@ -37,14 +40,15 @@ FAMILIES = {
 }
 
 
-def run_one(name: str, fraction: float, human_ms: float, args) -> dict:
+def run_one(name: str, fraction: float, human_ms: float | None, args) -> dict:
     f = FAMILIES[name]
     size = (f["size"], f["size"])
-    budget_ms = fraction * human_ms
+    asked = f"{100 * fraction:g}%" if human_ms is None else f"{fraction * human_ms}ms"
     started = time.perf_counter()
     with quiet():
-        plan = autosc.plan(f["model"], latency=f"{budget_ms}ms", input_size=size, num_classes=f["classes"],
-                         timing=ProbeSettings(cache_dir=args.cache))  # fmt: skip
+        plan = autosc.plan(f["model"], latency=asked, input_size=size, num_classes=f["classes"],
+                           timing=ProbeSettings(cache_dir=args.cache))  # fmt: skip
+    budget_ms = plan.network.budget.latency_ms  # a share's milliseconds at the reference's speed when planned
     plan_seconds = time.perf_counter() - started
     network = plan.network
     network.collapse()
@@ -75,6 +79,10 @@ def run_one(name: str, fraction: float, human_ms: float, args) -> dict:
         "measured_over_budget": lat.compressed.p50 / budget_ms,
         "budget_met": lat.budget_met,
         "shrinks": lat.shrinks,
+        "asked": asked,
+        "share": lat.share,
+        "share_spread": lat.share_spread,
+        "allowed_share": lat.allowed_share,
         "macs": cost.total_macs,
         "sizes": [list(a.size) for a in network.adaptors()],
     }
@@ -95,6 +103,20 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def share_table(rows: list[dict]) -> str:
+    lines = [
+        "| family | asked | width | measured share of the human p50 (middle round) | noise (half range) | over the asked share | met | shrinks | measured p50 | MACs |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['family']}@224 | {r['asked']} | {r['width']:.2f} | {r['share']:.3f} | ±{r['share_spread']:.3f} | "
+            f"{100 * (r['share'] / r['allowed_share'] - 1):+.1f}% | {'yes' if r['budget_met'] else 'no'} | "
+            f"{r['shrinks']} | {r['measured_p50_ms']:.2f} ms | {r['macs'] / 1e6:.0f}M |"
+        )
+    return "\n".join(lines)
+
+
 def human_p50(name: str) -> float:
     """The human network's p50 (1 thread, batch 1, 100 runs) by the product's timer: the budgets' reference."""
     f = FAMILIES[name]
@@ -110,22 +132,28 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--families", default=",".join(FAMILIES))
     ap.add_argument("--fractions", default="0.8,0.6,0.4", help="budgets as fractions of the human network's p50")
     ap.add_argument("--cache", default=None, help="latency-model cache folder (default: the user cache)")
+    ap.add_argument("--share", action="store_true", help="ask the budgets as shares (--latency 80%%), issue 29")
     add_out(ap, "latency_budgets.jsonl")
     args = ap.parse_args(argv)
+    if args.share and Path(args.out).name == "latency_budgets.jsonl":
+        args.out = str(Path(args.out).with_name("latency_budgets_share.jsonl"))
+    render = share_table if args.share else table
     if args.summary:
-        print(table(load_rows(args.out)))
+        print(render(load_rows(args.out)))
         return
     torch.set_num_threads(1)
     humans: dict[str, float] = {}  # each family's human p50, measured once, before its first budget
 
     def run(job: dict) -> dict:
+        if args.share:  # the plan times the human network itself, with the start shape
+            return run_one(job["family"], job["fraction"], None, args)
         if job["family"] not in humans:
             humans[job["family"]] = human_p50(job["family"])
         return run_one(job["family"], job["fraction"], humans[job["family"]], args)
 
     jobs = [{"family": n, "fraction": float(v)} for n in args.families.split(",") for v in args.fractions.split(",")]
-    rows = run_grid(jobs, run, args.out, key=("family", "fraction"), describe=lambda r: table([r]).splitlines()[-1])
-    print(table(rows))
+    rows = run_grid(jobs, run, args.out, key=("family", "fraction"), describe=lambda r: render([r]).splitlines()[-1])
+    print(render(rows))
 
 
 if __name__ == "__main__":
