@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from torch import nn
 from .config import PlanConfig, RunConfig
 from .cost import Budget, count, fvcore_macs, thop_macs
 from .cost.counters import check_convention, example_input
+from .cost.terms import TERMS
 from .errors import AutoscError
 from .export import ExportResult, export_onnx
 from .models import ModelSpec, default_input_size
@@ -75,6 +77,37 @@ def plan(model: str | nn.Module, config: PlanConfig | RunConfig | None = None, *
     run = run.updated({**options, **({"model": model} if isinstance(model, str) else {})}, where="plan options")
     run.plan.validate(budget_given="budget" in facts)
     return make_plan(model, run.plan, seed=run.train.seed, **facts)
+
+
+def probe(model: str | nn.Module, out: str | os.PathLike, config: PlanConfig | RunConfig | None = None,
+          **options: Any) -> Path:  # fmt: skip
+    """``autosc probe``: the probe networks of a plan, for timing on the deployment device; returns the manifest.
+
+    The network is adapted as ``plan`` adapts it (``options`` as there), at its width (``--width``, default the
+    start's own), and its probe shapes, the start network (the reference a share is of) and ``time_probes.py`` go
+    into ``out`` (docs/algorithm.md, Timing tables from the deployment device). A budget given is not needed: the
+    table serves any latency budget at the same ``latency_threads`` and ``latency_batch``.
+    """
+    from .cost.device_table import write_probes
+    from .cost.latency_probe import ProbeSettings
+    from .planning.latency import reference_network
+
+    timing = options.pop("timing", None) or ProbeSettings()
+    in_channels = options.pop("in_channels", 3)
+    if isinstance(options.get("input_size"), tuple):
+        options["input_size"] = "x".join(str(v) for v in options["input_size"])
+    run = config if isinstance(config, RunConfig) else RunConfig(plan=config or PlanConfig())
+    run = run.updated({**options, **({"model": model} if isinstance(model, str) else {})}, where="probe options")
+    cleared = {t.option: None for t in TERMS.values()}
+    free = replace(run.plan, **cleared, latency_table=None, no_budget=True)
+    free.validate()
+    made = make_plan(model, free, seed=run.train.seed, in_channels=in_channels)
+    network = made.network
+    return write_probes(
+        network.net, network.adaptor_names, reference_network(made.start.spec), out, input_size=network.input_size,
+        in_channels=network.in_channels, identity=network.spec.to_dict(), threads=free.latency_threads,
+        batch=free.latency_batch, timing=timing,
+    )  # fmt: skip
 
 
 def export_model(

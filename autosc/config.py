@@ -43,6 +43,11 @@ class PlanConfig(BudgetOptions):  # type: ignore[misc,valid-type]
     model: str | None = option(None, "Zoo name or path/to/file.py:build.", cli=False)
     latency_threads: int = option(1, "Threads the latency budget is measured at (ONNX Runtime intra-op).")
     latency_batch: int = option(1, "Batch size the latency budget is measured at.")
+    latency_table: str | None = option(
+        None,
+        "table.json measured on your deployment device (autosc probe, then its time_probes.py there): the latency "
+        "budget is planned on the device's timings instead of this machine's; the width is the table's.",
+    )
     macs_convention: str = option(
         "standard", "How the budget counts MACs: standard, or paper (+ 4 per BN element).", choices=tuple(CONVENTIONS)
     )
@@ -109,6 +114,12 @@ class PlanConfig(BudgetOptions):  # type: ignore[misc,valid-type]
             if texts.get(term.option) is not None:
                 term.check(str(texts[term.option]))
         check_latency_setting(self.latency_threads, self.latency_batch)
+        if self.latency_table is not None:  # read now: a missing or foreign table is refused before any data
+            from .cost.device_table import read_table
+
+            read_table(self.latency_table)
+            if self.latency is None:
+                raise AutoscError("--latency-table needs a latency budget (--latency 60% or 1.5ms) to plan with it")
         check_choices(self)
         self.placement()
         if not (self.widen_noise >= 0 and math.isfinite(self.widen_noise)):

@@ -77,7 +77,7 @@ def migrate_plan(plan: dict) -> dict:
     if isinstance(out.get("budget"), dict):
         out["budget"] = migrate_budget(out["budget"])
     for key, value in (("mode", "autosc"), ("standard_cells", []), ("init_factor", None), ("branches", None),
-                       ("low_branch", "max"), ("mix", "blend")):  # fmt: skip
+                       ("low_branch", "max"), ("mix", "blend"), ("latency_table", None)):  # fmt: skip
         out.setdefault(key, value)
     if "latency_calibration" not in out:  # a latency run from before calibration projected with the ratio 1
         latency = isinstance(out.get("budget"), dict) and out["budget"].get("latency_ms") is not None
@@ -167,7 +167,7 @@ def _report_2(data: dict, where: str) -> dict:
 
 
 #: What version 3 of ``latency_ms`` left out: the verdict by share of the reference network (judged in ms then).
-_LATENCY_3 = {"share": None, "share_spread": None, "allowed_share": None, "shrink": None}
+_LATENCY_3 = {"share": None, "share_spread": None, "allowed_share": None, "shrink": None, "table": None}
 
 
 def _report_3(data: dict, where: str) -> dict:

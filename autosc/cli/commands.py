@@ -102,6 +102,9 @@ def _print_count(model: str, width: float, result: dict) -> None:
         console.print(f"  {name:<34} {value:>14,}")
 
 
+ProbeOutOpt = Annotated[str, typer.Option("--out", help="The folder to write the probes into (new, or without probes).")]
+
+
 def _plan(model: str, in_channels: int = 3, as_json: bool = False, **options) -> None:
     config = RunConfig.from_flat({**options, "model": model})
     timing = ProbeSettings(progress=Display(quiet=False).counter("measuring the latency model"))
@@ -125,6 +128,33 @@ register(
         inspect.Parameter("as_json", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=JsonOpt),
     ],
     "Show, without training, the width, the adaptor places and the MACs envelope for a budget.",
+)
+
+
+def _probe(model: str, out: str, in_channels: int = 3, **options) -> None:
+    config = RunConfig.from_flat({**options, "model": model})
+    console.print("exporting the probe networks ...")
+    manifest = api.probe(model, out, config, in_channels=in_channels)
+    folder, plan = manifest.parent, config.plan
+    console.print(
+        f"wrote the probe networks, {manifest} and {folder / 'time_probes.py'}. On the device you deploy on (Python "
+        f">= 3.8 with numpy and onnxruntime): copy the folder, run `python time_probes.py` in it, bring table.json "
+        f"back and give it to autosc plan or compress as --latency-table table.json (with --latency; threads "
+        f"{plan.latency_threads}, batch {plan.latency_batch}, as probed)."
+    )
+
+
+register(
+    "probe",
+    _probe,
+    [
+        inspect.Parameter("model", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=ModelArg),
+        inspect.Parameter("out", inspect.Parameter.KEYWORD_ONLY, annotation=ProbeOutOpt),
+        *config_options(("plan",)),
+        inspect.Parameter("in_channels", inspect.Parameter.KEYWORD_ONLY, default=3, annotation=InChannelsOpt),
+    ],
+    "Write the probe networks of a plan and a standalone timing script, to measure a latency table on the device "
+    "you deploy on (then --latency-table).",
 )
 
 

@@ -74,6 +74,8 @@ class BudgetedNetwork(nn.Module):
             "mix": self.mix,
             # a resumed run projects with the ratio this run measured (None: no latency budget)
             "latency_calibration": latency.calibration if latency is not None else None,
+            # a latency model fitted on a deployment device's timing table (None: timed on this machine)
+            "latency_table": latency.key.get("table") if latency is not None else None,
         }
 
     @property

@@ -17,8 +17,9 @@ import copy
 import random
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.fx
@@ -54,6 +55,8 @@ class ProbeSettings:
     opset: int = 18
     calibrate: bool = True  # time the start shape as a run is planned and rescale the model to it (calibrate)
     progress: Callable[[int, int], None] | None = None  # (done, total): each shape exported, then the timings
+    #: a timing table from the deployment device (autosc.cost.device_table.DeviceTable): fit on it, time nothing
+    table: Any = field(default=None, compare=False)
 
     def key(self) -> dict:
         """What changes a measurement, for a latency model's cache key (the cache's place, the start calibration
@@ -227,6 +230,45 @@ def model_key(
     )
 
 
+def export_shapes(
+    split: nn.Module,
+    adaptors: list[nn.Module],
+    shapes: list[Sizes],
+    input_size: tuple[int, int],
+    in_channels: int,
+    *,
+    timing: ProbeSettings,
+    folder: Path,
+    tag: str = "",
+) -> tuple[list[list[str]], list[str]]:
+    """The split network (:func:`split_at_adaptors`) at each of ``shapes``: every part and the whole exported into
+    ``folder``; returns each shape's part files (the stem first) and its whole-network file."""
+    from ..export import export_onnx
+
+    names = [f"submod_{j}" for j in range(len(adaptors) + 1)]  # the stem, then the part after each adaptor
+    parts, wholes = [], []
+    for i, sizes in enumerate(shapes):
+        for adaptor, size in zip(adaptors, sizes, strict=True):
+            adaptor.size = (int(size[0]), int(size[1]))
+        inputs = part_inputs(split, torch.zeros(1, in_channels, *input_size))
+        parts.append([])
+        for name in names:
+            shape = inputs[name]
+            if len(shape) != 4:
+                raise AutoscError(f"part {name} of the network takes a {len(shape)}-d input; autosc needs 4-d maps")
+            path = folder / f"{tag}{i}-{name}.onnx"
+            export_onnx(split.get_submodule(name), shape[-2:], path, in_channels=shape[1], opset=timing.opset,
+                        exporter=timing.exporter, check=False)  # fmt: skip
+            parts[-1].append(str(path))
+        whole = folder / f"{tag}{i}-whole.onnx"
+        export_onnx(split, input_size, whole, in_channels=in_channels, opset=timing.opset, exporter=timing.exporter,
+                    check=False)  # fmt: skip
+        wholes.append(str(whole))
+        if timing.progress is not None:
+            timing.progress(i + 1, 2 * len(shapes))
+    return parts, wholes
+
+
 def time_shapes(
     split: nn.Module,
     adaptors: list[nn.Module],
@@ -240,42 +282,22 @@ def time_shapes(
     folder: Path,
     tag: str = "",
 ) -> list[Probe]:
-    """The split network (:func:`split_at_adaptors`) at each of ``shapes``: every part and the whole exported into
-    ``folder``, then all parts of all shapes timed in one interleaved measurement and all whole networks in
-    another, in warm blocks of ``timing.block`` runs. Interleaving across shapes spreads each one's runs over the
-    whole measurement, so the host's swings do not fall on some shapes and not others; the warm blocks time each
-    network as it runs when deployed (timed single runs among twenty others its weights leave the cache: measured
-    1.2-2x slower)."""
-    from ..export import export_onnx
-
-    names = [f"submod_{j}" for j in range(len(adaptors) + 1)]  # the stem, then the part after each adaptor
-    parts, wholes = [], []
-    for i, sizes in enumerate(shapes):
-        for adaptor, size in zip(adaptors, sizes, strict=True):
-            adaptor.size = (int(size[0]), int(size[1]))
-        inputs = part_inputs(split, torch.zeros(1, in_channels, *input_size))
-        for name in names:
-            shape = inputs[name]
-            if len(shape) != 4:
-                raise AutoscError(f"part {name} of the network takes a {len(shape)}-d input; autosc needs 4-d maps")
-            path = folder / f"{tag}{i}-{name}.onnx"
-            export_onnx(split.get_submodule(name), shape[-2:], path, in_channels=shape[1], opset=timing.opset,
-                        exporter=timing.exporter, check=False)  # fmt: skip
-            parts.append(str(path))
-        whole = folder / f"{tag}{i}-whole.onnx"
-        export_onnx(split, input_size, whole, in_channels=in_channels, opset=timing.opset, exporter=timing.exporter,
-                    check=False)  # fmt: skip
-        wholes.append(str(whole))
-        if timing.progress is not None:
-            timing.progress(i + 1, 2 * len(shapes))
+    """The split network at each of ``shapes``, exported (:func:`export_shapes`), then all parts of all shapes
+    timed in one interleaved measurement and all whole networks in another, in warm blocks of ``timing.block``
+    runs. Interleaving across shapes spreads each one's runs over the whole measurement, so the host's swings do
+    not fall on some shapes and not others; the warm blocks time each network as it runs when deployed (timed
+    single runs among twenty others its weights leave the cache: measured 1.2-2x slower)."""
+    parts, wholes = export_shapes(split, adaptors, shapes, input_size, in_channels, timing=timing, folder=folder,
+                                  tag=tag)  # fmt: skip
     warmup, block = min(10, timing.runs), min(timing.block, timing.runs)
-    parts_ms = _p50s(parts, input_size, threads=threads, batch=batch, runs=timing.runs, warmup=warmup, block=block)
+    flat = [p for files in parts for p in files]
+    parts_ms = _p50s(flat, input_size, threads=threads, batch=batch, runs=timing.runs, warmup=warmup, block=block)
     if timing.progress is not None:
         timing.progress(len(shapes) + len(shapes) // 2, 2 * len(shapes))
     whole_ms = _p50s(wholes, input_size, threads=threads, batch=batch, runs=timing.runs, warmup=warmup, block=block)
     if timing.progress is not None:
         timing.progress(2 * len(shapes), 2 * len(shapes))
-    n = len(names)
+    n = len(adaptors) + 1
     return [
         Probe([tuple(s) for s in sizes], parts_ms[i * n : (i + 1) * n], whole_ms[i]) for i, sizes in enumerate(shapes)
     ]
@@ -315,6 +337,8 @@ def fit_latency_model(
     cost_model = cost_model or ShapeCostModel(net, adaptor_names, input_size, in_channels)
     places = list(zip(adaptor_names, cost_model.human_sizes, strict=True))
     key = model_key(identity, input_size, in_channels, places, threads=threads, batch=batch, timing=timing)
+    if timing.table is not None:  # the device's timings, for this network only; never into this machine's cache
+        return timing.table.model_for(key)
     cached = load_cached(key, timing.cache_dir)
     if cached is not None:
         return cached

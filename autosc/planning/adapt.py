@@ -8,6 +8,7 @@ from torch import nn
 from ..adaptor import factor_to_alpha, place_adaptors
 from ..cost.budget import Budget
 from ..cost.budgeted import BudgetedNetwork
+from ..cost.device_table import read_table
 from ..cost.latency_probe import ProbeSettings
 from ..errors import AutoscError
 from ..models import ModelSpec, spec_from_file
@@ -77,6 +78,8 @@ def network_from_config(
     """
     spec = spec_from_file(config["model"], source="the stored plan", model=model)
     budget = Budget.from_dict(config["budget"])
+    # a plan fitted on a device's timing table rebuilds its latency model from that table, never by timing here
+    timing = ProbeSettings(table=read_table(config["latency_table"])) if config["latency_table"] else None
     net = start.build_at(spec, noise=widen_noise, seed=seed) if start is not None else None
     mode = config["mode"]
     standard = set(config["standard_cells"])
@@ -93,6 +96,7 @@ def network_from_config(
         # the run's own calibration: measuring again would move the shape it trained at (None: no latency budget)
         calibration=config["latency_calibration"],
         init_factor=config["init_factor"],
+        timing=timing,
     )
     if cells != list(config["cells"]):
         raise AutoscError(

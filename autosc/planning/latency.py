@@ -27,7 +27,10 @@ KEY = "latency_ms"
 
 
 def time_spec(spec: ModelSpec, size: tuple[int, int], budget: Budget, timing: ProbeSettings) -> float:
-    """Measured p50 (ms) of the human network ``spec`` (fresh weights: latency does not depend on them)."""
+    """Measured p50 (ms) of the human network ``spec`` (fresh weights: latency does not depend on them); with a
+    device's timing table, its reference network's p50 there (the table is for one network and its reference)."""
+    if timing.table is not None:
+        return timing.table.reference_ms
     return time_network(reference_network(spec), size, spec.in_channels, threads=budget.latency_threads, batch=budget.latency_batch,
                         timing=timing, identity=spec.to_dict())  # fmt: skip
 

@@ -11,6 +11,7 @@ from torch import nn
 from ..adaptor import meta_copy
 from ..config import PlanConfig
 from ..cost.budget import Budget, parse_budget
+from ..cost.device_table import read_table
 from ..cost.latency_probe import ProbeSettings
 from ..cost.shape_cost import Cost
 from ..cost.width import AUTO_WIDTH_RATIO, human_network_cost
@@ -49,12 +50,14 @@ def make_plan(
     )
     classes = num_classes if num_classes is not None else config.num_classes
     fixed = parse_width(config.width)
+    timing = timing or ProbeSettings()
+    if config.latency_table is not None:  # the device's timings, for the network the table was measured for
+        timing, fixed = _with_table(config, timing, fixed)
     start = start or _load_start(model, config, classes, in_channels, fixed, seed)
     human = start.spec
     if human.module is not None and classes is not None:
         check_outputs(human.module, size, in_channels, classes)
     human_cost = human_network_cost(human, size)
-    timing = timing or ProbeSettings()
     budget, sizing, human_ms = _budget(config, budget, human, human_cost, size, fixed is None, width_ratio, timing)
     mix = config.adaptor_mix or ("straight-through" if start.trained else "blend")
 
@@ -70,17 +73,9 @@ def make_plan(
     try:
         spec, note, network, cells, candidates = adapted(sizing)
     except UnreachableBudget as exc:
-        ratio = getattr(exc, "calibration", None)
-        if fixed is not None or ratio is None:
+        if fixed is not None or getattr(exc, "calibration", None) is None:
             raise
-        # --width auto chose by timings of another moment; the calibration says the host runs ``ratio`` times
-        # slower now: choose again for the budget in those milliseconds, and keep the ratio and the reference's
-        # timing of that moment (no second timing)
-        slower = latency_planning.slower(budget, ratio)
-        sizing = latency_planning.width_budget(human, size, slower, width_ratio, timing)
-        reference_ms = getattr(exc, "reference_ms", None)
-        now = budget.retimed(reference_ms) if reference_ms is not None else budget
-        spec, note, network, cells, candidates = adapted(sizing, ratio, now)
+        spec, note, network, cells, candidates = adapted(*_on_slower_host(exc, budget, human, size, width_ratio, timing))
     if fixed is not None or note is not None:
         refuse_unneeded(network.cost_model.human_cost(), budget, human, spec, size, width_ratio)
     return Plan(
@@ -88,6 +83,18 @@ def make_plan(
         projected=network.update_shape(), cells=cells, candidates=candidates, start=start, width_note=note,
         human_latency_ms=human_ms,
     )  # fmt: skip
+
+
+def _on_slower_host(
+    exc: UnreachableBudget, budget: Budget, human: ModelSpec, size: tuple[int, int], ratio: float, timing: ProbeSettings
+) -> tuple[Budget, float, Budget]:
+    """--width auto chose by timings of another moment, and the calibration says the host runs ``exc.calibration``
+    times slower now: the budget to choose the width by again (in those milliseconds), that ratio, and the budget
+    retimed against the reference as timed then (nothing is timed a second time)."""
+    slower = latency_planning.slower(budget, exc.calibration)
+    sizing = latency_planning.width_budget(human, size, slower, ratio, timing)
+    reference_ms = getattr(exc, "reference_ms", None)
+    return sizing, exc.calibration, budget.retimed(reference_ms) if reference_ms is not None else budget
 
 
 def _budget(
@@ -114,6 +121,18 @@ def _budget(
         return budget, budget, None
     sizing = latency_planning.width_budget(human, size, budget, ratio, timing) if auto else budget
     return budget, sizing, human_ms
+
+
+def _with_table(config: PlanConfig, timing: ProbeSettings, fixed: float | None) -> tuple[ProbeSettings, float]:
+    """The timing settings that fit on the device's table (nothing timed or calibrated here) and the width the table
+    was measured at (a width given that differs is refused: the table would not describe that network)."""
+    table = read_table(config.latency_table)  # the config's validation refused a table without a latency budget
+    if fixed is not None and fixed != table.width:
+        raise AutoscError(
+            f"--latency-table {table.path} was measured at width {table.width:g}, not {fixed:g}: leave --width out "
+            "or probe at that width"
+        )
+    return replace(timing, table=table, calibrate=False), table.width
 
 
 def _load_start(

@@ -208,6 +208,16 @@ def latency_verdict(report: Report) -> str | None:
         f"measured p50 {lat.compressed.p50:.3f} ms against the start network's {lat.human.p50:.3f} ms (middle of "
         f"{lat.rounds} interleaved rounds), predicted {lat.predicted:.3f} ms by the latency model"
     )
+    if lat.table is not None:  # planned on a deployment device's timings: its prediction is the verdict
+        verdict = "**met**" if lat.budget_met else "**not met**"
+        return (
+            f"Latency budget {budget_ms:.3f} ms ({lat.allowed_share:.1%} of the start network's latency there) {verdict} "
+            f"on the timing table of {lat.table['device'].get('processor') or 'the device'} "
+            f"({lat.table['path']}): predicted p50 {lat.predicted:.3f} ms there, {lat.share:.1%} of the start "
+            f"network's. This machine is not that device and cannot confirm it (here: {lat.compressed.p50:.3f} ms "
+            f"against {lat.human.p50:.3f} ms); on the device, `python time_probes.py --bench model.onnx --vs "
+            "human.onnx` measures it."
+        )
     if lat.share is None:  # a report from before the verdict by share: judged in milliseconds
         return f"Latency budget {budget_ms:.3f} ms {verdict}: {timed}, noise ±{lat.spread:.3f} ms.{shrunk}"
     asked = (

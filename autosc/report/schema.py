@@ -118,6 +118,8 @@ class Latency:
     allowed_share: float | None = None
     # after a shrink: the fine-tune's steps and the test accuracy as trained, shrunk and fine-tuned
     shrink: dict | None = None
+    # planned on a deployment device's timing table: its file and device (the verdict is then its prediction)
+    table: dict | None = None
 
     def to_dict(self) -> dict:
         return {**{k: _plain(getattr(self, k)) for k in TIMINGS}, **{k: getattr(self, k) for k in LATENCY_FIELDS}}
@@ -228,6 +230,6 @@ class Report:
 TIMINGS = ("compressed", "human", "baseline")
 #: The plain (non-timing) fields of ``latency_ms`` in report.json.
 LATENCY_FIELDS = ("threads", "batch", "runs", "predicted", "rounds", "spread", "budget_met", "shrinks", "share",
-                  "share_spread", "allowed_share", "shrink")  # fmt: skip
+                  "share_spread", "allowed_share", "shrink", "table")  # fmt: skip
 
 __all__ = ["Accuracy", "Adaptor", "Baseline", "Latency", "Macs", "Onnx", "Report", "Timing"]

@@ -105,6 +105,19 @@ class Verdict:
         return self.share > self.allowed + self.spread
 
 
+def table_verdict(network: BudgetedNetwork, latency: schema.Latency) -> schema.Latency:
+    """The verdict of a network planned on a deployment device's timing table: the table's prediction there, as a
+    share of the reference's p50 there (this machine cannot time that device; ``latency`` is this machine's timing,
+    kept as information). ``python time_probes.py --bench model.onnx --vs human.onnx`` on the device measures it."""
+    budget, key = network.budget, network.cost_model.latency.key
+    predicted = network.update_shape().cost.latency_ms
+    return replace(
+        latency, predicted=predicted, budget_met=predicted <= budget.latency_ms, shrinks=0,
+        share=predicted / budget.latency_reference_ms, allowed_share=budget.latency_allowed_share,
+        table={"path": key["table"], "device": key["device"]},
+    )  # fmt: skip
+
+
 def measure_verdict(paths: dict[str, Path], config: ExportConfig, budget: Budget) -> Verdict:
     """Time the exported networks in ``LATENCY_ROUNDS`` interleaved rounds and judge the compressed one's share.
 

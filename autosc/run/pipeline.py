@@ -237,8 +237,11 @@ def _measure(
     if baseline is not None:
         networks["baseline"] = baseline.net
     exported = stages.export_networks(networks, size, bundle.channels, folder, config.export)
-    if network.budget.limit("latency_ms") is None:
+    model = network.cost_model.latency
+    on_device = model is not None and "table" in model.key  # planned on a deployment device's timing table
+    if network.budget.limit("latency_ms") is None or on_device:
         latency = stages.time_onnx({label: folder.onnx(label) for label in networks}, config.export.latency_runs)
+        latency = stages.table_verdict(network, latency) if on_device else latency
         return Measured(frozen, shape, exported["compressed"], latency)
     check = stages.check_latency_budget(
         network, networks, exported, size, bundle.channels, folder, config.export, display,

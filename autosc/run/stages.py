@@ -19,6 +19,7 @@ from .measure import (
     check_latency_budget,
     export_networks,
     freeze_and_save,
+    table_verdict,
     time_onnx,
 )
 from .training import (
@@ -52,6 +53,7 @@ __all__ = [
     "plan_network",
     "retrain_after_shrink",
     "start_accuracy",
+    "table_verdict",
     "time_onnx",
     "train_baseline",
     "train_network",

@@ -22,6 +22,7 @@ COMPRESS = {
     "latency": ["1.5", "2min", "0ms", "fast", "1e400s", "0%", "150%", "1.5x", "abc%", "-5%", "nanx"],
     "latency_threads": ["0", "x"],
     "latency_batch": ["0", "-1"],
+    "latency_table": ["/nonexistent/table.json", "."],
     "macs_convention": ["thop"],
     "input_size": ["0", "100000", "abc", "32x"],
     "width": ["0", "-1", "100", "wide", "nan"],
