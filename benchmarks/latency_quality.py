@@ -24,6 +24,13 @@ a JSON line (resumable); seeds 12-14 by default (0-11 were used by the MACs-budg
     python -m benchmarks.latency_quality                     # budgets 60%, 40% of the human p50; 3 seeds
     python -m benchmarks.latency_quality --measure           # the final networks, timed together
     python -m benchmarks.latency_quality --summary
+
+``--share`` (issue 29) asks autosc's budgets as shares (``--latency 60%``: the run times the full network with
+its start shape and judges the end against it timed alongside), takes seeds 30-34, runs the grid seed by seed
+(a stopped grid leaves whole pairs) and records each autosc run's accuracy at its last training epoch beside
+the exported network's (a shrink after training, then its fine-tune, is where they part):
+
+    python -m benchmarks.latency_quality --share --subset 3000 --epochs 4 && python -m benchmarks.latency_quality --share --measure
 """
 
 from __future__ import annotations
@@ -87,18 +94,27 @@ def quality_args(args: argparse.Namespace) -> argparse.Namespace:
                               in_channels=CHANNELS, latency_runs=args.latency_runs)  # fmt: skip
 
 
-def autosc_job(budget_ms: float, seed: int, folder: Path, args: argparse.Namespace) -> dict:
+def autosc_job(budget: str, seed: int, folder: Path, args: argparse.Namespace) -> dict:
     """The product end to end on the very images the human networks train on (the grid's seed-0 subset); its
     run folder is kept in ``folder`` for ``--measure``."""
     bundle = load_dataset(data_config(quality_args(args), args.subset), (SIZE, SIZE))
-    result = compress(MODEL, train_data=bundle.train, test_data=bundle.test, latency=f"{budget_ms:.6f}ms",
+    result = compress(MODEL, train_data=bundle.train, test_data=bundle.test, latency=budget,
                       epochs=args.epochs, lr=args.lr, batch_size=128, weight_decay=4e-5, seed=seed,
                       val_split=0.0, latency_runs=args.latency_runs, out=folder, quiet=True)  # fmt: skip
     r = result.report
     return {"accuracy": r.accuracy.final, "latency_p50_ms": r.latency_ms.compressed.p50,
             "predicted_ms": r.latency_ms.predicted, "budget_met": r.latency_ms.budget_met,
             "shrinks": r.latency_ms.shrinks, "width": r.width, "macs": r.macs.final + r.macs.final_resize,
-            "sizes": [a.size for a in r.adaptors], "seconds": r.seconds, "onnx": str(folder / "model.onnx")}  # fmt: skip
+            "sizes": [a.size for a in r.adaptors], "seconds": r.seconds, "onnx": str(folder / "model.onnx"),
+            "last_epoch_accuracy": _last_epoch(folder),
+            "share": r.latency_ms.share, "share_spread": r.latency_ms.share_spread,
+            "allowed_share": r.latency_ms.allowed_share, "shrink": r.latency_ms.shrink}  # fmt: skip
+
+
+def _last_epoch(folder: Path) -> float:
+    """The test accuracy of the run's last training epoch (metrics.jsonl), before freezing and export."""
+    lines = (folder / "metrics.jsonl").read_text().splitlines()
+    return json.loads(lines[-1])["test_acc"]
 
 
 def human_job(method: str, choice: dict, seed: int, args: argparse.Namespace) -> dict:
@@ -184,10 +200,13 @@ def run_jobs(args: argparse.Namespace, out: Path) -> list[dict]:
 
     def run(job: dict) -> dict:
         fraction, method, seed = job["fraction"], job["method"], job["seed"]
+        if method == "autosc" and args.share:  # the run times the full network with its start shape
+            row = autosc_job(f"{100 * fraction:g}%", seed, Path(args.keep) / f"{fraction:g}-seed{seed}", args)
+            return {"budget_ms": None, "human_ms": None, **row}
         if method == "autosc":  # the budget in ms of the host as it is now; the run calibrates alike
             human_ms = human_p50(args.latency_runs)
             budget_ms = fraction * human_ms
-            row = autosc_job(budget_ms, seed, Path(args.keep) / f"{fraction:g}-seed{seed}", args)
+            row = autosc_job(f"{budget_ms:.6f}ms", seed, Path(args.keep) / f"{fraction:g}-seed{seed}", args)
             return {"budget_ms": budget_ms, "human_ms": human_ms, **row}
         if fraction not in choices:
             choices[fraction] = choose_humans(fraction, args.latency_runs)
@@ -197,12 +216,16 @@ def run_jobs(args: argparse.Namespace, out: Path) -> list[dict]:
 
     jobs = [{"fraction": f, "method": m, "seed": s} for f in (float(v) for v in args.fractions.split(","))
             for m in args.methods.split(",") for s in (int(v) for v in args.seeds.split(","))]  # fmt: skip
+    if args.share:  # seed by seed: a grid stopped part-way leaves whole pairs
+        jobs.sort(key=lambda j: j["seed"])
     return run_grid(jobs, run, out, key=("fraction", "method", "seed"), describe=progress)
 
 
 def progress(row: dict) -> str:
+    budget = f"share {row['share']:.3f} of {row['allowed_share']:.2f}" if row.get("share") is not None else (
+        f"budget {row['budget_ms']:.3f}")
     return (f"{row['fraction']:.0%} {row['method']} seed {row['seed']}: {row['accuracy']:.2%}, p50 "
-            f"{row['latency_p50_ms']:.3f} ms (budget {row['budget_ms']:.3f})")  # fmt: skip
+            f"{row['latency_p50_ms']:.3f} ms ({budget})")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -216,8 +239,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--latency-runs", type=int, default=200, help="timed runs per network")
     ap.add_argument("--keep", default="exports/latency_quality", help="where the autosc run folders are kept")
     ap.add_argument("--measure", action="store_true", help="time every final network of a budget together")
+    ap.add_argument("--share", action="store_true", help="autosc's budgets as shares, seeds 30-34 (issue 29)")
     add_out(ap, "latency_quality.jsonl")
     args = ap.parse_args(argv)
+    if args.share:
+        args.out = str(Path(args.out).with_name("latency_quality_share.jsonl")) if Path(
+            args.out).name == "latency_quality.jsonl" else args.out
+        args.seeds = "30,31,32,33,34" if args.seeds == "12,13,14" else args.seeds
+        args.keep = "exports/latency_quality_share" if args.keep == "exports/latency_quality" else args.keep
     out = Path(args.out)
     final_path = out.with_name(out.stem + "_final.json")
     if not (args.summary or args.measure):
