@@ -33,6 +33,7 @@ CONFIRM_PAUSE_S = 5.0
 #: Times a frozen network confirmed over its latency budget is shrunk and measured again before it is kept.
 LATENCY_SHRINKS = 3
 
+
 def freeze_and_save(
     network: BudgetedNetwork, folder: RunFolder | None = None, budget: Budget | None = None
 ) -> tuple[nn.Module, dict]:
