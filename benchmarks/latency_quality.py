@@ -184,6 +184,12 @@ def summarise(rows: list[dict], final: dict | None = None) -> str:
                 f"| {method} | {len(rs)} | {100 * statistics.mean(r['accuracy'] for r in rs):.2f} | {vs} | "
                 f"{p50s} | {statistics.mean(r['macs'] for r in rs) / 1e6:.2f}M |"
             )
+        kept = [r for r in at if r["method"] == "autosc" and "last_epoch_accuracy" in r]
+        if kept:  # issue 29: what the end of the run cost each autosc network (shrinks, then the fine-tune)
+            lines.append("autosc, last training epoch -> exported network: " + "; ".join(
+                f"seed {r['seed']}: {100 * r['last_epoch_accuracy']:.2f} -> {100 * r['accuracy']:.2f} "
+                f"({r['shrinks']} shrink{'s' if r['shrinks'] != 1 else ''}, share {r['share']:.3f} of "
+                f"{r['allowed_share']:.2f})" for r in kept))  # fmt: skip
     return "\n".join(lines)
 
 
