@@ -104,6 +104,12 @@ def refuse_unneeded(
             f"budget {budget.describe()} is at or above the trained network's cost ({have}), "
             "so there is nothing to compress; lower the budget"
         )
+    if not term.exact:  # the width a latency budget needs is measured, not counted: there is no number to suggest
+        raise AutoscError(
+            f"budget {budget.describe()} is at or above the widened network's cost ({have} at width {spec.width:g}), "
+            "so the adaptors have nothing to remove; lower the budget, or plan a wider network (--width; with "
+            "--latency-table, probe at a wider --width)"
+        )
     suggestion = max(auto_width(human.at_width(1.0), size, budget, ratio), human.width)
     raise AutoscError(
         f"budget {budget.describe()} is at or above the widened network's cost ({have} at width {spec.width:g}), "

@@ -3,6 +3,7 @@ and the human network narrowed to the budget as the baseline to beat (docs/algor
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from ..distributed import DistContext
 from ..errors import AutoscError, one_line
 from ..report import schema
 from ..train import TrainConfig, Trainer, train
+from ..train.config import SHRINK_SHARE
 from ..train.evaluate import evaluate, recalibrate_batchnorm
 from ..train.fine_tune import fine_tune
 from ..train.runtime import resolve_device
@@ -33,13 +35,21 @@ from .progress import Display
 BASELINE_FORMAT = "autosc-baseline/1"
 
 
+def shrink_steps(config: TrainConfig, train_images: int) -> int:
+    """``--shrink-steps``, by default ``SHRINK_SHARE`` of the run's training steps (at least one)."""
+    if config.shrink_steps is not None:
+        return config.shrink_steps
+    return max(1, round(SHRINK_SHARE * config.epochs * math.ceil(train_images / config.batch_size)))
+
+
 def retrain_after_shrink(bundle: DataBundle, config: TrainConfig) -> Callable[[nn.Module, nn.Module], dict]:
     """What a network the latency check shrank after training goes through before it is saved and exported
     (docs/algorithm.md, Latency budgets), on the training device (both networks go back to the CPU for export).
 
     Its BatchNorm statistics are re-estimated on the training images as the trainer fed them (device-resident
     under ``--device-data``, else the per-image loader); then ``config.shrink_steps`` steps of fine-tuning distilled
-    from the network as trained (:func:`autosc.train.fine_tune.fine_tune`) and BatchNorm again. Returns the steps
+    from the network as trained (:func:`autosc.train.fine_tune.fine_tune`; default a tenth of the run's steps,
+    :func:`shrink_steps`) and BatchNorm again. Returns the steps
     and the test accuracy as trained, shrunk and fine-tuned, for the report. ``config`` is the run's resolved one.
     """
 
@@ -56,7 +66,8 @@ def retrain_after_shrink(bundle: DataBundle, config: TrainConfig) -> Callable[[n
             trained = evaluate(teacher.to(device), bundle.test, workers=config.workers, device=device,
                                amp=config.amp)[1]  # fmt: skip
             shrunk = recalibrate_and_test()
-            steps = fine_tune(student, teacher, bundle.train, data, config, steps=config.shrink_steps, device=device)
+            steps = fine_tune(student, teacher, bundle.train, data, config, steps=shrink_steps(config, len(bundle.train)),
+                              device=device)  # fmt: skip
             fine_tuned = recalibrate_and_test() if steps else None
         finally:
             student.cpu()

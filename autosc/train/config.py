@@ -24,9 +24,10 @@ DEVICE_DATA_MODES = ("auto", "on", "off")
 #: Training images that re-estimate BatchNorm before each evaluation (benchmarks/RESULTS.md, "A first epoch that
 #: means something on every CPU").
 PRECISE_BN_IMAGES = 1024
-#: Distilled fine-tuning steps for a network the latency check shrinks after training (autosc/train/fine_tune.py):
-#: about half a minute for mobilenet_v2_cifar at 32 px on this project's 2-core host.
-SHRINK_STEPS = 200
+#: Distilled fine-tuning after a latency shrink (autosc/train/fine_tune.py), by default this share of the run's own
+#: training steps: bounded by the run, so the shrunk network is not trained more than the others it is compared with
+#: (a fixed 200 steps was 2x a short run's whole training in benchmarks/RESULTS.md).
+SHRINK_SHARE = 0.1
 
 #: With ``alpha_step=0`` the alphas get about this many updates per run, however short the run: the
 #: reference's "every 20 batches" gives a 6-epoch run only ~24 updates, and the alphas then do not move
@@ -107,10 +108,10 @@ class TrainConfig:
         "Before each evaluation, re-estimate BatchNorm statistics on this many training images (0: off; the "
         "running averages lag weights that move fast early in a run, docs/algorithm.md, Training).",
     )
-    shrink_steps: int = option(
-        SHRINK_STEPS,
+    shrink_steps: int | None = option(
+        None,
         "Steps of fine-tuning, distilled from the trained network, for a network the latency check shrinks after "
-        "training (0: BatchNorm re-estimated only).",
+        "training (default: a tenth of the run's training steps; 0: BatchNorm re-estimated only).",
     )
 
     def resolve(self, model: str, input_size: tuple[int, int], *, trained: bool = False) -> TrainConfig:
@@ -150,7 +151,7 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and not (value >= 0 and math.isfinite(value)):
                 raise AutoscError(f"--{name.replace('_', '-')} must be >= 0, got {value}")
-        if self.shrink_steps < 0:
+        if self.shrink_steps is not None and self.shrink_steps < 0:
             raise AutoscError(f"--shrink-steps must be >= 0 (0 = no fine-tune), got {self.shrink_steps}")
         if self.precise_bn < 0:
             raise AutoscError(f"--precise-bn must be >= 0 images (0 = off), got {self.precise_bn}")

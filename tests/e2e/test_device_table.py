@@ -100,11 +100,12 @@ def test_plan_uses_the_table_and_times_nothing_here(measured, cli, monkeypatch):
         (["--latency-threads", "1"], "threads: table 2, here 1"),
         (["--latency-threads", "2", "--width", "0.5"], "measured at width 0.35, not 0.5"),
         (["--latency-threads", "2", "--num-classes", "100"], "another network or setting"),
+        (["--latency-threads", "2", "--latency", "99%"], "probe at a wider --width"),  # over the probed network
     ],
 )
 def test_a_table_for_another_network_or_setting_is_refused(measured, cli, args, fragment):
     _, probes, _ = measured
-    result = cli("plan", *NET, "--latency", "50%", "--latency-table", probes / "table.json", *args)
+    result = cli("plan", *NET, "--latency", "10%", "--latency-table", probes / "table.json", *args)
     assert_one_line_error(result, fragment)
 
 

@@ -73,6 +73,18 @@ def test_an_absolute_budget_keeps_its_limit_and_is_judged_against_the_reference(
     assert (share.latency_ms, share.latency_allowed_share) == (2.0, 0.25)  # a share follows the reference
 
 
+def test_the_fine_tune_after_a_shrink_is_a_tenth_of_the_run_unless_given():
+    """Bounded by the run: a fixed 200 steps was twice a short benchmark run's whole training."""
+    from autosc.run.training import shrink_steps
+    from autosc.train import TrainConfig
+
+    assert shrink_steps(TrainConfig(epochs=4, batch_size=128), 3000) == 10  # 4 epochs of 24 batches
+    assert shrink_steps(TrainConfig(epochs=1, batch_size=128), 64) == 1  # at least one
+    assert shrink_steps(TrainConfig(epochs=4, batch_size=128, shrink_steps=0), 3000) == 0
+    with pytest.raises(AutoscError, match="--shrink-steps must be >= 0"):
+        TrainConfig(shrink_steps=-1).validate()
+
+
 def test_latency_budget_alone_or_with_macs_and_its_meaning():
     b = parse_budget(budget="300M", latency="1.5ms", latency_threads=2, latency_batch=4)
     assert (b.macs, b.latency_ms, b.latency_threads, b.latency_batch) == (300_000_000, 1.5, 2, 4)
