@@ -71,12 +71,18 @@ def plan(model: str | nn.Module, config: PlanConfig | RunConfig | None = None, *
     facts = {k: options.pop(k) for k in PLAN_FACTS if k in options}
     if isinstance(options.get("budget"), Budget):  # any registered kind, already made (autosc/cost/terms/)
         facts["budget"] = options.pop("budget")
+    run = _run_config(model, config, options, "plan options")
+    run.plan.validate(budget_given="budget" in facts)
+    return make_plan(model, run.plan, seed=run.train.seed, **facts)
+
+
+def _run_config(model: str | nn.Module, config: PlanConfig | RunConfig | None, options: dict, where: str) -> RunConfig:
+    """``config`` (a plan or run configuration, default all defaults) with the flat ``options`` and a named
+    ``model`` over it; an ``input_size`` tuple is read as ``"HxW"``."""
     if isinstance(options.get("input_size"), tuple):
         options["input_size"] = "x".join(str(v) for v in options["input_size"])
     run = config if isinstance(config, RunConfig) else RunConfig(plan=config or PlanConfig())
-    run = run.updated({**options, **({"model": model} if isinstance(model, str) else {})}, where="plan options")
-    run.plan.validate(budget_given="budget" in facts)
-    return make_plan(model, run.plan, seed=run.train.seed, **facts)
+    return run.updated({**options, **({"model": model} if isinstance(model, str) else {})}, where=where)
 
 
 def probe(model: str | nn.Module, out: str | os.PathLike, config: PlanConfig | RunConfig | None = None,
@@ -94,10 +100,7 @@ def probe(model: str | nn.Module, out: str | os.PathLike, config: PlanConfig | R
 
     timing = options.pop("timing", None) or ProbeSettings()
     in_channels = options.pop("in_channels", 3)
-    if isinstance(options.get("input_size"), tuple):
-        options["input_size"] = "x".join(str(v) for v in options["input_size"])
-    run = config if isinstance(config, RunConfig) else RunConfig(plan=config or PlanConfig())
-    run = run.updated({**options, **({"model": model} if isinstance(model, str) else {})}, where="probe options")
+    run = _run_config(model, config, options, "probe options")
     cleared = {t.option: None for t in TERMS.values()}
     free = replace(run.plan, **cleared, latency_table=None, no_budget=True)
     free.validate()

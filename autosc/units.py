@@ -92,7 +92,7 @@ def parse_latency_share(text: str) -> float:
     """A latency budget relative to the reference network's p50: ``60%`` or ``0.6x`` -> 0.6 (docs/algorithm.md,
     Latency budgets). Above 1 is refused: a network slower than the one it compresses is not a compression."""
     stripped = str(text).strip()
-    number, scale = (stripped[:-1], 100.0) if stripped.endswith("%") else (stripped[:-1], 1.0)
+    number, scale = stripped[:-1], (100.0 if stripped.endswith("%") else 1.0)
     try:
         share = float(number) / scale
     except ValueError:

@@ -66,10 +66,6 @@ class DeviceTable:
     def reference_ms(self) -> float:
         return float(self.p50_ms[REFERENCE])
 
-    def describe(self) -> str:
-        d = self.device
-        return f"{d.get('processor') or d.get('machine')} ({d.get('system')}, onnxruntime {d.get('onnxruntime')})"
-
     def model_for(self, key: dict) -> LatencyModel:
         """The latency model of the network ``key`` names, fitted on this table; refused when the table was measured
         for another network or setting (named field by field)."""

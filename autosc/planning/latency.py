@@ -31,8 +31,8 @@ def time_spec(spec: ModelSpec, size: tuple[int, int], budget: Budget, timing: Pr
     device's timing table, its reference network's p50 there (the table is for one network and its reference)."""
     if timing.table is not None:
         return timing.table.reference_ms
-    return time_network(reference_network(spec), size, spec.in_channels, threads=budget.latency_threads, batch=budget.latency_batch,
-                        timing=timing, identity=spec.to_dict())  # fmt: skip
+    return time_network(reference_network(spec), size, spec.in_channels, threads=budget.latency_threads,
+                        batch=budget.latency_batch, timing=timing, identity=spec.to_dict())  # fmt: skip
 
 
 def width_budget(human: ModelSpec, size: tuple[int, int], budget: Budget, ratio: float, timing: ProbeSettings) -> Budget:

@@ -75,7 +75,8 @@ def make_plan(
     except UnreachableBudget as exc:
         if fixed is not None or getattr(exc, "calibration", None) is None:
             raise
-        spec, note, network, cells, candidates = adapted(*_on_slower_host(exc, budget, human, size, width_ratio, timing))
+        again = _on_slower_host(exc, budget, human, size, width_ratio, timing)
+        spec, note, network, cells, candidates = adapted(*again)
     if fixed is not None or note is not None:
         refuse_unneeded(network.cost_model.human_cost(), budget, human, spec, size, width_ratio)
     return Plan(
@@ -106,7 +107,9 @@ def _budget(
     texts = config.budget_texts()
     human_ms = None
     if (given.limit(latency_planning.KEY) if given is not None else texts.get("latency")) is not None:
-        settings = given or Budget(latency_threads=config.latency_threads, latency_batch=config.latency_batch, free=True)
+        settings = given or Budget(
+            latency_threads=config.latency_threads, latency_batch=config.latency_batch, free=True
+        )
         check_batch("--latency-batch", settings.latency_batch, (human.in_channels, *size))  # before anything is timed
         human_ms = latency_planning.time_spec(human, size, settings, timing)  # the reference a latency share is of
     if given is not None:

@@ -209,7 +209,6 @@ def latency_verdict(report: Report) -> str | None:
         f"{lat.rounds} interleaved rounds), predicted {lat.predicted:.3f} ms by the latency model"
     )
     if lat.table is not None:  # planned on a deployment device's timings: its prediction is the verdict
-        verdict = "**met**" if lat.budget_met else "**not met**"
         return (
             f"Latency budget {budget_ms:.3f} ms ({lat.allowed_share:.1%} of the start network's latency there) {verdict} "
             f"on the timing table of {lat.table['device'].get('processor') or 'the device'} "

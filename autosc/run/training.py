@@ -66,8 +66,8 @@ def retrain_after_shrink(bundle: DataBundle, config: TrainConfig) -> Callable[[n
             trained = evaluate(teacher.to(device), bundle.test, workers=config.workers, device=device,
                                amp=config.amp)[1]  # fmt: skip
             shrunk = recalibrate_and_test()
-            steps = fine_tune(student, teacher, bundle.train, data, config, steps=shrink_steps(config, len(bundle.train)),
-                              device=device)  # fmt: skip
+            steps = shrink_steps(config, len(bundle.train))
+            steps = fine_tune(student, teacher, bundle.train, data, config, steps=steps, device=device)
             fine_tuned = recalibrate_and_test() if steps else None
         finally:
             student.cpu()
