@@ -97,6 +97,15 @@ def any_rank(ctx: DistContext, flag: bool, device: torch.device) -> bool:
     return bool(t.item())
 
 
+def from_main(ctx: DistContext, values: list[float], device: torch.device) -> list[float]:
+    """Rank 0's ``values`` on every rank (what one process measured, such as a re-time, used by all alike)."""
+    if not ctx.enabled:
+        return list(values)
+    t = _tensor(values, device)
+    dist.broadcast(t, src=0)
+    return t.tolist()
+
+
 def check_identical(ctx: DistContext, values: list[float], device: torch.device, what: str) -> None:
     """Raise unless every rank holds exactly the same ``values`` (compared by max and min over ranks)."""
     if not ctx.enabled:

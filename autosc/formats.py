@@ -21,8 +21,8 @@ from .cost.budget import SETTINGS
 from .cost.terms import TERMS
 from .errors import AutoscError
 
-RUN_FORMAT = "autosc-run/4"
-REPORT_FORMAT = "autosc-report/4"
+RUN_FORMAT = "autosc-run/5"
+REPORT_FORMAT = "autosc-report/5"
 SHAPE_FORMAT = "autosc-shape/3"
 
 #: What each file is called in a message.
@@ -133,12 +133,19 @@ def _run_3(data: dict, where: str) -> dict:
     return data
 
 
+def _run_4(data: dict, where: str) -> dict:
+    # a run started before the shape was re-timed during training goes on without it
+    data["config"]["train"] = {"retime": False, **data["config"]["train"]}
+    return data
+
+
 def migrate_run(data: Any, where: str = "run.json") -> dict:
     """``run.json`` at :data:`RUN_FORMAT`: version 1 had no tag, omitted the plan's default keys and its
     ``start`` without ``--weights``; older still, flat ``args`` instead of ``config``, and a config without the
     validation split or device-resident data (runs that go on as they started); version 2 had no
-    ``precise_bn`` (off then); version 3's budgets had no ``latency_share`` or ``latency_reference_ms``."""
-    return _migrate(data, RUN_FORMAT, {1: _run_1, 2: _run_2, 3: _run_3}, where)
+    ``precise_bn`` (off then); version 3's budgets had no ``latency_share`` or ``latency_reference_ms``; version 4
+    had no ``retime`` (off then)."""
+    return _migrate(data, RUN_FORMAT, {1: _run_1, 2: _run_2, 3: _run_3, 4: _run_4}, where)
 
 
 # -- report.json ------------------------------------------------------------------------------------------
@@ -177,12 +184,20 @@ def _report_3(data: dict, where: str) -> dict:
     return data
 
 
+def _report_4(data: dict, where: str) -> dict:
+    data["train"] = {"retime": False, **data["train"]}  # the shape was not re-timed during training then
+    # and the end check shrank a network over by more than the noise alone (tolerance 0 then)
+    tolerance = 0.0 if data["latency_ms"].get("share") is not None else None
+    data["latency_ms"] = {**data["latency_ms"], "retimes": None, "tolerance": tolerance}
+    return data
+
+
 def migrate_report(data: Any, where: str = "report.json") -> dict:
     """``report.json`` at :data:`REPORT_FORMAT`: version 1 had no tag and left out what was None (the latency
     budget's fields, the baseline's timing, ``seconds``, ``start``, an adaptor's optional fields) and a budget's
     uncapped kinds; version 2 had no ``train.precise_bn`` (off then); version 3 had no latency share, reference or
-    verdict by share."""
-    return _migrate(data, REPORT_FORMAT, {1: _report_1, 2: _report_2, 3: _report_3}, where)
+    verdict by share; version 4 had no ``train.retime`` (off then), ``latency_ms.retimes`` or ``latency_ms.tolerance`` (0 then)."""
+    return _migrate(data, REPORT_FORMAT, {1: _report_1, 2: _report_2, 3: _report_3, 4: _report_4}, where)
 
 
 # -- frozen.shape.json ------------------------------------------------------------------------------------

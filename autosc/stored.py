@@ -100,7 +100,10 @@ def check_budget(data: Any, where: str) -> None:
             _refuse(where, f"budget {key} must be a positive number or null, got {value!r}")
     for key, default in SETTINGS.items():
         value = data.get(key, default)
-        if type(value) is not type(default):
+        if default is None:  # a latency share or reference: None or a positive number
+            if value is not None and not (_is_number(value) and 0 < value < float("inf")):
+                _refuse(where, f"budget {key} must be a positive number or null, got {value!r}")
+        elif type(value) is not type(default):
             _refuse(where, f"budget {key} must be of the type of {default!r}, got {value!r}")
     for key in ("latency_threads", "latency_batch"):
         if not _is_whole(data.get(key, 1), 1, INT_LIMITS[key]):

@@ -100,6 +100,15 @@ class Budget:
         limit = self.latency_share * reference_ms if self.latency_share is not None else self.limit("latency_ms")
         return replace(self, limits={**self.limits, "latency_ms": limit}, latency_reference_ms=reference_ms)
 
+    def followed(self, reference_ms: float) -> Budget:
+        """This budget with its reference timed again during training: the allowed share stays what it was (an
+        absolute limit was converted to one when the run was planned), so the host's drift cancels out
+        (autosc/run/retime.py). A budget without a latency reference is returned as it is."""
+        share = self.latency_allowed_share
+        if share is None:
+            return self
+        return replace(self, limits={**self.limits, "latency_ms": share * reference_ms}, latency_reference_ms=reference_ms)
+
     @property
     def latency_allowed_share(self) -> float | None:
         """The latency limit as a share of the reference network's p50 (None: no latency limit or no reference)."""

@@ -3,6 +3,7 @@ trainer holds the shape (``shape_held``), whenever the trainer changes the alpha
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -161,6 +162,17 @@ class BudgetedNetwork(nn.Module):
             adaptor.size = size
         self.last_projection = projection
         return projection
+
+    def retime(self, calibration: float, budget: Budget) -> Projection:
+        """Project again with the latency model rescaled to ``calibration`` and under ``budget`` (the same budget,
+        its reference timed again): what a re-time during training measured (autosc/run/retime.py), or what a
+        resumed run's checkpoint holds."""
+        latency = self.cost_model.latency
+        if latency is None:
+            raise AutoscError("this network has no latency model to re-time")
+        self.cost_model.with_latency(dataclasses.replace(latency, calibration=float(calibration)))
+        self.budget = budget
+        return self.update_shape()
 
     @contextmanager
     def shape_held(self) -> Iterator[None]:

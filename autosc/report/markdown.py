@@ -203,7 +203,7 @@ def latency_verdict(report: Report) -> str | None:
     if budget_ms is None or lat.budget_met is None:
         return None
     verdict = "**met**" if lat.budget_met else "**not met**"
-    shrunk = _shrink_sentence(lat.shrinks, lat.shrink)
+    shrunk = _retime_sentence(lat.retimes) + _shrink_sentence(lat.shrinks, lat.shrink)
     timed = (
         f"measured p50 {lat.compressed.p50:.3f} ms against the start network's {lat.human.p50:.3f} ms (middle of "
         f"{lat.rounds} interleaved rounds), predicted {lat.predicted:.3f} ms by the latency model"
@@ -227,9 +227,24 @@ def latency_verdict(report: Report) -> str | None:
     over = "" if lat.budget_met else f", over by {100 * (lat.share / lat.allowed_share - 1):.1f}%"
     if not lat.budget_met and lat.share <= lat.allowed_share + lat.share_spread:
         over += " (within the noise)"
+    elif not lat.budget_met and lat.tolerance and lat.share <= lat.allowed_share * (1 + lat.tolerance) + lat.share_spread:
+        over += f" (within the end check's {lat.tolerance:.0%} tolerance, so it was not shrunk)"
     return (
         f"Latency budget {asked} {verdict}: the compressed network runs at {lat.share:.1%} "
         f"± {lat.share_spread:.1%} of it, timed together{over}; {timed}.{shrunk}"
+    )
+
+
+def _retime_sentence(retimes: list | None) -> str:
+    """How often the learning shape was timed against the reference and moved (empty when it never was)."""
+    if not retimes:
+        return ""
+    moved = [r for r in retimes if r["re_projected"]]
+    off = max(abs(r["measured_share"] / r["predicted_share"] - 1) for r in retimes)
+    return (
+        f" While the shape learned it was timed against the start network {len(retimes)} "
+        f"time{'s' if len(retimes) != 1 else ''} and projected again {len(moved)} "
+        f"time{'s' if len(moved) != 1 else ''} (the latency model was at most {off:.1%} off)."
     )
 
 

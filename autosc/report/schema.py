@@ -120,6 +120,10 @@ class Latency:
     shrink: dict | None = None
     # planned on a deployment device's timing table: its file and device (the verdict is then its prediction)
     table: dict | None = None
+    # how far over the allowed share (a fraction of it), beyond the noise, the end check let a network be unshrunk
+    tolerance: float | None = None
+    # the re-times during the shape phase (autosc/run/retime.py): step, shares measured and predicted, re-projected
+    retimes: list | None = None
 
     def to_dict(self) -> dict:
         return {**{k: _plain(getattr(self, k)) for k in TIMINGS}, **{k: getattr(self, k) for k in LATENCY_FIELDS}}
@@ -230,6 +234,6 @@ class Report:
 TIMINGS = ("compressed", "human", "baseline")
 #: The plain (non-timing) fields of ``latency_ms`` in report.json.
 LATENCY_FIELDS = ("threads", "batch", "runs", "predicted", "rounds", "spread", "budget_met", "shrinks", "share",
-                  "share_spread", "allowed_share", "shrink", "table")  # fmt: skip
+                  "share_spread", "allowed_share", "shrink", "table", "tolerance", "retimes")  # fmt: skip
 
 __all__ = ["Accuracy", "Adaptor", "Baseline", "Latency", "Macs", "Onnx", "Report", "Timing"]

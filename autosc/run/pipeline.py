@@ -90,8 +90,10 @@ def run(
         f"budget {network.budget.describe()}"
     )
     teacher = state.human if state.train_config.distill and state.start.trained else None
+    retimer = stages.shape_retimer(network, state.start.spec, state.train_config, dist, display.log)
     trainer = stages.train_network(
-        network, bundle, state.train_config, folder=folder, display=display, dist=dist, teacher=teacher
+        network, bundle, state.train_config, folder=folder, display=display, dist=dist, teacher=teacher,
+        retimer=retimer,
     )
     if trainer.stop_signal is not None:
         return _stopped(config, folder, display, trainer.stop_signal)
@@ -108,6 +110,8 @@ def run(
     try:
         with stop_at_once():  # the export and the timing have no batch boundary: a signal stops them where they are
             measured = _measure(config, network, state, baseline, bundle, size, folder, display)
+            if retimer is not None:
+                measured.latency.retimes = retimer.records
             start = _start_record(state, network, distilled=teacher is not None)
             report = stages.build_report(
                 Context(config.plan.model, bundle.name, size, bundle.channels, command), network, trainer,

@@ -22,6 +22,7 @@ from .measure import (
     table_verdict,
     time_onnx,
 )
+from .retime import Retimer, shape_retimer
 from .training import (
     BASELINE_FORMAT,
     TrainedBaseline,
@@ -39,6 +40,7 @@ __all__ = [
     "Context",
     "LatencyCheck",
     "Measured",
+    "Retimer",
     "TrainedBaseline",
     "build_report",
     "cell_sizes",
@@ -52,6 +54,7 @@ __all__ = [
     "load_start_network",
     "plan_network",
     "retrain_after_shrink",
+    "shape_retimer",
     "start_accuracy",
     "table_verdict",
     "time_onnx",

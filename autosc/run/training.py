@@ -22,6 +22,7 @@ from ..data import DataBundle
 from ..data.device import resident
 from ..distributed import DistContext
 from ..errors import AutoscError, one_line
+from ..formats import migrate_plan
 from ..report import schema
 from ..train import TrainConfig, Trainer, train
 from ..train.config import SHRINK_SHARE
@@ -31,6 +32,7 @@ from ..train.runtime import resolve_device
 from .data import human_spec
 from .folder import RunFolder
 from .progress import Display
+from .retime import Retimer
 
 BASELINE_FORMAT = "autosc-baseline/1"
 
@@ -101,10 +103,12 @@ def train_network(
     dist: DistContext | None = None,
     save_extra: dict | None = None,
     teacher: nn.Module | None = None,
+    retimer: Retimer | None = None,
 ) -> Trainer:
     """Train ``net`` to the end; with a folder, resume from and save to its ``phase`` checkpoint.
 
-    ``teacher``: distil from it (autosc/train/distill.py). Returns the trainer: its ``history`` holds the
+    ``teacher``: distil from it (autosc/train/distill.py); ``retimer``: re-time the shape under a latency budget
+    as it learns (autosc/run/retime.py; its records are checkpointed). Returns the trainer: its ``history`` holds the
     per-epoch metrics (validation and test), and its ``stop_signal`` is set if SIGINT or SIGTERM stopped
     it early (the state is saved at a batch boundary).
     """
@@ -113,33 +117,52 @@ def train_network(
     trainer = Trainer(net, bundle.train, bundle.test, config, dist=dist, teacher=teacher, val_set=bundle.val)
     ckpt = folder.checkpoint(phase) if folder is not None else None
     if ckpt is not None and ckpt.is_file():
-        _resume(net, trainer, ckpt)
+        _resume(net, trainer, ckpt, retimer)
         display.log(f"{name}: resuming from {ckpt} (epoch {trainer.epoch}, batch {trainer.batch})")
 
     def save(t: Trainer) -> None:
         if folder is None or not dist.is_main:  # one writer: every rank holds the same weights and metrics
             return
         if isinstance(net, BudgetedNetwork):
-            save_checkpoint(net, ckpt, trainer=t.state_dict())
+            retimes = {"retimes": retimer.records} if retimer is not None else {}
+            save_checkpoint(net, ckpt, trainer=t.state_dict(), **retimes)
         else:
             state = {"format": BASELINE_FORMAT, **(save_extra or {})}
             io.save({**state, "state_dict": net.state_dict(), "trainer": t.state_dict()}, ckpt)
         folder.write_metrics(t.history, phase)
 
     on_batch, on_epoch = display.phase(name, trainer)
+    if retimer is not None:
+        on_batch = _both(on_batch, retimer.on_batch)
     with display.progress:
-        train(trainer, save=save, on_batch=on_batch, on_epoch=on_epoch)
+        train(trainer, save=save, on_batch=on_batch, on_epoch=on_epoch,
+              on_epoch_end=retimer.on_epoch_end if retimer is not None else None)  # fmt: skip
     return trainer
 
 
-def _resume(net: nn.Module, trainer: Trainer, ckpt: Path) -> None:
-    """Load a checkpoint's weights and trainer state into a run built from the same plan; a damaged or edited
-    checkpoint is one line naming it (its state is plain data: a wrong type would fail deep inside training)."""
+def _both(first: Callable[[Trainer], None] | None, second: Callable[[Trainer], None]) -> Callable[[Trainer], None]:
+    def call(trainer: Trainer) -> None:
+        if first is not None:
+            first(trainer)
+        second(trainer)
+
+    return call
+
+
+def _resume(net: nn.Module, trainer: Trainer, ckpt: Path, retimer: Retimer | None = None) -> None:
+    """Load a checkpoint's weights and trainer state into a run built from the same plan, and the latency model's
+    calibration and budget as its re-times left them; a damaged or edited checkpoint is one line naming it (its
+    state is plain data: a wrong type would fail deep inside training)."""
     data = io.load(ckpt, expect=(io.CHECKPOINT_FORMAT, BASELINE_FORMAT))
     io.load_state(net, data.get("state_dict"), ckpt)
     state = data.get("trainer")
     try:
         _check_counters(state, trainer)
+        if isinstance(net, BudgetedNetwork) and net.cost_model.latency is not None:
+            stored = migrate_plan(data["config"])
+            net.retime(stored["latency_calibration"], Budget.from_dict(stored["budget"]))
+            if retimer is not None:
+                retimer.records = [dict(r) for r in data.get("retimes", [])]
         trainer.load_state_dict(state)
     except AutoscError:
         raise

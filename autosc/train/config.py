@@ -113,6 +113,11 @@ class TrainConfig:
         "Steps of fine-tuning, distilled from the trained network, for a network the latency check shrinks after "
         "training (default: a tenth of the run's training steps; 0: BatchNorm re-estimated only).",
     )
+    retime: bool = option(
+        True,
+        "Under a latency budget, time the learning shape against the reference at each epoch end of the shape phase "
+        "and where it ends, and project it again when it measures off the model (docs/algorithm.md, Latency budgets).",
+    )
 
     def resolve(self, model: str, input_size: tuple[int, int], *, trained: bool = False) -> TrainConfig:
         """A copy with every ``None`` recipe field set to the family default, and ``distill`` decided.

@@ -16,12 +16,14 @@ def train(
     save: Callable[[Trainer], None],
     on_batch: Callable[[Trainer], None] | None = None,
     on_epoch: Callable[[Trainer, dict], None] | None = None,
+    on_epoch_end: Callable[[Trainer], None] | None = None,
 ) -> bool:
     """Run the remaining epochs, saving after each; returns False if stopped by a signal (state saved).
 
     A signal stops the run at the next batch boundary: inside an epoch (:class:`StopRequested`), or at the end
     of one, which is the only boundary a run of one-batch epochs has. The signal that stopped it (SIGINT or
-    SIGTERM) is left in ``trainer.stop_signal``.
+    SIGTERM) is left in ``trainer.stop_signal``. ``on_epoch_end`` runs after an epoch and before its state is
+    saved (what it changes is in the checkpoint); ``on_epoch`` after the save.
     """
     with stop_on_signals() as stop:
         while not trainer.finished:
@@ -30,6 +32,8 @@ def train(
             except StopRequested:
                 save(trainer)
                 return _stopped(trainer, stop)
+            if on_epoch_end is not None:
+                on_epoch_end(trainer)
             save(trainer)
             if on_epoch is not None:
                 on_epoch(trainer, row)

@@ -83,6 +83,7 @@ FLAGS = [
     "resume",
     "force",
     "quiet",
+    "retime",
 ]
 
 

@@ -607,6 +607,8 @@ EDITS = [
         for name, fragment, edit in [
             ("a budget that is text", "budget must be a dict", lambda d: d.update(budget="8M")),
             ("a budget limit that is text", "budget macs must be a positive", lambda d: d["budget"].update(macs="8M")),
+            ("a latency reference that is text", "budget latency_reference_ms must be a positive number or null",
+             lambda d: d["budget"].update(latency_reference_ms="2ms")),  # a number passes (a resumed latency run)
             ("input_size missing", "input_size is missing", lambda d: d.pop("input_size")),
             ("num_classes text", "num_classes must be a whole number", lambda d: d["model"].update(num_classes="10")),
             ("an absurd width", "width must be a number in (0, 8]", lambda d: d["model"].update(width=1e6)),

@@ -1,0 +1,169 @@
+"""Re-timing the shape while it learns under a latency budget (docs/algorithm.md, Latency budgets).
+
+The start calibration (autosc/planning/latency.py) rescales the latency model to what the start shape measures.
+As the shape learns, the model's own error at the shape it reaches (a few percent, benchmarks/RESULTS.md, "The
+predictor as a share") would let the weights train at sizes the end check then finds over and shrinks, and a
+network shrunk after training has not been trained at its sizes (one such run lost 3.4 points). So at each
+epoch end of the shape phase, and once at the step where it ends, the current shape is timed with the reference
+network interleaved (warm, in three rounds, a few seconds), and when the share it measures differs from the
+model's by more than ``RETIME_TOLERANCE`` of the allowed share and more than the rounds' own spread, the model is
+recalibrated to it and the shape projected again. The budget keeps its share of the reference timed in the same
+blocks, so the host's drift cancels out.
+
+Only rank 0 times; every rank applies its figures (the sizes must agree). What a re-time changed is in the
+network's config, so the checkpoint holds it and a resumed run goes on at the same shape.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import random
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .. import distributed
+from ..cost.budgeted import BudgetedNetwork
+from ..cost.latency_probe import ProbeSettings, split_at_adaptors
+from ..cost.projection import check_reachable
+from ..distributed import DistContext
+from ..errors import UnreachableBudget
+from ..export import export_onnx
+from ..latency import time_together
+from ..models import ModelSpec
+from ..planning.latency import reference_network
+from ..train import TrainConfig
+
+#: A re-time re-projects when the measured share moved this far from the model's, as a fraction of the allowed
+#: share, and further than the measurement's own noise (half the range of its rounds' shares): below that, noise
+#: alone would move the shape back and forth (one measurement of a 1 ms network here varies by about 3%).
+RETIME_TOLERANCE = 0.02
+#: Interleaved rounds of one re-time (the middle one's share is taken, as the end check does) and runs of each
+#: network per round.
+RETIME_ROUNDS = 3
+RETIME_RUNS = 100
+
+
+@dataclass(frozen=True)
+class Retimed:
+    """One re-time's figures: the model's calibration at the shape, the reference's p50 (ms) measured with it,
+    and half the range of the rounds' shares (the measurement's noise, as a share of the reference)."""
+
+    calibration: float
+    reference_ms: float
+    spread: float = 0.0
+
+
+#: Times the network at its current shape with the reference.
+Measure = Callable[[BudgetedNetwork], Retimed]
+
+
+def measure_on_this_machine(reference: nn.Module, timing: ProbeSettings | None = None) -> Measure:
+    """Time the current shape (frozen as the latency model's probes are: one full branch per adaptor) against
+    ``reference`` here, in ``RETIME_ROUNDS`` interleaved rounds, leaving the training's random state as it was."""
+    timing = timing or ProbeSettings()
+
+    def measure(network: BudgetedNetwork) -> Retimed:
+        net = network.net
+        if any(p.device.type != "cpu" for p in net.parameters()):  # timed in ONNX Runtime on this machine's CPU
+            net = copy.deepcopy(net).cpu()
+        sizes, budget, state = network.last_projection.sizes, network.budget, random.getstate()
+        try:
+            with torch.random.fork_rng(devices=[]), tempfile.TemporaryDirectory() as tmp:
+                split, adaptors = split_at_adaptors(net, network.adaptor_names)
+                for adaptor, size in zip(adaptors, sizes, strict=True):
+                    adaptor.size = (int(size[0]), int(size[1]))
+                paths = {"shape": Path(tmp, "shape.onnx"), "reference": Path(tmp, "reference.onnx")}
+                for label, module in (("shape", split), ("reference", reference)):
+                    export_onnx(module.eval(), network.input_size, paths[label], in_channels=network.in_channels,
+                                opset=timing.opset, exporter=timing.exporter, check=False)  # fmt: skip
+                rounds = [time_together(paths, threads=budget.latency_threads, batch=budget.latency_batch,
+                                        runs=RETIME_RUNS, warmup=10, block=timing.block) for _ in range(RETIME_ROUNDS)]  # fmt: skip
+        finally:
+            random.setstate(state)
+        shares = sorted((r["shape"]["p50"] / r["reference"]["p50"], r) for r in rounds)
+        middle = shares[len(shares) // 2][1]
+        model = network.cost_model.latency.calibrated(sizes, middle["shape"]["p50"])
+        return Retimed(model.calibration, middle["reference"]["p50"], (shares[-1][0] - shares[0][0]) / 2)
+
+    return measure
+
+
+@dataclass
+class Retimer:
+    """Re-times ``network`` during its shape phase (module docstring); ``records`` has one entry per re-time."""
+
+    network: BudgetedNetwork
+    measure: Measure
+    dist: DistContext = field(default_factory=DistContext)
+    log: Callable[[str], None] = print
+    records: list[dict] = field(default_factory=list)
+
+    def on_batch(self, trainer) -> None:
+        """At the step the shape phase ends: the shape the weights go on training at, and ship at."""
+        if trainer.step == trainer.shape_steps:
+            self.retime(trainer.epoch + 1, trainer.step, trainer.device)  # the epoch under way (from 1)
+
+    def on_epoch_end(self, trainer) -> None:
+        """At an epoch end inside the shape phase (before the checkpoint is saved, so it holds the result)."""
+        if trainer.step < trainer.shape_steps:
+            self.retime(trainer.epoch, trainer.step, trainer.device)  # the epoch just finished (from 1)
+
+    def retime(self, epoch: int, step: int, device: torch.device) -> dict:
+        network = self.network
+        sizes = network.update_shape().sizes
+        values = [0.0, 0.0, 0.0]
+        if self.dist.is_main:
+            timed = self.measure(network)
+            values = [timed.calibration, timed.reference_ms, timed.spread]
+        calibration, reference_ms, spread = distributed.from_main(self.dist, values, device)
+        budget, model = network.budget, network.cost_model.latency
+        allowed = budget.latency_allowed_share
+        predicted = model.predict(sizes) / budget.latency_reference_ms
+        measured = dataclasses.replace(model, calibration=calibration).predict(sizes) / reference_ms
+        moved = abs(measured - predicted) > max(RETIME_TOLERANCE * allowed, spread)
+        record = {"epoch": epoch, "step": step, "sizes": [list(s) for s in sizes], "predicted_share": predicted,
+                  "measured_share": measured, "spread": spread, "allowed_share": allowed,
+                  "re_projected": moved}  # fmt: skip
+        if moved:
+            record["new_sizes"] = [list(s) for s in network.retime(calibration, budget.followed(reference_ms)).sizes]
+            self._warn_if_unreachable()
+        self.records.append(record)
+        self.log(_describe(record))
+        return record
+
+    def _warn_if_unreachable(self) -> None:
+        try:
+            check_reachable(self.network.cost_model, self.network.budget)
+        except UnreachableBudget as exc:
+            self.log(f"re-time: {exc}; the smallest shape trains on, and the end check judges it")
+
+
+def _describe(record: dict) -> str:
+    """One log line per re-time."""
+    where = (
+        f"re-time in epoch {record['epoch']} (step {record['step']}): the shape measures "
+        f"{record['measured_share']:.1%} ± {record['spread']:.1%} of the reference"
+    )
+    said = f"the model said {record['predicted_share']:.1%}, the budget allows {record['allowed_share']:.1%}"
+    if not record["re_projected"]:
+        return f"{where} ({said}); the shape stays"
+    return f"{where} ({said}); projected again to {record['new_sizes']}"
+
+
+def shape_retimer(
+    network: BudgetedNetwork, reference: ModelSpec, config: TrainConfig, dist: DistContext | None = None,
+    log: Callable[[str], None] = print,
+) -> Retimer | None:  # fmt: skip
+    """The re-timer of a run whose budget is a latency judged against ``reference`` (the trained start, else the
+    human network), timed here; None without one, with ``config.retime`` off, or on a device's timing table
+    (nothing is timed here then: the table's model is the device's own)."""
+    model = network.cost_model.latency
+    if not config.retime or model is None or "table" in model.key or network.budget.latency_allowed_share is None:
+        return None
+    return Retimer(network, measure_on_this_machine(reference_network(reference)), dist or DistContext(), log)
