@@ -31,6 +31,12 @@ its start shape and judges the end against it timed alongside), takes seeds 30-3
 the exported network's (a shrink after training, then its fine-tune, is where they part):
 
     python -m benchmarks.latency_quality --share --subset 3000 --epochs 4 && python -m benchmarks.latency_quality --share --measure
+
+With the shape re-timed during training (issue 29, item 2), on fresh seeds, into its own files:
+
+    python -m benchmarks.latency_quality --share --subset 3000 --epochs 4 --seeds 35,36,37,38,39 \
+        --out benchmarks/results/latency_quality_retime.jsonl --keep exports/latency_quality_retime
+    (the same with --measure)
 """
 
 from __future__ import annotations
@@ -108,7 +114,8 @@ def autosc_job(budget: str, seed: int, folder: Path, args: argparse.Namespace) -
             "sizes": [a.size for a in r.adaptors], "seconds": r.seconds, "onnx": str(folder / "model.onnx"),
             "last_epoch_accuracy": _last_epoch(folder),
             "share": r.latency_ms.share, "share_spread": r.latency_ms.share_spread,
-            "allowed_share": r.latency_ms.allowed_share, "shrink": r.latency_ms.shrink}  # fmt: skip
+            "allowed_share": r.latency_ms.allowed_share, "shrink": r.latency_ms.shrink,
+            "retimes": r.latency_ms.retimes, "tolerance": r.latency_ms.tolerance}  # fmt: skip
 
 
 def _last_epoch(folder: Path) -> float:
