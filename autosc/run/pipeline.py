@@ -244,7 +244,9 @@ def _measure(
     model = network.cost_model.latency
     on_device = model is not None and "table" in model.key  # planned on a deployment device's timing table
     if network.budget.limit("latency_ms") is None or on_device:
-        latency = stages.time_onnx({label: folder.onnx(label) for label in networks}, config.export.latency_runs)
+        budget = network.budget  # a device's table: timed here as information, at the threads and batch it is for
+        latency = stages.time_onnx({label: folder.onnx(label) for label in networks}, config.export.latency_runs,
+                                   threads=budget.latency_threads, batch=budget.latency_batch)  # fmt: skip
         latency = stages.table_verdict(network, latency) if on_device else latency
         return Measured(frozen, shape, exported["compressed"], latency)
     check = stages.check_latency_budget(

@@ -130,6 +130,7 @@ def test_compress_on_the_table_reports_the_device_and_the_script_benches_the_res
     lat = report["latency_ms"]
     assert lat["table"]["path"] == str(probes / "table.json") and lat["shrinks"] == 0
     assert lat["table"]["device"] == table["device"] and lat["budget_met"] is True
+    assert lat["threads"] == 2 and lat["retimes"] is None  # timed here at the table's threads; nothing re-timed
     assert lat["share"] == pytest.approx(lat["predicted"] / table["p50_ms"]["reference.onnx"])
     assert "on the timing table of" in (run / "report.md").read_text()
     stored = json.loads((run / "run.json").read_text())["plan"]
