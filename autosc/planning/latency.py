@@ -1,5 +1,6 @@
-"""Planning for a latency budget: the human network timed, the width sized through a MACs stand-in, and the
-latency model measured and calibrated on the adapted network (docs/algorithm.md, Latency budgets).
+"""Planning for a latency budget: the human network timed, the width sized through a MACs stand-in measured as a
+share of the reference, and the latency model measured and calibrated on the adapted network (docs/algorithm.md,
+Latency budgets).
 
 The other budget kinds read a :class:`~autosc.cost.shape_cost.Cost` the counters give for free; latency has to be
 measured on this machine first, which is what this module does for :func:`autosc.planning.make_plan`.
@@ -35,24 +36,52 @@ def time_spec(spec: ModelSpec, size: tuple[int, int], budget: Budget, timing: Pr
                         batch=budget.latency_batch, timing=timing, identity=spec.to_dict())  # fmt: skip
 
 
+#: Measured corrections of ``--width auto``'s MACs stand-in under a latency budget, at most (each times one
+#: candidate width with the reference); it stops early once the width it gives stays the same.
+WIDTH_CORRECTIONS = 4
+
+
+def time_share(spec: ModelSpec, reference: ModelSpec, size: tuple[int, int], budget: Budget, timing: ProbeSettings) -> float:
+    """The human network ``spec``'s p50 as a share of the ``reference`` network's, timed together now (interleaved,
+    warm blocks): the host's drift cancels out, as in the budget's own verdict; never cached (a ratio of p50s
+    measured at two moments is not one)."""
+    from ..latency import time_together
+
+    if spec == reference:
+        return 1.0
+    timed = time_together(
+        {"candidate": reference_network(spec), "reference": reference_network(reference)}, size, spec.in_channels,
+        threads=budget.latency_threads, batch=budget.latency_batch, runs=timing.runs, warmup=min(10, timing.runs),
+        block=timing.block, exporter=timing.exporter, opset=timing.opset,
+    )  # fmt: skip
+    return timed["candidate"]["p50"] / timed["reference"]["p50"]
+
+
 def width_budget(human: ModelSpec, size: tuple[int, int], budget: Budget, ratio: float, timing: ProbeSettings) -> Budget:
     """The budget ``--width auto`` sizes the network by when latency is budgeted: the latency as MACs.
 
-    Latency is taken as proportional to MACs at the width-1 network's measured rate, then corrected once at
-    the width that gives (wider layers run more MACs per second); the other caps also set still bind.
+    The allowed share of the reference (``human``, the start network) is turned into MACs at a candidate width's
+    measured share (timed with the reference: :func:`time_share`), starting at width 1, and measured again at
+    the width that gives until it stays (at most ``WIDTH_CORRECTIONS`` timings): latency is not proportional to
+    MACs across widths (resnet18@224 at 60% was once sized to a width whose full-size network ran at 51%). The
+    other caps also set still bind.
     """
     if not scales_width(human.name):
         return budget
     base, limit = human.at_width(1.0), budget.limit(KEY)
+    reference_ms = budget.latency_reference_ms or time_spec(human, size, budget, timing)
+    allowed = limit / reference_ms
 
     def macs_at(spec: ModelSpec) -> int:
         return human_network_cost(spec, size).budget_macs(budget.convention)
 
-    target = macs_at(base) * limit / time_spec(base, size, budget, timing)
-    width = auto_width(base, size, Budget.of(macs=max(1, int(target)), convention=budget.convention), ratio)
-    if width != base.width:
-        at = base.at_width(width)
-        target = macs_at(at) * limit / time_spec(at, size, budget, timing)
+    spec = base
+    for _ in range(WIDTH_CORRECTIONS):
+        target = macs_at(spec) * allowed / time_share(spec, human, size, budget, timing)
+        width = auto_width(base, size, Budget.of(macs=max(1, int(target)), convention=budget.convention), ratio)
+        if width == spec.width:
+            break
+        spec = base.at_width(width)
     macs = budget.limit("macs")
     stand_in = int(min(target, macs)) if macs is not None else max(1, int(target))
     return budget.with_limits(**{KEY: None, "macs": stand_in})

@@ -5,9 +5,9 @@ As the shape learns, the model's own error at the shape it reaches (a few percen
 predictor as a share") would let the weights train at sizes the end check then finds over and shrinks, and a
 network shrunk after training has not been trained at its sizes (one such run lost 3.4 points). So at each
 epoch end of the shape phase, and once at the step where it ends, the current shape is timed with the reference
-network interleaved (warm, in three rounds, a few seconds), and when the share it measures differs from the
-model's by more than ``RETIME_TOLERANCE`` of the allowed share and more than the rounds' own spread, the model is
-recalibrated to it and the shape projected again. The budget keeps its share of the reference timed in the same
+network interleaved (warm, in three rounds, a few seconds), and when the share it measures is over the allowed
+share, or differs from the model's by more than ``RETIME_TOLERANCE`` of the allowed share and more than the
+rounds' own spread, the model is recalibrated to it and the shape projected again. The budget keeps its share of the reference timed in the same
 blocks, so the host's drift cancels out.
 
 Only rank 0 times; every rank applies its figures (the sizes must agree). What a re-time changed is in the
@@ -39,9 +39,10 @@ from ..models import ModelSpec
 from ..planning.latency import reference_network
 from ..train import TrainConfig
 
-#: A re-time re-projects when the measured share moved this far from the model's, as a fraction of the allowed
-#: share, and further than the measurement's own noise (half the range of its rounds' shares): below that, noise
-#: alone would move the shape back and forth (one measurement of a 1 ms network here varies by about 3%).
+#: A re-time under the budget re-projects when the measured share moved this far from the model's, as a fraction
+#: of the allowed share, and further than the measurement's own noise (half the range of its rounds' shares):
+#: below that, noise alone would move the shape back and forth (one measurement of a 1 ms network here varies by
+#: about 3%). One over the budget always re-projects.
 RETIME_TOLERANCE = 0.02
 #: Interleaved rounds of one re-time (the middle one's share is taken, as the end check does) and runs of each
 #: network per round.
@@ -126,7 +127,9 @@ class Retimer:
         allowed = budget.latency_allowed_share
         predicted = model.predict(sizes) / budget.latency_reference_ms
         measured = dataclasses.replace(model, calibration=calibration).predict(sizes) / reference_ms
-        moved = abs(measured - predicted) > max(RETIME_TOLERANCE * allowed, spread)
+        # over the budget as measured: shrink now, while the weights still train (after training, a shrink cost a
+        # run 4 points); off the model beyond the tolerance and the noise: the shape may grow back into the budget
+        moved = measured > allowed or abs(measured - predicted) > max(RETIME_TOLERANCE * allowed, spread)
         record = {"epoch": epoch, "step": step, "sizes": [list(s) for s in sizes], "predicted_share": predicted,
                   "measured_share": measured, "spread": spread, "allowed_share": allowed,
                   "re_projected": moved}  # fmt: skip

@@ -215,6 +215,7 @@ def fake_timing(monkeypatch):
 
     monkeypatch.setattr(latency_planning, "fit_latency_model", measure)
     monkeypatch.setattr(latency_planning, "time_spec", lambda spec, *a: 2.0 * spec.width**2)
+    monkeypatch.setattr(latency_planning, "time_share", lambda spec, reference, *a: (spec.width / reference.width) ** 2)
     monkeypatch.setattr(latency_planning, "calibrate", _calibrate_at(1.0))
 
 
