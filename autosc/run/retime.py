@@ -87,8 +87,8 @@ def measure_on_this_machine(reference: nn.Module, timing: ProbeSettings | None =
                                         runs=RETIME_RUNS, warmup=10, block=timing.block) for _ in range(RETIME_ROUNDS)]  # fmt: skip
         finally:
             random.setstate(state)
-        shares = sorted((r["shape"]["p50"] / r["reference"]["p50"], r) for r in rounds)
-        middle = shares[len(shares) // 2][1]
+        shares = sorted((r["shape"]["p50"] / r["reference"]["p50"], k) for k, r in enumerate(rounds))  # ties: by k
+        middle = rounds[shares[len(shares) // 2][1]]
         model = network.cost_model.latency.calibrated(sizes, middle["shape"]["p50"])
         return Retimed(model.calibration, middle["reference"]["p50"], (shares[-1][0] - shares[0][0]) / 2)
 
