@@ -371,19 +371,23 @@ def calibrate(
     A cached model was measured at another moment, and a shared host's speed drifts between minutes by more
     than the model's own error (benchmarks/RESULTS.md, Latency budgets: 20% once); without this, a run projects
     on the old moment's milliseconds, trains on a shape that its end-of-run measurement then shrinks, and the
-    shrunk network has not been trained at its sizes. One whole network, timed warm (``CALIBRATION_RUNS`` runs),
-    sets :attr:`LatencyModel.calibration`; the reference timed in the same blocks gives a budget's share its
-    milliseconds at the same moment, so the drift cancels out of the ratio.
+    shrunk network has not been trained at its sizes. The whole network at ``sizes`` and the reference, timed
+    warm and interleaved in rounds (:func:`autosc.cost.calibration.measure_share`: one measurement's share varied
+    by 3-6% here), set :attr:`LatencyModel.calibration` and give a budget's share its milliseconds at the same
+    moment, so the drift cancels out of the ratio; without a reference, ``CALIBRATION_RUNS`` runs of the network.
     """
     from ..latency import time_together
+    from .calibration import measure_share
 
     timing = timing or ProbeSettings()
+    if reference is not None:  # in rounds, the middle one taken (autosc/cost/calibration.py)
+        m = measure_share(net, adaptor_names, sizes, reference, input_size=input_size, in_channels=in_channels,
+                          threads=threads, batch=batch, timing=timing)  # fmt: skip
+        return model.calibrated([tuple(s) for s in sizes], m.shape_ms), m.reference_ms
     split, adaptors = split_at_adaptors(net, adaptor_names)
     for adaptor, size in zip(adaptors, sizes, strict=True):
         adaptor.size = (int(size[0]), int(size[1]))
-    networks = {"start": split} if reference is None else {"start": split, "reference": reference}
-    timed = time_together(networks, input_size, in_channels, threads=threads, batch=batch, runs=CALIBRATION_RUNS,
-                          warmup=min(10, CALIBRATION_RUNS), block=timing.block, exporter=timing.exporter,
-                          opset=timing.opset)  # fmt: skip
-    calibrated = model.calibrated([tuple(s) for s in sizes], float(timed["start"]["p50"]))
-    return calibrated, float(timed["reference"]["p50"]) if reference is not None else None
+    timed = time_together({"start": split}, input_size, in_channels, threads=threads, batch=batch,
+                          runs=CALIBRATION_RUNS, warmup=min(10, CALIBRATION_RUNS), block=timing.block,
+                          exporter=timing.exporter, opset=timing.opset)  # fmt: skip
+    return model.calibrated([tuple(s) for s in sizes], float(timed["start"]["p50"])), None

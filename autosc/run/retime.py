@@ -16,25 +16,20 @@ network's config, so the checkpoint holds it and a resumed run goes on at the sa
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import random
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 from torch import nn
 
 from .. import distributed
 from ..cost.budgeted import BudgetedNetwork
-from ..cost.latency_probe import ProbeSettings, split_at_adaptors
+from ..cost.calibration import measure_share
+from ..cost.latency_probe import ProbeSettings
 from ..cost.projection import check_reachable
 from ..distributed import DistContext
 from ..errors import UnreachableBudget
-from ..export import export_onnx
-from ..latency import time_together
 from ..models import ModelSpec
 from ..planning.latency import reference_network
 from ..train import TrainConfig
@@ -44,10 +39,6 @@ from ..train import TrainConfig
 #: below that, noise alone would move the shape back and forth (one measurement of a 1 ms network here varies by
 #: about 3%). One over the budget always re-projects.
 RETIME_TOLERANCE = 0.02
-#: Interleaved rounds of one re-time (the middle one's share is taken, as the end check does) and runs of each
-#: network per round.
-RETIME_ROUNDS = 3
-RETIME_RUNS = 100
 
 
 @dataclass(frozen=True)
@@ -65,32 +56,16 @@ Measure = Callable[[BudgetedNetwork], Retimed]
 
 
 def measure_on_this_machine(reference: nn.Module, timing: ProbeSettings | None = None) -> Measure:
-    """Time the current shape (frozen as the latency model's probes are: one full branch per adaptor) against
-    ``reference`` here, in ``RETIME_ROUNDS`` interleaved rounds, leaving the training's random state as it was."""
-    timing = timing or ProbeSettings()
+    """Time the current shape against ``reference`` here, as the start calibration does
+    (:func:`autosc.cost.calibration.measure_share`: rounds, the middle one taken)."""
 
     def measure(network: BudgetedNetwork) -> Retimed:
-        net = network.net
-        if any(p.device.type != "cpu" for p in net.parameters()):  # timed in ONNX Runtime on this machine's CPU
-            net = copy.deepcopy(net).cpu()
-        sizes, budget, state = network.last_projection.sizes, network.budget, random.getstate()
-        try:
-            with torch.random.fork_rng(devices=[]), tempfile.TemporaryDirectory() as tmp:
-                split, adaptors = split_at_adaptors(net, network.adaptor_names)
-                for adaptor, size in zip(adaptors, sizes, strict=True):
-                    adaptor.size = (int(size[0]), int(size[1]))
-                paths = {"shape": Path(tmp, "shape.onnx"), "reference": Path(tmp, "reference.onnx")}
-                for label, module in (("shape", split), ("reference", reference)):
-                    export_onnx(module.eval(), network.input_size, paths[label], in_channels=network.in_channels,
-                                opset=timing.opset, exporter=timing.exporter, check=False)  # fmt: skip
-                rounds = [time_together(paths, threads=budget.latency_threads, batch=budget.latency_batch,
-                                        runs=RETIME_RUNS, warmup=10, block=timing.block) for _ in range(RETIME_ROUNDS)]  # fmt: skip
-        finally:
-            random.setstate(state)
-        shares = sorted((r["shape"]["p50"] / r["reference"]["p50"], k) for k, r in enumerate(rounds))  # ties: by k
-        middle = rounds[shares[len(shares) // 2][1]]
-        model = network.cost_model.latency.calibrated(sizes, middle["shape"]["p50"])
-        return Retimed(model.calibration, middle["reference"]["p50"], (shares[-1][0] - shares[0][0]) / 2)
+        sizes, budget = network.last_projection.sizes, network.budget
+        m = measure_share(network.net, network.adaptor_names, sizes, reference, input_size=network.input_size,
+                          in_channels=network.in_channels, threads=budget.latency_threads,
+                          batch=budget.latency_batch, timing=timing)  # fmt: skip
+        model = network.cost_model.latency.calibrated(sizes, m.shape_ms)
+        return Retimed(model.calibration, m.reference_ms, m.spread)
 
     return measure
 

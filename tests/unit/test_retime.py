@@ -169,8 +169,12 @@ def test_every_rank_applies_what_rank_0_measured():
 
 
 def test_the_measurement_takes_the_middle_round_even_when_rounds_tie(monkeypatch):
-    """The shape and the reference exported once, timed in RETIME_ROUNDS rounds; equal shares do not break the
-    choice of the middle one (they once compared the rounds' dicts)."""
+    """The shape and the reference exported once, timed in 3 rounds (autosc/cost/calibration.py, shared with the
+    start calibration); equal shares do not break the choice of the middle one (they once compared the rounds'
+    dicts)."""
+    import autosc.export
+    import autosc.latency
+    from autosc.cost import calibration
     from autosc.run import retime
 
     exported, timed = [], iter([(1.0, 2.0), (1.0, 2.0), (1.2, 2.0)])
@@ -179,14 +183,14 @@ def test_the_measurement_takes_the_middle_round_even_when_rounds_tie(monkeypatch
         shape, reference = next(timed)
         return {"shape": {"p50": shape}, "reference": {"p50": reference}}
 
-    monkeypatch.setattr(retime, "export_onnx", lambda module, size, path, **_: exported.append(path.name))
-    monkeypatch.setattr(retime, "time_together", fake_time)
+    monkeypatch.setattr(autosc.export, "export_onnx", lambda module, size, path, **_: exported.append(path.name))
+    monkeypatch.setattr(autosc.latency, "time_together", fake_time)
     network = SimpleNamespace(
         net=torch.nn.Linear(1, 1), adaptor_names=[], last_projection=SimpleNamespace(sizes=[]),
         budget=Budget.of(latency_ms=1.0), input_size=(8, 8), in_channels=3,
         cost_model=SimpleNamespace(latency=SimpleNamespace(calibrated=lambda sizes, ms: SimpleNamespace(calibration=ms))),
     )  # fmt: skip
-    monkeypatch.setattr(retime, "split_at_adaptors", lambda net, names: (net, []))
+    monkeypatch.setattr(calibration, "split_at_adaptors", lambda net, names: (net, []))
     got = retime.measure_on_this_machine(torch.nn.Identity())(network)
     assert exported == ["shape.onnx", "reference.onnx"]
     assert (got.calibration, got.reference_ms, got.spread) == (1.0, 2.0, pytest.approx(0.05))
