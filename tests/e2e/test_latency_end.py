@@ -172,4 +172,3 @@ def test_the_shape_is_re_timed_where_its_phase_ends_and_a_resume_goes_on_at_that
     again = _synthetic_run(tmp_path, epochs=2, resume=True)
     assert again["latency_ms"]["retimes"] == lat["retimes"]
     assert [a["size"] for a in again["adaptors"]] == record["new_sizes"]
-    assert _synthetic_run(tmp_path, epochs=2, retime=False, force=True)["latency_ms"]["retimes"] is None

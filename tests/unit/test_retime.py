@@ -104,6 +104,17 @@ def test_a_shape_measured_over_the_budget_is_projected_again_however_little(plan
     assert area(network.last_projection.sizes) < area(before)
 
 
+@pytest.mark.slow
+def test_no_retimer_with_the_option_off_or_without_a_latency_budget_timed_here(plan):
+    from autosc.run.retime import shape_retimer
+
+    network, reference = plan.network, plan.spec.at_width(1.0)
+    assert shape_retimer(network, reference, TrainConfig(retime=True), log=lambda _: None) is not None
+    assert shape_retimer(network, reference, TrainConfig(retime=False)) is None
+    macs = autosc.plan("mobilenet_v2_cifar", budget="2M", input_size=16, num_classes=10).network
+    assert shape_retimer(macs, reference, TrainConfig()) is None
+
+
 def test_an_absolute_budget_keeps_the_share_it_was_converted_to():
     budget = Budget.of(latency_ms=1.0, latency_reference_ms=4.0)
     followed = budget.followed(2.0)
@@ -153,6 +164,7 @@ def _rank(rank: int, port: int, out) -> None:
         dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_every_rank_applies_what_rank_0_measured():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
