@@ -94,16 +94,14 @@ def check_budget(data: Any, where: str) -> None:
     """A stored budget (``Budget.to_dict``): each cap None or a positive number, each setting of its type."""
     if not isinstance(data, dict):
         _refuse(where, f"budget must be a dict of limits ({', '.join(TERMS)}), got {data!r}")
-    for key in TERMS:
+    optional = [k for k, default in SETTINGS.items() if default is None]  # a latency share or reference
+    for key in (*TERMS, *optional):
         value = data.get(key)
         if value is not None and not (_is_number(value) and value > 0):
             _refuse(where, f"budget {key} must be a positive number or null, got {value!r}")
     for key, default in SETTINGS.items():
         value = data.get(key, default)
-        if default is None:  # a latency share or reference: None or a positive number
-            if value is not None and not (_is_number(value) and 0 < value < float("inf")):
-                _refuse(where, f"budget {key} must be a positive number or null, got {value!r}")
-        elif type(value) is not type(default):
+        if default is not None and type(value) is not type(default):
             _refuse(where, f"budget {key} must be of the type of {default!r}, got {value!r}")
     for key in ("latency_threads", "latency_batch"):
         if not _is_whole(data.get(key, 1), 1, INT_LIMITS[key]):

@@ -9,6 +9,7 @@ is taken, as the end check does, and half their range is the measurement's noise
 
 from __future__ import annotations
 
+import copy
 import random
 import tempfile
 from dataclasses import dataclass
@@ -34,9 +35,12 @@ class ShareMeasurement:
     reference_ms: float
     spread: float
 
-    @property
-    def share(self) -> float:
-        return self.shape_ms / self.reference_ms
+
+def middle_round(shares: list[float]) -> tuple[int, float]:
+    """The index of the middle round by share (ties by order) and half the range of the shares: how a measurement
+    in rounds is read, here and by the end check (autosc/run/measure.py)."""
+    ranked = sorted((share, k) for k, share in enumerate(shares))
+    return ranked[len(ranked) // 2][1], (ranked[-1][0] - ranked[0][0]) / 2
 
 
 def measure_share(
@@ -51,7 +55,7 @@ def measure_share(
 
     timing = timing or ProbeSettings()
     if any(p.device.type != "cpu" for p in net.parameters()):  # timed in ONNX Runtime on this machine's CPU
-        net = _cpu_copy(net)
+        net = copy.deepcopy(net).cpu()
     state = random.getstate()
     try:
         with torch.random.fork_rng(devices=[]), tempfile.TemporaryDirectory() as tmp:
@@ -66,12 +70,5 @@ def measure_share(
                       for _ in range(ROUNDS)]  # fmt: skip
     finally:
         random.setstate(state)
-    shares = sorted((r["shape"]["p50"] / r["reference"]["p50"], k) for k, r in enumerate(rounds))  # ties: by k
-    middle = rounds[shares[len(shares) // 2][1]]
-    return ShareMeasurement(middle["shape"]["p50"], middle["reference"]["p50"], (shares[-1][0] - shares[0][0]) / 2)
-
-
-def _cpu_copy(net: nn.Module) -> nn.Module:
-    import copy
-
-    return copy.deepcopy(net).cpu()
+    k, spread = middle_round([r["shape"]["p50"] / r["reference"]["p50"] for r in rounds])
+    return ShareMeasurement(rounds[k]["shape"]["p50"], rounds[k]["reference"]["p50"], spread)

@@ -363,10 +363,10 @@ def calibrate(
     threads: int = 1,
     batch: int = 1,
     timing: ProbeSettings | None = None,
-    reference: nn.Module | str | Path | None = None,
+    reference: nn.Module | None = None,
 ) -> tuple[LatencyModel, float | None]:
     """``model`` rescaled to what the whole adapted ``net`` at ``sizes`` (the run's start shape) measures now, and
-    the p50 of ``reference`` (the network a latency budget is a share of, or its ONNX file) timed with it, interleaved.
+    the p50 of ``reference`` (the network a latency budget is a share of) timed with it, interleaved.
 
     A cached model was measured at another moment, and a shared host's speed drifts between minutes by more
     than the model's own error (benchmarks/RESULTS.md, Latency budgets: 20% once); without this, a run projects

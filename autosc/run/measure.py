@@ -13,6 +13,7 @@ from torch import nn
 from ..config import ExportConfig
 from ..cost.budget import Budget
 from ..cost.budgeted import BudgetedNetwork
+from ..cost.calibration import middle_round
 from ..cost.latency_probe import BLOCK
 from ..export import ExportResult, export_onnx
 from ..freeze import freeze, save_frozen
@@ -137,12 +138,11 @@ def measure_verdict(paths: dict[str, Path], config: ExportConfig, budget: Budget
         time_onnx(paths, config.latency_runs, threads=budget.latency_threads, batch=budget.latency_batch)
         for _ in range(LATENCY_ROUNDS)
     ]
-    shares = sorted((r.compressed.p50 / r.human.p50, k) for k, r in enumerate(rounds))
-    share, k = shares[len(shares) // 2]
+    k, spread = middle_round([r.compressed.p50 / r.human.p50 for r in rounds])
     allowed = budget.latency_allowed_share
     if allowed is None:
         allowed = budget.limit("latency_ms") / rounds[k].human.p50
-    return Verdict(rounds[k], share, (shares[-1][0] - shares[0][0]) / 2, allowed)
+    return Verdict(rounds[k], rounds[k].compressed.p50 / rounds[k].human.p50, spread, allowed)
 
 
 def check_latency_budget(
