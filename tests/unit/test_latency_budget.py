@@ -17,6 +17,7 @@ from autosc.cost.latency_model import LatencyModel, Probe, cache_path, load_cach
 from autosc.cost.latency_probe import ProbeSettings, model_key, split_at_adaptors
 from autosc.cost.projection import fits, project
 from autosc.cost.shape_cost import Cost
+from autosc.cost.terms.latency import AIM_UNDER
 from autosc.errors import AutoscError, UnreachableBudget
 from autosc.planning import latency as latency_planning
 from autosc.units import parse_latency
@@ -177,16 +178,19 @@ def test_projection_on_predicted_latency_is_tight():
     human = model.human_cost().latency_ms
     budget = Budget.of(latency_ms=0.6 * human)
     projection = project(model, [1.0] * len(model.human_sizes), budget)
-    assert fits(projection.cost, budget) and projection.cost.latency_ms <= 0.6 * human
+    # aimed AIM_UNDER under the limit, so that one measurement's few percent of noise leave it within the limit
+    assert fits(projection.cost, budget) and projection.cost.latency_ms <= (1 - AIM_UNDER) * 0.6 * human
     assert projection.cost.latency_ms == pytest.approx(model.latency.predict(projection.sizes))
-    grown = 0
+    grown = within_limit = 0
     for k, ((h, w), (hh, hw)) in enumerate(zip(projection.sizes, model.human_sizes, strict=True)):
         for bigger in ((h + 1, w), (h, w + 1)):
             if bigger[0] <= hh and bigger[1] <= hw:
                 trial = [*projection.sizes[:k], bigger, *projection.sizes[k + 1 :]]
-                assert not fits(model.cost(trial), budget), (k, bigger)  # one more pixel breaks the budget
+                assert not fits(model.cost(trial), budget), (k, bigger)  # one more pixel breaks the aim
+                if model.cost(trial).latency_ms <= 0.6 * human:
+                    within_limit += 1  # under the limit itself, but not under the aim
                 grown += 1
-    assert grown > 0
+    assert grown > 0 and within_limit > 0
     both = Budget.of(macs=projection.cost.total_macs // 2, latency_ms=0.6 * human)  # the tighter of the two binds
     assert project(model, [1.0] * len(model.human_sizes), both).cost.total_macs <= both.macs
 
@@ -408,6 +412,7 @@ def test_a_plan_calibrates_on_its_start_shape_and_a_rebuild_reuses_the_ratio(fak
 def test_a_host_slower_than_the_width_choice_assumed_gets_a_narrower_width(fake_timing, monkeypatch):
     """--width auto chose by (cached) timings; when the calibration says the host runs slower now and the budget
     is out of reach at that width, the plan chooses again for the budget in today's milliseconds."""
+
     def measure(net, names, *, cost_model, identity, **_):  # a narrower network is faster
         w = identity["width"]
         return _synthetic(cost_model, per_pixel=(0.002 * w * w, 0.01 * w * w, 0.03 * w * w), stem=0.2 * w * w)

@@ -24,7 +24,9 @@ from tests.unit.test_latency_budget import _calibrate_at, _synthetic
 @pytest.fixture
 def plan(monkeypatch):
     """A 50% plan on the synthetic latency model, the reference (the human network) at 2 ms: nothing is timed."""
-    monkeypatch.setattr(latency_planning, "fit_latency_model", lambda net, names, *, cost_model, **_: _synthetic(cost_model))
+    monkeypatch.setattr(
+        latency_planning, "fit_latency_model", lambda net, names, *, cost_model, **_: _synthetic(cost_model)
+    )
     monkeypatch.setattr(latency_planning, "time_spec", lambda spec, *a: 2.0)
     monkeypatch.setattr(latency_planning, "calibrate", _calibrate_at(1.0))
     return autosc.plan("mobilenet_v2_cifar", latency="50%", input_size=16, num_classes=10, width=1.0)
@@ -45,8 +47,11 @@ def host(slower: float, shape_over: float, spread: float = 0.0):
     return measure, calls
 
 
-def area(sizes) -> int:
-    return sum(h * w for h, w in sizes)
+def slower_than(network, sizes, than) -> bool:
+    """``sizes`` predicted slower than ``than`` by the network's latency model as it is now (a projection moves
+    pixels between maps, so the summed area need not follow the latency)."""
+    model = network.cost_model.latency
+    return model.predict([tuple(s) for s in sizes]) > model.predict([tuple(s) for s in than])
 
 
 @pytest.mark.slow
@@ -62,7 +67,7 @@ def test_a_shape_that_measures_over_the_model_is_projected_again_under_the_same_
     assert record["re_projected"] and record["measured_share"] == pytest.approx(1.3 * record["predicted_share"])
     assert record["allowed_share"] == pytest.approx(0.5) and record["sizes"] == [list(s) for s in before]
     after = [tuple(s) for s in network.last_projection.sizes]
-    assert record["new_sizes"] == [list(s) for s in after] and area(after) < area(before)
+    assert record["new_sizes"] == [list(s) for s in after] and slower_than(network, before, after)
     budget = network.budget
     assert (budget.latency_share, budget.latency_reference_ms, budget.latency_ms) == (0.5, 4.0, 2.0)
     assert network.cost_model.latency.predict(after) <= budget.latency_ms
@@ -101,7 +106,25 @@ def test_a_shape_measured_over_the_budget_is_projected_again_however_little(plan
     record = Retimer(network, host(1.0, over)[0], log=lambda _: None).retime(1, 10, torch.device("cpu"))
     assert record["measured_share"] == pytest.approx(0.505) and record["re_projected"]
     assert abs(record["measured_share"] - record["predicted_share"]) <= 0.1 * 0.5  # not off the model
-    assert area(network.last_projection.sizes) < area(before)
+    assert slower_than(network, before, network.last_projection.sizes)
+
+
+@pytest.mark.slow
+def test_the_last_retime_shrinks_a_shape_over_the_budget_but_never_grows_one(plan):
+    """Where the shape phase ends, a shape measured 10% under the model stays (an epoch-end re-time grows it), and
+    one measured over the allowed share is projected again, smaller."""
+    network = plan.network
+    before = [tuple(s) for s in network.update_shape().sizes]
+    record = Retimer(network, host(1.0, 0.9)[0], log=lambda _: None).retime(2, 20, torch.device("cpu"), final=True)
+    assert record["final"] and not record["re_projected"]
+    assert [tuple(s) for s in network.update_shape().sizes] == before
+    predicted = network.cost_model.latency.predict(before) / network.budget.latency_reference_ms
+    record = Retimer(network, host(1.0, 1.01 * 0.5 / predicted)[0], log=lambda _: None).retime(
+        2, 20, torch.device("cpu"), final=True
+    )
+    assert record["re_projected"] and slower_than(network, before, network.last_projection.sizes)
+    grown = Retimer(network, host(1.0, 0.9)[0], log=lambda _: None).retime(1, 10, torch.device("cpu"))
+    assert grown["re_projected"] and slower_than(network, network.last_projection.sizes, record["new_sizes"])
 
 
 @pytest.mark.slow
@@ -127,14 +150,13 @@ def test_the_retimes_fall_at_epoch_ends_of_the_shape_phase_and_where_it_ends():
     (possibly mid-epoch); never after it, where the weights fine-tune on the fixed shape."""
     retimer = Retimer(network=None, measure=None, log=lambda _: None)
     when = []
-    retimer.retime = lambda epoch, step, device: when.append(step)
+    retimer.retime = lambda epoch, step, device, final=False: when.append((step, final))
     for step in range(1, 11):  # 10 steps, 3 a epoch (the last epoch short), the shape phase ends at step 5
         trainer = SimpleNamespace(step=step, shape_steps=5, epoch=(step - 1) // 3, device=None)
         retimer.on_batch(trainer)
         if step % 3 == 0 or step == 10:
             retimer.on_epoch_end(trainer)
-    assert when == [3, 5]
-
+    assert when == [(3, False), (5, True)]
 
 
 def test_the_retime_option_is_on_and_an_older_run_goes_on_without_it():
