@@ -11,7 +11,12 @@ p50 at the calibration; measured share = the shape's p50 over the reference's in
 family: mean and worst absolute error of the share, the mean signed error, the reference's drift between the
 calibration and the measurement (which the share cancels), and the seconds. Goal (issue 29): mean within 3%.
 
+With ``--repeat 2`` the same networks are timed together a second time right after the first: the predictor's
+error against the second measurement, and the two measurements' own mean absolute difference (how well a
+measured share repeats on this host: the floor under any predictor's error), are reported too.
+
     python -m benchmarks.latency_share                      # 3 families, 20 shapes each, 1 thread, batch 1
+    python -m benchmarks.latency_share --repeat 2             # and a second measurement: how shares repeat
     python -m benchmarks.latency_share --summary
 """
 
@@ -56,17 +61,27 @@ def run_family(name: str, args) -> dict:
     networks = _shape_networks(network, shapes)
     networks["reference"] = ModelSpec(f["model"], 1.0, f["classes"], f["channels"]).build().eval()
     with quiet():
-        timed = time_together(networks, size, f["channels"], threads=1, batch=1, runs=args.runs, warmup=10,
-                              block=10)  # fmt: skip
-    measured_ref = timed["reference"]["p50"]
+        timings = [time_together(networks, size, f["channels"], threads=1, batch=1, runs=args.runs, warmup=10,
+                                 block=10) for _ in range(args.repeat)]  # fmt: skip
+    measured_ref = timings[0]["reference"]["p50"]
     rows = []
     for i, sizes in enumerate(shapes):
         predicted = model.predict([tuple(s) for s in sizes]) / reference_ms
-        measured = timed[f"shape{i}"]["p50"] / measured_ref
-        rows.append({"sizes": [list(s) for s in sizes], "predicted_share": predicted, "measured_share": measured,
-                     "error": predicted / measured - 1})  # fmt: skip
+        measured = [t[f"shape{i}"]["p50"] / t["reference"]["p50"] for t in timings]
+        rows.append({"sizes": [list(s) for s in sizes], "predicted_share": predicted, "measured_share": measured[0],
+                     "error": predicted / measured[0] - 1, "measured_again": measured[1:]})  # fmt: skip
     errors = [r["error"] for r in rows]
+    repeat = {}
+    if args.repeat > 1:
+        pairs = [(r, r["measured_again"][0]) for r in rows]
+        repeat = {
+            "mean_abs_error_again": statistics.mean(abs(r["predicted_share"] / m - 1) for r, m in pairs),
+            "repeat_abs_difference": statistics.mean(abs(m / r["measured_share"] - 1) for r, m in pairs),
+            "reference_ms_again": timings[1]["reference"]["p50"],
+        }
     return {
+        "axis": model.axis,
+        **repeat,
         "width": plan.spec.width,
         "mean_abs_error": statistics.mean(abs(e) for e in errors),
         "worst_abs_error": max(abs(e) for e in errors),
@@ -82,14 +97,17 @@ def run_family(name: str, args) -> dict:
 
 def table(rows: list[dict]) -> str:
     lines = [
-        "| family | width | measured shares | mean abs error | worst | mean signed | reference p50 at calibration / in the measurement | calibration | seconds |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| family | width | measured shares | mean abs error | worst | mean signed | against a second measurement | "
+        "the two measurements' own difference | reference p50 at calibration / in the measurement | calibration | seconds |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lo, hi = r["share_range"]
+        again = "—" if "mean_abs_error_again" not in r else f"{100 * r['mean_abs_error_again']:.1f}%"
+        floor = "—" if "repeat_abs_difference" not in r else f"{100 * r['repeat_abs_difference']:.1f}%"
         lines.append(
             f"| {r['family']} | {r['width']:.2f} | {lo:.2f}-{hi:.2f} | {100 * r['mean_abs_error']:.1f}% | "
-            f"{100 * r['worst_abs_error']:.1f}% | {100 * r['mean_error']:+.1f}% | "
+            f"{100 * r['worst_abs_error']:.1f}% | {100 * r['mean_error']:+.1f}% | {again} | {floor} | "
             f"{r['reference_ms_at_calibration']:.2f} / {r['reference_ms_measured']:.2f} ms | {r['calibration']:.2f} | "
             f"{r['seconds']:.0f} |"
         )
@@ -102,6 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--shapes", type=int, default=20)
     ap.add_argument("--runs", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--repeat", type=int, default=1, help="time the networks together this many times (2: repeatability)")
     ap.add_argument("--cache", default=None, help="latency-model cache folder (default: the user cache)")
     add_out(ap, "latency_share.jsonl")
     args = ap.parse_args(argv)
@@ -109,6 +128,8 @@ def main(argv: list[str] | None = None) -> None:
         print(table(load_rows(args.out)))
         return
     torch.set_num_threads(1)
+    if args.repeat not in (1, 2):
+        ap.error("--repeat is 1 or 2")
     jobs = [{"family": n, "shapes": args.shapes, "seed": args.seed} for n in args.families.split(",")]
     rows = run_grid(jobs, lambda job: run_family(job["family"], args), args.out, key=("family", "shapes", "seed"),
                     describe=lambda r: table([r]).splitlines()[-1])  # fmt: skip

@@ -22,7 +22,7 @@ from torch import nn
 from .. import io
 from ..errors import AutoscError
 from ..export import export_onnx
-from .latency_model import LatencyModel, Probe
+from .latency_model import Coordinate, LatencyModel, Probe
 from .latency_probe import ProbeSettings, export_shapes, model_key, probe_shapes, split_at_adaptors
 from .shape_cost import ShapeCostModel
 
@@ -66,9 +66,10 @@ class DeviceTable:
     def reference_ms(self) -> float:
         return float(self.p50_ms[REFERENCE])
 
-    def model_for(self, key: dict) -> LatencyModel:
-        """The latency model of the network ``key`` names, fitted on this table; refused when the table was measured
-        for another network or setting (named field by field)."""
+    def model_for(self, key: dict, coordinate: Coordinate | None = None) -> LatencyModel:
+        """The latency model of the network ``key`` names, fitted on this table (over the segments' work with
+        ``coordinate``); refused when the table was measured for another network or setting (named field by
+        field)."""
         wanted = network_key(key)
         if wanted != self.key:
             differ = [k for k in sorted(set(wanted) | set(self.key)) if wanted.get(k) != self.key.get(k)]
@@ -83,7 +84,7 @@ class DeviceTable:
             for sizes, parts, whole in zip(m["shapes"], m["parts"], m["wholes"], strict=True)
         ]
         return LatencyModel.fit(probes, key={**self.key, "table": self.path, "device": self.device},
-                                human_sizes=[tuple(s) for s in m["human_sizes"]])  # fmt: skip
+                                human_sizes=[tuple(s) for s in m["human_sizes"]], coordinate=coordinate)  # fmt: skip
 
 
 def write_probes(

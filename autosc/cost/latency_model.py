@@ -3,8 +3,12 @@
 Additive over segments, as measured look-up tables are in NetAdapt and Once-for-All: the stem (everything
 before the first adaptor) costs a constant, and the segment after adaptor k (its resize and every operator up to
 the next adaptor) a function of adaptor k's output area alone, since that is the only size its operators
-follow (``cost.shape_cost``). Each segment's table over resized sizes is made non-decreasing in area and
-interpolated linearly, so the projection's bisection on P works on predicted latency as on MACs
+follow (``cost.shape_cost``). Each segment's table over resized sizes is made non-decreasing and interpolated
+linearly, in the segment's *work* when the cost model gives it (its MACs and resize MACs at that size, counted
+exactly by ``cost.shape_cost``), else in the area: a stride-2 operator after the adaptor makes the cost a step
+function of the size (on resnet18@224 a 3x3 and a 4x4 last map both become 2x2 after layer4's first
+convolution), which interpolating in area misses (measured: shapes with a 3x3 last map predicted 3-6% fast,
+benchmarks/RESULTS.md, "The latency model as a ratio"), so the projection's bisection on P works on predicted latency as on MACs
 (``cost.projection``). The human size is its own entry: there the adaptor exports no Resize at all, so it can
 be cheaper than one pixel less (measured: leaving it to the interpolation under-predicted random shapes of
 mobilenet_v2@224 by 16%, the cost of the resizes the table never saw). What the sum of separately timed segments misses (one session's fixed overhead
@@ -20,6 +24,7 @@ import hashlib
 import json
 import os
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,6 +63,10 @@ class Probe:
         return {"sizes": [list(s) for s in self.sizes], "parts_ms": self.parts_ms, "whole_ms": self.whole_ms}
 
 
+#: A segment's position on its table's axis: (adaptor index, its size) -> the segment's work (MACs) at that size.
+Coordinate = Callable[[int, tuple[int, int]], float]
+
+
 @dataclass(frozen=True)
 class LatencyModel:
     """``predict(sizes) = calibration * (offset + scale * (stem + sum_k segment_k(area_k)))``, in milliseconds.
@@ -68,8 +77,10 @@ class LatencyModel:
     """
 
     stem_ms: float
-    areas: list[list[int]]  # per adaptor: the probed output areas below the human size, increasing
-    ms: list[list[float]]  # per adaptor: its segment's non-decreasing p50 at those areas (a Resize included)
+    # per adaptor: the probed sizes below the human size on the table's axis (their area, or the segment's work
+    # there: ``axis``), increasing
+    areas: list[list[float]]
+    ms: list[list[float]]  # per adaptor: its segment's non-decreasing p50 at those points (a Resize included)
     offset_ms: float = 0.0
     scale: float = 1.0
     key: dict = field(default_factory=dict)  # what it was measured for (latency_key)
@@ -78,6 +89,8 @@ class LatencyModel:
     human_sizes: list[tuple[int, int]] = field(default_factory=list)
     identity_ms: list[float] = field(default_factory=list)
     calibration: float = 1.0
+    axis: str = "area"  # "work": the tables are over each segment's work, given by ``coordinate``
+    coordinate: Coordinate | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if len(self.areas) != len(self.ms) or any(
@@ -94,30 +107,37 @@ class LatencyModel:
             raise AutoscError(f"a latency model's scale must be positive (got {self.scale}): it would not be monotone")
         if not self.calibration > 0:
             raise AutoscError(f"a latency model's calibration must be positive (got {self.calibration})")
+        if self.axis not in ("area", "work"):
+            raise AutoscError(f"a latency model's axis is 'area' or 'work', got {self.axis!r}")
 
     @classmethod
     def fit(
-        cls, probes: list[Probe], *, key: dict | None = None, human_sizes: list[tuple[int, int]] | None = None
-    ) -> LatencyModel:
+        cls, probes: list[Probe], *, key: dict | None = None, human_sizes: list[tuple[int, int]] | None = None,
+        coordinate: Coordinate | None = None,
+    ) -> LatencyModel:  # fmt: skip
         """The model of timed probes: per-segment tables made non-decreasing, then the whole-network correction.
 
         With ``human_sizes``, a probe at an adaptor's human size gives that segment's identity entry (no Resize)
-        instead of a table point; an adaptor never probed below its human size keeps a one-point table.
+        instead of a table point; an adaptor never probed below its human size keeps a one-point table. With
+        ``coordinate`` (:meth:`autosc.cost.shape_cost.ShapeCostModel.segment_work`) the tables are over each
+        segment's work, else over the area (module docstring); probes at sizes of equal work are averaged.
         """
         if not probes:
             raise AutoscError("no probes to fit a latency model on")
         n = len(probes[0].sizes)
         humans = [tuple(s) for s in human_sizes] if human_sizes is not None else []
+        axis = "work" if coordinate is not None else "area"
+        place = coordinate or (lambda k, size: size[0] * size[1])
         areas, ms, identity = [], [], []
         for k in range(n):
-            by_area: dict[int, list[float]] = {}
+            by_area: dict[float, list[float]] = {}
             at_human: list[float] = []
             for p in probes:
                 size = tuple(p.sizes[k])
                 if humans and size == humans[k]:
                     at_human.append(p.parts_ms[k + 1])
                 else:
-                    by_area.setdefault(size[0] * size[1], []).append(p.parts_ms[k + 1])
+                    by_area.setdefault(place(k, size), []).append(p.parts_ms[k + 1])
             if humans:
                 if not at_human:
                     raise AutoscError(
@@ -125,12 +145,13 @@ class LatencyModel:
                     )
                 identity.append(statistics.mean(at_human))
                 if not by_area:  # the adaptor cannot shrink: its table is its identity
-                    by_area[humans[k][0] * humans[k][1]] = at_human
+                    by_area[place(k, humans[k])] = at_human
             ordered = sorted(by_area)
             areas.append(ordered)
             ms.append(non_decreasing([statistics.mean(by_area[a]) for a in ordered]))
         stem = statistics.median(p.parts_ms[0] for p in probes)
-        model = cls(stem, areas, ms, key=dict(key or {}), probes=list(probes), human_sizes=humans, identity_ms=identity)
+        model = cls(stem, areas, ms, key=dict(key or {}), probes=list(probes), human_sizes=humans, identity_ms=identity,
+                    axis=axis, coordinate=coordinate)  # fmt: skip
         sums = np.array([model._sum(p.sizes) for p in probes])
         whole = np.array([p.whole_ms for p in probes])
         offset, scale = float(np.median(whole - sums)), 1.0
@@ -140,10 +161,21 @@ class LatencyModel:
                 offset, scale = float(intercept), float(slope)
         return dataclasses.replace(model, offset_ms=offset, scale=scale)
 
+    def on(self, coordinate: Coordinate) -> LatencyModel:
+        """This model reading its tables with ``coordinate`` (a model over work read back from a file has none)."""
+        return dataclasses.replace(self, coordinate=coordinate)
+
+    def _place(self, k: int, size: tuple[int, int]) -> float:
+        if self.axis == "area":
+            return size[0] * size[1]
+        if self.coordinate is None:
+            raise AutoscError("internal error: a latency model over segment work was used without its cost model")
+        return self.coordinate(k, (int(size[0]), int(size[1])))
+
     def _segment(self, k: int, size: tuple[int, int]) -> float:
         if self.human_sizes and tuple(size) == tuple(self.human_sizes[k]):
             return self.identity_ms[k]
-        return float(np.interp(size[0] * size[1], self.areas[k], self.ms[k]))
+        return float(np.interp(self._place(k, size), self.areas[k], self.ms[k]))
 
     def _sum(self, sizes: list[tuple[int, int]]) -> float:
         return self.stem_ms + sum(self._segment(k, s) for k, s in enumerate(sizes))
@@ -189,6 +221,7 @@ class LatencyModel:
             "human_sizes": [list(s) for s in self.human_sizes],
             "identity_ms": self.identity_ms,
             "calibration": self.calibration,
+            "axis": self.axis,
         }
 
     @classmethod
@@ -199,7 +232,7 @@ class LatencyModel:
         return cls(
             data["stem_ms"], data["areas"], data["ms"], data["offset_ms"], data["scale"], data["key"], probes,
             [tuple(s) for s in data.get("human_sizes", [])], list(data.get("identity_ms", [])),
-            float(data.get("calibration", 1.0)),
+            float(data.get("calibration", 1.0)), str(data.get("axis", "area")),
         )  # fmt: skip
 
 

@@ -337,17 +337,18 @@ def fit_latency_model(
     cost_model = cost_model or ShapeCostModel(net, adaptor_names, input_size, in_channels)
     places = list(zip(adaptor_names, cost_model.human_sizes, strict=True))
     key = model_key(identity, input_size, in_channels, places, threads=threads, batch=batch, timing=timing)
+    humans, work = [tuple(s) for s in cost_model.human_sizes], cost_model.segment_work
     if timing.table is not None:  # the device's timings, for this network only; never into this machine's cache
-        return timing.table.model_for(key)
+        return timing.table.model_for(key, coordinate=work)
     cached = load_cached(key, timing.cache_dir)
-    if cached is not None:
-        return cached
+    if cached is not None:  # the timings are what is cached; the tables are fitted on this network's counts
+        return LatencyModel.fit(cached.probes, key=cached.key, human_sizes=humans, coordinate=work)
     split, adaptors = split_at_adaptors(net, adaptor_names)
     shapes = probe_shapes(cost_model, timing.probes, timing.random_probes)
     with tempfile.TemporaryDirectory() as tmp:
         timed = time_shapes(split, adaptors, shapes, input_size, in_channels, threads=threads, batch=batch,
                             timing=timing, folder=Path(tmp))  # fmt: skip
-    model = LatencyModel.fit(timed, key=key, human_sizes=[tuple(s) for s in cost_model.human_sizes])
+    model = LatencyModel.fit(timed, key=key, human_sizes=humans, coordinate=work)
     save_cached(model, timing.cache_dir)
     return model
 

@@ -203,6 +203,8 @@ class ShapeCostModel:
                 f"the latency model has {len(latency.areas)} segments for {len(self.human_sizes)} adaptors; "
                 "it was measured for another network: measure it again"
             )
+        if latency.axis == "work":  # read its tables with this network's exact counts
+            latency = latency.on(self.segment_work)
         self.latency = latency
         self._segments = self._segment_costs()
         return self
@@ -225,6 +227,18 @@ class ShapeCostModel:
             total += (self._coef[ops] * area[:, None]).sum(axis=0)
         latency = self.latency.predict(sizes) if self.latency is not None else None
         return Cost(int(total[0]), int(total[1]), int(total[2]), int(total[3]), latency)
+
+    def segment_work(self, k: int, size: tuple[int, int]) -> int:
+        """The MACs (resizes included) of the operators whose size follows adaptor ``k``, at its ``size``: the axis
+        of the latency model's tables (autosc/cost/latency_model.py), exact where a stride makes it a step."""
+        h, w = size
+        if not (self._known_h[k][h] and self._known_w[k][w]):
+            sizes = list(self.human_sizes)
+            sizes[k] = (h, w)
+            self._fill(sizes)
+        ops = self._ops_of[k]
+        area = self._f_h[ops, h] * self._f_w[ops, w]
+        return int((self._coef[ops, :2].sum(axis=1) * area).sum())
 
     def segments(self) -> tuple[list[Cost], Cost]:
         """Per adaptor, the cost of the operators whose size follows it (at the human shape); and the rest.
