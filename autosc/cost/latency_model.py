@@ -173,9 +173,19 @@ class LatencyModel:
         return self.coordinate(k, (int(size[0]), int(size[1])))
 
     def _segment(self, k: int, size: tuple[int, int]) -> float:
+        """Segment k's p50 at ``size``: its identity entry at the human size, else its table. Above the table's last
+        point (one pixel under the human size on every side) and below the human size lie the sizes with one side
+        at its human size, which the projection's pixel fill makes: there the table runs on to the human size's
+        own timing (never below its last point), since holding the last point predicted such shapes 5-7% fast
+        (benchmarks/RESULTS.md, "The latency model as a ratio, fourth run")."""
         if self.human_sizes and tuple(size) == tuple(self.human_sizes[k]):
             return self.identity_ms[k]
-        return float(np.interp(self._place(k, size), self.areas[k], self.ms[k]))
+        x, xs, ms = self._place(k, size), self.areas[k], self.ms[k]
+        if self.human_sizes and x > xs[-1]:
+            top = self._place(k, self.human_sizes[k])
+            if top > xs[-1]:
+                return float(np.interp(x, [xs[-1], top], [ms[-1], max(ms[-1], self.identity_ms[k])]))
+        return float(np.interp(x, xs, ms))
 
     def _sum(self, sizes: list[tuple[int, int]]) -> float:
         return self.stem_ms + sum(self._segment(k, s) for k, s in enumerate(sizes))

@@ -74,3 +74,16 @@ def test_segment_work_is_what_each_adaptor_adds_to_the_counted_macs():
     model = LatencyModel.fit([Probe(base, [0.1] * (len(base) + 1), 1.0)], coordinate=cost.segment_work)
     attached = cost.with_latency(LatencyModel.from_dict(model.to_dict())).latency
     assert attached.coordinate is not None and attached.predict(base) == pytest.approx(model.predict(base))
+
+
+def test_sizes_between_the_last_probe_and_the_human_size_run_on_to_the_human_timing():
+    """A 4x3 map (one side at the human 4) lies above the table's last point (3x3): it is predicted between that
+    point and the human size's timing, in proportion to its area, and never below the last point when the human
+    size (no Resize) is the faster one."""
+    probes = [Probe([(2, 2)], [0.1, 0.2], 0.3), Probe([(3, 3)], [0.1, 0.3], 0.4), Probe([(4, 4)], [0.1, 0.6], 0.7)]
+    model = LatencyModel.fit(probes, human_sizes=[(4, 4)])
+    assert model.areas == [[4, 9]] and model.identity_ms == [0.6]
+    seg = [model._segment(0, s) for s in ((3, 3), (4, 3), (4, 4))]
+    assert seg == pytest.approx([0.3, 0.3 + 0.3 * 3 / 7, 0.6])
+    cheap = LatencyModel.fit([*probes[:2], Probe([(4, 4)], [0.1, 0.25], 0.35)], human_sizes=[(4, 4)])
+    assert cheap._segment(0, (4, 3)) == pytest.approx(0.3) and cheap._segment(0, (4, 4)) == pytest.approx(0.25)
