@@ -263,8 +263,12 @@ def _shrink_sentence(shrinks: int | None, record: dict | None) -> str:
         if record["steps"]
         else " (no fine-tune: --shrink-steps 0)"
     )
+    why = ""
+    if record.get("confirmed_shares"):
+        shares = ", ".join(f"{v:.1%}" for v in record["confirmed_shares"])
+        why = f" (measured twice at {shares} of the start network's p50 before)"
     return (
-        f" The frozen network was shrunk {times} after training to meet it: test accuracy {record['trained']:.2%} as "
+        f" The frozen network was shrunk {times} after training to meet it{why}: test accuracy {record['trained']:.2%} as "
         f"trained, {record['shrunk']:.2%} shrunk with BatchNorm re-estimated{tuned} (the accuracy above)."
     )
 

@@ -171,6 +171,7 @@ def check_latency_budget(
     asked = budget = network.budget  # verdicts are on the budget asked; shrinks project under a tighter one
     frozen, shape, shrinks, record = networks["compressed"], None, 0, None
     trained = frozen  # the teacher of every fine-tune after a shrink
+    confirmed: list[float] = []  # the share measured twice over the budget before each shrink (the report's why)
     paths = {label: folder.onnx(label) for label in networks}
     while True:
         verdict = measure_verdict(paths, config, asked)
@@ -180,6 +181,7 @@ def check_latency_budget(
         if not verdict.over or shrinks == LATENCY_SHRINKS:
             break
         shrinks += 1
+        confirmed.append(verdict.share)
         budget = budget.with_limits(latency_ms=budget.limit("latency_ms") * verdict.allowed / verdict.share)
         if display is not None:
             display.log(
@@ -189,7 +191,7 @@ def check_latency_budget(
             )
         frozen, shape = freeze_and_save(network, budget=budget)
         if retrain is not None:  # the teacher is the network as trained every time: one record says it all
-            record = retrain(frozen, trained)
+            record = {**retrain(frozen, trained), "confirmed_shares": list(confirmed)}
         save_frozen(frozen, shape, folder.frozen)
         networks["compressed"] = frozen
         exported = {**exported, **export_networks({"compressed": frozen}, size, in_channels, folder, config)}

@@ -106,7 +106,11 @@ def test_a_confirmed_miss_shrinks_the_trained_network_and_the_run_finishes(fake_
     shrink = lat["shrink"]
     assert shrink["steps"] == 3 and all(0 <= shrink[k] <= 1 for k in ("trained", "shrunk", "fine_tuned"))
     assert report["accuracy"]["final"] == shrink["fine_tuned"]  # the kept network's own
-    assert "after 3 steps of fine-tuning distilled from the trained network" in (tmp_path / "run" / "report.md").read_text()
+    (why,) = shrink["confirmed_shares"]  # what the end check measured twice before it shrank: the report's why
+    assert why == pytest.approx(0.65, rel=0.01)
+    md = (tmp_path / "run" / "report.md").read_text()
+    assert "after 3 steps of fine-tuning distilled from the trained network" in md
+    assert f"measured twice at {why:.1%} of the start network's p50 before" in md, md
 
 
 def _synthetic_run(tmp_path, **options) -> dict:
