@@ -78,6 +78,7 @@ class ShapeCostModel:
         self._known_h = [np.zeros(vmax + 1, dtype=bool) for _ in self.human_sizes]
         self._known_w = [np.zeros(vmax + 1, dtype=bool) for _ in self.human_sizes]
         self._ops_of = [np.flatnonzero(self._deps == k) for k in range(len(self.human_sizes))]
+        self._work: dict[tuple[int, int, int], int] = {}  # segment_work, per (adaptor, height, width)
         self._fill(self.human_sizes, base)
         self._segments = self._segment_costs()
         self._self_check()
@@ -221,24 +222,31 @@ class ShapeCostModel:
         if any(not (self._known_h[k][h] and self._known_w[k][w]) for k, (h, w) in enumerate(sizes)):
             self._fill(sizes)
         total = self._const.copy()
-        for k, (h, w) in enumerate(sizes):
-            ops = self._ops_of[k]
-            area = self._f_h[ops, h] * self._f_w[ops, w]
-            total += (self._coef[ops] * area[:, None]).sum(axis=0)
+        for k, size in enumerate(sizes):
+            total += self._segment_total(k, size)
         latency = self.latency.predict(sizes) if self.latency is not None else None
         return Cost(int(total[0]), int(total[1]), int(total[2]), int(total[3]), latency)
 
+    def _segment_total(self, k: int, size: tuple[int, int]) -> np.ndarray:
+        """MACs, resize MACs, fresh bytes and norm elements of the operators that follow adaptor ``k`` (sizes known)."""
+        ops = self._ops_of[k]
+        area = self._f_h[ops, size[0]] * self._f_w[ops, size[1]]
+        return (self._coef[ops] * area[:, None]).sum(axis=0)
+
     def segment_work(self, k: int, size: tuple[int, int]) -> int:
         """The MACs (resizes included) of the operators whose size follows adaptor ``k``, at its ``size``: the axis
-        of the latency model's tables (autosc/cost/latency_model.py), exact where a stride makes it a step."""
-        h, w = size
-        if not (self._known_h[k][h] and self._known_w[k][w]):
-            sizes = list(self.human_sizes)
-            sizes[k] = (h, w)
-            self._fill(sizes)
-        ops = self._ops_of[k]
-        area = self._f_h[ops, h] * self._f_w[ops, w]
-        return int((self._coef[ops, :2].sum(axis=1) * area).sum())
+        of the latency model's tables (autosc/cost/latency_model.py), exact where a stride makes it a step.
+        Remembered per size: every latency prediction asks for it, inside the projection's bisection."""
+        key = (k, int(size[0]), int(size[1]))
+        if key not in self._work:
+            h, w = key[1:]
+            if not (self._known_h[k][h] and self._known_w[k][w]):
+                sizes = list(self.human_sizes)
+                sizes[k] = (h, w)
+                self._fill(sizes)
+            total = self._segment_total(k, (h, w))
+            self._work[key] = int(total[0] + total[1])
+        return self._work[key]
 
     def segments(self) -> tuple[list[Cost], Cost]:
         """Per adaptor, the cost of the operators whose size follows it (at the human shape); and the rest.
@@ -252,9 +260,7 @@ class ShapeCostModel:
     def _segment_costs(self) -> tuple[list[Cost], Cost]:
         parts = []
         for k, (h, w) in enumerate(self.human_sizes):
-            ops = self._ops_of[k]
-            area = self._f_h[ops, h] * self._f_w[ops, w]
-            total = (self._coef[ops] * area[:, None]).sum(axis=0)
+            total = self._segment_total(k, (h, w))
             latency = self.latency.segment_share(k, (h, w)) if self.latency is not None else None
             parts.append(Cost(*(int(v) for v in total), latency))
         rest = self.latency.fixed_share() if self.latency is not None else None
