@@ -42,17 +42,18 @@ def fine_tune(
     *,
     steps: int,
     device: torch.device,
+    lr_share: float = LR_SHARE,
 ) -> int:
     """Train ``student`` for ``steps`` batches against ``teacher``'s logits and the labels; returns the steps taken.
 
-    SGD with the run's momentum and weight decay, the learning rate ``LR_SHARE`` of the run's decaying to 0 on a
+    SGD with the run's momentum and weight decay, the learning rate ``lr_share`` of the run's decaying to 0 on a
     cosine, the run's distillation temperature and weight (the soft term at least half: the teacher is the point).
     Both networks end on ``device``, the student in eval mode.
     """
     student.to(device).train()
     teacher = as_teacher(teacher.to(device))
     params = [p for p in student.parameters() if p.requires_grad]
-    optimizer = torch.optim.SGD(params, lr=LR_SHARE * config.lr, momentum=config.momentum,
+    optimizer = torch.optim.SGD(params, lr=lr_share * config.lr, momentum=config.momentum,
                                 weight_decay=config.weight_decay or 0.0)  # fmt: skip
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, steps))
     taken = 0
