@@ -67,7 +67,7 @@ def scores(net: torch.nn.Module, val, test) -> dict:
     return out
 
 
-def recover(folder: Path, cut: float, data: tuple, *, test_too: bool) -> dict:
+def recover(folder: Path, cut: float, data: tuple, *, test_too: bool, variants: list = VARIANTS) -> dict:
     """One run folder at one cut: the teacher's and, per variant, the student's validation accuracy (and test
     accuracy when ``test_too``; the choice is made on validation, and the test set is the slow part)."""
     train, val, test = data
@@ -81,7 +81,7 @@ def recover(folder: Path, cut: float, data: tuple, *, test_too: bool) -> dict:
     row = {"width": before["model"]["width"], "sizes": _sizes(before), "shrunk_sizes": _sizes(after),
            "predicted_ms": [_predicted(network), _predicted(network, budget)],
            "teacher": scores(teacher, val, test), "variants": {}}
-    for steps_share, lr_share in VARIANTS:
+    for steps_share, lr_share in variants:
         started, net = time.perf_counter(), copy.deepcopy(student)
         recalibrate_batchnorm(net, train, batch_size=config.batch_size, device=torch.device("cpu"))
         steps = round(steps_share * steps_run)
@@ -137,6 +137,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--subset", type=int, default=3000, help="the runs' training images (their --subset)")
     ap.add_argument("--val", type=int, default=5000, help="held-out training images scored as validation")
     ap.add_argument("--test", action="store_true", help="score every variant on the test set too (slower)")
+    ap.add_argument("--variants", default=None,
+                    help="steps:lr pairs, shares of the run's (e.g. 0:0,0.1:0.05); default: the grid above")  # fmt: skip
     add_out(ap, "shrink_recovery.jsonl")
     args = ap.parse_args(argv)
     if args.summary:
@@ -144,9 +146,11 @@ def main(argv: list[str] | None = None) -> None:
         return
     torch.set_num_threads(2)
     data = load_data(args.subset, args.val)
+    variants = VARIANTS if args.variants is None else [
+        tuple(float(v) for v in pair.split(":")) for pair in args.variants.split(",")]  # fmt: skip
     folders = sorted(f for root in args.runs.split(",") for f in Path(root).iterdir() if (f / "checkpoint.pt").is_file())
     jobs = [{"run": str(f), "cut": float(c)} for c in args.cuts.split(",") for f in folders]
-    rows = run_grid(jobs, lambda job: recover(Path(job["run"]), job["cut"], data, test_too=args.test), args.out, key=("run", "cut"),
+    rows = run_grid(jobs, lambda job: recover(Path(job["run"]), job["cut"], data, test_too=args.test, variants=variants), args.out, key=("run", "cut"),
                     describe=lambda r: f"{r['run']} cut {r['cut']:g}: teacher val {r['teacher']['val']:.4f}; " + ", ".join(
                         f"{k} {v['val']:.4f}" for k, v in r["variants"].items()))  # fmt: skip
     print(summarise(rows))
