@@ -13,7 +13,9 @@ calibration and the measurement (which the share cancels), and the seconds. Goal
 
 With ``--repeat 2`` the same networks are timed together a second time right after the first: the predictor's
 error against the second measurement, and the two measurements' own mean absolute difference (how well a
-measured share repeats on this host: the floor under any predictor's error), are reported too.
+measured share repeats on this host: the floor under any predictor's error), are reported too. With ``--repeat 3``
+also the error against each shape's median share over the three measurements (a single measurement's own spell
+of the host weighs less).
 
     python -m benchmarks.latency_share                      # 3 families, 20 shapes each, 1 thread, batch 1
     python -m benchmarks.latency_share --repeat 2             # and a second measurement: how shares repeat
@@ -72,6 +74,9 @@ def run_family(name: str, args) -> dict:
                      "error": predicted / measured[0] - 1, "measured_again": measured[1:]})  # fmt: skip
     errors = [r["error"] for r in rows]
     repeat = {}
+    if args.repeat > 2:
+        repeat["mean_abs_error_median"] = statistics.mean(
+            abs(r["predicted_share"] / statistics.median([r["measured_share"], *r["measured_again"]]) - 1) for r in rows)
     if args.repeat > 1:
         pairs = [(r, r["measured_again"][0]) for r in rows]
         repeat = {
@@ -104,6 +109,8 @@ def table(rows: list[dict]) -> str:
     for r in rows:
         lo, hi = r["share_range"]
         again = "—" if "mean_abs_error_again" not in r else f"{100 * r['mean_abs_error_again']:.1f}%"
+        if "mean_abs_error_median" in r:
+            again += f" (median of 3: {100 * r['mean_abs_error_median']:.1f}%)"
         floor = "—" if "repeat_abs_difference" not in r else f"{100 * r['repeat_abs_difference']:.1f}%"
         lines.append(
             f"| {r['family']} | {r['width']:.2f} | {lo:.2f}-{hi:.2f} | {100 * r['mean_abs_error']:.1f}% | "
@@ -120,7 +127,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--shapes", type=int, default=20)
     ap.add_argument("--runs", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--repeat", type=int, default=1, help="time the networks together this many times (2: repeatability)")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="time the networks together this many times (2: repeatability; 3: and the median)")
     ap.add_argument("--cache", default=None, help="latency-model cache folder (default: the user cache)")
     add_out(ap, "latency_share.jsonl")
     args = ap.parse_args(argv)
@@ -128,8 +136,8 @@ def main(argv: list[str] | None = None) -> None:
         print(table(load_rows(args.out)))
         return
     torch.set_num_threads(1)
-    if args.repeat not in (1, 2):
-        ap.error("--repeat is 1 or 2")
+    if args.repeat not in (1, 2, 3):
+        ap.error("--repeat is 1, 2 or 3")
     jobs = [{"family": n, "shapes": args.shapes, "seed": args.seed} for n in args.families.split(",")]
     rows = run_grid(jobs, lambda job: run_family(job["family"], args), args.out, key=("family", "shapes", "seed"),
                     describe=lambda r: table([r]).splitlines()[-1])  # fmt: skip
