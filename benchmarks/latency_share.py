@@ -30,6 +30,7 @@ import time
 import torch
 
 import autosc
+from autosc.cost.calibration import measure_share
 from autosc.cost.latency_probe import ProbeSettings, random_shapes, split_at_adaptors
 from autosc.latency import time_together
 from autosc.models import ModelSpec
@@ -60,23 +61,28 @@ def run_family(name: str, args) -> dict:
     network, budget = plan.network, plan.network.budget
     model, reference_ms = network.cost_model.latency, budget.latency_reference_ms
     shapes = random_shapes(network.cost_model, args.shapes, 2000 + args.seed)
+    affine = affine_calibration(network, f, args) if args.affine else None
     networks = _shape_networks(network, shapes)
     networks["reference"] = ModelSpec(f["model"], 1.0, f["classes"], f["channels"]).build().eval()
     with quiet():
         timings = [time_together(networks, size, f["channels"], threads=1, batch=1, runs=args.runs, warmup=10,
                                  block=10) for _ in range(args.repeat)]  # fmt: skip
     measured_ref = timings[0]["reference"]["p50"]
-    rows = []
+    rows, repeat = [], {}
     for i, sizes in enumerate(shapes):
         predicted = model.predict([tuple(s) for s in sizes]) / reference_ms
         measured = [t[f"shape{i}"]["p50"] / t["reference"]["p50"] for t in timings]
         rows.append({"sizes": [list(s) for s in sizes], "predicted_share": predicted, "measured_share": measured[0],
                      "error": predicted / measured[0] - 1, "measured_again": measured[1:]})  # fmt: skip
+        if affine is not None:
+            rows[-1]["affine_share"] = affine[0] + affine[1] * model.predict([tuple(s) for s in sizes]) / model.calibration
     errors = [r["error"] for r in rows]
-    repeat = {}
+    if affine is not None:
+        repeat["affine"] = {"a": affine[0], "b": affine[1], "mean_abs_error": statistics.mean(
+            abs(r["affine_share"] / r["measured_share"] - 1) for r in rows)}  # fmt: skip
     if args.repeat > 1:
         pairs = [(r, r["measured_again"][0]) for r in rows]
-        repeat = {
+        repeat |= {
             "mean_abs_error_again": statistics.mean(abs(r["predicted_share"] / m - 1) for r, m in pairs),
             "repeat_abs_difference": statistics.mean(abs(m / r["measured_share"] - 1) for r, m in pairs),
             "reference_ms_again": timings[1]["reference"]["p50"],
@@ -97,6 +103,24 @@ def run_family(name: str, args) -> dict:
     }
 
 
+def affine_calibration(network, family: dict, args) -> tuple[float, float]:
+    """A second calibration point beside the plan's (its start shape, measured with the reference): the smallest
+    of 5 other random shapes (seed 9000 + ``--seed``), timed with the reference now as the plan times its start
+    (``measure_share``). Returns (a, b) with share = a + b * the uncalibrated model's ms through both points."""
+    model, budget = network.cost_model.latency, network.budget
+    start = network.update_shape().sizes
+    others = random_shapes(network.cost_model, 5, 9000 + args.seed)
+    small = min(others, key=lambda sz: model.predict([tuple(s) for s in sz]))
+    reference = ModelSpec(family["model"], 1.0, family["classes"], family["channels"]).build().eval()
+    with quiet():
+        m = measure_share(network.net, network.adaptor_names, [tuple(s) for s in small], reference,
+                          input_size=network.input_size, in_channels=family["channels"], threads=1, batch=1)  # fmt: skip
+    x1, y1 = model.predict(start) / model.calibration, model.predict(start) / budget.latency_reference_ms
+    x2, y2 = model.predict([tuple(s) for s in small]) / model.calibration, m.shape_ms / m.reference_ms
+    b = (y1 - y2) / (x1 - x2)
+    return y1 - b * x1, b
+
+
 def median_error(row: dict) -> float:
     """The mean absolute error against each shape's median share over its measurements (``--repeat 3``)."""
     shapes = row["shapes"]
@@ -115,6 +139,8 @@ def table(rows: list[dict]) -> str:
         again = "—" if "mean_abs_error_again" not in r else f"{100 * r['mean_abs_error_again']:.1f}%"
         if len(r["shapes"][0]["measured_again"]) > 1:
             again += f" (median of 3: {100 * median_error(r):.1f}%)"
+        if "affine" in r:
+            again += f"; affine calibration: {100 * r['affine']['mean_abs_error']:.1f}% against the 1st"
         floor = "—" if "repeat_abs_difference" not in r else f"{100 * r['repeat_abs_difference']:.1f}%"
         lines.append(
             f"| {r['family']} | {r['width']:.2f} | {lo:.2f}-{hi:.2f} | {100 * r['mean_abs_error']:.1f}% | "
@@ -133,6 +159,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--repeat", type=int, default=1,
                     help="time the networks together this many times (2: repeatability; 3: and the median)")
+    ap.add_argument("--affine", action="store_true",
+                    help="also a two-point calibration: the start shape and a small shape timed with the reference")
     ap.add_argument("--cache", default=None, help="latency-model cache folder (default: the user cache)")
     add_out(ap, "latency_share.jsonl")
     args = ap.parse_args(argv)
