@@ -46,10 +46,14 @@ def middle_round(shares: list[float]) -> tuple[int, float]:
 def measure_share(
     net: nn.Module, adaptor_names: list[str], sizes: Sizes, reference: nn.Module, *, input_size: tuple[int, int],
     in_channels: int = 3, threads: int = 1, batch: int = 1, timing: ProbeSettings | None = None,
+    reference_onnx: Path | None = None,
 ) -> ShareMeasurement:  # fmt: skip
     """Time ``net`` at ``sizes`` (frozen as the latency model's probes are: one full branch per adaptor, on the CPU)
     with ``reference``, each exported once, in ``ROUNDS`` interleaved rounds; the caller's random state is left as
-    it was (a trainer's data order and augmentation must not depend on a measurement)."""
+    it was (a trainer's data order and augmentation must not depend on a measurement).
+
+    ``reference_onnx``: where the reference's export is kept between calls (written by the first, reused by the
+    next: a run's reference never changes, and the re-times exported it again each time); default: each call."""
     from ..export import export_onnx
     from ..latency import time_together
 
@@ -62,8 +66,9 @@ def measure_share(
             split, adaptors = split_at_adaptors(net, adaptor_names)
             for adaptor, size in zip(adaptors, sizes, strict=True):
                 adaptor.size = (int(size[0]), int(size[1]))
-            paths = {"shape": Path(tmp, "shape.onnx"), "reference": Path(tmp, "reference.onnx")}
-            for label, module in (("shape", split), ("reference", reference)):
+            paths = {"shape": Path(tmp, "shape.onnx"), "reference": reference_onnx or Path(tmp, "reference.onnx")}
+            kept = reference_onnx is not None and reference_onnx.is_file()
+            for label, module in [("shape", split)] + ([] if kept else [("reference", reference)]):
                 export_onnx(module.eval(), input_size, paths[label], in_channels=in_channels, opset=timing.opset,
                             exporter=timing.exporter, check=False)  # fmt: skip
             rounds = [time_together(paths, threads=threads, batch=batch, runs=RUNS, warmup=10, block=timing.block)

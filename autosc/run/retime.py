@@ -18,8 +18,10 @@ network's config, so the checkpoint holds it and a resumed run goes on at the sa
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -58,13 +60,16 @@ Measure = Callable[[BudgetedNetwork], Retimed]
 
 def measure_on_this_machine(reference: nn.Module, timing: ProbeSettings | None = None) -> Measure:
     """Time the current shape against ``reference`` here, as the start calibration does
-    (:func:`autosc.cost.calibration.measure_share`: rounds, the middle one taken)."""
+    (:func:`autosc.cost.calibration.measure_share`: rounds, the middle one taken). The reference is exported once,
+    into a temporary folder that lives as long as the returned function, and reused by every re-time."""
+    kept = tempfile.TemporaryDirectory(prefix="autosc-reference-")
 
     def measure(network: BudgetedNetwork) -> Retimed:
         sizes, budget = network.last_projection.sizes, network.budget
         m = measure_share(network.net, network.adaptor_names, sizes, reference, input_size=network.input_size,
                           in_channels=network.in_channels, threads=budget.latency_threads,
-                          batch=budget.latency_batch, timing=timing)  # fmt: skip
+                          batch=budget.latency_batch, timing=timing,
+                          reference_onnx=Path(kept.name, "reference.onnx"))  # fmt: skip
         model = network.cost_model.latency.calibrated(sizes, m.shape_ms)
         return Retimed(model.calibration, m.reference_ms, m.spread)
 

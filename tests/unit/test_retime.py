@@ -202,6 +202,15 @@ def test_every_rank_applies_what_rank_0_measured():
     assert got == {0: [1.0, 2.5], 1: [1.0, 2.5]}
 
 
+def _measured_network() -> SimpleNamespace:
+    """What a measurement reads of a budgeted network: a plain module with no adaptors, and a model to calibrate."""
+    return SimpleNamespace(
+        net=torch.nn.Linear(1, 1), adaptor_names=[], last_projection=SimpleNamespace(sizes=[]),
+        budget=Budget.of(latency_ms=1.0), input_size=(8, 8), in_channels=3,
+        cost_model=SimpleNamespace(latency=SimpleNamespace(calibrated=lambda sizes, ms: SimpleNamespace(calibration=ms))),
+    )  # fmt: skip
+
+
 def test_the_measurement_takes_the_middle_round_even_when_rounds_tie(monkeypatch):
     """The shape and the reference exported once, timed in 3 rounds (autosc/cost/calibration.py, shared with the
     start calibration); equal shares do not break the choice of the middle one (they once compared the rounds'
@@ -219,12 +228,36 @@ def test_the_measurement_takes_the_middle_round_even_when_rounds_tie(monkeypatch
 
     monkeypatch.setattr(autosc.export, "export_onnx", lambda module, size, path, **_: exported.append(path.name))
     monkeypatch.setattr(autosc.latency, "time_together", fake_time)
-    network = SimpleNamespace(
-        net=torch.nn.Linear(1, 1), adaptor_names=[], last_projection=SimpleNamespace(sizes=[]),
-        budget=Budget.of(latency_ms=1.0), input_size=(8, 8), in_channels=3,
-        cost_model=SimpleNamespace(latency=SimpleNamespace(calibrated=lambda sizes, ms: SimpleNamespace(calibration=ms))),
-    )  # fmt: skip
+    network = _measured_network()
     monkeypatch.setattr(calibration, "split_at_adaptors", lambda net, names: (net, []))
     got = retime.measure_on_this_machine(torch.nn.Identity())(network)
     assert exported == ["shape.onnx", "reference.onnx"]
     assert (got.calibration, got.reference_ms, got.spread) == (1.0, 2.0, pytest.approx(0.05))
+
+
+def test_the_re_times_export_the_reference_once(monkeypatch):
+    """The reference never changes during a run: the second re-time reuses its export and exports only the shape
+    (each re-time exported both before)."""
+    import autosc.export
+    import autosc.latency
+    from autosc.cost import calibration
+    from autosc.run import retime
+
+    exported = []
+
+    def fake_export(module, size, path, **_):
+        exported.append(path.name)
+        path.write_bytes(b"onnx")
+
+    monkeypatch.setattr(autosc.export, "export_onnx", fake_export)
+    monkeypatch.setattr(autosc.latency, "time_together",
+                        lambda paths, **_: {"shape": {"p50": 1.0}, "reference": {"p50": 2.0}})  # fmt: skip
+    network = _measured_network()
+    monkeypatch.setattr(calibration, "split_at_adaptors", lambda net, names: (net, []))
+    measure = retime.measure_on_this_machine(torch.nn.Identity())
+    measure(network)
+    measure(network)
+    assert exported == ["shape.onnx", "reference.onnx", "shape.onnx"]
+    other = retime.measure_on_this_machine(torch.nn.Identity())  # another run: its own reference export
+    other(network)
+    assert exported[3:] == ["shape.onnx", "reference.onnx"]
