@@ -68,7 +68,7 @@ def run_family(name: str, args) -> dict:
         timings = [time_together(networks, size, f["channels"], threads=1, batch=1, runs=args.runs, warmup=10,
                                  block=10) for _ in range(args.repeat)]  # fmt: skip
     measured_ref = timings[0]["reference"]["p50"]
-    rows, repeat = [], {}
+    rows, extra = [], {}
     for i, sizes in enumerate(shapes):
         predicted = model.predict([tuple(s) for s in sizes]) / reference_ms
         measured = [t[f"shape{i}"]["p50"] / t["reference"]["p50"] for t in timings]
@@ -78,18 +78,18 @@ def run_family(name: str, args) -> dict:
             rows[-1]["affine_share"] = affine[0] + affine[1] * model.predict([tuple(s) for s in sizes]) / model.calibration
     errors = [r["error"] for r in rows]
     if affine is not None:
-        repeat["affine"] = {"a": affine[0], "b": affine[1], "mean_abs_error": statistics.mean(
+        extra["affine"] = {"a": affine[0], "b": affine[1], "mean_abs_error": statistics.mean(
             abs(r["affine_share"] / r["measured_share"] - 1) for r in rows)}  # fmt: skip
     if args.repeat > 1:
         pairs = [(r, r["measured_again"][0]) for r in rows]
-        repeat |= {
+        extra |= {
             "mean_abs_error_again": statistics.mean(abs(r["predicted_share"] / m - 1) for r, m in pairs),
             "repeat_abs_difference": statistics.mean(abs(m / r["measured_share"] - 1) for r, m in pairs),
             "reference_ms_again": timings[1]["reference"]["p50"],
         }
     return {
         "axis": model.axis,
-        **repeat,
+        **extra,
         "width": plan.spec.width,
         "mean_abs_error": statistics.mean(abs(e) for e in errors),
         "worst_abs_error": max(abs(e) for e in errors),
@@ -109,14 +109,14 @@ def affine_calibration(network, family: dict, args) -> tuple[float, float]:
     (``measure_share``). Returns (a, b) with share = a + b * the uncalibrated model's ms through both points."""
     model, budget = network.cost_model.latency, network.budget
     start = network.update_shape().sizes
-    others = random_shapes(network.cost_model, 5, 9000 + args.seed)
-    small = min(others, key=lambda sz: model.predict([tuple(s) for s in sz]))
+    others = [[tuple(s) for s in sizes] for sizes in random_shapes(network.cost_model, 5, 9000 + args.seed)]
+    small = min(others, key=model.predict)
     reference = ModelSpec(family["model"], 1.0, family["classes"], family["channels"]).build().eval()
     with quiet():
-        m = measure_share(network.net, network.adaptor_names, [tuple(s) for s in small], reference,
-                          input_size=network.input_size, in_channels=family["channels"], threads=1, batch=1)  # fmt: skip
+        m = measure_share(network.net, network.adaptor_names, small, reference, input_size=network.input_size,
+                          in_channels=family["channels"], threads=1, batch=1)  # fmt: skip
     x1, y1 = model.predict(start) / model.calibration, model.predict(start) / budget.latency_reference_ms
-    x2, y2 = model.predict([tuple(s) for s in small]) / model.calibration, m.shape_ms / m.reference_ms
+    x2, y2 = model.predict(small) / model.calibration, m.shape_ms / m.reference_ms
     b = (y1 - y2) / (x1 - x2)
     return y1 - b * x1, b
 

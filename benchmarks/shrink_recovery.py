@@ -28,7 +28,7 @@ from torch.utils.data import Subset
 
 from autosc.checkpoint import load_checkpoint
 from autosc.config import RunConfig
-from autosc.data.bundle import flatten_subsets
+from autosc.data.bundle import flatten_subsets, without_augmentation
 from autosc.freeze import freeze
 from autosc.run import load_dataset
 from autosc.train.evaluate import evaluate, recalibrate_batchnorm
@@ -54,8 +54,7 @@ def load_data(subset: int, val: int) -> tuple:
     base, used = flatten_subsets(bundle.train)
     rest = sorted(set(range(len(base))) - set(used))
     order = torch.randperm(len(rest), generator=torch.Generator().manual_seed(VAL_SEED))[:val].tolist()
-    plain = copy.copy(base)  # the training images read as the test split is: no augmentation
-    plain.transform = flatten_subsets(bundle.test)[0].transform
+    plain = without_augmentation(base, bundle.test)
     return bundle.train, Subset(plain, sorted(rest[i] for i in order)), bundle.test
 
 
@@ -129,6 +128,11 @@ def _worst(values: list[float]) -> str:
     return f"{max(values):+.2f}" if values else "—"
 
 
+def progress(row: dict) -> str:
+    variants = ", ".join(f"{k} {v['val']:.4f}" for k, v in row["variants"].items())
+    return f"{row['run']} cut {row['cut']:g}: teacher val {row['teacher']['val']:.4f}; {variants}"
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = parser(__doc__)
     ap.add_argument("--runs", default="exports/latency_quality_aim,exports/latency_quality_final_model",
@@ -150,9 +154,11 @@ def main(argv: list[str] | None = None) -> None:
         tuple(float(v) for v in pair.split(":")) for pair in args.variants.split(",")]  # fmt: skip
     folders = sorted(f for root in args.runs.split(",") for f in Path(root).iterdir() if (f / "checkpoint.pt").is_file())
     jobs = [{"run": str(f), "cut": float(c)} for c in args.cuts.split(",") for f in folders]
-    rows = run_grid(jobs, lambda job: recover(Path(job["run"]), job["cut"], data, test_too=args.test, variants=variants), args.out, key=("run", "cut"),
-                    describe=lambda r: f"{r['run']} cut {r['cut']:g}: teacher val {r['teacher']['val']:.4f}; " + ", ".join(
-                        f"{k} {v['val']:.4f}" for k, v in r["variants"].items()))  # fmt: skip
+
+    def run(job: dict) -> dict:
+        return recover(Path(job["run"]), job["cut"], data, test_too=args.test, variants=variants)
+
+    rows = run_grid(jobs, run, args.out, key=("run", "cut"), describe=progress)
     print(summarise(rows))
 
 

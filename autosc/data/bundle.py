@@ -45,7 +45,7 @@ def flatten_subsets(dataset: Dataset) -> tuple[Dataset, list[int]]:
     return dataset, indices
 
 
-def _evaluated(dataset: Dataset, test: Dataset) -> Dataset:
+def without_augmentation(dataset: Dataset, test: Dataset) -> Dataset:
     """``dataset`` read with the test split's transform (no augmentation), when both expose ``transform``."""
     test_base, _ = flatten_subsets(test)
     if hasattr(dataset, "transform") and hasattr(test_base, "transform"):
@@ -69,7 +69,7 @@ def split_validation(bundle: DataBundle, fraction: float, seed: int) -> DataBund
     order = torch.randperm(len(indices), generator=torch.Generator().manual_seed(seed)).tolist()
     val = sorted(indices[i] for i in order[:held])
     train = sorted(indices[i] for i in order[held:])
-    return replace(bundle, train=Subset(base, train), val=Subset(_evaluated(base, bundle.test), val))
+    return replace(bundle, train=Subset(base, train), val=Subset(without_augmentation(base, bundle.test), val))
 
 
 class TensorImages(Dataset):
