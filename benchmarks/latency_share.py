@@ -15,7 +15,9 @@ With ``--repeat 2`` the same networks are timed together a second time right aft
 error against the second measurement, and the two measurements' own mean absolute difference (how well a
 measured share repeats on this host: the floor under any predictor's error), are reported too. With ``--repeat 3``
 also the error against each shape's median share over the three measurements (a single measurement's own spell
-of the host weighs less).
+of the host weighs less). Always reported beside: the model alone, each shape predicted relative to the run's
+start shape timed in the same measurement (the plan's calibration measurement, a minute earlier and pairwise
+with the reference, taken out).
 
     python -m benchmarks.latency_share                      # 3 families, 20 shapes each, 1 thread, batch 1
     python -m benchmarks.latency_share --repeat 2             # and a second measurement: how shares repeat
@@ -62,7 +64,9 @@ def run_family(name: str, args) -> dict:
     model, reference_ms = network.cost_model.latency, budget.latency_reference_ms
     shapes = random_shapes(network.cost_model, args.shapes, 2000 + args.seed)
     affine = affine_calibration(network, f, args) if args.affine else None
-    networks = _shape_networks(network, shapes)
+    start = [tuple(s) for s in network.update_shape().sizes]
+    networks = _shape_networks(network, [*shapes, start])
+    networks["start"] = networks.pop(f"shape{len(shapes)}")
     networks["reference"] = ModelSpec(f["model"], 1.0, f["classes"], f["channels"]).build().eval()
     with quiet():
         timings = [time_together(networks, size, f["channels"], threads=1, batch=1, runs=args.runs, warmup=10,
@@ -77,6 +81,7 @@ def run_family(name: str, args) -> dict:
         if affine is not None:
             rows[-1]["affine_share"] = affine[0] + affine[1] * model.predict([tuple(s) for s in sizes]) / model.calibration
     errors = [r["error"] for r in rows]
+    extra["start"] = start_view(model, start, shapes, rows, timings[0], reference_ms)
     if affine is not None:
         extra["affine"] = {"a": affine[0], "b": affine[1], "mean_abs_error": statistics.mean(
             abs(r["affine_share"] / r["measured_share"] - 1) for r in rows)}  # fmt: skip
@@ -121,6 +126,18 @@ def affine_calibration(network, family: dict, args) -> tuple[float, float]:
     return y1 - b * x1, b
 
 
+def start_view(model, start, shapes, rows: list[dict], timing: dict, reference_ms: float) -> dict:
+    """The model alone, without the plan's calibration measurement: each shape predicted relative to the run's
+    start shape, which is timed in the same measurement (share = the start's measured share x the model's ratio)."""
+    start_share = timing["start"]["p50"] / timing["reference"]["p50"]
+    base = model.predict(start)
+    errors = [start_share * model.predict([tuple(s) for s in sizes]) / base / r["measured_share"] - 1
+              for sizes, r in zip(shapes, rows, strict=True)]  # fmt: skip
+    return {"sizes": [list(s) for s in start], "measured_share": start_share,
+            "predicted_share": base / reference_ms,
+            "mean_abs_error": statistics.mean(abs(e) for e in errors), "mean_error": statistics.mean(errors)}  # fmt: skip
+
+
 def median_error(row: dict) -> float:
     """The mean absolute error against each shape's median share over its measurements (``--repeat 3``)."""
     shapes = row["shapes"]
@@ -139,6 +156,8 @@ def table(rows: list[dict]) -> str:
         again = "—" if "mean_abs_error_again" not in r else f"{100 * r['mean_abs_error_again']:.1f}%"
         if len(r["shapes"][0]["measured_again"]) > 1:
             again += f" (median of 3: {100 * median_error(r):.1f}%)"
+        if "start" in r:
+            again += f"; model alone (start in the measurement): {100 * r['start']['mean_abs_error']:.1f}%"
         if "affine" in r:
             again += f"; affine calibration: {100 * r['affine']['mean_abs_error']:.1f}% against the 1st"
         floor = "—" if "repeat_abs_difference" not in r else f"{100 * r['repeat_abs_difference']:.1f}%"

@@ -37,6 +37,7 @@ class BudgetedNetwork(nn.Module):
         spec: ModelSpec | None = None,
         latency: LatencyModel | None = None,
         cost_model: ShapeCostModel | None = None,
+        check: bool = True,
     ) -> None:
         super().__init__()
         self.spec = spec  # how to rebuild the widened human network (needed to freeze and reload)
@@ -49,7 +50,8 @@ class BudgetedNetwork(nn.Module):
         self.cost_model = cost_model or ShapeCostModel(net, self.adaptor_names, self.input_size, in_channels)
         if latency is not None:  # measured for this network (autosc.cost.fit_latency_model); predicts every Cost
             self.cost_model.with_latency(latency)
-        check_reachable(self.cost_model, budget)
+        if check:  # off only where a latency model is calibrated next, which checks (planning/latency.py)
+            check_reachable(self.cost_model, budget)
         self.last_projection: Projection | None = None
         self.init_factor: float | None = None  # where the standard adaptors started, if not at the human shape
         self._held = False  # within shape_held(): forwards keep the last projected sizes

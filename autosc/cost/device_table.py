@@ -112,7 +112,7 @@ def write_probes(
     key = network_key(model_key(identity, input_size, in_channels, places, threads=threads, batch=batch,
                                 timing=timing))  # fmt: skip
     split, adaptors = split_at_adaptors(net, adaptor_names)
-    shapes = probe_shapes(cost_model, timing.probes, timing.random_probes)
+    shapes = probe_shapes(cost_model, timing.probes, timing.random_probes, identity_probes=timing.identity_probes)
     parts, wholes = export_shapes(split, adaptors, shapes, input_size, in_channels, timing=timing, folder=out)
     export_onnx(reference.eval(), input_size, out / REFERENCE, in_channels=in_channels, opset=timing.opset,
                 exporter=timing.exporter, check=False)  # fmt: skip

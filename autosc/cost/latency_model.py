@@ -13,7 +13,8 @@ benchmarks/RESULTS.md, "The latency model as a ratio"), so the projection's bise
 be cheaper than one pixel less (measured: leaving it to the interpolation under-predicted random shapes of
 mobilenet_v2@224 by 16%, the cost of the resizes the table never saw). What the sum of separately timed segments misses (one session's fixed overhead
 instead of many, fusion across a border) is a linear correction fitted on whole networks timed at the same
-shapes, kept in the model rather than hidden. Measuring lives in ``cost.latency_probe``; this module is the
+shapes, with what the whole saves where an adaptor keeps its human size (``saved_ms``), kept in the model rather
+than hidden. Measuring lives in ``cost.latency_probe``; this module is the
 pure function and its file format.
 """
 
@@ -89,6 +90,9 @@ class LatencyModel:
     human_sizes: list[tuple[int, int]] = field(default_factory=list)
     identity_ms: list[float] = field(default_factory=list)
     calibration: float = 1.0
+    # per adaptor: what the whole network saves at its human size beyond its part timed alone (in the parts'
+    # milliseconds, fitted on whole networks: ``_whole_fit``); empty: none fitted
+    saved_ms: list[float] = field(default_factory=list)
     axis: str = "area"  # "work": the tables are over each segment's work, given by ``coordinate``
     coordinate: Coordinate | None = field(default=None, compare=False, repr=False)
 
@@ -103,6 +107,8 @@ class LatencyModel:
             self.human_sizes and len(self.human_sizes) != len(self.areas)
         ):
             raise AutoscError("a latency model needs one human size and one identity latency per adaptor, or none")
+        if self.saved_ms and len(self.saved_ms) != len(self.identity_ms):
+            raise AutoscError("a latency model needs one identity saving per identity latency, or none")
         if not self.scale > 0:
             raise AutoscError(f"a latency model's scale must be positive (got {self.scale}): it would not be monotone")
         if not self.calibration > 0:
@@ -152,14 +158,35 @@ class LatencyModel:
         stem = statistics.median(p.parts_ms[0] for p in probes)
         model = cls(stem, areas, ms, key=dict(key or {}), probes=list(probes), human_sizes=humans, identity_ms=identity,
                     axis=axis, coordinate=coordinate)  # fmt: skip
-        sums = np.array([model._sum(p.sizes) for p in probes])
-        whole = np.array([p.whole_ms for p in probes])
-        offset, scale = float(np.median(whole - sums)), 1.0
-        if len(probes) > 2 and np.ptp(sums) > 0:
-            slope, intercept = np.polyfit(sums, whole, 1)
-            if slope > 0:  # a non-positive slope (noise on a flat network) would break monotonicity
-                offset, scale = float(intercept), float(slope)
-        return dataclasses.replace(model, offset_ms=offset, scale=scale)
+        offset, scale, saved = model._whole_fit()
+        saved_ms = [min(ms, saved.get(k, 0.0) / scale) for k, ms in enumerate(identity)] if saved else []
+        return dataclasses.replace(model, offset_ms=offset, scale=scale, saved_ms=saved_ms)
+
+    def _whole_fit(self) -> tuple[float, float, dict[int, float]]:
+        """The whole-network correction, least squares over the probes: ``whole = offset + scale * sum`` and, per
+        adaptor whose human size some probes hold and others not (and no other adaptor in exactly those probes),
+        what the whole network saves when that adaptor keeps its human size (returned positive), which its part
+        timed alone does not show (:func:`autosc.cost.probe_shapes.identity_shapes`). Too few probes to fit a
+        saving: none is fitted; a non-positive slope (noise on a flat network) would break monotonicity, so the
+        offset alone is fitted then."""
+        sums = np.array([self._sum(p.sizes) for p in self.probes])
+        whole = np.array([p.whole_ms for p in self.probes])
+        columns: dict[int, np.ndarray] = {}
+        if self.human_sizes:
+            kept = [np.array([tuple(p.sizes[k]) == tuple(h) for p in self.probes], float)
+                    for k, h in enumerate(self.human_sizes)]  # fmt: skip
+            for k, col in enumerate(kept):
+                alone = sum(np.array_equal(col, other) for other in kept) == 1
+                if 0 < col.sum() < len(col) and alone:
+                    columns[k] = col
+        if len(self.probes) < len(columns) + 4:
+            columns = {}
+        if len(self.probes) > 2 and np.ptp(sums) > 0:
+            design = np.column_stack([np.ones_like(sums), sums, *columns.values()])
+            solution = np.linalg.lstsq(design, whole, rcond=None)[0]
+            if solution[1] > 0:
+                return float(solution[0]), float(solution[1]), {k: -float(v) for k, v in zip(columns, solution[2:], strict=True)}
+        return float(np.median(whole - sums)), 1.0, {}
 
     def on(self, coordinate: Coordinate) -> LatencyModel:
         """This model reading its tables with ``coordinate`` (a model over work read back from a file has none)."""
@@ -179,7 +206,7 @@ class LatencyModel:
         own timing (never below its last point), since holding the last point predicted such shapes 5-7% fast
         (benchmarks/RESULTS.md, "The latency model as a ratio, fourth run")."""
         if self.human_sizes and tuple(size) == tuple(self.human_sizes[k]):
-            return self.identity_ms[k]
+            return self.identity_ms[k] - (self.saved_ms[k] if self.saved_ms else 0.0)
         x, xs, ms = self._place(k, size), self.areas[k], self.ms[k]
         if self.human_sizes and x > xs[-1]:
             top = self._place(k, self.human_sizes[k])
@@ -231,6 +258,7 @@ class LatencyModel:
             "human_sizes": [list(s) for s in self.human_sizes],
             "identity_ms": self.identity_ms,
             "calibration": self.calibration,
+            "saved_ms": self.saved_ms,
             "axis": self.axis,
         }
 
@@ -242,7 +270,7 @@ class LatencyModel:
         return cls(
             data["stem_ms"], data["areas"], data["ms"], data["offset_ms"], data["scale"], data["key"], probes,
             [tuple(s) for s in data.get("human_sizes", [])], list(data.get("identity_ms", [])),
-            float(data.get("calibration", 1.0)), str(data.get("axis", "area")),
+            float(data.get("calibration", 1.0)), list(data.get("saved_ms", [])), str(data.get("axis", "area")),
         )  # fmt: skip
 
 

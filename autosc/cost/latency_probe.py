@@ -4,7 +4,8 @@ The adapted network is frozen with one full-branch adaptor per place (what a col
 with torch.fx (adaptors kept as leaves) and split by ``torch.fx.passes.split_module`` at every adaptor: the stem,
 then one part per adaptor, each a module of its own. At the probe shapes (the human shape, a diagonal from every
 adaptor at its floor to one pixel under its human size, and seeded random shapes of the kind training produces,
-so each segment is seen at sizes off the diagonal too), each part and the whole network are exported; all parts
+so each segment is seen at sizes off the diagonal too, and shapes keeping their first maps whole:
+``cost.probe_shapes``), each part and the whole network are exported; all parts
 of all shapes are timed together, then all whole networks, interleaved in warm blocks
 (:func:`autosc.latency.bench`), and the model is fitted on them (docs/algorithm.md, Latency budgets). The result is
 cached under a key of everything that changes it, so a second plan of the same network on the same machine
@@ -14,7 +15,6 @@ times nothing.
 from __future__ import annotations
 
 import copy
-import random
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,12 +29,15 @@ from torch.fx.passes.split_module import split_module
 from ..adaptor import ShapeAdaptor
 from ..errors import AutoscError, one_line
 from .latency_model import LatencyModel, Probe, latency_key, load_cached, read_cache, save_cached, write_cache
+from .probe_shapes import probe_shapes, random_shapes  # noqa: F401  (re-exported: benchmarks draw them)
 from .shape_cost import ShapeCostModel, Sizes
 
 #: Probe shapes on the diagonal (the human shape and five from the floor up) and at random: 12 points per
-#: segment's table, few enough that resnet18@224 is measured in about two minutes.
+#: segment's table, few enough that resnet18@224 is measured in about two minutes (three with the identity probes).
 PROBES = 6
 RANDOM_PROBES = 6
+#: Per kind of :func:`autosc.cost.probe_shapes.identity_shapes` (the first j adaptors at their human size).
+IDENTITY_PROBES = 2
 RUNS = 60
 #: Runs timed in a row per visit (autosc.latency._measure): warm like a deployed network, yet spread in time.
 BLOCK = 10
@@ -49,6 +52,7 @@ class ProbeSettings:
     cache_dir: str | Path | None = None  # None: latency_model.default_cache_dir()
     probes: int = PROBES
     random_probes: int = RANDOM_PROBES
+    identity_probes: int = IDENTITY_PROBES
     runs: int = RUNS
     block: int = BLOCK
     exporter: str = "torchscript"
@@ -61,7 +65,7 @@ class ProbeSettings:
     def key(self) -> dict:
         """What changes a measurement, for a latency model's cache key (the cache's place, the start calibration
         and the progress display do not)."""
-        return {k: getattr(self, k) for k in ("exporter", "opset", "probes", "random_probes", "runs", "block")}
+        return {k: getattr(self, k) for k in ("exporter", "opset", "probes", "random_probes", "identity_probes", "runs", "block")}
 
 
 def _environment_key() -> dict:
@@ -172,38 +176,6 @@ def part_inputs(split: nn.Module, x: torch.Tensor) -> dict[str, tuple[int, ...]]
         for h in hooks:
             h.remove()
     return shapes
-
-
-def random_shapes(model: ShapeCostModel, n: int, seed: int) -> list[Sizes]:
-    """``n`` shapes of the kind training produces: every factor uniform in [0.5, 1] (the adaptor's range), the
-    sizes by the global rule (each the human size times the product of the factors so far), clamped to the floors."""
-    from ..adaptor.module import LOWER_BOUND
-    from .projection import sizes_from_factors
-
-    rng = random.Random(seed)
-    return [
-        model.clamp(sizes_from_factors(model.human_sizes, [rng.uniform(LOWER_BOUND, 1.0) for _ in model.human_sizes]))
-        for _ in range(n)
-    ]
-
-
-def probe_shapes(model: ShapeCostModel, probes: int, random_probes: int = 0, seed: int = 0) -> list[Sizes]:
-    """Every adaptor at its human size (no Resize), then ``probes - 1`` shapes evenly from every adaptor at its
-    floor to every adaptor one pixel under its human size (a Resize each): the two regimes are told apart; then
-    ``random_probes`` :func:`random_shapes`, where the later adaptors shrink more than the earlier ones (the
-    diagonal alone left the tables 4-19% off at such shapes, benchmarks/RESULTS.md, Latency budgets)."""
-    pairs = list(zip(model.human_sizes, model.min_sizes, strict=True))
-    top = [(max(fh, h - 1), max(fw, w - 1)) for (h, w), (fh, fw) in pairs]
-    shapes = [list(model.human_sizes)]
-    for i in range(probes - 1):
-        t = i / max(1, probes - 2)
-        shapes.append(
-            [
-                (round(fh + t * (h - fh)), round(fw + t * (w - fw)))
-                for (h, w), (_, (fh, fw)) in zip(top, pairs, strict=True)
-            ]
-        )
-    return shapes + random_shapes(model, random_probes, seed)
 
 
 def model_key(
@@ -344,7 +316,7 @@ def fit_latency_model(
     if cached is not None:  # the timings are what is cached; the tables are fitted on this network's counts
         return LatencyModel.fit(cached.probes, key=cached.key, human_sizes=humans, coordinate=work)
     split, adaptors = split_at_adaptors(net, adaptor_names)
-    shapes = probe_shapes(cost_model, timing.probes, timing.random_probes)
+    shapes = probe_shapes(cost_model, timing.probes, timing.random_probes, identity_probes=timing.identity_probes)
     with tempfile.TemporaryDirectory() as tmp:
         timed = time_shapes(split, adaptors, shapes, input_size, in_channels, threads=threads, batch=batch,
                             timing=timing, folder=Path(tmp))  # fmt: skip

@@ -51,12 +51,13 @@ def adapt_network(
     latency = cost_model = None
     if budget.limit(latency_planning.KEY) is not None:
         cost_model, latency = latency_planning.latency_model(net, names, spec, size, budget, timing, calibration)
+    calibrating = latency is not None and calibration is None and (timing or ProbeSettings()).calibrate
     network = BudgetedNetwork(
         net, names, input_size=size, budget=budget, in_channels=spec.in_channels, spec=spec, latency=latency,
-        cost_model=cost_model,
+        cost_model=cost_model, check=not calibrating,  # the model as measured may be of a slower moment
     )  # fmt: skip
     network.init_factor = init_factor  # written into the plan, so a rebuild starts where this one did
-    if latency is not None and calibration is None and (timing or ProbeSettings()).calibrate:
+    if calibrating:
         latency_planning.calibrate_start(network, spec, timing, reference)
     return network, placement.cells, placement.candidates
 

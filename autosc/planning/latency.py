@@ -120,11 +120,29 @@ def calibrate_start(
     """Time the projected start shape now, with the ``reference`` network interleaved, and rescale the latency
     model to it (the host's drift since the model was measured); the budget is retimed against the reference
     (a share's milliseconds follow it). Then check the budget is still reachable: an :class:`UnreachableBudget`
-    carries the ratio and the reference's p50 so that ``--width auto`` may choose again."""
+    carries the ratio and the reference's p50 so that ``--width auto`` may choose again.
+
+    A model measured in a slow spell of the host may not reach the budget at all before it is calibrated (the
+    network is built unchecked for that, :func:`autosc.planning.adapt.adapt_network`): it is calibrated on the
+    smallest shape first, then on the start shape that projects."""
+    cost_model = network.cost_model
+    try:
+        start = network.update_shape().sizes
+    except UnreachableBudget:
+        _calibrate_on(network, cost_model.min_sizes, spec, timing, reference)
+        start = network.update_shape().sizes
+    _calibrate_on(network, start, spec, timing, reference)
+    network.update_shape()
+
+
+def _calibrate_on(
+    network: BudgetedNetwork, sizes: list[tuple[int, int]], spec: ModelSpec, timing: ProbeSettings | None,
+    reference: ModelSpec | None,
+) -> None:  # fmt: skip
+    """:func:`calibrate_start` at ``sizes``, then the reachability check."""
     budget, cost_model = network.budget, network.cost_model
-    start = network.update_shape().sizes
     model, reference_ms = calibrate(
-        network.net, network.adaptor_names, start, cost_model.latency, input_size=network.input_size,
+        network.net, network.adaptor_names, sizes, cost_model.latency, input_size=network.input_size,
         in_channels=spec.in_channels, threads=budget.latency_threads, batch=budget.latency_batch, timing=timing,
         reference=reference_network(reference) if reference is not None else None,
     )  # fmt: skip
@@ -137,4 +155,3 @@ def calibrate_start(
         exc.calibration = cost_model.latency.calibration
         exc.reference_ms = reference_ms
         raise
-    network.update_shape()

@@ -274,19 +274,22 @@ def test_split_at_adaptors_computes_the_collapsed_network():
 @pytest.mark.slow
 def test_fit_latency_model_end_to_end_then_from_the_cache(tmp_path, monkeypatch):
     network = autosc.plan("mobilenet_v2_cifar", budget="1M", input_size=16, num_classes=10, width=0.25).network
-    timing = ProbeSettings(cache_dir=tmp_path, probes=2, random_probes=2, runs=3, block=2)
+    timing = ProbeSettings(cache_dir=tmp_path, probes=2, random_probes=2, identity_probes=1, runs=3, block=2)
     calls = []
     model = latency_probe.fit_latency_model(
         network.net, network.adaptor_names, input_size=(16, 16), identity={"name": "tiny"}, timing=timing,
         cost_model=network.cost_model,
     )  # fmt: skip
-    assert len(model.areas) == len(network.adaptor_names) and len(model.probes) == 4
+    n = len(network.adaptor_names)
+    assert len(model.areas) == n and len(model.probes) == 4 + (n - 1)
     cost = network.cost_model
     assert [list(s) for s in model.probes[0].sizes] == [list(s) for s in cost.human_sizes]
-    for probe in model.probes[2:]:  # the random probes: shapes training can reach, between floor and human size
+    for probe in model.probes[2:]:  # random and identity probes: shapes training can reach, floor to human size
         assert all(f[0] <= s[0] <= h[0] and f[1] <= s[1] <= h[1]
                    for s, f, h in zip(probe.sizes, cost.min_sizes, cost.human_sizes, strict=True))  # fmt: skip
     assert model.probes[2].sizes != model.probes[3].sizes
+    for j, probe in enumerate(model.probes[4:], start=1):  # the first j maps whole
+        assert [tuple(s) for s in probe.sizes[:j]] == [tuple(h) for h in cost.human_sizes[:j]]
     assert all(len(p.parts_ms) == len(network.adaptor_names) + 1 and p.whole_ms > 0 for p in model.probes)
     # every segment's table is non-decreasing in area (PAV); the whole prediction is not compared at the two ends,
     # since the human size's Resize-free entry may be faster than a smaller size with its Resize (and 3 runs are noisy)
@@ -429,6 +432,32 @@ def test_a_host_slower_than_the_width_choice_assumed_gets_a_narrower_width(fake_
     assert plan.projected.cost.latency_ms <= 1.0
     with pytest.raises(UnreachableBudget, match="impossible"):
         autosc.plan("mobilenet_v2_cifar", latency="1ms", input_size=16, num_classes=10, width=first.spec.width)
+
+
+@pytest.mark.slow
+def test_a_model_measured_in_a_slow_spell_is_calibrated_before_its_reach_is_judged(fake_timing, monkeypatch):
+    """Timed while the host ran 3x slower than now, the model's smallest shape misses the budget as measured; the
+    plan calibrates on that smallest shape, then on the start shape it projects, and gets the steady plan's shape
+    (it used to refuse the budget as impossible before calibrating)."""
+    steady = autosc.plan("mobilenet_v2_cifar", latency="50%", input_size=16, num_classes=10, width=1.0)
+
+    def measure(net, names, *, cost_model, **_):
+        return _synthetic(cost_model, per_pixel=(0.006, 0.03, 0.09), stem=0.6)
+
+    calls = []
+
+    def calibrate(net, names, sizes, model, *, reference=None, **_):
+        calls.append([tuple(s) for s in sizes])  # the host now: a third of what the model was measured at
+        return model.calibrated(sizes, replace(model, calibration=1.0).predict(sizes) / 3), 2.0
+
+    monkeypatch.setattr(latency_planning, "fit_latency_model", measure)
+    monkeypatch.setattr(latency_planning, "calibrate", calibrate)
+    slow = autosc.plan("mobilenet_v2_cifar", latency="50%", input_size=16, num_classes=10, width=1.0)
+    cost = slow.network.cost_model
+    assert measure(None, None, cost_model=cost).predict(cost.min_sizes) > slow.network.budget.latency_ms  # as measured
+    assert calls == [[tuple(s) for s in cost.min_sizes], [tuple(s) for s in calls[1]]] and calls[1] != calls[0]
+    assert cost.latency.calibration == pytest.approx(1 / 3)
+    assert [tuple(s) for s in slow.projected.sizes] == [tuple(s) for s in steady.projected.sizes]
 
 
 @pytest.mark.slow
