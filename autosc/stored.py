@@ -80,6 +80,10 @@ def check_model_spec(data: Any, where: str) -> None:
     channels = data.get("in_channels", 3)
     if not _is_whole(channels, 1, MAX_IN_CHANNELS):
         _refuse(where, f"in_channels must be a whole number from 1 to {MAX_IN_CHANNELS}, got {channels!r}")
+    pruned = data.get("channels")
+    if pruned is not None and not (isinstance(pruned, dict) and all(
+            isinstance(k, str) and isinstance(v, dict) for k, v in pruned.items())):  # fmt: skip
+        _refuse(where, f"channels must map module names to their pruned channel counts, got {pruned!r}")
 
 
 def _network(data: Any, what: str, where: str) -> None:

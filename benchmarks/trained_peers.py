@@ -1,8 +1,8 @@
 """The peer methods of ``benchmarks/trained``: what else a user could do with their trained network at a budget.
 
-- channel pruning with Torch-Pruning (:func:`prune_to_macs`): global ranking of the dependency groups' channels,
-  channel counts rounded to a multiple of 8, the classifier's outputs kept, the pruning ratio searched until the
-  network fits the MACs target;
+- channel pruning with Torch-Pruning (:func:`autosc.prune.prune_to_macs`, autosc's own pruning stage): global
+  ranking of the dependency groups' channels, channel counts rounded to a multiple of 8, the classifier's outputs
+  kept, the pruning ratio searched until the network fits the MACs target;
 - a lower input resolution (:class:`LowResolution`, :func:`resolution_for_macs`): the same weights fed a smaller
   image, the resize counted;
 - the trained network itself (:func:`train_teacher`): the human ``mobilenet_v2_cifar`` trained from scratch with
@@ -14,7 +14,6 @@ calls of autosc and Torch-Pruning are used.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import platform
@@ -31,18 +30,22 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset, Subset
 
 import autosc
-from autosc import AutoscError, ModelSpec, count
+from autosc import AutoscError, ModelSpec
 from autosc.cost import infer_in_channels
 from autosc.data import DataBundle
 from autosc.io import atomic_write, load_state
 from autosc.io import write_json as write_json_atomic
+from autosc.prune import IMPORTANCES, classifier, importance_of, prune_at_ratio, prune_to_macs
+from autosc.prune.pruner import macs
 from autosc.train import TrainConfig, Trainer, train
 
 __all__ = [
     "IMPORTANCES",
     "TEACHER",
     "LowResolution",
+    "classifier",
     "importance_of",
+    "macs",
     "prune_at_ratio",
     "prune_to_macs",
     "resolution_for_macs",
@@ -50,144 +53,11 @@ __all__ = [
     "train_teacher",
 ]
 
-#: The importance criteria :func:`prune_to_macs` accepts, with what each ranks channels by.
-IMPORTANCES = {
-    "l1": "L1 norm of each channel's weights over its whole dependency group (Li et al. 2017; data-free)",
-    "bn": "|gamma| of the group's batch norms (network slimming, Liu et al. 2017)",
-    "taylor": "first-order Taylor |w * dL/dw| on one batch (Molchanov et al. 2019; needs a batch)",
-}
-
 #: The human network the benchmark compresses: ``mobilenet_v2_cifar`` at width 1.
 TEACHER = "mobilenet_v2_cifar"
 
-#: The pruning ratios tried, in order, until one fits the target; the search then bisects below the first that fits.
-#: Torch-Pruning's MACs are not monotone in the ratio at its top end (a group whose every channel falls under the
-#: global threshold is left whole), so the search brackets the first crossing instead of bisecting over [0, 1].
-RATIO_GRID = tuple(round(0.1 * k, 1) for k in range(1, 10))
-
 #: Smallest input side :func:`resolution_for_macs` returns.
 MIN_SIDE = 8
-
-
-# -- channel pruning ----------------------------------------------------------------------------------
-
-
-def importance_of(name: str) -> tp.importance.Importance:
-    """Torch-Pruning's importance estimator named ``name`` (a key of :data:`IMPORTANCES`)."""
-    if name == "l1":
-        return tp.importance.MagnitudeImportance(p=1)
-    if name == "bn":
-        return tp.importance.BNScaleImportance()
-    if name == "taylor":
-        return tp.importance.TaylorImportance()
-    raise AutoscError(f"unknown importance {name!r}; use one of {', '.join(IMPORTANCES)}")
-
-
-def classifier(net: nn.Module) -> nn.Linear:
-    """The network's last ``nn.Linear`` (its classifier), whose outputs are the classes and are never pruned."""
-    linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
-    if not linears:
-        raise AutoscError("the network has no nn.Linear classifier to keep unpruned")
-    return linears[-1]
-
-
-def macs(net: nn.Module, input_size: tuple[int, int]) -> int:
-    """autosc's standard MACs of ``net`` at ``input_size`` (conv + linear, BN folded), resizes included."""
-    return count(net, input_size, cells=False).total_macs
-
-
-def prune_at_ratio(
-    net: nn.Module,
-    input_size: tuple[int, int],
-    in_channels: int,
-    ratio: float,
-    *,
-    importance: str = "l1",
-    round_to: int = 8,
-    batch: tuple[Tensor, Tensor] | None = None,
-) -> nn.Module:
-    """A pruned deep copy of ``net`` at Torch-Pruning's global ``pruning_ratio``: one step of the search.
-
-    ``net`` itself is untouched; the copy keeps its training mode and carries no gradients.
-    """
-    pruned = copy.deepcopy(net)
-    was_training = net.training
-    param = next(pruned.parameters())
-    example = torch.zeros(1, in_channels, *input_size, device=param.device, dtype=param.dtype)
-    if importance == "taylor":
-        if batch is None:
-            raise AutoscError("importance 'taylor' needs a batch (images, labels) to take gradients on")
-        pruned.eval()  # gradients without moving the batch-norm statistics of the copy
-        pruned.zero_grad(set_to_none=True)
-        x, y = batch
-        F.cross_entropy(pruned(x.to(param.device)), y.to(param.device)).backward()
-    pruner = tp.pruner.MetaPruner(
-        pruned,
-        example,
-        importance=importance_of(importance),
-        pruning_ratio=ratio,
-        global_pruning=True,
-        round_to=round_to,
-        ignored_layers=[classifier(pruned)],
-    )
-    pruner.step()
-    pruned.zero_grad(set_to_none=True)
-    return pruned.train(was_training)  # tracing left the copy in eval mode
-
-
-def prune_to_macs(
-    net: nn.Module,
-    input_size: tuple[int, int],
-    in_channels: int,
-    target_macs: int,
-    *,
-    importance: str = "l1",
-    round_to: int = 8,
-    steps: int = 12,
-    batch: tuple[Tensor, Tensor] | None = None,
-) -> nn.Module:
-    """The largest Torch-Pruning channel pruning of ``net`` (global ranking, ``round_to`` channels, classifier kept)
-    whose MACs at ``input_size`` are at most ``target_macs``.
-
-    The default importance, ``"l1"``, is the field's standard baseline: data-free and deterministic, so every run
-    of the benchmark prunes the same teacher the same way. ``"bn"`` ranks well mainly after sparsity training (on an
-    untrained network all scales tie and nothing is pruned); ``"taylor"`` needs ``batch`` (images, labels; a few
-    hundred images give a steadier ranking). The pruning ratio is searched (:data:`RATIO_GRID`, then ``steps``
-    bisections) because it does not map to MACs exactly. ``net`` is left as it is; a network already under the
-    target comes back as a copy.
-    """
-    importance_of(importance)  # an unknown name fails before any work
-    if macs(net, input_size) <= target_macs:
-        return copy.deepcopy(net)
-
-    def at(ratio: float) -> tuple[int, nn.Module]:
-        pruned = prune_at_ratio(
-            net, input_size, in_channels, ratio, importance=importance, round_to=round_to, batch=batch
-        )
-        return macs(pruned, input_size), pruned
-
-    low, best = 0.0, None  # low: the largest ratio known to miss the target
-    for ratio in RATIO_GRID:
-        found, pruned = at(ratio)
-        if found <= target_macs:
-            high, best = ratio, (found, pruned)
-            break
-        low = ratio
-    if best is None:
-        raise AutoscError(
-            f"pruning with importance {importance!r} cannot bring the network to {target_macs} MACs "
-            f"(at ratio {RATIO_GRID[-1]} it still has {found}); choose a larger target or another importance"
-        )
-    for _ in range(steps):
-        mid = (low + high) / 2
-        found, pruned = at(mid)
-        if found <= target_macs:
-            high = mid
-            if found > best[0]:
-                best = (found, pruned)
-        else:
-            low = mid
-    return best[1]
 
 
 # -- lower input resolution ---------------------------------------------------------------------------

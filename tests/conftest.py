@@ -55,6 +55,16 @@ class CliResult:
 
 
 @pytest.fixture
+def one_thread():
+    """One intra-op thread: on a 2-core machine with other work running, two threads contend and many small forward
+    passes (tracing, counting) ran 10x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def cli(capsys):
     """Run ``autosc ARGS`` in-process and return its exit code, stdout and stderr."""
 

@@ -31,6 +31,33 @@ def train_a_little(network: BudgetedNetwork, steps: int = 4, batch: int = 8, see
     network.eval()
 
 
+def sgd_a_little(
+    net: torch.nn.Module, channels: int, size: int = 32, steps: int = 3, seed: int = 0,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """A few SGD steps of a plain network on 16 random labelled images (weights and BatchNorm statistics move, so
+    a parity check cannot pass on near-zero logits); returns the batch, left in train mode. ``generator``: draw the
+    batch from it (its state moves on) instead of a fresh one seeded with ``seed``."""
+    g = generator if generator is not None else torch.Generator().manual_seed(seed)
+    x = torch.randn(16, channels, size, size, generator=g)
+    y = torch.randint(0, 10, (16,), generator=g)
+    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+    net.train()
+    for _ in range(steps):
+        opt.zero_grad()
+        F.cross_entropy(net(x), y).backward()
+        opt.step()
+    return x, y
+
+
+def zoo_net(name: str, in_channels: int = 1) -> torch.nn.Module:
+    """A zoo network with 10 classes, seeded, in eval mode."""
+    from autosc import build_model
+
+    torch.manual_seed(0)
+    return build_model(name, num_classes=10, in_channels=in_channels).eval()
+
+
 def write_cifar_files(root: Path, hundred: bool) -> None:
     """A few random images per file in torchvision's unpacked layout (the real files are 50k/10k)."""
     rng = np.random.default_rng(0)

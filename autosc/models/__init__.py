@@ -44,25 +44,41 @@ class ModelSpec:
     #: A user's own network instance (the Python API): ``build`` copies it instead of calling a builder. Never
     #: written to a file; ``name`` is then ``module:Class`` and the instance must be given again to rebuild.
     module: nn.Module | None = field(default=None, compare=False, repr=False)
+    #: What channel pruning changed (:func:`autosc.prune.channel_record`: module name -> its type and channel
+    #: counts), applied to the network built at ``width``; None: not pruned.
+    channels: dict | None = field(default=None, hash=False)
 
     def build(self) -> nn.Module:
         if self.module is not None:
             if self.width != 1.0:
                 raise AutoscError(f"{self.name} is a module instance; autosc cannot build it at width {self.width:g}")
-            return copy.deepcopy(self.module)
-        return build_model(self.name, width=self.width, num_classes=self.num_classes, in_channels=self.in_channels)
+            net = copy.deepcopy(self.module)
+        else:
+            net = build_model(self.name, width=self.width, num_classes=self.num_classes, in_channels=self.in_channels)
+        if self.channels is not None:
+            from ..prune.channels import apply_channels  # prune imports cost; import at call time
+
+            apply_channels(net, self.channels)
+        return net
 
     def at_width(self, width: float) -> ModelSpec:
-        """The same network at another width."""
-        return ModelSpec(self.name, width, self.num_classes, self.in_channels, self.module)
+        """The same network at another width (a pruned one has its own channel counts: only at its width)."""
+        if self.channels is not None and width != self.width:
+            raise AutoscError(f"{self.name} was channel-pruned at width {self.width:g}; it has no other width")
+        return ModelSpec(self.name, width, self.num_classes, self.in_channels, self.module, self.channels)
+
+    def pruned(self, channels: dict) -> ModelSpec:
+        """The same network with the channel counts a pruning recorded."""
+        return ModelSpec(self.name, self.width, self.num_classes, self.in_channels, self.module, channels)
 
     def to_dict(self) -> dict:
-        return {
+        data = {
             "name": self.name,
             "width": self.width,
             "num_classes": self.num_classes,
             "in_channels": self.in_channels,
         }
+        return data if self.channels is None else {**data, "channels": self.channels}
 
 
 #: How a module instance is named in files: it cannot be rebuilt from the name, only recognised.
@@ -102,7 +118,7 @@ def spec_from_file(data: dict, *, source: str, model: str | nn.Module | None = N
     name = data["name"]
     if isinstance(model, nn.Module):  # the caller's own instance, whatever the file names (a zoo network too)
         spec = _spec(data, source)
-        return ModelSpec(spec.name, 1.0, spec.num_classes, spec.in_channels, model)
+        return ModelSpec(spec.name, 1.0, spec.num_classes, spec.in_channels, model, spec.channels)
     if is_zoo_model(name):
         return _spec(data, source)
     if name.startswith(INSTANCE_PREFIX):

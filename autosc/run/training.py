@@ -50,7 +50,7 @@ def retrain_after_shrink(bundle: DataBundle, config: TrainConfig) -> Callable[[n
 
     Its BatchNorm statistics are re-estimated on the training images as the trainer fed them (device-resident
     under ``--device-data``, else the per-image loader); then ``config.shrink_steps`` steps of fine-tuning distilled
-    from the network as trained (:func:`autosc.train.fine_tune.fine_tune`; default half the run's steps,
+    from the network as trained (:func:`autosc.train.fine_tune.fine_tune`; default as many as the run's steps,
     :func:`shrink_steps`) and BatchNorm again. Returns the steps
     and the test accuracy as trained, shrunk and fine-tuned, for the report. ``config`` is the run's resolved one.
     """

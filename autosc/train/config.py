@@ -27,8 +27,10 @@ PRECISE_BN_IMAGES = 1024
 #: Distilled fine-tuning after a latency shrink (autosc/train/fine_tune.py), by default this share of the run's own
 #: training steps: bounded by the run (a fixed 200 steps was 2x a short run's whole training), and enough to win back
 #: what the shrink cost: a tenth lost 1.8 points on average and up to 4.3 on shrinks made on purpose, half (at 20% of
-#: the run's learning rate) 0.3 and at most 0.9 (benchmarks/RESULTS.md, "The fine-tune after a shrink").
-SHRINK_SHARE = 0.5
+#: the run's learning rate) 0.3 and at most 0.9, but 1.46 once on fresh networks; a whole run's steps gained 0.65 on
+#: average on fresh networks and lost nothing on any (benchmarks/RESULTS.md, "The fine-tune after a shrink" and
+#: "(b) with the final latency model").
+SHRINK_SHARE = 1.0
 
 #: With ``alpha_step=0`` the alphas get about this many updates per run, however short the run: the
 #: reference's "every 20 batches" gives a 6-epoch run only ~24 updates, and the alphas then do not move
@@ -112,7 +114,7 @@ class TrainConfig:
     shrink_steps: int | None = option(
         None,
         "Steps of fine-tuning, distilled from the trained network, for a network the latency check shrinks after "
-        "training (default: half the run's training steps; 0: BatchNorm re-estimated only).",
+        "training (default: as many as the run's training steps; 0: BatchNorm re-estimated only).",
     )
     retime: bool = option(
         True,

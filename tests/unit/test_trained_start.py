@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 import autosc
@@ -15,19 +14,13 @@ from autosc.models.widen import widen
 from autosc.train.evaluate import evaluate
 
 from ..conftest import assert_one_line_error
+from ..helpers import sgd_a_little
 
 
 def _trained_a_little(net: nn.Module, channels: int, size: int = 32, steps: int = 3, seed: int = 0) -> nn.Module:
     """A few SGD steps on random data: weights and BatchNorm statistics move away from their initial values."""
     g = torch.Generator().manual_seed(seed)
-    x = torch.randn(16, channels, size, size, generator=g)
-    y = torch.randint(0, 10, (16,), generator=g)
-    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
-    net.train()
-    for _ in range(steps):
-        opt.zero_grad()
-        F.cross_entropy(net(x), y).backward()
-        opt.step()
+    x, _ = sgd_a_little(net, channels, size, steps, generator=g)
     norms = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
     with torch.no_grad():  # BatchNorm as after real training: scales and shifts moved, statistics of the data
         for m in norms:
