@@ -109,10 +109,13 @@ def test_prune_returns_a_copy_when_already_under_target():
     assert macs(same, SIZE) == macs(net, SIZE)
 
 
-@pytest.mark.parametrize("name", ["mobilenet_v2_cifar", "resnet18_cifar"])
+@pytest.mark.parametrize("name", ["mobilenet_v2_cifar", "resnet18_cifar", "timm:resnet18", "timm:mobilenetv3_small_050"])
 def test_a_pruned_zoo_network_is_rebuilt_from_its_spec_as_plain_data(name):
     """The channel record goes into the model spec, through JSON, and the spec read back builds a network the
-    pruned weights load into strictly, computing the same logits (trained a little: not near-zero ones)."""
+    pruned weights load into strictly, computing the same logits (trained a little: not near-zero ones). timm's
+    networks too (squeeze-excite gates and hard-swish in MobileNetV3)."""
+    if name.startswith("timm:"):
+        pytest.importorskip("timm")
     net = fit_a_little(zoo_net(name))
     pruned = prune_to_macs(net, SIZE, 1, macs(net, SIZE) // 2, steps=3)
     record = channel_record(pruned, zoo_net(name))
