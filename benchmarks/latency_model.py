@@ -37,11 +37,10 @@ from autosc.cost.latency_probe import (
     RANDOM_PROBES,
     ProbeSettings,
     fit_latency_model,
-    probe_shapes,
-    random_shapes,
     split_at_adaptors,
     time_shapes,
 )
+from autosc.cost.probe_shapes import probe_shapes, random_shapes
 from benchmarks.runner import add_out, load_rows, parser, quiet, run_grid
 
 FAMILIES = {

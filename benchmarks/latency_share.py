@@ -33,7 +33,8 @@ import torch
 
 import autosc
 from autosc.cost.calibration import measure_share
-from autosc.cost.latency_probe import ProbeSettings, random_shapes, split_at_adaptors
+from autosc.cost.latency_probe import ProbeSettings, split_at_adaptors
+from autosc.cost.probe_shapes import random_shapes
 from autosc.latency import time_together
 from autosc.models import ModelSpec
 from benchmarks.latency_model import FAMILIES
@@ -74,14 +75,15 @@ def run_family(name: str, args) -> dict:
     measured_ref = timings[0]["reference"]["p50"]
     rows, extra = [], {}
     for i, sizes in enumerate(shapes):
-        predicted = model.predict([tuple(s) for s in sizes]) / reference_ms
+        predicted_ms = model.predict([tuple(s) for s in sizes])
+        predicted = predicted_ms / reference_ms
         measured = [t[f"shape{i}"]["p50"] / t["reference"]["p50"] for t in timings]
         rows.append({"sizes": [list(s) for s in sizes], "predicted_share": predicted, "measured_share": measured[0],
                      "error": predicted / measured[0] - 1, "measured_again": measured[1:]})  # fmt: skip
         if affine is not None:
-            rows[-1]["affine_share"] = affine[0] + affine[1] * model.predict([tuple(s) for s in sizes]) / model.calibration
+            rows[-1]["affine_share"] = affine[0] + affine[1] * predicted_ms / model.calibration
     errors = [r["error"] for r in rows]
-    extra["start"] = start_view(model, start, shapes, rows, timings[0], reference_ms)
+    extra["start"] = start_view(model.predict(start) / reference_ms, start, rows, timings[0])
     if affine is not None:
         extra["affine"] = {"a": affine[0], "b": affine[1], "mean_abs_error": statistics.mean(
             abs(r["affine_share"] / r["measured_share"] - 1) for r in rows)}  # fmt: skip
@@ -126,15 +128,13 @@ def affine_calibration(network, family: dict, args) -> tuple[float, float]:
     return y1 - b * x1, b
 
 
-def start_view(model, start, shapes, rows: list[dict], timing: dict, reference_ms: float) -> dict:
+def start_view(start_predicted: float, start, rows: list[dict], timing: dict) -> dict:
     """The model alone, without the plan's calibration measurement: each shape predicted relative to the run's
-    start shape, which is timed in the same measurement (share = the start's measured share x the model's ratio)."""
+    start shape (predicted share ``start_predicted``), which is timed in the same measurement (share = the start's
+    measured share x the model's ratio)."""
     start_share = timing["start"]["p50"] / timing["reference"]["p50"]
-    base = model.predict(start)
-    errors = [start_share * model.predict([tuple(s) for s in sizes]) / base / r["measured_share"] - 1
-              for sizes, r in zip(shapes, rows, strict=True)]  # fmt: skip
-    return {"sizes": [list(s) for s in start], "measured_share": start_share,
-            "predicted_share": base / reference_ms,
+    errors = [start_share * r["predicted_share"] / start_predicted / r["measured_share"] - 1 for r in rows]
+    return {"sizes": [list(s) for s in start], "measured_share": start_share, "predicted_share": start_predicted,
             "mean_abs_error": statistics.mean(abs(e) for e in errors), "mean_error": statistics.mean(errors)}  # fmt: skip
 
 

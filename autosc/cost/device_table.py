@@ -23,7 +23,8 @@ from .. import io
 from ..errors import AutoscError
 from ..export import export_onnx
 from .latency_model import Coordinate, LatencyModel, Probe
-from .latency_probe import ProbeSettings, export_shapes, model_key, probe_shapes, split_at_adaptors
+from .latency_probe import ProbeSettings, export_shapes, model_key, split_at_adaptors
+from .probe_shapes import probe_shapes
 from .shape_cost import ShapeCostModel
 
 PROBES_FORMAT = "autosc-probes/1"

@@ -188,7 +188,8 @@ class LatencyModel:
             weight = 1.0 / whole  # relative error, as a share's is: in ms the largest probes ruled the fit
             solution = np.linalg.lstsq(design * weight[:, None], whole * weight, rcond=None)[0]
             if solution[1] > 0:
-                return float(solution[0]), float(solution[1]), {k: -float(v) for k, v in zip(columns, solution[2:], strict=True)}
+                saved = {k: -float(v) for k, v in zip(columns, solution[2:], strict=True)}
+                return float(solution[0]), float(solution[1]), saved
         return float(np.median(whole - sums)), 1.0, {}
 
     def on(self, coordinate: Coordinate) -> LatencyModel:

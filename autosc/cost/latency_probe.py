@@ -29,7 +29,7 @@ from torch.fx.passes.split_module import split_module
 from ..adaptor import ShapeAdaptor
 from ..errors import AutoscError, one_line
 from .latency_model import LatencyModel, Probe, latency_key, load_cached, read_cache, save_cached, write_cache
-from .probe_shapes import probe_shapes, random_shapes  # noqa: F401  (re-exported: benchmarks draw them)
+from .probe_shapes import probe_shapes
 from .shape_cost import ShapeCostModel, Sizes
 
 #: Probe shapes on the diagonal (the human shape and five from the floor up) and at random: 12 points per
@@ -65,7 +65,8 @@ class ProbeSettings:
     def key(self) -> dict:
         """What changes a measurement, for a latency model's cache key (the cache's place, the start calibration
         and the progress display do not)."""
-        return {k: getattr(self, k) for k in ("exporter", "opset", "probes", "random_probes", "identity_probes", "runs", "block")}
+        fields = ("exporter", "opset", "probes", "random_probes", "identity_probes", "runs", "block")
+        return {k: getattr(self, k) for k in fields}
 
 
 def _environment_key() -> dict:

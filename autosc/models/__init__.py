@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import difflib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from torch import nn
 
@@ -65,11 +65,11 @@ class ModelSpec:
         """The same network at another width (a pruned one has its own channel counts: only at its width)."""
         if self.channels is not None and width != self.width:
             raise AutoscError(f"{self.name} was channel-pruned at width {self.width:g}; it has no other width")
-        return ModelSpec(self.name, width, self.num_classes, self.in_channels, self.module, self.channels)
+        return replace(self, width=width)
 
     def pruned(self, channels: dict) -> ModelSpec:
         """The same network with the channel counts a pruning recorded."""
-        return ModelSpec(self.name, self.width, self.num_classes, self.in_channels, self.module, channels)
+        return replace(self, channels=channels)
 
     def to_dict(self) -> dict:
         data = {
@@ -118,7 +118,7 @@ def spec_from_file(data: dict, *, source: str, model: str | nn.Module | None = N
     name = data["name"]
     if isinstance(model, nn.Module):  # the caller's own instance, whatever the file names (a zoo network too)
         spec = _spec(data, source)
-        return ModelSpec(spec.name, 1.0, spec.num_classes, spec.in_channels, model, spec.channels)
+        return replace(spec, width=1.0, module=model)
     if is_zoo_model(name):
         return _spec(data, source)
     if name.startswith(INSTANCE_PREFIX):
