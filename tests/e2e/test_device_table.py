@@ -70,10 +70,12 @@ def test_the_standalone_script_times_every_probe_on_the_device(measured):
 
 
 def _between(table: dict) -> float:
-    """A share of the reference's p50 between the fastest and the slowest whole probe network on the device: a
-    budget the adapted network can meet and has to shrink for (the device's own figures, whatever its speed)."""
+    """A share of the reference's p50 between the fastest whole probe network on the device and the human shape
+    (the first probe): a budget the adapted network can meet and has to shrink for (the device's own figures,
+    whatever its speed). Not the slowest probe: on this small network a shape with Resizes can time slower than
+    the Resize-free human shape, and a budget above the human shape leaves nothing to remove."""
     wholes = [table["p50_ms"][w] for w in table["manifest"]["wholes"]]
-    return round((min(wholes) + max(wholes)) / 2 / table["p50_ms"]["reference.onnx"], 3)
+    return round((min(wholes) + wholes[0]) / 2 / table["p50_ms"]["reference.onnx"], 3)
 
 
 def test_plan_uses_the_table_and_times_nothing_here(measured, cli, monkeypatch):
