@@ -24,6 +24,8 @@ from .cost.terms import TERMS
 from .data import DATASETS
 from .errors import AutoscError
 from .options import check_choices, option
+from .prune.importance import DEFAULT_IMPORTANCE, IMPORTANCES, importance_of
+from .prune.strategies import DEFAULT_STRATEGY, STRATEGIES, check_share, strategy_of
 from .train.config import TrainConfig
 
 LOW_BRANCHES = ("max", "avg")
@@ -90,6 +92,16 @@ class PlanConfig(BudgetOptions):  # type: ignore[misc,valid-type]
         "(exact identity at the start; default with --weights).",
         choices=MIXES,
     )
+    strategy: str = option(
+        DEFAULT_STRATEGY,
+        "How the budget is met: " + "; ".join(f"{s.name}: {s.description}" for s in STRATEGIES.values()) + ".",
+    )
+    importance: str = option(
+        DEFAULT_IMPORTANCE, "What pruning ranks channels by: " + ", ".join(IMPORTANCES) + " (--strategy prune/compound)."
+    )
+    prune_share: float = option(
+        0.5, "--strategy compound: the share of the budget's cut (0-1) made by pruning channels; the shape makes the rest."
+    )
 
     def validate(self, *, budget_given: bool = False) -> None:
         """What can be refused before any data is read: a missing budget, an unknown choice, both placements.
@@ -121,6 +133,9 @@ class PlanConfig(BudgetOptions):  # type: ignore[misc,valid-type]
             if self.latency is None:
                 raise AutoscError("--latency-table needs a latency budget (--latency 60% or 1.5ms) to plan with it")
         check_choices(self)
+        strategy_of(self.strategy)  # the registries as they are now: a criterion registered later is accepted
+        importance_of(self.importance)
+        check_share(self.prune_share)
         self.placement()
         if not (self.widen_noise >= 0 and math.isfinite(self.widen_noise)):
             raise AutoscError(f"--widen-noise must be >= 0, got {self.widen_noise}")

@@ -131,6 +131,8 @@ def check_plan(config: Any, where: str) -> None:
         isinstance(branches, list) and len(branches) == len(cells) and all(b in BRANCHES for b in branches)
     ):
         _refuse(where, f"branches must be null or one of {', '.join(BRANCHES)} per adapted cell, got {branches!r}")
+    if not isinstance(_field(config, "identity_held", where), bool):
+        _refuse(where, f"identity_held must be true or false, got {config['identity_held']!r}")
     calibration = _field(config, "latency_calibration", where)
     if calibration is not None and not (_is_number(calibration) and calibration > 0):
         _refuse(where, f"latency_calibration must be a positive number or null, got {calibration!r}")

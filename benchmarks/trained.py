@@ -143,11 +143,13 @@ def _autosc(setup: Setup, seed: int, budget: int, *, start, width, weights=None)
 
 
 def autosc_shape(setup: Setup, seed: int, budget: int) -> dict:
-    return _autosc(setup, seed, budget, start=TEACHER, width=1.0, weights=str(setup.teacher_file))
+    a = setup.args
+    return _autosc(setup, seed, budget, start=a.model, width=a.teacher_width, weights=str(setup.teacher_file))
 
 
 def autosc_wide(setup: Setup, seed: int, budget: int) -> dict:
-    return _autosc(setup, seed, budget, start=TEACHER, width=setup.args.wide_width, weights=str(setup.teacher_file))
+    a = setup.args
+    return _autosc(setup, seed, budget, start=a.model, width=a.wide_width, weights=str(setup.teacher_file))
 
 
 def pruning(setup: Setup, seed: int, budget: int) -> dict:
@@ -177,7 +179,7 @@ def compound(setup: Setup, seed: int, budget: int) -> dict:
 
 def scratch_width(setup: Setup, seed: int, budget: int) -> dict:
     b = setup.bundle
-    spec = ModelSpec(TEACHER, 1.0, b.num_classes, b.channels)
+    spec = ModelSpec(setup.args.model, 1.0, b.num_classes, b.channels)
     width = auto_width(spec, SIZE, parse_budget(budget=str(budget), human=Cost(setup.human_macs, 0, 0)), ratio=1.0)
     torch.manual_seed(seed)
     net = spec.at_width(width).build()
@@ -302,6 +304,9 @@ def arguments():
     ap.add_argument("--methods", default="autosc-shape,pruning,resolution,autosc-wide,compound,scratch-width")
     ap.add_argument("--subset", type=int, default=8000, help="training images (0: all 60k); 10%% held out for val")
     ap.add_argument("--test-subset", type=int, default=2000, help="test images (0: all 10k)")
+    ap.add_argument("--model", default=TEACHER, help="the trained network's family (mobilenet_v2_cifar, resnet18_cifar)")
+    ap.add_argument("--teacher-width", type=float, default=1.0, help="the trained network's width")
+    ap.add_argument("--teacher-only", action="store_true", help="train (or read) the trained network and stop")
     ap.add_argument("--teacher-epochs", type=int, default=6)
     ap.add_argument("--teacher-lr", type=float, default=0.05)
     ap.add_argument("--teacher-seed", type=int, default=12)
@@ -327,7 +332,7 @@ def make_setup(args, results: Path) -> Setup:
     torch.set_num_threads(args.threads)
     config = RunConfig.from_flat(
         {
-            "model": TEACHER,
+            "model": args.model,
             "data": "fashion-mnist",
             "subset": args.subset or None,
             "test_subset": args.test_subset or None,
@@ -340,9 +345,10 @@ def make_setup(args, results: Path) -> Setup:
     teachers = results.parent / "teachers"  # beside the results file (default: benchmarks/results/teachers/)
     teacher, record = train_teacher(
         bundle, epochs=args.teacher_epochs, seed=args.teacher_seed, cache_dir=teachers, lr=args.teacher_lr,
-        batch_size=args.batch_size, device=args.device,
+        batch_size=args.batch_size, device=args.device, model=args.model, width=args.teacher_width,
     )  # fmt: skip
-    print(f"trained network: {record['test_acc']:.2%} test accuracy ({record['key']})", flush=True)
+    verdict = {True: "plateaued", False: "NOT plateaued", None: "no validation split"}[record.get("plateau", {}).get("met")]
+    print(f"trained network: {record['test_acc']:.2%} test accuracy, {verdict} ({record['key']})", flush=True)
     return Setup(bundle, teacher, record, teachers / record["weights"], count(teacher, SIZE, cells=False).macs, args)
 
 
@@ -369,6 +375,8 @@ def main(argv: list[str] | None = None) -> None:
         rows = load_rows(out)
     else:
         setup = make_setup(args, out)
+        if args.teacher_only:
+            return
         rows = run_grid(jobs(args), lambda job: run_job(setup, **job), out, key=("method", "budget", "seed"),
                         describe=progress)  # fmt: skip
     print(summarise(rows))

@@ -133,11 +133,16 @@ def input_size_of(bundle: DataBundle) -> tuple[int, int]:
     return int(image.shape[-2]), int(image.shape[-1])
 
 
-def teacher_key(bundle: DataBundle, *, epochs: int, seed: int, batch_size: int, lr: float) -> str:
-    """The cache name of a teacher: the network, data, input size, image count, recipe and seed."""
+def teacher_key(
+    bundle: DataBundle, *, epochs: int, seed: int, batch_size: int, lr: float, model: str = TEACHER,
+    width: float = 1.0,
+) -> str:  # fmt: skip
+    """The cache name of a teacher: the network (and its width, where not 1), data, input size, image count, recipe
+    and seed."""
     h, w = input_size_of(bundle)
+    name = model if width == 1.0 else f"{model}-w{width:g}"
     return (
-        f"{TEACHER}-{bundle.name}-{h}x{w}-{len(bundle.train)}img-{data_fingerprint(bundle)}"
+        f"{name}-{bundle.name}-{h}x{w}-{len(bundle.train)}img-{data_fingerprint(bundle)}"
         f"-e{epochs}-bs{batch_size}-lr{lr:g}-s{seed}"
     )
 
@@ -172,12 +177,37 @@ def teacher_record(key: str, spec: ModelSpec, bundle: DataBundle, trainer: Train
         "seed": config.seed,
         "device": str(trainer.device),
         "test_acc": trainer.history[-1]["test_acc"],
+        "val_acc": trainer.history[-1].get("val_acc"),
+        "val_images": len(bundle.val) if bundle.val is not None else 0,
+        "plateau": plateau(trainer.history),
         "train_seconds": seconds,
-        "history": [{k: row[k] for k in ("epoch", "train_loss", "train_acc", "test_acc")} for row in trainer.history],
+        "history": [{k: row.get(k) for k in ("epoch", "train_loss", "train_acc", "test_acc", "val_acc")}
+                    for row in trainer.history],  # fmt: skip
         "command": shlex.join(getattr(sys, "orig_argv", sys.argv)),
         "versions": versions(),
         "weights": weights.name,
     }
+
+
+#: The convergence rule of a teacher (issue 30): the last ``PLATEAU_EPOCHS`` epochs' validation accuracy lie within
+#: ``PLATEAU_POINTS`` points of each other, and none is more than that below the best epoch of the run.
+PLATEAU_EPOCHS, PLATEAU_POINTS = 3, 0.3
+
+
+def plateau(history: list[dict]) -> dict:
+    """Whether a training run's validation accuracy had plateaued by its end (:data:`PLATEAU_EPOCHS`,
+    :data:`PLATEAU_POINTS`), with the figures the verdict is read from; ``met`` is None without a validation split."""
+    vals = [100 * row["val_acc"] for row in history if row.get("val_acc") is not None]
+    if len(vals) < PLATEAU_EPOCHS:
+        return {"met": None, "rule": _RULE}
+    last = vals[-PLATEAU_EPOCHS:]
+    spread, below_best = max(last) - min(last), max(vals) - min(last)
+    met = spread <= PLATEAU_POINTS + 1e-9 and below_best <= PLATEAU_POINTS + 1e-9
+    return {"met": met, "rule": _RULE, "last_val": [round(v, 2) for v in last], "best_val": round(max(vals), 2),
+            "spread": round(spread, 2), "below_best": round(below_best, 2)}  # fmt: skip
+
+
+_RULE = f"last {PLATEAU_EPOCHS} epochs' validation accuracy within {PLATEAU_POINTS} points, none {PLATEAU_POINTS} below the best"
 
 
 def train_teacher(
@@ -189,17 +219,20 @@ def train_teacher(
     batch_size: int = 128,
     lr: float = 0.1,
     device: str = "cpu",
+    model: str = TEACHER,
+    width: float = 1.0,
 ) -> tuple[nn.Module, dict]:
-    """The human ``mobilenet_v2_cifar`` (width 1) trained from scratch on ``bundle`` with autosc's trainer, and its
-    record; cached in ``cache_dir`` under :func:`teacher_key`, so every method compares on the same weights.
+    """The human ``model`` (default ``mobilenet_v2_cifar``, at ``width``) trained from scratch on ``bundle`` with
+    autosc's trainer, and its record (with the validation history and the :func:`plateau` verdict); cached in
+    ``cache_dir`` under :func:`teacher_key`, so every method compares on the same weights.
 
     A cached teacher is loaded (``weights_only=True``) instead of trained. The network comes back on the CPU in
     eval mode; the record is the JSON file's, plus ``"from_cache"``.
     """
     cache_dir = Path(cache_dir)
-    key = teacher_key(bundle, epochs=epochs, seed=seed, batch_size=batch_size, lr=lr)
+    key = teacher_key(bundle, epochs=epochs, seed=seed, batch_size=batch_size, lr=lr, model=model, width=width)
     weights, record_path = cache_dir / f"{key}.pt", cache_dir / f"{key}.json"
-    spec = ModelSpec(TEACHER, 1.0, bundle.num_classes, bundle.channels)
+    spec = ModelSpec(model, width, bundle.num_classes, bundle.channels)
     if weights.is_file() and record_path.is_file():  # the record is written last: both present, the cache is whole
         net = spec.build()
         load_state(net, torch.load(weights, map_location="cpu", weights_only=True), weights)
@@ -210,7 +243,7 @@ def train_teacher(
     config = TrainConfig(
         epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=4e-5, seed=seed, device=device
     )  # MobileNetV2's weight decay (autosc.train.recipe)
-    trainer = Trainer(net, bundle.train, bundle.test, config)
+    trainer = Trainer(net, bundle.train, bundle.test, config, val_set=bundle.val)
     started = time.perf_counter()
     if not train(trainer, save=lambda _: None):
         raise SystemExit("stopped: the teacher was not cached; the same command trains it again")

@@ -15,7 +15,7 @@ from ..errors import AutoscError
 from ..models import ModelSpec
 from .budget import Budget
 from .latency_model import LatencyModel
-from .projection import Projection, check_reachable, project
+from .projection import Projection, check_reachable, project, sizes_from_factors
 from .shape_cost import ShapeCostModel
 
 
@@ -55,6 +55,7 @@ class BudgetedNetwork(nn.Module):
         self.last_projection: Projection | None = None
         self.init_factor: float | None = None  # where the standard adaptors started, if not at the human shape
         self._held = False  # within shape_held(): forwards keep the last projected sizes
+        self.identity_held = False  # hold_identity(): the shape is not part of the solution (--strategy prune)
 
     def config(self) -> dict:
         """Plain data that rebuilds this architecture (:func:`autosc.planning.network_from_config`)."""
@@ -79,6 +80,7 @@ class BudgetedNetwork(nn.Module):
             "latency_calibration": latency.calibration if latency is not None else None,
             # a latency model fitted on a deployment device's timing table (None: timed on this machine)
             "latency_table": latency.key.get("table") if latency is not None else None,
+            "identity_held": self.identity_held,
         }
 
     @property
@@ -129,6 +131,14 @@ class BudgetedNetwork(nn.Module):
             adaptor.collapse(branch)
             adaptor.alpha.requires_grad_(False)
 
+    def hold_identity(self) -> None:
+        """Fix every adaptor at the identity, its full branch at the human size, for good: no alpha learns and no
+        projection moves a size (the pruned network of ``--strategy prune`` meets the budget by its channels; its
+        cost is counted on the frozen network, which has no resize). The cost model keeps the two-branch cost of
+        the identity, which is above the frozen network's, so projecting would shrink a shape that already fits."""
+        self.collapse()
+        self.identity_held = True
+
     def factors(self) -> list[float]:
         return [a.factor() for a in self.adaptors()]
 
@@ -159,7 +169,12 @@ class BudgetedNetwork(nn.Module):
     def update_shape(self, budget: Budget | None = None) -> Projection:
         """Project the learned factors under the budget (or ``budget``, a tighter one that the end of a latency run
         freezes under) and set every adaptor's size."""
-        projection = project(self.cost_model, self.factors(), budget or self.budget)
+        if self.identity_held:
+            model = self.cost_model  # the start shape: the human one, in every mode
+            sizes = model.clamp(sizes_from_factors(model.human_sizes, self.factors()))
+            projection = Projection(1.0, sizes, self.cost_model.cost(sizes))
+        else:
+            projection = project(self.cost_model, self.factors(), budget or self.budget)
         for adaptor, size in zip(self.adaptors(), projection.sizes, strict=True):
             adaptor.size = size
         self.last_projection = projection

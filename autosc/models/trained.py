@@ -182,6 +182,11 @@ class Start:
         """The network at ``target``'s width: a fresh one when untrained; trained ones widened preserving function."""
         if not self.trained:
             return target.build()
+        if target.channels != self.spec.channels:  # the pruned weights are the pruning step's, not derivable here
+            raise AutoscError(
+                f"{target.name} was channel-pruned for this run and the start given is not that pruned network; "
+                "resume from the run folder that holds it"
+            )
         net = self.build()
         if target.width == self.spec.width:
             return net

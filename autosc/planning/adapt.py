@@ -106,4 +106,6 @@ def network_from_config(
         )
     if config["branches"]:
         network.collapse(config["branches"])
+    if config["identity_held"]:
+        network.hold_identity()
     return network

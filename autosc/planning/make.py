@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from ..adaptor import meta_copy
 from ..config import PlanConfig
@@ -18,11 +18,13 @@ from ..cost.width import AUTO_WIDTH_RATIO, human_network_cost
 from ..errors import AutoscError, UnreachableBudget, one_line
 from ..models import ModelSpec, default_input_size
 from ..models.trained import Start, load_start
+from ..prune.strategies import strategy_of
 from ..resources import check_batch
 from ..units import parse_input_size
 from . import latency as latency_planning
 from .adapt import adapt_network
 from .plan import Plan
+from .prune import prune_start
 from .width import choose_width, parse_width, refuse_unneeded
 
 
@@ -38,12 +40,14 @@ def make_plan(
     budget: Budget | None = None,
     timing: ProbeSettings | None = None,
     width_ratio: float = AUTO_WIDTH_RATIO,
+    prune_batch: tuple[Tensor, Tensor] | None = None,
 ) -> Plan:
-    """Choose the width, place adaptors at identity, and project the identity shape under the budget.
+    """Prune the channels for the strategy's share of the cut, choose the width, place adaptors at identity, and
+    project the identity shape under the budget.
 
     ``config`` is what the user asked for; the keywords are facts of the data and the run (input size and
     classes, default the config's; the widening ``seed``; a ``start`` or ``budget`` already made; how a latency
-    budget is measured, autosc/cost/latency_probe.py)."""
+    budget is measured, autosc/cost/latency_probe.py; labelled images for a pruning criterion that needs them)."""
     named = isinstance(model, str)
     size = input_size or parse_input_size(
         config.input_size if config.input_size is not None else default_input_size(model) if named else 224
@@ -58,12 +62,20 @@ def make_plan(
     if human.module is not None and classes is not None:
         check_outputs(human.module, size, in_channels, classes)
     human_cost = human_network_cost(human, size)
+    strategy = strategy_of(config.strategy)
+    prunes = strategy.prune_share(config.prune_share) > 0
+    if prunes:  # pruning removes channels: the width is the start's own
+        start, fixed = pruning_width(start, fixed)
     budget, sizing, human_ms = _budget(config, budget, human, human_cost, size, fixed is None, width_ratio, timing)
+    start, pruning = prune_start(
+        start, strategy, share=strategy.prune_share(config.prune_share), importance=config.importance, budget=budget,
+        human=replace(human_cost, latency_ms=budget.latency_reference_ms), size=size, timing=timing, batch=prune_batch,
+    )  # fmt: skip
     mix = config.adaptor_mix or ("straight-through" if start.trained else "blend")
 
     def adapted(sizing: Budget, calibration: float | None = None, budget: Budget = budget):
         chosen, note = choose_width(start, fixed, size, sizing, width_ratio)
-        spec = human.at_width(chosen)
+        spec = start.spec.at_width(chosen)
         net = start.build_at(spec, noise=config.widen_noise, seed=seed)
         return spec, note, *adapt_network(
             spec, size, budget, config.placement(), mode=config.mode, low_branch=config.low_branch, net=net,
@@ -77,13 +89,30 @@ def make_plan(
             raise
         again = _on_slower_host(exc, budget, human, size, width_ratio, timing)
         spec, note, network, cells, candidates = adapted(*again)
-    if fixed is not None or note is not None:
+    if (fixed is not None or note is not None) and pruning is None:
         refuse_unneeded(network.cost_model.human_cost(), budget, human, spec, size, width_ratio)
+    if not strategy.shape_learns:
+        network.hold_identity()
+    projected = network.update_shape()
     return Plan(
         network=network, width_mode="fixed" if fixed is not None else "auto", human=human_cost,
-        projected=network.update_shape(), cells=cells, candidates=candidates, start=start, width_note=note,
-        human_latency_ms=human_ms,
+        projected=projected, cells=cells, candidates=candidates, start=start, width_note=note,
+        human_latency_ms=human_ms, pruning=pruning,
     )  # fmt: skip
+
+
+def pruning_width(start: Start, fixed: float | None) -> tuple[Start, float]:
+    """The start a pruning strategy prunes, and its width: a trained network's own (a ``--width`` that differs is
+    refused: pruning removes channels, it does not widen), a fresh one's at the width asked for (default 1)."""
+    if not start.trained:
+        width = fixed if fixed is not None else start.spec.width
+        return replace(start, spec=start.spec.at_width(width)), width
+    if fixed is not None and fixed != start.spec.width:
+        raise AutoscError(
+            f"--width {fixed:g} with --strategy prune or compound: pruning removes channels from the trained network "
+            f"at its own width {start.spec.width:g}; leave --width out"
+        )
+    return start, start.spec.width
 
 
 def _on_slower_host(

@@ -10,6 +10,7 @@ from ..cost.budgeted import BudgetedNetwork
 from ..cost.projection import Projection, sizes_from_factors
 from ..cost.shape_cost import Cost
 from ..models.trained import Start
+from .prune import Pruning
 
 
 @dataclass
@@ -25,6 +26,7 @@ class Plan:
     start: Start  # the network the run starts from (trained weights, or a fresh human network)
     width_note: str | None = None  # why the width is not what was asked for (a trained network kept as it is)
     human_latency_ms: float | None = None  # measured p50 of the human network (latency budgets only)
+    pruning: Pruning | None = None  # what the strategy's pruning step did (None: the shape alone)
 
     @property
     def spec(self):  # the widened network's spec
@@ -126,4 +128,5 @@ class Plan:
             "projection_scale": self.projected.scale,
             "adaptors": adaptors,
             "candidates": self.candidates,
+            "pruning": self.pruning.to_dict() if self.pruning is not None else None,
         }

@@ -9,6 +9,7 @@ pruned. The pruning ratio does not map to MACs exactly, so :func:`prune_to_macs`
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -82,42 +83,53 @@ def prune_at_ratio(
     return pruned.train(was_training)  # tracing left the copy in eval mode
 
 
+def prune_to_fit(
+    net: nn.Module, input_size: tuple[int, int], in_channels: int, fits: Callable[[nn.Module], bool], *,
+    importance: str = DEFAULT_IMPORTANCE, round_to: int = ROUND_TO, steps: int = 12,
+    batch: tuple[Tensor, Tensor] | None = None, target: str = "the target",
+) -> tuple[nn.Module, float]:  # fmt: skip
+    """The least pruning of ``net`` (:func:`prune_at_ratio`) that ``fits``, and its ratio: the ratio searched over
+    :data:`RATIO_GRID` for the first that fits, then ``steps`` bisections below it. ``net`` is left as it is; a
+    network that fits already comes back as a copy at ratio 0. ``target`` names what must fit, for the refusal."""
+    importance_of(importance)  # an unknown name fails before any work
+    if fits(net):
+        return copy.deepcopy(net), 0.0
+
+    def at(ratio: float) -> nn.Module:
+        return prune_at_ratio(net, input_size, in_channels, ratio, importance=importance, round_to=round_to,
+                              batch=batch)  # fmt: skip
+
+    low, best = 0.0, None  # low: the largest ratio known not to fit
+    for ratio in RATIO_GRID:
+        pruned = at(ratio)
+        if fits(pruned):
+            high, best = ratio, pruned
+            break
+        low = ratio
+    if best is None:
+        raise AutoscError(
+            f"pruning with importance {importance!r} cannot bring the network under {target} (not even at ratio "
+            f"{RATIO_GRID[-1]}); choose a larger budget, another importance, or --strategy shape or compound"
+        )
+    for _ in range(steps):
+        mid = (low + high) / 2
+        pruned = at(mid)
+        if fits(pruned):
+            high, best = mid, pruned
+        else:
+            low = mid
+    return best, high
+
+
 def prune_to_macs(
     net: nn.Module, input_size: tuple[int, int], in_channels: int, target_macs: int, *,
     importance: str = DEFAULT_IMPORTANCE, round_to: int = ROUND_TO, steps: int = 12,
     batch: tuple[Tensor, Tensor] | None = None,
 ) -> nn.Module:  # fmt: skip
-    """The largest pruning of ``net`` (:func:`prune_at_ratio`) whose MACs at ``input_size`` are at most
-    ``target_macs``: the ratio searched over :data:`RATIO_GRID`, then ``steps`` bisections. ``net`` is left as
-    it is; a network already under the target comes back as a copy."""
-    importance_of(importance)  # an unknown name fails before any work
-    if macs(net, input_size) <= target_macs:
-        return copy.deepcopy(net)
-
-    def at(ratio: float) -> tuple[int, nn.Module]:
-        pruned = prune_at_ratio(net, input_size, in_channels, ratio, importance=importance, round_to=round_to,
-                                batch=batch)  # fmt: skip
-        return macs(pruned, input_size), pruned
-
-    low, best = 0.0, None  # low: the largest ratio known to miss the target
-    for ratio in RATIO_GRID:
-        found, pruned = at(ratio)
-        if found <= target_macs:
-            high, best = ratio, (found, pruned)
-            break
-        low = ratio
-    if best is None:
-        raise AutoscError(
-            f"pruning with importance {importance!r} cannot bring the network to {target_macs} MACs "
-            f"(at ratio {RATIO_GRID[-1]} it still has {found}); choose a larger target or another importance"
-        )
-    for _ in range(steps):
-        mid = (low + high) / 2
-        found, pruned = at(mid)
-        if found <= target_macs:
-            high = mid
-            if found > best[0]:
-                best = (found, pruned)
-        else:
-            low = mid
-    return best[1]
+    """The least pruning of ``net`` whose MACs at ``input_size`` are at most ``target_macs`` (:func:`prune_to_fit`).
+    ``net`` is left as it is; a network already under the target comes back as a copy."""
+    pruned, _ = prune_to_fit(
+        net, input_size, in_channels, lambda p: macs(p, input_size) <= target_macs, importance=importance,
+        round_to=round_to, steps=steps, batch=batch, target=f"{target_macs} MACs",
+    )  # fmt: skip
+    return pruned

@@ -54,9 +54,11 @@ def build_report(
     start: dict | None = None,
     start_accuracy: tuple[float | None, float | None] = (None, None),
     seconds: float | None = None,
+    strategy: dict | None = None,
 ) -> schema.Report:
     """The run's report. ``human`` is the network the run started from (trained or fresh); ``start`` describes a
-    trained start (weights, widths, distilled, fine-tuned) and ``start_accuracy`` its own (test, validation)."""
+    trained start (weights, widths, distilled, fine-tuned) and ``start_accuracy`` its own (test, validation);
+    ``strategy`` how the budget was split between channels and shape (autosc/prune/strategies.py)."""
     size, history = context.size, trainer.history
     final, val = measured.accuracy or (history[-1]["test_acc"], history[-1].get("val_acc"))
     human_cost, frozen_cost = count(human, size, cells=False), count(measured.frozen, size, cells=False)
@@ -88,6 +90,7 @@ def build_report(
         env=environment_info(),
         seconds=seconds,
         start=start,
+        strategy=strategy,
     )
 
 

@@ -87,7 +87,22 @@ def _verdict(report: Report) -> str:
 
 
 def _how_started(report: Report) -> str:
-    """The first sentence of the details: what the adaptors started from, in the run's mode."""
+    """The first sentence of the details: what the adaptors started from, in the run's mode (after the channel
+    pruning, where the strategy pruned)."""
+    pruning = (report.strategy or {}).get("pruning")
+    if pruning is None:
+        return _how_adapted(report)
+    what = (
+        f"Torch-Pruning removed channels (importance {pruning['importance']}, global ratio {pruning['ratio']:.3f}) "
+        f"from {format_count(pruning['macs_before'])} to {format_count(pruning['macs_after'])} MACs and "
+        f"{format_count(pruning['params_before'])} to {format_count(pruning['params_after'])} parameters"
+    )
+    if report.strategy["name"] == "prune":
+        return f"Strategy prune: {what}; the shape was held at the identity ({format_count(report.macs.final_total)} MACs)."
+    return f"Strategy {report.strategy['name']}: {what} ({pruning['share']:.0%} of the cut); " + _how_adapted(report)
+
+
+def _how_adapted(report: Report) -> str:
     final = format_count(report.macs.final_total)
     if not any(a.kind == "standard" for a in report.adaptors):
         return (

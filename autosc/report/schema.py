@@ -165,6 +165,8 @@ class Report:
     baseline: Baseline | None = None
     seconds: float | None = None
     start: dict | None = None  # the trained start: weights (file), trained_width, widened, distilled; None: scratch
+    #: how the budget was split (name, importance, prune_share, and the pruning step's record; None: an older report)
+    strategy: dict | None = None
 
     def to_dict(self) -> dict:
         """``report.json``: the format tag, then every field, null where it does not apply (docs/algorithm.md,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
@@ -16,6 +17,8 @@ from ..errors import AutoscError
 from ..models import ModelSpec, default_input_size
 from ..models.trained import Start, load_start
 from ..planning import Plan, make_plan, parse_width
+from ..prune.importance import importance_of
+from ..prune.strategies import strategy_of
 from ..units import parse_input_size
 from .progress import Display
 
@@ -120,4 +123,17 @@ def plan_network(
         seed=config.train.seed,
         start=start,
         timing=ProbeSettings(progress=progress, calibrate=calibrate),
+        prune_batch=prune_batch(bundle, plan.importance) if strategy_of(plan.strategy).prune_share(plan.prune_share) else None,
     )
+
+
+#: Training images a pruning criterion that takes gradients (``taylor``) ranks channels on.
+PRUNE_IMAGES = 64
+
+
+def prune_batch(bundle: DataBundle, importance: str) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The first :data:`PRUNE_IMAGES` training images and labels, where the criterion needs a labelled batch."""
+    if not importance_of(importance).needs_batch:
+        return None
+    items = [bundle.train[i] for i in range(min(PRUNE_IMAGES, len(bundle.train)))]
+    return torch.stack([x for x, _ in items]), torch.as_tensor([int(y) for _, y in items])

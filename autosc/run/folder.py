@@ -37,7 +37,7 @@ OWN_FILES = frozenset(
     {
         RUN_FILE, "checkpoint.pt", "metrics.jsonl", "baseline_checkpoint.pt", "baseline_metrics.jsonl",
         "frozen.pt", "frozen.shape.json", "model.onnx", "human.onnx", "baseline.onnx",
-        "report.json", "report.md", "shape.png", "dynamics.png",
+        "report.json", "report.md", "shape.png", "dynamics.png", "pruned_start.pt",
     }
 )  # fmt: skip
 #: The write probe's name (a temporary of this name: autosc/io.py's pattern, so it counts as autosc's own).
@@ -67,6 +67,11 @@ class RunFolder:
     @property
     def frozen(self) -> Path:
         return self.root / "frozen.pt"
+
+    @property
+    def pruned_start(self) -> Path:
+        """The trained start's weights after the strategy's pruning step: a resumed run starts from them again."""
+        return self.root / "pruned_start.pt"
 
     @property
     def report(self) -> Path:

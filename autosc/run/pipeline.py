@@ -118,7 +118,7 @@ def run(
                 state.human, measured,
                 baseline=baseline.to_report(size, network.budget.convention) if baseline is not None else None,
                 start=start, start_accuracy=state.accuracy if start else (None, None),
-                seconds=time.perf_counter() - started,
+                seconds=time.perf_counter() - started, strategy=_strategy_record(config, folder),
             )  # fmt: skip
             io.write_json(folder.report, report.to_dict())
             write_report(folder.root, report, trainer.history)
@@ -198,6 +198,7 @@ def _network(
                 f"--weights {config.plan.weights} changed since this run started (its SHA-256 differs); "
                 "restore that file, or start a new run with --force"
             )
+        start = _pruned_start(start, stored_plan, folder)
         return network_from_config(stored_plan, model=inputs.model or config.plan.model, start=start,
                                    widen_noise=config.plan.widen_noise, seed=seed)  # fmt: skip
     mix = config.plan.adaptor_mix or ("straight-through" if state.trained else "blend")
@@ -223,7 +224,26 @@ def _network(
                 "plan_summary": plan.to_dict(),
             }
         )
+        if plan.pruning is not None and plan.start.weights is not None:  # after write_run, which clears the folder
+            weights = plan.start.weights
+            io.atomic_write(folder.pruned_start, lambda tmp: torch.save(weights, tmp))
     return plan.network
+
+
+def _pruned_start(start: Start, stored_plan: dict, folder: RunFolder) -> Start:
+    """A resumed run's start: the trained network as pruned when the run was planned (its weights were saved in
+    the folder then: pruning again could choose other channels), or ``start`` when the plan prunes nothing."""
+    channels = stored_plan["model"].get("channels")
+    if channels is None or not start.trained:
+        return start
+    path = folder.pruned_start
+    if not path.is_file():
+        raise AutoscError(
+            f"{path} is missing: this run pruned its start's channels and kept them there; start the run again "
+            "with --force"
+        )
+    weights = torch.load(path, map_location="cpu", weights_only=True)
+    return replace(start, spec=start.spec.pruned(channels), weights=weights)
 
 
 def _measure(
@@ -258,6 +278,13 @@ def _measure(
     # shrunk after training: its accuracy is the kept network's own, not the last epoch's
     accuracy = stages.start_accuracy(check.frozen, bundle, train)
     return Measured(check.frozen, check.shape, check.exported["compressed"], check.latency, accuracy)
+
+
+def _strategy_record(config: RunConfig, folder: RunFolder) -> dict:
+    """The report's ``strategy``: the options, and the pruning step's record as planned (in ``run.json``)."""
+    pruning = folder.read_run().get("plan_summary", {}).get("pruning")
+    p = config.plan
+    return {"name": p.strategy, "importance": p.importance, "prune_share": p.prune_share, "pruning": pruning}
 
 
 def _start_record(state: StartState, network: BudgetedNetwork, *, distilled: bool) -> dict | None:

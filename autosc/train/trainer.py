@@ -208,9 +208,10 @@ class Trainer:
     def _train_batch(self, x: torch.Tensor, y: torch.Tensor) -> None:
         x = layout(x.to(self.device, non_blocking=True), self.config.channels_last)
         y = y.to(self.device, non_blocking=True)
-        alpha_now = (
+        alpha_now = (  # a network collapsed from the start (--strategy prune) holds its shape: no alpha step
             self.alpha_opt is not None and (self.step + 1) % self.alpha_step == 0 and self.step < self.shape_steps
-        )
+            and not self.net.collapsed
+        )  # fmt: skip
         shared = alpha_now and self.config.alpha_pass == "shared"
         with autocast(self.device, self.config.amp):
             out = self.model(x)

@@ -1,0 +1,118 @@
+"""One budget, two knobs: the strategies that split it between channel pruning and the learned shape
+(autosc/prune/strategies.py, autosc/planning/prune.py), planned and frozen without training."""
+
+import pytest
+import torch
+
+import autosc
+from autosc import AutoscError, build_model
+from autosc.config import PlanConfig
+from autosc.cost import Budget, count, fvcore_macs
+from autosc.cost.counters import example_input
+from autosc.cost.shape_cost import Cost
+from autosc.freeze import freeze, load_frozen, save_frozen
+from autosc.planning.prune import split_budget
+from autosc.prune.strategies import STRATEGIES
+
+from ..helpers import sgd_a_little
+
+SIZE = (32, 32)
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
+
+
+def trained(name: str = "mobilenet_v2_cifar", width: float = 0.5) -> torch.nn.Module:
+    """A zoo network moved off its initialisation, so that pruning ranks real weights and outputs are not ~0."""
+    torch.manual_seed(0)
+    net = build_model(name, width=width, num_classes=10, in_channels=1)
+    sgd_a_little(net, 1)
+    return net.eval()
+
+
+def test_split_budget_moves_each_cap_its_share_of_the_way():
+    human = Cost(macs=1000, resize_macs=0, activation_bytes=4000, latency_ms=10.0)
+    budget = Budget.of(macs=500, memory_bytes=2000, latency_ms=6.0, latency_reference_ms=10.0)
+    half = split_budget(budget, human, 0.5)
+    assert half.limit("macs") == 750 and half.limit("memory_bytes") == 3000
+    assert half.limit("latency_ms") == pytest.approx(8.0)
+    assert split_budget(budget, human, 1.0).limits == budget.limits
+    assert split_budget(budget, human, 0.0).limit("macs") == 1000
+
+
+def _frozen_round_trip(plan, tmp_path, model=None):
+    """The plan's network frozen, written, read back (rebuilt from the spec) and compared on a batch."""
+    frozen, spec = freeze(plan.network)
+    save_frozen(frozen, spec, tmp_path / "frozen.pt")
+    loaded, _ = load_frozen(tmp_path / "frozen.pt", model=model)
+    x = torch.randn(4, 1, *SIZE)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), frozen(x), rtol=1e-5, atol=1e-6)
+        assert frozen(x).abs().max() > 1e-2  # trained weights: the comparison is not of near-zero logits
+    return frozen, spec
+
+
+def test_prune_meets_a_macs_budget_with_the_shape_held_at_identity(tmp_path):
+    net = trained()
+    plan = autosc.plan(net, budget="50%", input_size=SIZE, in_channels=1, num_classes=10, strategy="prune")
+    limit = plan.budget.limit("macs")
+    assert plan.pruning is not None and plan.pruning.share == 1.0 and plan.pruning.importance == "l1"
+    assert plan.pruning.macs_after <= limit < plan.pruning.macs_before
+    assert plan.network.collapsed  # the shape cannot learn
+    assert [tuple(a.start_size) for a in plan.network.adaptors()] == [tuple(s) for s in plan.projected.sizes]
+    assert plan.spec.channels and plan.spec.module is not None  # the instance, pruned
+    frozen, spec = _frozen_round_trip(plan, tmp_path, model=net)
+    cost = count(frozen, SIZE, cells=False)
+    assert cost.resize_macs == 0 and cost.total_macs <= limit  # no Resize: a plain pruned network
+    assert fvcore_macs(frozen, example_input(frozen, SIZE)) == cost.macs  # a second counter agrees
+    assert spec["model"]["channels"] == plan.spec.channels
+
+
+def test_compound_prunes_part_of_the_cut_and_the_shape_the_rest(tmp_path):
+    plan = autosc.plan(
+        "mobilenet_v2_cifar", budget="40%", input_size=SIZE, in_channels=1, num_classes=10, width=1.0,
+        strategy="compound", prune_share=0.5,
+    )  # fmt: skip
+    human, limit = plan.human_macs, plan.budget.limit("macs")
+    pruning = plan.pruning
+    assert pruning.target["macs"] == int(human - 0.5 * (human - limit))
+    assert limit < pruning.macs_after <= pruning.target["macs"]
+    assert not plan.network.collapsed
+    frozen, _ = freeze(plan.network)
+    assert count(frozen, SIZE, cells=False).total_macs <= limit
+    assert any(tuple(s) != tuple(a.start_size) for s, a in zip(plan.projected.sizes, plan.network.adaptors(), strict=True))
+
+
+def test_a_memory_budget_is_met_by_pruning_and_by_compound(tmp_path):
+    net = trained()
+    human = count(net, SIZE, cells=False).activation_bytes
+    limit = int(0.7 * human)
+    for strategy in ("prune", "compound"):
+        plan = autosc.plan(net, memory=str(limit), input_size=SIZE, in_channels=1, num_classes=10, strategy=strategy)
+        frozen, _ = freeze(plan.network)
+        assert count(frozen, SIZE, cells=False).activation_bytes <= limit, strategy
+
+
+def test_shape_is_the_default_and_prunes_nothing():
+    plan = autosc.plan("mobilenet_v2_cifar", budget="60%", input_size=SIZE, in_channels=1, num_classes=10)
+    assert plan.pruning is None and plan.spec.channels is None and plan.to_dict()["pruning"] is None
+    assert list(STRATEGIES) == ["shape", "prune", "compound"]
+
+
+def test_bad_strategy_options_are_refused_in_one_line():
+    with pytest.raises(AutoscError, match="--strategy must be one of shape, prune, compound, got 'both'"):
+        PlanConfig(budget="60%", strategy="both").validate()
+    with pytest.raises(AutoscError, match="unknown importance 'l3'"):
+        PlanConfig(budget="60%", importance="l3").validate()
+    with pytest.raises(AutoscError, match="--prune-share must be a number from 0 to 1"):
+        PlanConfig(budget="60%", prune_share=1.5).validate()
+    with pytest.raises(AutoscError, match="needs a batch of labelled images"):
+        autosc.plan(trained(), budget="50%", input_size=SIZE, in_channels=1, num_classes=10, strategy="prune",
+                    importance="taylor")  # fmt: skip
+
+
+def test_a_trained_network_is_pruned_at_its_own_width(tmp_path):
+    path = tmp_path / "w.pt"
+    torch.save(trained().state_dict(), path)
+    with pytest.raises(AutoscError, match="at its own width 0.5; leave --width out"):
+        autosc.plan("mobilenet_v2_cifar", budget="50%", input_size=SIZE, in_channels=1, num_classes=10,
+                    weights=str(path), width=1.0, strategy="prune")  # fmt: skip
