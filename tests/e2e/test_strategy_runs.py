@@ -1,0 +1,87 @@
+"""Compress runs with a pruning strategy end to end: the CLI with --weights, a module instance from Python, the
+frozen network rebuilt from its spec, --resume from the pruned start, and bad strategy input (docs/algorithm.md,
+Strategies)."""
+
+import json
+
+import pytest
+import torch
+
+import autosc
+from autosc.models import build_model
+
+from ..conftest import QUICK_EXPORT, TINY_DATA, assert_one_line_error
+from ..helpers import sgd_a_little
+from .test_trained_api import Corners, TinyNet
+
+pytestmark = pytest.mark.slow
+
+
+def _weights(tmp_path):
+    torch.manual_seed(0)
+    net = build_model("mobilenet_v2_cifar", width=0.5, num_classes=10, in_channels=3)
+    sgd_a_little(net, 3)
+    torch.save(net.state_dict(), tmp_path / "w.pt")
+    return tmp_path / "w.pt"
+
+
+@pytest.mark.parametrize("strategy", ["prune", "compound"])
+def test_a_pruning_strategy_on_the_cli_meets_the_budget_and_loads_back(cli, tmp_path, strategy):
+    weights, out = _weights(tmp_path), tmp_path / "run"
+    run = ["compress", "mobilenet_v2_cifar", *TINY_DATA, "--budget", "55%", "--weights", weights, "--epochs", "1",
+           *QUICK_EXPORT, "--quiet", "--strategy", strategy]  # fmt: skip
+    result = cli(*run, "--out", out)
+    assert result.code == 0, result.err
+    report = json.loads((out / "report.json").read_text())
+    assert report["strategy"]["name"] == strategy and report["strategy"]["importance"] == "l1"
+    pruning = report["strategy"]["pruning"]
+    assert pruning["macs_after"] < pruning["macs_before"] == report["macs"]["human"]
+    assert report["macs"]["final_total"] <= report["budget"]["macs"]  # counted on the frozen network
+    if strategy == "prune":
+        assert report["macs"]["final_resize"] == 0 and all(a["size"] == a["human_size"] for a in report["adaptors"])
+    assert f"Strategy {strategy}: Torch-Pruning removed channels" in (out / "report.md").read_text()
+    frozen = autosc.load_frozen(out)  # rebuilt from the spec: the zoo network with the recorded channel counts
+    first = torch.load(out / "frozen.pt", weights_only=True)
+    assert first["shape_spec"]["model"]["channels"]
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        reference = frozen(x)
+    # --resume of the finished run rebuilds it from the pruned start kept in the folder, and exports it again
+    again = cli("compress", "mobilenet_v2_cifar", "--out", out, "--resume", "--quiet")
+    assert again.code == 0, again.err
+    with torch.no_grad():
+        torch.testing.assert_close(autosc.load_frozen(out)(x), reference)
+    (out / "pruned_start.pt").unlink()
+    assert_one_line_error(cli("compress", "mobilenet_v2_cifar", "--out", out, "--resume", "--quiet"),
+                          "pruned_start.pt is missing")  # fmt: skip
+
+
+def test_compound_on_a_module_instance_loads_back_into_a_fresh_instance(tmp_path):
+    torch.manual_seed(0)
+    net = TinyNet()
+    result = autosc.compress(
+        net, train_data=Corners(192, seed=1), test_data=Corners(96, seed=2), budget="60%", epochs=2, batch_size=32,
+        out=tmp_path / "run", quiet=True, latency_runs=3, exporter="torchscript", strategy="compound",
+        prune_share=0.5,
+    )  # fmt: skip
+    assert result.report.strategy["pruning"]["share"] == 0.5
+    assert result.report.macs.final_total <= result.report.budget["macs"]
+    loaded = autosc.load_frozen(result.run_dir, model=TinyNet())
+    x = Corners(8, seed=3).images
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), result.frozen(x), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("flags", "fragment"),
+    [
+        (["--strategy", "both"], "--strategy must be one of shape, prune, compound, got 'both'"),
+        (["--strategy", "prune", "--importance", "l3"], "unknown importance 'l3'"),
+        (["--strategy", "compound", "--prune-share", "2"], "--prune-share must be a number from 0 to 1"),
+    ],
+)
+def test_bad_strategy_input_is_one_line_exit_2(cli, tmp_path, flags, fragment):
+    result = cli("compress", "mobilenet_v2_cifar", *TINY_DATA, "--budget", "60%", "--epochs", "1", "--quiet",
+                 "--out", tmp_path / "run", *flags)  # fmt: skip
+    assert_one_line_error(result, fragment)
+    assert not (tmp_path / "run" / "run.json").exists()
