@@ -102,6 +102,9 @@ class PlanConfig(BudgetOptions):  # type: ignore[misc,valid-type]
     prune_share: float = option(
         0.5, "--strategy compound: the share of the budget's cut (0-1) made by pruning channels; the shape makes the rest."
     )
+    auto_steps: int = option(
+        100, "--strategy auto: fine-tuning steps each candidate split is scored after (the search costs 3x this)."
+    )
 
     def validate(self, *, budget_given: bool = False) -> None:
         """What can be refused before any data is read: a missing budget, an unknown choice, both placements.
@@ -136,6 +139,8 @@ class PlanConfig(BudgetOptions):  # type: ignore[misc,valid-type]
         strategy_of(self.strategy)  # the registries as they are now: a criterion registered later is accepted
         importance_of(self.importance)
         check_share(self.prune_share)
+        if isinstance(self.auto_steps, bool) or not isinstance(self.auto_steps, int) or self.auto_steps < 0:
+            raise AutoscError(f"--auto-steps must be a whole number of steps, 0 or more, got {self.auto_steps!r}")
         self.placement()
         if not (self.widen_noise >= 0 and math.isfinite(self.widen_noise)):
             raise AutoscError(f"--widen-noise must be >= 0, got {self.widen_noise}")

@@ -63,6 +63,11 @@ def make_plan(
         check_outputs(human.module, size, in_channels, classes)
     human_cost = human_network_cost(human, size)
     strategy = strategy_of(config.strategy)
+    if strategy.searched:
+        raise AutoscError(
+            f"--strategy {strategy.name} chooses the split by fine-tuning candidates on the data, which autosc compress "
+            "does; a plan takes shape, prune or compound"
+        )
     prunes = strategy.prune_share(config.prune_share) > 0
     if prunes:  # pruning removes channels: the width is the start's own
         start, fixed = pruning_width(start, fixed)

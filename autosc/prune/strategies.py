@@ -16,12 +16,14 @@ from ..errors import AutoscError
 @dataclass(frozen=True)
 class Strategy:
     """``share``: the part of the cut pruning makes (None: the configuration's ``prune_share``); ``shape_learns``:
-    False holds every adaptor at the identity (the pruned network is trained as it is)."""
+    False holds every adaptor at the identity (the pruned network is trained as it is); ``searched``: the split is
+    chosen on the data among candidates (autosc/run/auto.py), so planning alone cannot make it."""
 
     name: str
     description: str
     share: float | None
     shape_learns: bool
+    searched: bool = False
 
     def prune_share(self, configured: float) -> float:
         return configured if self.share is None else self.share
@@ -57,4 +59,8 @@ register_strategy(Strategy("shape", "the learned feature-map sizes alone (the pa
 register_strategy(Strategy("prune", "Torch-Pruning's channels alone; the shape is held at the identity", 1.0, False))
 register_strategy(
     Strategy("compound", "channels pruned for --prune-share of the cut, the learned shape for the rest", None, True)
+)
+register_strategy(
+    Strategy("auto", "shape, compound (half) and prune each briefly fine-tuned and scored on validation; the best "
+             "continues", None, True, searched=True)  # fmt: skip
 )

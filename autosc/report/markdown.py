@@ -35,6 +35,7 @@ def render_markdown(report: Report) -> str:
         *([line] if (line := latency_verdict(report)) else []),
         _main_table(report),
         _run_notes(report),
+        *([search] if (search := _strategy_search(report)) else []),
         _adaptor_table(report.adaptors),
         "## Pictures\n\n![shape](shape.png)\n\n![dynamics](dynamics.png)",
         f"## Reproduce\n\n```sh\n{report.command}\n```",
@@ -97,9 +98,30 @@ def _how_started(report: Report) -> str:
         f"from {format_count(pruning['macs_before'])} to {format_count(pruning['macs_after'])} MACs and "
         f"{format_count(pruning['params_before'])} to {format_count(pruning['params_after'])} parameters"
     )
-    if report.strategy["name"] == "prune":
+    name = report.strategy.get("chosen") or report.strategy["name"]
+    if name == "prune":
         return f"Strategy prune: {what}; the shape was held at the identity ({format_count(report.macs.final_total)} MACs)."
-    return f"Strategy {report.strategy['name']}: {what} ({pruning['share']:.0%} of the cut); " + _how_adapted(report)
+    return f"Strategy {name}: {what} ({pruning['share']:.0%} of the cut); " + _how_adapted(report)
+
+
+def _strategy_search(report: Report) -> str | None:
+    """``--strategy auto``: every candidate split with its validation score; None for a strategy named."""
+    candidates = (report.strategy or {}).get("candidates")
+    if not candidates:
+        return None
+    rows = []
+    for c in candidates:
+        if "unreachable" in c:
+            rows.append([c["strategy"], f"{c['share']:.0%}", "unreachable", DASH, DASH, DASH])
+            continue
+        rows.append([f"**{c['strategy']}**" if c["chosen"] else c["strategy"], f"{c['share']:.0%}", acc(c["val_before"]),
+                     f"{acc(c['val_after'])} ({c['steps']} steps)", format_count(c["macs"]), duration(c["seconds"])])  # fmt: skip
+    head = ["strategy", "pruning's share of the cut", "validation, start", "validation, fine-tuned", "MACs", "time"]
+    return (
+        "## Strategy search\n\n`--strategy auto` froze each split at the start it would train from, re-estimated "
+        "BatchNorm, fine-tuned it briefly with distillation and kept the best on validation (bold).\n\n"
+        + table(head, rows)
+    )
 
 
 def _how_adapted(report: Report) -> str:

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from ..config import RunConfig, require_data
+from ..config import PlanConfig, RunConfig, require_data
 from ..cost.latency_probe import ProbeSettings
 from ..data import PYTHON_DATA, DataBundle, from_datasets, load_data, split_validation
 from ..data.bundle import take_subset
@@ -123,8 +123,13 @@ def plan_network(
         seed=config.train.seed,
         start=start,
         timing=ProbeSettings(progress=progress, calibrate=calibrate),
-        prune_batch=prune_batch(bundle, plan.importance) if strategy_of(plan.strategy).prune_share(plan.prune_share) else None,
+        prune_batch=prune_batch(bundle, plan.importance) if _prunes(plan) else None,
     )
+
+
+def _prunes(plan: PlanConfig) -> bool:
+    strategy = strategy_of(plan.strategy)
+    return strategy.searched or strategy.prune_share(plan.prune_share) > 0
 
 
 #: Training images a pruning criterion that takes gradients (``taylor``) ranks channels on.

@@ -19,8 +19,9 @@ from ..data import DataBundle
 from ..distributed import DistContext
 from ..errors import AutoscError
 from ..models.trained import Start
-from ..planning import network_from_config
+from ..planning import Plan, network_from_config
 from ..planning.make import check_outputs
+from ..prune.strategies import strategy_of
 from ..report import Report, write_report
 from ..report.build import Context, Measured
 from ..resources import check_run
@@ -29,6 +30,7 @@ from ..train import TrainConfig
 from ..train.runtime import Stopped, check_compiler, resolve_device, stop_at_once
 from ..units import parse_input_size
 from . import stages
+from .auto import check_auto, choose_split
 from .folder import RunFolder
 from .progress import Display
 
@@ -201,17 +203,7 @@ def _network(
         start = _pruned_start(start, stored_plan, folder)
         return network_from_config(stored_plan, model=inputs.model or config.plan.model, start=start,
                                    widen_noise=config.plan.widen_noise, seed=seed)  # fmt: skip
-    mix = config.plan.adaptor_mix or ("straight-through" if state.trained else "blend")
-    if config.plan.latency is not None and dist.enabled:
-        # One process times the latency model; the others read it from the cache, so every rank projects
-        # with the same model (the sizes must agree across ranks). Single node: the cache is one folder.
-        if dist.is_main:
-            plan = stages.plan_network(config, bundle, size, start, mix=mix, display=display, calibrate=False)
-        distributed.barrier(dist)
-        if not dist.is_main:
-            plan = stages.plan_network(config, bundle, size, start, mix=mix, calibrate=False)
-    else:
-        plan = stages.plan_network(config, bundle, size, start, mix=mix, display=display)
+    plan, candidates = _plan(config, bundle, size, state, display, dist)
     if plan.width_note:
         display.log(plan.width_note)
     if dist.is_main:
@@ -221,13 +213,36 @@ def _network(
                 "config": config.to_dict(),
                 "command": command,
                 "plan": {**plan.config(), "start": {"sha256": start.sha256}},
-                "plan_summary": plan.to_dict(),
+                "plan_summary": {**plan.to_dict(), "auto": candidates},
             }
         )
         if plan.pruning is not None and plan.start.weights is not None:  # after write_run, which clears the folder
             weights = plan.start.weights
             io.atomic_write(folder.pruned_start, lambda tmp: torch.save(weights, tmp))
     return plan.network
+
+
+def _plan(
+    config: RunConfig, bundle: DataBundle, size: tuple[int, int], state: StartState, display: Display,
+    dist: DistContext,
+) -> tuple[Plan, list[dict] | None]:  # fmt: skip
+    """A new run's plan, and with ``--strategy auto`` every candidate split's record (autosc/run/auto.py)."""
+    start = state.start
+    mix = config.plan.adaptor_mix or ("straight-through" if state.trained else "blend")
+    if strategy_of(config.plan.strategy).searched:
+        check_auto(config, state.trained and start.trained, dist.enabled)
+        return choose_split(config, bundle, size, start, teacher=state.human, train_config=state.train_config,
+                            mix=mix, display=display)  # fmt: skip
+    if config.plan.latency is not None and dist.enabled:
+        # One process times the latency model; the others read it from the cache, so every rank projects
+        # with the same model (the sizes must agree across ranks). Single node: the cache is one folder.
+        if dist.is_main:
+            plan = stages.plan_network(config, bundle, size, start, mix=mix, display=display, calibrate=False)
+        distributed.barrier(dist)
+        if not dist.is_main:
+            plan = stages.plan_network(config, bundle, size, start, mix=mix, calibrate=False)
+        return plan, None
+    return stages.plan_network(config, bundle, size, start, mix=mix, display=display), None
 
 
 def _pruned_start(start: Start, stored_plan: dict, folder: RunFolder) -> Start:
@@ -282,9 +297,12 @@ def _measure(
 
 def _strategy_record(config: RunConfig, folder: RunFolder) -> dict:
     """The report's ``strategy``: the options, and the pruning step's record as planned (in ``run.json``)."""
-    pruning = folder.read_run().get("plan_summary", {}).get("pruning")
+    summary = folder.read_run().get("plan_summary", {})
+    candidates = summary.get("auto")
     p = config.plan
-    return {"name": p.strategy, "importance": p.importance, "prune_share": p.prune_share, "pruning": pruning}
+    chosen = next((c["strategy"] for c in candidates if c.get("chosen")), None) if candidates else None
+    return {"name": p.strategy, "importance": p.importance, "prune_share": p.prune_share,
+            "pruning": summary.get("pruning"), "chosen": chosen, "candidates": candidates}  # fmt: skip
 
 
 def _start_record(state: StartState, network: BudgetedNetwork, *, distilled: bool) -> dict | None:

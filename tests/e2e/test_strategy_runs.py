@@ -75,7 +75,7 @@ def test_compound_on_a_module_instance_loads_back_into_a_fresh_instance(tmp_path
 @pytest.mark.parametrize(
     ("flags", "fragment"),
     [
-        (["--strategy", "both"], "--strategy must be one of shape, prune, compound, got 'both'"),
+        (["--strategy", "both"], "--strategy must be one of shape, prune, compound, auto, got 'both'"),
         (["--strategy", "prune", "--importance", "l3"], "unknown importance 'l3'"),
         (["--strategy", "compound", "--prune-share", "2"], "--prune-share must be a number from 0 to 1"),
     ],
@@ -85,3 +85,27 @@ def test_bad_strategy_input_is_one_line_exit_2(cli, tmp_path, flags, fragment):
                  "--out", tmp_path / "run", *flags)  # fmt: skip
     assert_one_line_error(result, fragment)
     assert not (tmp_path / "run" / "run.json").exists()
+
+
+def test_auto_scores_every_split_on_validation_and_continues_with_the_best(cli, tmp_path):
+    weights, out = _weights(tmp_path), tmp_path / "run"
+    result = cli("compress", "mobilenet_v2_cifar", *TINY_DATA, "--budget", "55%", "--weights", weights, "--epochs",
+                 "1", *QUICK_EXPORT, "--quiet", "--strategy", "auto", "--auto-steps", "3", "--out", out)  # fmt: skip
+    assert result.code == 0, result.err
+    strategy = json.loads((out / "report.json").read_text())["strategy"]
+    candidates = strategy["candidates"]
+    assert [c["strategy"] for c in candidates] == ["shape", "compound", "prune"]
+    assert all(c["steps"] == 3 and 0 <= c["val_before"] <= 1 and 0 <= c["val_after"] <= 1 for c in candidates)
+    chosen = [c for c in candidates if c["chosen"]]
+    assert len(chosen) == 1 and strategy["chosen"] == chosen[0]["strategy"]
+    assert chosen[0]["val_after"] == max(c["val_after"] for c in candidates)
+    assert (strategy["pruning"] is None) == (strategy["chosen"] == "shape")
+    assert "## Strategy search" in (out / "report.md").read_text()
+
+
+def test_auto_needs_a_trained_start_and_a_plan_cannot_search(cli, tmp_path):
+    scratch = cli("compress", "mobilenet_v2_cifar", *TINY_DATA, "--budget", "60%", "--epochs", "1", "--quiet",
+                  "--strategy", "auto", "--out", tmp_path / "run")  # fmt: skip
+    assert_one_line_error(scratch, "--strategy auto compares splits of a trained network")
+    assert_one_line_error(cli("plan", "mobilenet_v2_cifar", "--budget", "60%", "--strategy", "auto"),
+                          "a plan takes shape, prune or compound")  # fmt: skip

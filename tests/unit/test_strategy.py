@@ -95,11 +95,11 @@ def test_a_memory_budget_is_met_by_pruning_and_by_compound(tmp_path):
 def test_shape_is_the_default_and_prunes_nothing():
     plan = autosc.plan("mobilenet_v2_cifar", budget="60%", input_size=SIZE, in_channels=1, num_classes=10)
     assert plan.pruning is None and plan.spec.channels is None and plan.to_dict()["pruning"] is None
-    assert list(STRATEGIES) == ["shape", "prune", "compound"]
+    assert list(STRATEGIES) == ["shape", "prune", "compound", "auto"]
 
 
 def test_bad_strategy_options_are_refused_in_one_line():
-    with pytest.raises(AutoscError, match="--strategy must be one of shape, prune, compound, got 'both'"):
+    with pytest.raises(AutoscError, match="--strategy must be one of shape, prune, compound, auto, got 'both'"):
         PlanConfig(budget="60%", strategy="both").validate()
     with pytest.raises(AutoscError, match="unknown importance 'l3'"):
         PlanConfig(budget="60%", importance="l3").validate()
