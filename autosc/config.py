@@ -168,10 +168,19 @@ class DataConfig:
     val_split: float = option(
         0.1, "Fraction of the training images held out (seeded) to validate on; the test split is only reported."
     )
+    data_seed: int | None = option(
+        None, "Seed of --subset, --test-subset and --val-split (default: --seed): runs of other seeds on one split."
+    )
 
     def validate(self) -> None:
         if not 0 <= self.val_split < 1:
             raise AutoscError(f"--val-split must be in [0, 1), got {self.val_split}")
+        if self.data_seed is not None and (isinstance(self.data_seed, bool) or not isinstance(self.data_seed, int)):
+            raise AutoscError(f"--data-seed must be a whole number, got {self.data_seed!r}")
+
+    def seed(self, run_seed: int) -> int:
+        """The seed the subsets and the validation split are drawn with."""
+        return self.data_seed if self.data_seed is not None else run_seed
 
 
 def require_data(config: DataConfig) -> str:

@@ -45,8 +45,10 @@ def macs(net: nn.Module, input_size: tuple[int, int]) -> int:
 def prune_at_ratio(
     net: nn.Module, input_size: tuple[int, int], in_channels: int, ratio: float, *,
     importance: str = DEFAULT_IMPORTANCE, round_to: int = ROUND_TO, batch: tuple[Tensor, Tensor] | None = None,
+    uniform: bool = False,
 ) -> nn.Module:  # fmt: skip
-    """A pruned deep copy of ``net`` at Torch-Pruning's global ``pruning_ratio``; ``net`` itself is untouched.
+    """A pruned deep copy of ``net`` at Torch-Pruning's global ``pruning_ratio`` (``uniform``: every layer pruned by
+    the ratio, Torch-Pruning's local pruning: the network narrowed by one ratio); ``net`` itself is untouched.
 
     The copy keeps ``net``'s training mode and carries no gradients. A network Torch-Pruning cannot trace (its
     dependency graph fails), or whose pruned copy no longer runs (a forward that hard-codes a channel count), is
@@ -68,7 +70,7 @@ def prune_at_ratio(
         F.cross_entropy(pruned(x.to(param.device)), y.to(param.device)).backward()
     try:
         pruner = tp.pruner.MetaPruner(pruned, example, importance=criterion.make(), pruning_ratio=ratio,
-                                      global_pruning=True, round_to=round_to,
+                                      global_pruning=not uniform, round_to=round_to,
                                       ignored_layers=[classifier(pruned)])  # fmt: skip
         pruner.step()
         with torch.no_grad():  # a forward that hard-codes a channel count breaks only when run
@@ -86,7 +88,7 @@ def prune_at_ratio(
 def prune_to_fit(
     net: nn.Module, input_size: tuple[int, int], in_channels: int, fits: Callable[[nn.Module], bool], *,
     importance: str = DEFAULT_IMPORTANCE, round_to: int = ROUND_TO, steps: int = 12,
-    batch: tuple[Tensor, Tensor] | None = None, target: str = "the target",
+    batch: tuple[Tensor, Tensor] | None = None, target: str = "the target", uniform: bool = False,
 ) -> tuple[nn.Module, float]:  # fmt: skip
     """The least pruning of ``net`` (:func:`prune_at_ratio`) that ``fits``, and its ratio: the ratio searched over
     :data:`RATIO_GRID` for the first that fits, then ``steps`` bisections below it. ``net`` is left as it is; a
@@ -97,7 +99,7 @@ def prune_to_fit(
 
     def at(ratio: float) -> nn.Module:
         return prune_at_ratio(net, input_size, in_channels, ratio, importance=importance, round_to=round_to,
-                              batch=batch)  # fmt: skip
+                              batch=batch, uniform=uniform)  # fmt: skip
 
     low, best = 0.0, None  # low: the largest ratio known not to fit
     for ratio in RATIO_GRID:

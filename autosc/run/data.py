@@ -48,9 +48,10 @@ def load_dataset(
 
     ``train_data``/``test_data`` are datasets given in Python (then ``size`` may be None: the data's own);
     otherwise ``config.dataset`` names the source. The validation split (``val_split``) is carved from
-    the training images, seeded by the run's seed.
+    the training images, seeded by ``--data-seed`` (default the run's seed).
     """
     d = config.dataset
+    seed = d.seed(config.train.seed)
     if train_data is not None or test_data is not None:
         if train_data is None or test_data is None:
             raise AutoscError("give both train_data and test_data (the test split is what the report states)")
@@ -58,8 +59,8 @@ def load_dataset(
         if size is not None and tuple(size) != bundle.native_size:
             h, w = bundle.native_size
             raise AutoscError(f"input_size {size[0]}x{size[1]} does not match the data's {h}x{w} images")
-        bundle.train = take_subset(bundle.train, d.subset, config.train.seed, "train_data", "subset")
-        bundle.test = take_subset(bundle.test, d.test_subset, config.train.seed, "test_data", "test_subset")
+        bundle.train = take_subset(bundle.train, d.subset, seed, "train_data", "subset")
+        bundle.test = take_subset(bundle.test, d.test_subset, seed, "test_data", "test_subset")
     elif d.data == PYTHON_DATA:
         raise AutoscError(
             "this run trains on datasets given in Python: pass train_data= and test_data= to autosc.compress "
@@ -72,13 +73,13 @@ def load_dataset(
             data_root=d.data_root,
             subset=d.subset,
             test_subset=d.test_subset,
-            seed=config.train.seed,
+            seed=seed,
             download=d.download,
         )
     classes = config.plan.num_classes
     if classes is not None and classes != bundle.num_classes:
         raise AutoscError(f"--num-classes {classes} does not match the {bundle.num_classes} classes of {bundle.name}")
-    return split_validation(bundle, d.val_split, config.train.seed)
+    return split_validation(bundle, d.val_split, seed)
 
 
 def load_start_network(config: RunConfig, bundle: DataBundle, model: nn.Module | None = None) -> Start:

@@ -1,0 +1,242 @@
+"""Issue 30, item 6: every way to compress the user's converged trained network, compared at equal measured latency.
+
+The trained network is ``benchmarks/trained``'s converged teacher (``--teacher-epochs``; its plateau verdict is in
+its record), on the same images (``--data-seed`` holds the subset and the validation split to the teacher's, the
+fine-tuning ``--seeds`` vary). At a latency budget given as a share of the trained network's ONNX Runtime p50
+(1 thread, batch 1), every method starts from the trained weights and fine-tunes with the same recipe (epochs,
+lr, batch, distillation from the trained network), except the from-scratch baseline:
+
+- ``autosc-shape``, ``autosc-auto``, ``autosc-compound``: ``autosc.compress(..., latency=budget, strategy=...)``,
+  the product end to end (``shape`` is the default strategy);
+- ``pruning``: ``autosc compress --strategy prune``: Torch-Pruning global L1, channels in 8s, to the budget;
+- ``uniform``: every layer narrowed by one ratio (Torch-Pruning's local pruning, L1, channels in 8s);
+- ``resolution``: the trained network fed the largest square input that fits;
+- ``scratch-width``: the width-scaled human network trained from scratch for the teacher's epochs plus the
+  fine-tune's.
+
+The peers' sizes are chosen by measurement: the trained network and every candidate (ratios, input sides, widths)
+are timed in one interleaved measurement per budget (``<out>.choices.json``), the largest that fits chosen.
+``--measure`` times every final network of a budget together with the trained network (``ROUNDS`` rounds) and the
+summary reports those shares. Each job appends one JSON line (resumable, seed by seed).
+
+    python -m benchmarks.equal_latency --teacher-epochs 30 --budgets 60% --seeds 30,31,32,33,34
+    python -m benchmarks.equal_latency --teacher-epochs 30 --budgets 60% --measure
+    python -m benchmarks.equal_latency --summary
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+import autosc
+from autosc import ModelSpec, count
+from autosc.export import export_onnx
+from autosc.prune import prune_at_ratio
+from benchmarks.runner import load_rows, onnx_p50s, paired, run_grid, stamp, write_json
+from benchmarks.trained import SIZE, Setup, _acc, _finetune, make_setup
+from benchmarks.trained_peers import LowResolution
+
+#: autosc's methods and the strategy each runs.
+AUTOSC = {"autosc-shape": "shape", "autosc-auto": "auto", "autosc-compound": "compound", "pruning": "prune"}
+METHODS = (*AUTOSC, "uniform", "resolution", "scratch-width")
+RATIOS = [round(0.05 * k, 2) for k in range(1, 19)]
+WIDTHS = [w / 100 for w in range(20, 101, 5)]
+SIDES = list(range(8, SIZE[0] + 1))
+ROUNDS = 3
+
+
+def _share(budget: str) -> float:
+    return float(budget.rstrip("%")) / 100
+
+
+def choose_peers(setup: Setup, budget: str, runs: int) -> dict:
+    """The least-compressed uniform pruning, input side and width whose p50 is within the budget's share of the
+    trained network's, all timed together with it (latency does not depend on the weights' values)."""
+    teacher, ch, w0 = setup.fresh_teacher(), setup.bundle.channels, setup.args.teacher_width
+    nets = {"trained": teacher}
+    nets |= {f"uniform {r}": prune_at_ratio(teacher, SIZE, ch, r, uniform=True) for r in RATIOS}
+    nets |= {f"input {s}": LowResolution(teacher, (s, s)) for s in SIDES}
+    nets |= {f"width {w:.2f}": ModelSpec(setup.args.model, w, setup.bundle.num_classes, ch).build()
+             for w in WIDTHS if w <= w0}  # fmt: skip
+    with torch.random.fork_rng():
+        p50 = onnx_p50s(nets, SIZE, ch, runs=runs, warmup=10, block=10)
+    allowed = _share(budget) * p50["trained"]
+
+    def best(values, label, key):
+        fit = [v for v in values if p50[label.format(v)] <= allowed]
+        return key(fit) if fit else None
+
+    return {
+        "uniform": best(RATIOS, "uniform {}", min), "resolution": best(SIDES, "input {}", max),
+        "scratch-width": best([w for w in WIDTHS if w <= w0], "width {:.2f}", max),
+        "shares": {k: v / p50["trained"] for k, v in p50.items()}, "machine": stamp(),
+    }  # fmt: skip
+
+
+def choices(setup: Setup, budget: str, path: Path, runs: int) -> dict:
+    """The peers' sizes for ``budget``, measured once and kept in ``path`` (a resumed grid uses the same)."""
+    known = json.loads(path.read_text()) if path.is_file() else {}
+    if budget not in known:
+        known[budget] = choose_peers(setup, budget, runs)
+        write_json(path, known)
+    return known[budget]
+
+
+def autosc_job(setup: Setup, method: str, budget: str, seed: int, folder: Path) -> dict:
+    """The product end to end with the method's strategy, on the teacher's images; its run folder kept."""
+    a = setup.args
+    result = autosc.compress(
+        a.model, weights=str(setup.teacher_file), latency=budget, strategy=AUTOSC[method], auto_steps=a.auto_steps,
+        data="fashion-mnist", subset=a.subset, test_subset=a.test_subset, val_split=0.1, data_seed=a.teacher_seed,
+        seed=seed, epochs=a.epochs, lr=a.lr, batch_size=a.batch_size, weight_decay=4e-5, distill=True,
+        distill_weight=a.distill_weight, distill_temperature=a.temperature, latency_runs=a.latency_runs,
+        out=folder, force=True, quiet=True,
+    )  # fmt: skip
+    r = result.report
+    strategy = r.strategy or {}
+    return {
+        "acc": r.accuracy.final, "val_acc": r.accuracy.val, "acc_before": None, "macs": r.macs.final_total,
+        "params": r.params["final"], "share": r.latency_ms.share, "budget_met": r.latency_ms.budget_met,
+        "shrinks": r.latency_ms.shrinks, "sizes": [a.size for a in r.adaptors], "onnx": str(folder / "model.onnx"),
+        "chosen": strategy.get("chosen"), "pruning": strategy.get("pruning"), "candidates": strategy.get("candidates"),
+    }  # fmt: skip
+
+
+def peer_net(setup: Setup, method: str, choice: dict) -> tuple[torch.nn.Module, dict]:
+    """The peer's network at its chosen size, from the trained weights (the width-scaled one fresh)."""
+    b, value = setup.bundle, choice[method]
+    if value is None:
+        raise ValueError(f"no {method} candidate fits the budget")
+    if method == "uniform":
+        return prune_at_ratio(setup.fresh_teacher(), SIZE, b.channels, value, uniform=True).train(), {"ratio": value}
+    if method == "resolution":
+        return LowResolution(setup.fresh_teacher(), (value, value)), {"resolution": value}
+    return ModelSpec(setup.args.model, value, b.num_classes, b.channels).build(), {"width": value}
+
+
+def peer_job(setup: Setup, method: str, budget: str, seed: int, folder: Path, choice: dict) -> dict:
+    torch.manual_seed(seed)
+    net, extra = peer_net(setup, method, choice)
+    a = setup.args
+    before = None if method == "scratch-width" else _acc(net, setup.bundle.test)
+    if method == "scratch-width":
+        net, val = _finetune(setup, net, seed, epochs=a.teacher_epochs + a.epochs, lr=a.teacher_lr, distill=False)
+    else:
+        net, val = _finetune(setup, net, seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    export_onnx(net.eval(), SIZE, folder / "model.onnx", in_channels=setup.bundle.channels, exporter="torchscript")
+    cost = count(net, SIZE, cells=False)
+    return {"acc": _acc(net, setup.bundle.test), "val_acc": val, "acc_before": before, "macs": cost.total_macs,
+            "params": cost.params, "share": choice["shares"][_label(method, extra)], "onnx": str(folder / "model.onnx"),
+            **extra}  # fmt: skip
+
+
+def _label(method: str, extra: dict) -> str:
+    if method == "uniform":
+        return f"uniform {extra['ratio']}"
+    return f"input {extra['resolution']}" if method == "resolution" else f"width {extra['width']:.2f}"
+
+
+def run_job(setup: Setup, job: dict, keep: Path, choices_path: Path) -> dict:
+    method, budget, seed = job["method"], job["budget"], job["seed"]
+    folder = keep / f"{budget.rstrip('%')}pct-{method}-s{seed}"
+    started = time.perf_counter()
+    if method in AUTOSC:
+        row = autosc_job(setup, method, budget, seed, folder)
+    else:
+        row = peer_job(setup, method, budget, seed, folder, choices(setup, budget, choices_path, setup.args.latency_runs))
+    return {**row, "seconds": time.perf_counter() - started, "teacher": setup.teacher_record["key"],
+            "teacher_acc": setup.teacher_record["test_acc"]}  # fmt: skip
+
+
+def measure(rows: list[dict], setup: Setup, runs: int) -> dict:
+    """Per budget, every final ONNX file timed together with the trained network, in ``ROUNDS`` rounds: the
+    median share of each, and half the range of its shares as the noise."""
+    out = {}
+    for budget in dict.fromkeys(r["budget"] for r in rows):
+        nets = {f"{r['method']} s{r['seed']}": r["onnx"] for r in rows if r["budget"] == budget
+                and Path(r.get("onnx", "")).is_file()}  # fmt: skip
+        nets["trained"] = setup.fresh_teacher()
+        rounds = []
+        for _ in range(ROUNDS):
+            p50 = onnx_p50s(nets, SIZE, setup.bundle.channels, runs=runs, warmup=10, block=10)
+            rounds.append({k: v / p50["trained"] for k, v in p50.items()})
+        out[budget] = {"share": {k: statistics.median(r[k] for r in rounds) for k in nets},
+                       "noise": {k: (max(r[k] for r in rounds) - min(r[k] for r in rounds)) / 2 for k in nets},
+                       "machine": stamp()}  # fmt: skip
+    return out
+
+
+def summarise(rows: list[dict], final: dict | None) -> str:
+    """Per budget: each method's accuracy, its seed-paired difference to autosc's default (shape) with the standard
+    error, the measured share (timed together with --measure, else each job's own), MACs, params and minutes."""
+    lines = []
+    for budget in dict.fromkeys(r["budget"] for r in rows):
+        at = [r for r in rows if r["budget"] == budget]
+        shares = (final or {}).get(budget, {}).get("share", {})
+        ref = {r["seed"]: 100 * r["acc"] for r in at if r["method"] == "autosc-shape"}
+        lines += [f"\nbudget {budget} of the trained network's p50 ({at[0]['teacher']}, {at[0]['teacher_acc']:.2%})",
+                  "| method | seeds | acc before | acc after | vs autosc-shape | p50 share | MACs | params | min |",
+                  "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+        for method in METHODS:
+            rs = [r for r in at if r["method"] == method]
+            if not rs:
+                continue
+            diff = paired({r["seed"]: 100 * r["acc"] for r in rs}, ref)
+            before = [r["acc_before"] for r in rs if r.get("acc_before") is not None]
+            share = [shares.get(f"{method} s{r['seed']}", r.get("share")) for r in rs]
+            share = [s for s in share if s is not None]
+            lines.append(
+                f"| {method} | {len(rs)} | {100 * statistics.mean(before):.2f} | " if before else f"| {method} | {len(rs)} | — | "
+            )  # fmt: skip
+            lines[-1] += (f"{100 * statistics.mean(r['acc'] for r in rs):.2f} | "
+                          f"{diff if method != 'autosc-shape' and diff.n > 1 else '—'} | "
+                          f"{statistics.mean(share):.3f} | " if share else "— | ")  # fmt: skip
+            lines[-1] += (f"{statistics.mean(r['macs'] for r in rs) / 1e6:.2f}M | "
+                          f"{statistics.mean(r['params'] for r in rs) / 1e6:.3f}M | "
+                          f"{statistics.mean(r['seconds'] for r in rs) / 60:.1f} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def arguments():
+    from benchmarks.trained import arguments as trained_arguments
+
+    ap = trained_arguments()
+    ap.description = __doc__
+    ap.set_defaults(budgets="60%", seeds="30,31,32,33,34", methods=",".join(METHODS), teacher_epochs=30,
+                    out=str(Path("benchmarks/results/equal_latency.jsonl")))  # fmt: skip
+    ap.add_argument("--auto-steps", type=int, default=100, help="autosc-auto's fine-tuning steps per candidate")
+    ap.add_argument("--keep", default="exports/equal_latency", help="where the final networks are kept")
+    ap.add_argument("--measure", action="store_true", help="time every final network of a budget together")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = arguments().parse_args(argv)
+    out = Path(args.out)
+    final_path = out.with_name(out.stem + "_final.json")
+    if args.summary:
+        rows = load_rows(out)
+        print(summarise(rows, json.loads(final_path.read_text()) if final_path.is_file() else None))
+        return
+    setup = make_setup(args, out)
+    if args.measure:
+        write_json(final_path, measure(load_rows(out), setup, args.latency_runs))
+        print(summarise(load_rows(out), json.loads(final_path.read_text())))
+        return
+    jobs = [{"method": m, "budget": b, "seed": int(s), "model": args.model} for b in args.budgets.split(",")
+            for s in args.seeds.split(",") for m in args.methods.split(",")]  # fmt: skip
+    choices_path = out.with_name(out.stem + ".choices.json")
+    rows = run_grid(jobs, lambda job: run_job(setup, job, Path(args.keep), choices_path), out,
+                    key=("method", "budget", "seed", "model"), describe=lambda r: f"{r['budget']} s{r['seed']} "
+                    f"{r['method']}: {r['acc']:.2%}, share {r['share']}, {r['seconds'] / 60:.1f} min")  # fmt: skip
+    print(summarise(rows, None))
+
+
+if __name__ == "__main__":
+    main()
