@@ -175,8 +175,6 @@ class DataConfig:
     def validate(self) -> None:
         if not 0 <= self.val_split < 1:
             raise AutoscError(f"--val-split must be in [0, 1), got {self.val_split}")
-        if self.data_seed is not None and (isinstance(self.data_seed, bool) or not isinstance(self.data_seed, int)):
-            raise AutoscError(f"--data-seed must be a whole number, got {self.data_seed!r}")
 
     def seed(self, run_seed: int) -> int:
         """The seed the subsets and the validation split are drawn with."""

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from autosc import AutoscError
 from autosc.data import load_data, split_validation
 from autosc.models import build_model
 from autosc.train import TrainConfig, Trainer
@@ -66,6 +67,22 @@ def test_validation_split_is_held_out_of_training_and_not_augmented():
     again = split_validation(bundle, 0.25, seed=3)
     assert again.val.indices == split.val.indices  # seeded
     assert split_validation(bundle, 0.0, seed=3) is bundle
+
+
+def test_data_seed_holds_the_subsets_and_validation_split_while_the_run_seed_varies():
+    from autosc import RunConfig
+    from autosc.run import load_dataset
+
+    def split(**flat):
+        config = RunConfig.from_flat({"model": "mobilenet_v2_cifar", "data": "synthetic", "subset": 96,
+                                      "test_subset": 32, "val_split": 0.25, **flat})  # fmt: skip
+        bundle = load_dataset(config, (32, 32))
+        return bundle.train.indices, bundle.val.indices, bundle.test.indices
+
+    assert split(seed=30, data_seed=12) == split(seed=31, data_seed=12) == split(seed=12)
+    assert split(seed=30) != split(seed=31)  # without it, the run's seed draws the split (as before)
+    with pytest.raises(AutoscError, match="data_seed must be an integer"):
+        RunConfig.from_flat({"data_seed": 1.5})
 
 
 def test_warmup_ramps_the_learning_rate_then_cosine():

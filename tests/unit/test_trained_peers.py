@@ -56,3 +56,17 @@ def test_train_teacher_caches_and_loads(tmp_path, monkeypatch):
     # another seed is another teacher
     with pytest.raises(AssertionError, match="must not be trained"):
         train_teacher(bundle, epochs=1, seed=1, cache_dir=cache, batch_size=32, lr=0.05)
+
+
+def test_plateau_reads_the_rule_off_the_validation_history():
+    from benchmarks.trained_peers import plateau
+
+    def history(vals):
+        return [{"epoch": i + 1, "val_acc": v / 100} for i, v in enumerate(vals)]
+
+    flat = plateau(history([50, 80, 88.0, 88.2, 88.1]))
+    assert flat["met"] is True and flat["spread"] == pytest.approx(0.2) and flat["best_val"] == pytest.approx(88.2)
+    assert plateau(history([50, 80, 86.0, 87.0, 88.0]))["met"] is False  # still climbing: spread 2 points
+    assert plateau(history([50, 89.0, 88.0, 88.1, 88.0]))["met"] is False  # flat, but a point under its best
+    assert plateau(history([80, 81]))["met"] is None  # too short to say
+    assert plateau([{"epoch": 1, "test_acc": 0.5}] * 4)["met"] is None  # no validation split
