@@ -105,6 +105,10 @@ class PlanConfig(BudgetOptions):  # type: ignore[misc,valid-type]
     auto_steps: int = option(
         100, "--strategy auto: fine-tuning steps each candidate split is scored after (the search costs 3x this)."
     )
+    shape_search: int = option(
+        0, "With a trained start: also score this many random shapes (and each adaptor taking the cut alone) against "
+        "the projected identity on validation after BatchNorm re-estimation, and start from the best (0: off).",
+    )
 
     def validate(self, *, budget_given: bool = False) -> None:
         """What can be refused before any data is read: a missing budget, an unknown choice, both placements.
@@ -141,6 +145,8 @@ class PlanConfig(BudgetOptions):  # type: ignore[misc,valid-type]
         check_share(self.prune_share)
         if isinstance(self.auto_steps, bool) or not isinstance(self.auto_steps, int) or self.auto_steps < 0:
             raise AutoscError(f"--auto-steps must be a whole number of steps, 0 or more, got {self.auto_steps!r}")
+        if self.shape_search < 0:
+            raise AutoscError(f"--shape-search must be 0 or more candidate shapes, got {self.shape_search}")
         self.placement()
         if not (self.widen_noise >= 0 and math.isfinite(self.widen_noise)):
             raise AutoscError(f"--widen-noise must be >= 0, got {self.widen_noise}")

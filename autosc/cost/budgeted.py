@@ -56,6 +56,7 @@ class BudgetedNetwork(nn.Module):
         self.init_factor: float | None = None  # where the standard adaptors started, if not at the human shape
         self._held = False  # within shape_held(): forwards keep the last projected sizes
         self.identity_held = False  # hold_identity(): the shape is not part of the solution (--strategy prune)
+        self.searched_alphas: list[float] | None = None  # where a shape search started the shape (autosc/run/shape_search.py)
 
     def config(self) -> dict:
         """Plain data that rebuilds this architecture (:func:`autosc.planning.network_from_config`)."""
@@ -81,6 +82,7 @@ class BudgetedNetwork(nn.Module):
             # a latency model fitted on a deployment device's timing table (None: timed on this machine)
             "latency_table": latency.key.get("table") if latency is not None else None,
             "identity_held": self.identity_held,
+            "searched_alphas": self.searched_alphas,
         }
 
     @property

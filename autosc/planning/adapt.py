@@ -3,6 +3,7 @@ plain data a checkpoint stores, so opening a checkpoint never unpickles code (do
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from ..adaptor import factor_to_alpha, place_adaptors
@@ -106,6 +107,11 @@ def network_from_config(
         )
     if config["branches"]:
         network.collapse(config["branches"])
+    if config["searched_alphas"] is not None:  # a shape search chose the start: a rebuild starts there too
+        with torch.no_grad():
+            for adaptor, alpha in zip(network.adaptors(), config["searched_alphas"], strict=True):
+                adaptor.alpha.fill_(float(alpha))
+        network.searched_alphas = list(config["searched_alphas"])
     if config["identity_held"]:
         network.hold_identity()
     return network

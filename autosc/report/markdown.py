@@ -36,6 +36,7 @@ def render_markdown(report: Report) -> str:
         _main_table(report),
         _run_notes(report),
         *([search] if (search := _strategy_search(report)) else []),
+        *([shapes] if (shapes := _shape_search(report)) else []),
         _adaptor_table(report.adaptors),
         "## Pictures\n\n![shape](shape.png)\n\n![dynamics](dynamics.png)",
         f"## Reproduce\n\n```sh\n{report.command}\n```",
@@ -102,6 +103,20 @@ def _how_started(report: Report) -> str:
     if name == "prune":
         return f"Strategy prune: {what}; the shape was held at the identity ({format_count(report.macs.final_total)} MACs)."
     return f"Strategy {name}: {what} ({pruning['share']:.0%} of the cut); " + _how_adapted(report)
+
+
+def _shape_search(report: Report) -> str | None:
+    """``--shape-search``: the candidate shapes with their validation accuracy after BatchNorm re-estimation."""
+    found = (report.strategy or {}).get("shape_search")
+    if not found:
+        return None
+    rows = [[f"**{c['label']}**" if c["chosen"] else c["label"], ", ".join("x".join(map(str, s)) for s in c["sizes"]),
+             acc(c["val"])] for c in found]  # fmt: skip
+    return (
+        "## Shape search\n\n`--shape-search` projected each candidate shape under the budget, re-estimated "
+        "BatchNorm on training images and scored it on validation; training started from the best (bold).\n\n"
+        + table(["candidate", "sizes", "validation"], rows)
+    )
 
 
 def _strategy_search(report: Report) -> str | None:

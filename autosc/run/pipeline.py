@@ -33,6 +33,7 @@ from . import stages
 from .auto import check_auto, choose_split
 from .folder import RunFolder
 from .progress import Display
+from .shape_search import search_shape
 
 #: A start network scoring under this many times chance is taken for untrained: it is not distilled from, and a
 #: module instance that scores so is trained with the from-scratch recipe.
@@ -203,7 +204,7 @@ def _network(
         start = _pruned_start(start, stored_plan, folder)
         return network_from_config(stored_plan, model=inputs.model or config.plan.model, start=start,
                                    widen_noise=config.plan.widen_noise, seed=seed)  # fmt: skip
-    plan, candidates = _plan(config, bundle, size, state, display, dist)
+    plan, searches = _plan(config, bundle, size, state, display, dist)
     if plan.width_note:
         display.log(plan.width_note)
     if dist.is_main:
@@ -213,7 +214,7 @@ def _network(
                 "config": config.to_dict(),
                 "command": command,
                 "plan": {**plan.config(), "start": {"sha256": start.sha256}},
-                "plan_summary": {**plan.to_dict(), "auto": candidates},
+                "plan_summary": {**plan.to_dict(), **searches},
             }
         )
         if plan.pruning is not None and plan.start.weights is not None:  # after write_run, which clears the folder
@@ -226,13 +227,35 @@ def _plan(
     config: RunConfig, bundle: DataBundle, size: tuple[int, int], state: StartState, display: Display,
     dist: DistContext,
 ) -> tuple[Plan, list[dict] | None]:  # fmt: skip
-    """A new run's plan, and with ``--strategy auto`` every candidate split's record (autosc/run/auto.py)."""
-    start = state.start
-    mix = config.plan.adaptor_mix or ("straight-through" if state.trained else "blend")
-    if strategy_of(config.plan.strategy).searched:
-        check_auto(config, state.trained and start.trained, dist.enabled)
-        return choose_split(config, bundle, size, start, teacher=state.human, train_config=state.train_config,
-                            mix=mix, display=display)  # fmt: skip
+    """A new run's plan, and the searches' records: ``auto``, every candidate split's (``--strategy auto``,
+    autosc/run/auto.py), ``shape_search``, every candidate shape's (``--shape-search``, autosc/run/shape_search.py)."""
+    p = config.plan
+    if p.shape_search and (dist.enabled or not (state.trained and state.start.trained)):
+        raise AutoscError("--shape-search scores shapes by a trained network's weights in one process: give --weights "
+                          "(or a trained module), and no torchrun")  # fmt: skip
+    auto = None
+    if strategy_of(p.strategy).searched:
+        check_auto(config, state.trained and state.start.trained, dist.enabled)
+        plan, auto = choose_split(config, bundle, size, state.start, teacher=state.human,
+                                  train_config=state.train_config, mix=_mix(config, state), display=display)  # fmt: skip
+    else:
+        plan = _plan_one(config, bundle, size, state, display, dist)
+    found = None
+    if p.shape_search:
+        found = search_shape(plan.network, bundle, state.train_config, random=p.shape_search, display=display)
+    return plan, {"auto": auto, "shape_search": found}
+
+
+def _mix(config: RunConfig, state: StartState) -> str:
+    return config.plan.adaptor_mix or ("straight-through" if state.trained else "blend")
+
+
+def _plan_one(
+    config: RunConfig, bundle: DataBundle, size: tuple[int, int], state: StartState, display: Display,
+    dist: DistContext,
+) -> Plan:  # fmt: skip
+    """The plan of a named strategy; under torchrun with a latency budget, the latency model timed by rank 0."""
+    start, mix = state.start, _mix(config, state)
     if config.plan.latency is not None and dist.enabled:
         # One process times the latency model; the others read it from the cache, so every rank projects
         # with the same model (the sizes must agree across ranks). Single node: the cache is one folder.
@@ -241,8 +264,8 @@ def _plan(
         distributed.barrier(dist)
         if not dist.is_main:
             plan = stages.plan_network(config, bundle, size, start, mix=mix, calibrate=False)
-        return plan, None
-    return stages.plan_network(config, bundle, size, start, mix=mix, display=display), None
+        return plan
+    return stages.plan_network(config, bundle, size, start, mix=mix, display=display)
 
 
 def _pruned_start(start: Start, stored_plan: dict, folder: RunFolder) -> Start:
@@ -302,7 +325,8 @@ def _strategy_record(config: RunConfig, folder: RunFolder) -> dict:
     p = config.plan
     chosen = next((c["strategy"] for c in candidates if c.get("chosen")), None) if candidates else None
     return {"name": p.strategy, "importance": p.importance, "prune_share": p.prune_share,
-            "pruning": summary.get("pruning"), "chosen": chosen, "candidates": candidates}  # fmt: skip
+            "pruning": summary.get("pruning"), "chosen": chosen, "candidates": candidates,
+            "shape_search": summary.get("shape_search")}  # fmt: skip
 
 
 def _start_record(state: StartState, network: BudgetedNetwork, *, distilled: bool) -> dict | None:

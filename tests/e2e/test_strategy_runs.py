@@ -109,3 +109,20 @@ def test_auto_needs_a_trained_start_and_a_plan_cannot_search(cli, tmp_path):
     assert_one_line_error(scratch, "--strategy auto compares splits of a trained network")
     assert_one_line_error(cli("plan", "mobilenet_v2_cifar", "--budget", "60%", "--strategy", "auto"),
                           "a plan takes shape, prune or compound")  # fmt: skip
+
+
+def test_shape_search_starts_the_run_from_the_best_candidate_on_validation(cli, tmp_path):
+    weights, out = _weights(tmp_path), tmp_path / "run"
+    result = cli("compress", "mobilenet_v2_cifar", *TINY_DATA, "--budget", "50%", "--weights", weights, "--epochs",
+                 "1", *QUICK_EXPORT, "--quiet", "--shape-search", "2", "--out", out)  # fmt: skip
+    assert result.code == 0, result.err
+    found = json.loads((out / "report.json").read_text())["strategy"]["shape_search"]
+    assert len(found) == 1 + 3 + 2 and sum(c["chosen"] for c in found) == 1
+    best = next(c for c in found if c["chosen"])
+    assert best["val"] == max(c["val"] for c in found)
+    plan = json.loads((out / "run.json").read_text())["plan"]
+    assert len(plan["searched_alphas"]) == 3  # a rebuild (--resume) starts from the chosen shape
+    assert "## Shape search" in (out / "report.md").read_text()
+    scratch = cli("compress", "mobilenet_v2_cifar", *TINY_DATA, "--budget", "50%", "--epochs", "1", "--quiet",
+                  "--shape-search", "2", "--out", tmp_path / "scratch")  # fmt: skip
+    assert_one_line_error(scratch, "--shape-search scores shapes by a trained network's weights")

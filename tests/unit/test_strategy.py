@@ -116,3 +116,23 @@ def test_a_trained_network_is_pruned_at_its_own_width(tmp_path):
     with pytest.raises(AutoscError, match="at its own width 0.5; leave --width out"):
         autosc.plan("mobilenet_v2_cifar", budget="50%", input_size=SIZE, in_channels=1, num_classes=10,
                     weights=str(path), width=1.0, strategy="prune")  # fmt: skip
+
+
+def test_shape_search_candidates_all_meet_the_budget_once_projected():
+    from autosc.adaptor.module import LOWER_BOUND
+    from autosc.run.shape_search import candidate_factors, set_factors
+
+    plan = autosc.plan(trained(), budget="45%", input_size=SIZE, in_channels=1, num_classes=10)
+    identity = plan.network.factors()
+    found = candidate_factors(identity, 4, seed=30)
+    assert [label for label, _ in found[:4]] == ["identity", "cut at adaptor 1", "cut at adaptor 2", "cut at adaptor 3"]
+    assert found[0][1] == identity and len(found) == 1 + 3 + 4
+    assert found[2][1] == [1.0, LOWER_BOUND, 1.0]
+    assert all(LOWER_BOUND <= s <= 1 for _, factors in found[4:] for s in factors)
+    assert candidate_factors(identity, 4, seed=30) == found  # seeded
+    limit, shapes = plan.budget.limit("macs"), set()
+    for _, factors in found:
+        shapes.add(tuple(set_factors(plan.network, factors)))
+        frozen, _ = freeze(plan.network)
+        assert count(frozen, SIZE, cells=False).total_macs <= limit
+    assert len(shapes) > 3  # the candidates are different shapes, not one projected shape
