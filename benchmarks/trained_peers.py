@@ -245,7 +245,11 @@ def train_teacher(
     )  # MobileNetV2's weight decay (autosc.train.recipe)
     trainer = Trainer(net, bundle.train, bundle.test, config, val_set=bundle.val)
     started = time.perf_counter()
-    if not train(trainer, save=lambda _: None):
+    def report(trainer: Trainer, row: dict) -> None:  # a line per epoch: a long training shows where it is
+        print(f"teacher epoch {row['epoch']}/{epochs}: validation {row.get('val_acc')}, test {row['test_acc']:.4f}, "
+              f"{row.get('seconds', 0):.0f} s", flush=True)
+
+    if not train(trainer, save=lambda _: None, on_epoch=report):
         raise SystemExit("stopped: the teacher was not cached; the same command trains it again")
     seconds = time.perf_counter() - started
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}

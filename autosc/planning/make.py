@@ -18,7 +18,7 @@ from ..cost.width import AUTO_WIDTH_RATIO, human_network_cost
 from ..errors import AutoscError, UnreachableBudget, one_line
 from ..models import ModelSpec, default_input_size
 from ..models.trained import Start, load_start
-from ..prune.strategies import strategy_of
+from ..prune.strategies import Strategy, strategy_of
 from ..resources import check_batch
 from ..units import parse_input_size
 from . import latency as latency_planning
@@ -62,20 +62,46 @@ def make_plan(
     if human.module is not None and classes is not None:
         check_outputs(human.module, size, in_channels, classes)
     human_cost = human_network_cost(human, size)
-    strategy = strategy_of(config.strategy)
-    if strategy.searched:
-        raise AutoscError(
-            f"--strategy {strategy.name} chooses the split by fine-tuning candidates on the data, which autosc compress "
-            "does; a plan takes shape, prune or compound"
-        )
-    prunes = strategy.prune_share(config.prune_share) > 0
-    if prunes:  # pruning removes channels: the width is the start's own
+    strategy = _named_strategy(config)
+    if strategy.prune_share(config.prune_share) > 0:  # pruning removes channels: the width is the start's own
         start, fixed = pruning_width(start, fixed)
     budget, sizing, human_ms = _budget(config, budget, human, human_cost, size, fixed is None, width_ratio, timing)
     start, pruning = prune_start(
         start, strategy, share=strategy.prune_share(config.prune_share), importance=config.importance, budget=budget,
         human=replace(human_cost, latency_ms=budget.latency_reference_ms), size=size, timing=timing, batch=prune_batch,
     )  # fmt: skip
+    spec, note, network, cells, candidates = _adapted(
+        config, start, human, fixed, size, budget, sizing, seed=seed, timing=timing, width_ratio=width_ratio
+    )
+    if (fixed is not None or note is not None) and pruning is None:
+        refuse_unneeded(network.cost_model.human_cost(), budget, human, spec, size, width_ratio)
+    if not strategy.shape_learns:
+        network.hold_identity()
+    projected = network.update_shape()
+    return Plan(
+        network=network, width_mode="fixed" if fixed is not None else "auto", human=human_cost,
+        projected=projected, cells=cells, candidates=candidates, start=start, width_note=note,
+        human_latency_ms=human_ms, pruning=pruning,
+    )  # fmt: skip
+
+
+def _named_strategy(config: PlanConfig) -> Strategy:
+    """The configuration's strategy; one chosen on the data (``auto``) is not planning's to make."""
+    strategy = strategy_of(config.strategy)
+    if strategy.searched:
+        raise AutoscError(
+            f"--strategy {strategy.name} chooses the split by fine-tuning candidates on the data, which autosc compress "
+            "does; a plan takes shape, prune or compound"
+        )
+    return strategy
+
+
+def _adapted(
+    config: PlanConfig, start: Start, human: ModelSpec, fixed: float | None, size: tuple[int, int], budget: Budget,
+    sizing: Budget, *, seed: int, timing: ProbeSettings, width_ratio: float,
+) -> tuple:  # fmt: skip
+    """The width chosen and the adaptors placed at identity: (spec, width note, network, cells, candidates). Under
+    ``--width auto``, a latency model found slower now than when measured chooses the width again."""
     mix = config.adaptor_mix or ("straight-through" if start.trained else "blend")
 
     def adapted(sizing: Budget, calibration: float | None = None, budget: Budget = budget):
@@ -88,22 +114,11 @@ def make_plan(
         )  # fmt: skip
 
     try:
-        spec, note, network, cells, candidates = adapted(sizing)
+        return adapted(sizing)
     except UnreachableBudget as exc:
         if fixed is not None or getattr(exc, "calibration", None) is None:
             raise
-        again = _on_slower_host(exc, budget, human, size, width_ratio, timing)
-        spec, note, network, cells, candidates = adapted(*again)
-    if (fixed is not None or note is not None) and pruning is None:
-        refuse_unneeded(network.cost_model.human_cost(), budget, human, spec, size, width_ratio)
-    if not strategy.shape_learns:
-        network.hold_identity()
-    projected = network.update_shape()
-    return Plan(
-        network=network, width_mode="fixed" if fixed is not None else "auto", human=human_cost,
-        projected=projected, cells=cells, candidates=candidates, start=start, width_note=note,
-        human_latency_ms=human_ms, pruning=pruning,
-    )  # fmt: skip
+        return adapted(*_on_slower_host(exc, budget, human, size, width_ratio, timing))
 
 
 def pruning_width(start: Start, fixed: float | None) -> tuple[Start, float]:
