@@ -1,0 +1,20 @@
+"""The equal-latency benchmark's table (benchmarks/equal_latency.py) from rows alone: paired differences to
+autosc's default, shares timed together preferred to each job's own."""
+
+from benchmarks.equal_latency import METHODS, summarise
+
+
+def _row(method, seed, acc, share):
+    return {"method": method, "budget": "60%", "seed": seed, "acc": acc, "acc_before": None, "share": share,
+            "macs": 1e6, "params": 1e5, "seconds": 60, "teacher": "t", "teacher_acc": 0.9}  # fmt: skip
+
+
+def test_the_table_pairs_each_method_with_autosc_shape_by_seed():
+    rows = [_row("autosc-shape", s, 0.80 + 0.01 * s, 0.58) for s in (30, 31, 32)]
+    rows += [_row("uniform", s, 0.79 + 0.01 * s, 0.59) for s in (30, 31, 32)]
+    text = summarise(rows, None)
+    line = next(x for x in text.splitlines() if x.startswith("| uniform"))
+    assert "-1.00 ± 0.00" in line and "0.590" in line
+    timed = summarise(rows, {"60%": {"share": {f"uniform s{s}": 0.55 for s in (30, 31, 32)}}})
+    assert "0.550" in next(x for x in timed.splitlines() if x.startswith("| uniform"))
+    assert METHODS[0] == "autosc-shape"
