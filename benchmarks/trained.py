@@ -347,7 +347,9 @@ def make_setup(args, results: Path) -> Setup:
         bundle, epochs=args.teacher_epochs, seed=args.teacher_seed, cache_dir=teachers, lr=args.teacher_lr,
         batch_size=args.batch_size, device=args.device, model=args.model, width=args.teacher_width,
     )  # fmt: skip
-    verdict = {True: "plateaued", False: "NOT plateaued", None: "no validation split"}[record.get("plateau", {}).get("met")]
+    verdict = {True: "plateaued", False: "NOT plateaued", None: "plateau not judged (under 3 epochs or no validation)"}[
+        record.get("plateau", {}).get("met")
+    ]
     print(f"trained network: {record['test_acc']:.2%} test accuracy, {verdict} ({record['key']})", flush=True)
     return Setup(bundle, teacher, record, teachers / record["weights"], count(teacher, SIZE, cells=False).macs, args)
 

@@ -246,7 +246,8 @@ def train_teacher(
     trainer = Trainer(net, bundle.train, bundle.test, config, val_set=bundle.val)
     started = time.perf_counter()
     def report(trainer: Trainer, row: dict) -> None:  # a line per epoch: a long training shows where it is
-        print(f"teacher epoch {row['epoch']}/{epochs}: validation {row.get('val_acc')}, test {row['test_acc']:.4f}, "
+        val = f"{row['val_acc']:.2%}" if row.get("val_acc") is not None else "—"
+        print(f"teacher epoch {row['epoch']}/{epochs}: validation {val}, test {row['test_acc']:.2%}, "
               f"{row.get('seconds', 0):.0f} s", flush=True)
 
     if not train(trainer, save=lambda _: None, on_epoch=report):
