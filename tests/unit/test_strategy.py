@@ -15,6 +15,7 @@ from autosc.planning.prune import split_budget
 from autosc.prune.strategies import STRATEGIES
 
 from ..helpers import sgd_a_little
+from .test_latency_budget import fake_timing  # noqa: F401  (a fixture: a synthetic latency model, nothing timed)
 
 SIZE = (32, 32)
 
@@ -136,3 +137,37 @@ def test_shape_search_candidates_all_meet_the_budget_once_projected():
         frozen, _ = freeze(plan.network)
         assert count(frozen, SIZE, cells=False).total_macs <= limit
     assert len(shapes) > 3  # the candidates are different shapes, not one projected shape
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("fake_timing")
+def test_pruning_strategies_meet_a_latency_budget_on_a_synthetic_model(monkeypatch):
+    """Nothing is timed: the latency model is synthetic (tests/unit/test_latency_budget.py) and a pruned network's
+    share of the start network's p50 is its share of the MACs, which pruning to a latency cap corrects by."""
+    from autosc.cost.terms.latency import AIM_UNDER
+    from autosc.cost.width import human_network_cost
+    from autosc.planning import latency as latency_planning
+
+    def share(spec, reference, size, *_):
+        return human_network_cost(spec, size).total_macs / human_network_cost(reference, size).total_macs
+
+    monkeypatch.setattr(latency_planning, "time_share", share)
+    net = trained()
+    for strategy in ("prune", "compound"):
+        plan = autosc.plan(net, latency="50%", input_size=SIZE, in_channels=1, num_classes=10, strategy=strategy)
+        pruning, limit = plan.pruning, plan.budget.limit("latency_ms")
+        aimed = pruning.target["latency_ms"] * (1 - AIM_UNDER) / plan.budget.latency_reference_ms
+        assert pruning.latency_share <= aimed and pruning.latency_share > aimed - 0.05, strategy  # corrected to it
+        if strategy == "compound":  # the shape takes the rest of the cut: the projection meets the cap, predicted
+            assert plan.projected.cost.latency_ms <= limit and not plan.network.collapsed
+        else:  # the pruned network met it by its measured share; the shape is held, never projected
+            assert plan.network.identity_held and plan.projected.scale == 1.0
+
+
+def test_pruning_to_a_latency_cap_with_a_device_table_is_refused():
+    from autosc.cost.latency_probe import ProbeSettings
+    from autosc.planning.prune import _prune_to_latency
+
+    with pytest.raises(AutoscError, match="holds timings of the unpruned network only"):
+        _prune_to_latency(None, None, Budget.of(latency_ms=1.0, latency_reference_ms=2.0), SIZE,
+                          ProbeSettings(table=object()), None, None)  # fmt: skip
