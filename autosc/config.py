@@ -105,6 +105,10 @@ class PlanConfig(BudgetOptions):  # type: ignore[misc,valid-type]
     auto_steps: int = option(
         100, "--strategy auto: fine-tuning steps each candidate split is scored after (the search costs 3x this)."
     )
+    input_adaptor: bool = option(
+        False, "Also place an adaptor before the first cell: the input resolution learned as part of the shape, "
+        "identity at the start (MACs and memory budgets; --mode autosc).",
+    )
     shape_search: int = option(
         0, "With a trained start: also score this many random shapes (and each adaptor taking the cut alone) against "
         "the projected identity on validation after BatchNorm re-estimation, and start from the best (0: off).",
@@ -145,6 +149,8 @@ class PlanConfig(BudgetOptions):  # type: ignore[misc,valid-type]
         check_share(self.prune_share)
         if isinstance(self.auto_steps, bool) or not isinstance(self.auto_steps, int) or self.auto_steps < 0:
             raise AutoscError(f"--auto-steps must be a whole number of steps, 0 or more, got {self.auto_steps!r}")
+        if self.input_adaptor and self.latency is not None:
+            raise AutoscError("--input-adaptor is not yet timed by the latency model; use it with --budget or --memory")
         if self.shape_search < 0:
             raise AutoscError(f"--shape-search must be 0 or more candidate shapes, got {self.shape_search}")
         self.placement()

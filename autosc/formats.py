@@ -78,7 +78,8 @@ def migrate_plan(plan: dict) -> dict:
         out["budget"] = migrate_budget(out["budget"])
     for key, value in (("mode", "autosc"), ("standard_cells", []), ("init_factor", None), ("branches", None),
                        ("low_branch", "max"), ("mix", "blend"), ("latency_table", None),
-                       ("identity_held", False), ("searched_alphas", None)):  # fmt: skip
+                       ("identity_held", False), ("searched_alphas", None),
+                       ("input_cell", None)):  # fmt: skip
         out.setdefault(key, value)
     if "latency_calibration" not in out:  # a latency run from before calibration projected with the ratio 1
         latency = isinstance(out.get("budget"), dict) and out["budget"].get("latency_ms") is not None

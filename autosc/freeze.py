@@ -147,7 +147,8 @@ def build_frozen(spec: dict, *, model: str | nn.Module | None = None) -> nn.Modu
         cell = _cell(net, entry["name"], spec["model"]["name"])
         if entry["kind"] == "standard":
             cell = stride_one(cell)
-        net.set_submodule(entry["name"], AdaptedCell(cell, _fixed_adaptor(entry, spec["low_branch"])))
+        before = entry["kind"] == "input"  # the input adaptor resizes the image before its cell
+        net.set_submodule(entry["name"], AdaptedCell(cell, _fixed_adaptor(entry, spec["low_branch"]), before=before))
     return net
 
 

@@ -133,6 +133,9 @@ def check_plan(config: Any, where: str) -> None:
         _refuse(where, f"branches must be null or one of {', '.join(BRANCHES)} per adapted cell, got {branches!r}")
     if not isinstance(_field(config, "identity_held", where), bool):
         _refuse(where, f"identity_held must be true or false, got {config['identity_held']!r}")
+    input_cell = _field(config, "input_cell", where)
+    if input_cell is not None and (not isinstance(input_cell, str) or input_cell not in cells):
+        _refuse(where, f"input_cell must be null or one of the adapted cells {cells}, got {input_cell!r}")
     alphas = _field(config, "searched_alphas", where)
     if alphas is not None and not (isinstance(alphas, list) and len(alphas) == len(cells) and all(_is_number(a) for a in alphas)):
         _refuse(where, f"searched_alphas must be null or one number per adapted cell, got {alphas!r}")

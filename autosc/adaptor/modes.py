@@ -54,12 +54,19 @@ def place_adaptors(
     mode: str = "autosc",
     pool: str = "max",
     mix: str = "blend",
+    input_adaptor: bool = False,
 ) -> Placement:
-    """Insert the mode's adaptors into ``net`` in place, each at the identity start (the human shape)."""
+    """Insert the mode's adaptors into ``net`` in place, each at the identity start (the human shape); with
+    ``input_adaptor``, one more before the first cell, which resizes the input (autosc mode only)."""
     if mode not in MODES:
         raise AutoscError(f"--mode must be one of {', '.join(MODES)}, got {mode!r}")
     calls = probe_cells(net, input_size, in_channels)
     candidates = find_candidates(net, input_size, in_channels, calls=calls)
+    if input_adaptor:
+        if MODES[mode].standard:
+            raise AutoscError(f"--input-adaptor is for --mode autosc; --mode {mode} resizes inside the network only")
+        return _with_input_adaptor(net, input_size, calls, choose(candidates, adaptors, input_size), candidates,
+                                   pool, mix)  # fmt: skip
     if MODES[mode].autosc:
         chosen = choose(candidates, adaptors, input_size)
     elif adaptors:
@@ -81,6 +88,25 @@ def place_adaptors(
             "(a cell that halves its input: a strided conv block or a pool); use --mode autosc"
         )
     return _replace_resizes(net, input_size, in_channels, calls, candidates, chosen, resizing, pool, mix)
+
+
+def _with_input_adaptor(
+    net: nn.Module, input_size: tuple[int, int], calls: list[CellCall], chosen: list[Candidate],
+    candidates: list[Candidate], pool: str, mix: str,
+) -> Placement:  # fmt: skip
+    """The AutoSC adaptors after ``chosen``, and the input adaptor before the first cell that runs on the image."""
+    first = next((c for c in calls if c.spatial and c.has_conv), None)
+    if first is None or tuple(first.shape_in[-2:]) != tuple(input_size):
+        raise AutoscError("--input-adaptor needs a first convolution cell that takes the image; this network has none")
+    if first.name in {c.name for c in chosen}:
+        raise AutoscError(f"{first.name} takes the input adaptor; place the AutoSC adaptors after other cells")
+    alpha = identity_alpha([tuple(input_size), *(c.size for c in chosen)])
+    adaptor = ShapeAdaptor(tuple(input_size), alpha=alpha, pool=pool, mix=mix, kind="input")
+    net.set_submodule(first.name, AdaptedCell(net.get_submodule(first.name), adaptor, before=True))
+    for name in insert_adaptors(net, chosen, pool=pool, mix=mix):
+        net.get_submodule(name).alpha.data.fill_(alpha)
+    cells = [first.name, *(c.name for c in chosen)]
+    return Placement(cells, ["input"] + ["autosc"] * len(chosen), [c.name for c in candidates])
 
 
 def _replace_resizes(

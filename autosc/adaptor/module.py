@@ -58,7 +58,7 @@ MIXES = ("blend", "straight-through")
 
 #: What an adaptor is to the human network: ``autosc`` follows a cell that does not resize (its human factor
 #: is 1); ``standard`` replaces a human resize, its cell rebuilt at stride 1 (its human factor is 0.5).
-KINDS = ("autosc", "standard")
+KINDS = ("autosc", "standard", "input")
 
 
 def factor_to_alpha(s: float, lower: float = LOWER_BOUND) -> float:
@@ -160,15 +160,17 @@ class ShapeAdaptor(nn.Module):
 
 
 class AdaptedCell(nn.Module):
-    """A network cell followed by its shape adaptor (the adaptor acts on the cell's output)."""
+    """A network cell followed by its shape adaptor (the adaptor acts on the cell's output); ``before``: the input
+    adaptor, which resizes the network's input before its first cell (docs/algorithm.md, The input adaptor)."""
 
-    def __init__(self, cell: nn.Module, adaptor: nn.Module) -> None:
+    def __init__(self, cell: nn.Module, adaptor: nn.Module, *, before: bool = False) -> None:
         super().__init__()
         self.cell = cell
         self.adaptor = adaptor
+        self.before = before
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.adaptor(self.cell(x))
+        return self.cell(self.adaptor(x)) if self.before else self.adaptor(self.cell(x))
 
 
 def identity_alpha(human_sizes: list[tuple[int, int]]) -> float:

@@ -82,13 +82,16 @@ class BudgetedNetwork(nn.Module):
             # a latency model fitted on a deployment device's timing table (None: timed on this machine)
             "latency_table": latency.key.get("table") if latency is not None else None,
             "identity_held": self.identity_held,
+            # the cell the input adaptor resizes the image before (None: no input adaptor)
+            "input_cell": next((n.removesuffix(".adaptor") for n, a in zip(self.adaptor_names, self.adaptors(),
+                                strict=True) if a.kind == "input"), None),  # fmt: skip
             "searched_alphas": self.searched_alphas,
         }
 
     @property
     def mode(self) -> str:
         """``autosc``, ``standard`` or ``both``: what the adaptors are to the human network (autosc/adaptor/modes.py)."""
-        kinds = {a.kind for a in self.adaptors()}
+        kinds = {a.kind for a in self.adaptors() if a.kind != "input"}  # the input adaptor goes with autosc mode
         return "both" if len(kinds) > 1 else kinds.pop() if kinds else "autosc"
 
     @property

@@ -31,6 +31,7 @@ def adapt_network(
     calibration: float | None = None,
     init_factor: float | None = None,
     reference: ModelSpec | None = None,
+    input_adaptor: bool = False,
 ) -> tuple[BudgetedNetwork, list[str], list[str]]:
     """Insert the ``mode``'s adaptors at identity into ``net`` (default: ``spec`` built fresh) and wrap it under
     ``budget`` (``adaptors``: the AutoSC adaptors' count or cells, autosc/adaptor/modes.py).
@@ -43,7 +44,8 @@ def adapt_network(
     is timed with the start shape.
     """
     net = spec.build() if net is None else net
-    placement = place_adaptors(net, size, spec.in_channels, adaptors, mode=mode, pool=low_branch, mix=mix)
+    placement = place_adaptors(net, size, spec.in_channels, adaptors, mode=mode, pool=low_branch, mix=mix,
+                               input_adaptor=input_adaptor)  # fmt: skip
     names = placement.names
     if init_factor is not None:  # AutoTL: the standard adaptors start near, not at, the human factor 0.5
         for name, kind in zip(names, placement.kinds, strict=True):
@@ -85,7 +87,7 @@ def network_from_config(
     net = start.build_at(spec, noise=widen_noise, seed=seed) if start is not None else None
     mode = config["mode"]
     standard = set(config["standard_cells"])
-    autosc_cells = [c for c in config["cells"] if c not in standard]
+    autosc_cells = [c for c in config["cells"] if c not in standard and c != config["input_cell"]]
     network, cells, _ = adapt_network(
         spec,
         tuple(config["input_size"]),
@@ -99,6 +101,7 @@ def network_from_config(
         calibration=config["latency_calibration"],
         init_factor=config["init_factor"],
         timing=timing,
+        input_adaptor=config["input_cell"] is not None,
     )
     if cells != list(config["cells"]):
         raise AutoscError(

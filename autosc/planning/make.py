@@ -111,6 +111,7 @@ def _adapted(
         return spec, note, *adapt_network(
             spec, size, budget, config.placement(), mode=config.mode, low_branch=config.low_branch, net=net,
             mix=mix, timing=timing, calibration=calibration, init_factor=config.init_factor, reference=human,
+            input_adaptor=config.input_adaptor,
         )  # fmt: skip
 
     try:

@@ -26,6 +26,7 @@ LABEL_LEVEL_HEIGHT = 0.14  # share of the data's height kept free above it per s
 KIND_STYLE = {
     "autosc": ("C3", "shape adaptor (cell in red)"),
     "standard": ("C2", "adaptor replacing a human resize (cell in green)"),
+    "input": ("C0", "input adaptor: the image resized before this cell (blue)"),
 }
 
 

@@ -126,3 +126,20 @@ def test_shape_search_starts_the_run_from_the_best_candidate_on_validation(cli, 
     scratch = cli("compress", "mobilenet_v2_cifar", *TINY_DATA, "--budget", "50%", "--epochs", "1", "--quiet",
                   "--shape-search", "2", "--out", tmp_path / "scratch")  # fmt: skip
     assert_one_line_error(scratch, "--shape-search scores shapes by a trained network's weights")
+
+
+def test_compress_with_the_input_adaptor_exports_and_loads_back(cli, tmp_path):
+    weights, out = _weights(tmp_path), tmp_path / "run"
+    result = cli("compress", "mobilenet_v2_cifar", *TINY_DATA, "--budget", "45%", "--weights", weights, "--epochs",
+                 "1", *QUICK_EXPORT, "--quiet", "--input-adaptor", "--out", out)  # fmt: skip
+    assert result.code == 0, result.err
+    report = json.loads((out / "report.json").read_text())
+    assert report["adaptors"][0]["kind"] == "input" and report["macs"]["final_total"] <= report["budget"]["macs"]
+    import onnxruntime as ort
+
+    x = torch.randn(2, 3, 32, 32)
+    session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    exported = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    with torch.no_grad():  # the network rebuilt from the spec computes what was exported
+        torch.testing.assert_close(autosc.load_frozen(out)(x), torch.from_numpy(exported), rtol=1e-3, atol=1e-4)
+    assert (out / "shape.png").is_file()
