@@ -35,6 +35,16 @@ def _print_header(model: str, result: dict, standard: bool) -> None:
         console.print(f"trained network: {result['weights']} at width {result['trained_width']:g}")
     if result.get("width_note"):
         console.print(result["width_note"])
+    pruning = result.get("pruning")
+    if pruning is not None:  # --strategy prune or compound: what the pruning step removed before the adaptors
+        held = "; the shape is held at the identity" if pruning["strategy"] == "prune" else ""
+        console.print(
+            f"strategy {pruning['strategy']}: Torch-Pruning ({pruning['importance']}, global ratio {pruning['ratio']:.3f}) "
+            f"pruned {format_count(pruning['macs_before'])} to {format_count(pruning['macs_after'])} MACs, "
+            f"{pruning['share']:.0%} of the cut{held}"
+        )
+    if any(a.get("kind") == "input" for a in result["adaptors"]):
+        console.print("adaptor 1 resizes the input image before its cell (--input-adaptor)")
     if standard:
         count = sum(a.get("kind") == "standard" for a in result["adaptors"])
         console.print(

@@ -143,3 +143,12 @@ def test_compress_with_the_input_adaptor_exports_and_loads_back(cli, tmp_path):
     with torch.no_grad():  # the network rebuilt from the spec computes what was exported
         torch.testing.assert_close(autosc.load_frozen(out)(x), torch.from_numpy(exported), rtol=1e-3, atol=1e-4)
     assert (out / "shape.png").is_file()
+
+
+def test_plan_says_what_pruning_removed_and_where_the_input_is_resized(cli):
+    result = cli("plan", "mobilenet_v2_cifar", "--budget", "50%", "--input-size", "28", "--in-channels", "1",
+                 "--num-classes", "10", "--strategy", "prune", "--input-adaptor")  # fmt: skip
+    assert result.code == 0, result.err
+    text = " ".join(result.out.split())
+    assert "strategy prune: Torch-Pruning (l1, global ratio" in text and "the shape is held at the identity" in text
+    assert "adaptor 1 resizes the input image before its cell" in text
