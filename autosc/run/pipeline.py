@@ -226,7 +226,7 @@ def _network(
 def _plan(
     config: RunConfig, bundle: DataBundle, size: tuple[int, int], state: StartState, display: Display,
     dist: DistContext,
-) -> tuple[Plan, list[dict] | None]:  # fmt: skip
+) -> tuple[Plan, dict]:  # fmt: skip
     """A new run's plan, and the searches' records: ``auto``, every candidate split's (``--strategy auto``,
     autosc/run/auto.py), ``shape_search``, every candidate shape's (``--shape-search``, autosc/run/shape_search.py)."""
     p = config.plan
@@ -280,7 +280,10 @@ def _pruned_start(start: Start, stored_plan: dict, folder: RunFolder) -> Start:
             f"{path} is missing: this run pruned its start's channels and kept them there; start the run again "
             "with --force"
         )
-    weights = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        weights = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a truncated or foreign file: one line, never a traceback
+        raise AutoscError(f"cannot read {path}: {io.load_problem(exc)}; start the run again with --force") from exc
     return replace(start, spec=start.spec.pruned(channels), weights=weights)
 
 
