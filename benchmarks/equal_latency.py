@@ -22,6 +22,11 @@ summary reports those shares. Each job appends one JSON line (resumable, seed by
     python -m benchmarks.equal_latency --teacher-epochs 30 --budgets 60% --seeds 30,31,32,33,34
     python -m benchmarks.equal_latency --teacher-epochs 30 --budgets 60% --measure
     python -m benchmarks.equal_latency --summary
+    python -m benchmarks.equal_latency --device cuda --subset 0 --test-subset 0 --teacher-epochs 200 --epochs 30  # GPU
+
+Cost here: the from-scratch baseline trains for the teacher's epochs plus the fine-tune's at every seed, about
+47 minutes a seed for a 60-epoch teacher on 7,200 images on this 2-core host, so one budget of one family takes
+about 6 hours of CPU (the grid resumes across sessions from its rows).
 """
 
 from __future__ import annotations
