@@ -10,6 +10,7 @@ drift cannot move), as ``--width auto`` does (autosc/planning/latency.py).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 
 from torch import Tensor, nn
@@ -118,7 +119,10 @@ def _cost(net: nn.Module, size: tuple[int, int]) -> Cost:
     return Cost(report.macs, report.resize_macs, report.activation_bytes, report.norm_elements)
 
 
-def _prune_to_latency(net, spec: ModelSpec, target: Budget, size, timing: ProbeSettings, exact_fits, prune):
+def _prune_to_latency(
+    net: nn.Module, spec: ModelSpec, target: Budget, size: tuple[int, int], timing: ProbeSettings,
+    exact_fits: Callable[[nn.Module], bool], prune: Callable[..., tuple[nn.Module, float]],
+) -> tuple[nn.Module, float, float]:  # fmt: skip
     """Pruned to a MACs stand-in for the latency cap, corrected by the measured share of each candidate (at most
     :data:`LATENCY_CORRECTIONS` timings); the candidate kept is the least pruned one measured within the cap, else
     the last. Returns (network, ratio, its measured share)."""
