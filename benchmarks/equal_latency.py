@@ -19,8 +19,8 @@ are timed in one interleaved measurement per budget (``<out>.choices.json``), th
 ``--measure`` times every final network of a budget together with the trained network (``ROUNDS`` rounds) and the
 summary reports those shares. Each job appends one JSON line (resumable, seed by seed).
 
-    python -m benchmarks.equal_latency --teacher-epochs 30 --budgets 60% --seeds 30,31,32,33,34
-    python -m benchmarks.equal_latency --teacher-epochs 30 --budgets 60% --measure
+    python -m benchmarks.equal_latency --teacher-epochs 60 --budgets 60% --seeds 30,31,32,33,34
+    python -m benchmarks.equal_latency --teacher-epochs 60 --budgets 60% --measure
     python -m benchmarks.equal_latency --summary
     python -m benchmarks.equal_latency --device cuda --subset 0 --test-subset 0 --teacher-epochs 200 --epochs 30  # GPU
 
@@ -213,7 +213,7 @@ def arguments():
 
     ap = trained_arguments()
     ap.description = __doc__
-    ap.set_defaults(budgets="60%", seeds="30,31,32,33,34", methods=",".join(METHODS), teacher_epochs=30,
+    ap.set_defaults(budgets="60%", seeds="30,31,32,33,34", methods=",".join(METHODS), teacher_epochs=60,
                     out=str(Path("benchmarks/results/equal_latency.jsonl")))  # fmt: skip
     ap.add_argument("--auto-steps", type=int, default=100, help="autosc-auto's fine-tuning steps per candidate")
     ap.add_argument("--keep", default="exports/equal_latency", help="where the final networks are kept")

@@ -6,7 +6,7 @@ fine-tuned with the benchmark's recipe (``--epochs``, lr, distillation from the 
 holds the validation and test accuracy before (BatchNorm as pruned) and after the fine-tune. ``taylor`` ranks on
 the first 64 training images, as ``autosc compress`` does.
 
-    python -m benchmarks.importance --teacher-epochs 30 --budgets 50%,30% --seeds 30,31,32,33,34 --epochs 1
+    python -m benchmarks.importance --teacher-epochs 60 --budgets 50%,30% --seeds 30,31,32,33,34 --epochs 1
     python -m benchmarks.importance --summary
 """
 
@@ -69,7 +69,7 @@ def arguments():
 
     ap = trained_arguments()
     ap.description = __doc__
-    ap.set_defaults(budgets="50%,30%", seeds="30,31,32,33,34", teacher_epochs=30, epochs=1,
+    ap.set_defaults(budgets="50%,30%", seeds="30,31,32,33,34", teacher_epochs=60, epochs=1,
                     out=str(Path("benchmarks/results/importance.jsonl")))  # fmt: skip
     ap.add_argument("--importances", default=",".join(IMPORTANCES))
     return ap

