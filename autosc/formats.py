@@ -21,8 +21,8 @@ from .cost.budget import SETTINGS
 from .cost.terms import TERMS
 from .errors import AutoscError
 
-RUN_FORMAT = "autosc-run/5"
-REPORT_FORMAT = "autosc-report/5"
+RUN_FORMAT = "autosc-run/6"
+REPORT_FORMAT = "autosc-report/6"
 SHAPE_FORMAT = "autosc-shape/3"
 
 #: What each file is called in a message.
@@ -141,13 +141,24 @@ def _run_4(data: dict, where: str) -> dict:
     return data
 
 
+def _run_5(data: dict, where: str) -> dict:
+    # a run from before the strategies learned the shape alone: no pruning step, no search (the plan's own new keys,
+    # identity_held, input_cell and searched_alphas, are filled by migrate_plan)
+    data["plan"] = {**migrate_plan(data["plan"]), "start": data["plan"]["start"]}
+    if isinstance(data.get("plan_summary"), dict):
+        data["plan_summary"] = {"pruning": None, "auto": None, "shape_search": None,
+                                **migrate_plan(data["plan_summary"])}  # fmt: skip
+    return data
+
+
 def migrate_run(data: Any, where: str = "run.json") -> dict:
     """``run.json`` at :data:`RUN_FORMAT`: version 1 had no tag, omitted the plan's default keys and its
     ``start`` without ``--weights``; older still, flat ``args`` instead of ``config``, and a config without the
     validation split or device-resident data (runs that go on as they started); version 2 had no
     ``precise_bn`` (off then); version 3's budgets had no ``latency_share`` or ``latency_reference_ms``; version 4
-    had no ``retime`` (off then)."""
-    return _migrate(data, RUN_FORMAT, {1: _run_1, 2: _run_2, 3: _run_3, 4: _run_4}, where)
+    had no ``retime`` (off then); version 5 had no strategies (the shape alone: no ``plan_summary.pruning``,
+    ``auto`` or ``shape_search``)."""
+    return _migrate(data, RUN_FORMAT, {1: _run_1, 2: _run_2, 3: _run_3, 4: _run_4, 5: _run_5}, where)
 
 
 # -- report.json ------------------------------------------------------------------------------------------
@@ -194,12 +205,19 @@ def _report_4(data: dict, where: str) -> dict:
     return data
 
 
+def _report_5(data: dict, where: str) -> dict:
+    data.setdefault("strategy", None)  # before the strategies: the shape alone, nothing recorded
+    return data
+
+
 def migrate_report(data: Any, where: str = "report.json") -> dict:
     """``report.json`` at :data:`REPORT_FORMAT`: version 1 had no tag and left out what was None (the latency
     budget's fields, the baseline's timing, ``seconds``, ``start``, an adaptor's optional fields) and a budget's
     uncapped kinds; version 2 had no ``train.precise_bn`` (off then); version 3 had no latency share, reference or
-    verdict by share; version 4 had no ``train.retime`` (off then), ``latency_ms.retimes`` or ``latency_ms.tolerance`` (0 then)."""
-    return _migrate(data, REPORT_FORMAT, {1: _report_1, 2: _report_2, 3: _report_3, 4: _report_4}, where)
+    verdict by share; version 4 had no ``train.retime`` (off then), ``latency_ms.retimes`` or ``latency_ms.tolerance`` (0 then);
+    version 5 had no ``strategy``."""
+    return _migrate(data, REPORT_FORMAT, {1: _report_1, 2: _report_2, 3: _report_3, 4: _report_4, 5: _report_5},
+                    where)  # fmt: skip
 
 
 # -- frozen.shape.json ------------------------------------------------------------------------------------

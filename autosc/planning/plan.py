@@ -27,6 +27,9 @@ class Plan:
     width_note: str | None = None  # why the width is not what was asked for (a trained network kept as it is)
     human_latency_ms: float | None = None  # measured p50 of the human network (latency budgets only)
     pruning: Pruning | None = None  # what the strategy's pruning step did (None: the shape alone)
+    #: what compress's searches tried on the data: ``auto`` (the candidate splits), ``shape_search`` (the candidate
+    #: shapes); None where a search did not run (autosc/run/auto.py, autosc/run/shape_search.py)
+    searches: dict | None = None
 
     @property
     def spec(self):  # the widened network's spec
@@ -129,4 +132,6 @@ class Plan:
             "adaptors": adaptors,
             "candidates": self.candidates,
             "pruning": self.pruning.to_dict() if self.pruning is not None else None,
+            "auto": (self.searches or {}).get("auto"),
+            "shape_search": (self.searches or {}).get("shape_search"),
         }

@@ -205,6 +205,7 @@ def _network(
         return network_from_config(stored_plan, model=inputs.model or config.plan.model, start=start,
                                    widen_noise=config.plan.widen_noise, seed=seed)  # fmt: skip
     plan, searches = _plan(config, bundle, size, state, display, dist)
+    plan.searches = searches  # recorded in run.json's plan_summary
     if plan.width_note:
         display.log(plan.width_note)
     if dist.is_main:
@@ -214,7 +215,7 @@ def _network(
                 "config": config.to_dict(),
                 "command": command,
                 "plan": {**plan.config(), "start": {"sha256": start.sha256}},
-                "plan_summary": {**plan.to_dict(), **searches},
+                "plan_summary": plan.to_dict(),
             }
         )
         if plan.pruning is not None and plan.start.weights is not None:  # after write_run, which clears the folder

@@ -35,11 +35,17 @@ COMPRESS = {
     "adaptor_mix": ["average"],
     "mode": ["sideways"],
     "init_factor": ["0.5", "1", "x", "0.6"],  # 0.6: valid, but --mode autosc (the default) has no standard adaptor
+    "strategy": ["both", "auto"],  # auto: valid, but from scratch there is no trained network to split
+    "importance": ["l3"],
+    "prune_share": ["1.5", "-0.1", "x"],
+    "auto_steps": ["-1", "x"],
+    "shape_search": ["-1", "x", "2"],  # 2: valid, but from scratch there are no trained weights to score shapes by
     "data": ["bogus", "imagefolder:", "imagefolder:/nonexistent/autosc", "cifar10"],
     "data_root": ["/nonexistent/autosc"],  # with --data cifar10 (below)
     "subset": ["0", "1000000", "-1"],
     "test_subset": ["0", "1000000"],
     "val_split": ["1", "-0.1", "x"],
+    "data_seed": ["x", "1.5"],
     "epochs": ["0", "-3", "1.7", "ten", "99999999999999999999999", "100001"],
     "batch_size": ["0", "x", "1000000"],
     "lr": ["-1", "0", "nan", "inf", "fast"],
@@ -84,6 +90,7 @@ FLAGS = [
     "force",
     "quiet",
     "retime",
+    "input_adaptor",
 ]
 
 
