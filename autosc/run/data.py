@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..config import PlanConfig, RunConfig, require_data
 from ..cost.latency_probe import ProbeSettings
 from ..data import PYTHON_DATA, DataBundle, from_datasets, load_data, split_validation
-from ..data.bundle import take_subset
+from ..data.bundle import flatten_subsets, take_subset, without_augmentation
 from ..errors import AutoscError
 from ..models import ModelSpec, default_input_size
 from ..models.trained import Start, load_start
@@ -138,8 +138,11 @@ PRUNE_IMAGES = 64
 
 
 def prune_batch(bundle: DataBundle, importance: str) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """The first :data:`PRUNE_IMAGES` training images and labels, where the criterion needs a labelled batch."""
+    """The first :data:`PRUNE_IMAGES` training images and labels, read without augmentation (the same batch at every
+    call, so the same channels are pruned), where the criterion needs a labelled batch."""
     if not importance_of(importance).needs_batch:
         return None
-    items = [bundle.train[i] for i in range(min(PRUNE_IMAGES, len(bundle.train)))]
+    base, indices = flatten_subsets(bundle.train)
+    plain = without_augmentation(base, bundle.test)
+    items = [plain[i] for i in indices[:PRUNE_IMAGES]]
     return torch.stack([x for x, _ in items]), torch.as_tensor([int(y) for _, y in items])

@@ -171,3 +171,13 @@ def test_pruning_to_a_latency_cap_with_a_device_table_is_refused():
     with pytest.raises(AutoscError, match="holds timings of the unpruned network only"):
         _prune_to_latency(None, None, Budget.of(latency_ms=1.0, latency_reference_ms=2.0), SIZE,
                           ProbeSettings(table=object()), None, None)  # fmt: skip
+
+
+def test_taylor_ranks_on_the_same_unaugmented_batch_every_time():
+    from autosc.data import load_data
+    from autosc.run.data import PRUNE_IMAGES, prune_batch
+
+    bundle = load_data("synthetic", input_size=SIZE, subset=96, test_subset=32, seed=0)
+    first, again = prune_batch(bundle, "taylor"), prune_batch(bundle, "taylor")
+    assert first[0].shape[0] == PRUNE_IMAGES and torch.equal(first[0], again[0]) and torch.equal(first[1], again[1])
+    assert prune_batch(bundle, "l1") is None  # a data-free criterion takes no batch
