@@ -6,6 +6,7 @@ gradients are then the same mean over the same 32 images, summed in another orde
 (relative 1e-4 on losses and alphas after 3 epochs of 3 steps), and the integer sizes must be equal.
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -79,12 +80,50 @@ def _run(cmd: list[str], timeout: int = 300) -> subprocess.CompletedProcess:
     return result
 
 
+def _descendants(pid: int) -> list[int]:
+    """Every live process under ``pid``, read from /proc: torchrun starts each worker in a session of its own, so
+    killing torchrun's process group leaves the workers running (and holding the run folder's lock)."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended while we read
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        children = parents.get(todo.pop(), [])
+        found += children
+        todo += children
+    return found
+
+
+def _kill_tree(proc: subprocess.Popen) -> None:
+    """SIGKILL torchrun and every worker under it, as a crash of the machine would, and wait until all are gone."""
+    victims = _descendants(proc.pid)
+    os.killpg(proc.pid, signal.SIGKILL)
+    for pid in victims:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 30
+    while any(Path(f"/proc/{pid}").exists() and not _is_zombie(pid) for pid in victims) and time.time() < deadline:
+        time.sleep(0.05)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
 def _metrics(out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 
 
 def test_a_killed_two_process_run_resumes_and_equals_one_process_of_the_same_global_batch(model, tmp_path):
-    """SIGKILL the whole torchrun group after epoch 1's checkpoint; --resume with 2 processes finishes the run, and
+    """SIGKILL torchrun and its workers after epoch 1's checkpoint; --resume with 2 processes finishes the run, and
     it ends where an uninterrupted 1-process run of the same global batch ends (float noise only). The shape phase
     ends in epoch 2 (step 4 of 9), so the resumed group also collapses the adaptors and re-wraps DDP without the
     alphas on the way (the alphas stop there in both runs)."""
@@ -102,8 +141,7 @@ def test_a_killed_two_process_run_resumes_and_equals_one_process_of_the_same_glo
         else:
             pytest.fail("no checkpoint within 240 s")
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        _kill_tree(proc)
     done = len(_metrics(killed))
     assert done < 3, "the run finished before the kill; make it longer"
     assert not (killed / "report.json").exists()
