@@ -57,7 +57,7 @@ def count_model(
 
 
 #: Keywords of :func:`plan` that are facts of the data and the run, not options of the plan configuration.
-PLAN_FACTS = ("in_channels", "start", "timing", "width_ratio")
+PLAN_FACTS = ("in_channels", "start", "timing", "width_ratio", "prune_batch")
 
 
 def plan(model: str | nn.Module, config: PlanConfig | RunConfig | None = None, **options: Any) -> Plan:
@@ -66,7 +66,8 @@ def plan(model: str | nn.Module, config: PlanConfig | RunConfig | None = None, *
     ``config`` is a :class:`PlanConfig` or :class:`RunConfig` (default: all defaults); ``options`` override it by
     flat name (``budget="60%"``, an int of MACs or a whole :class:`Budget`, ``memory``, ``latency``,
     ``input_size`` (an int, ``"32x48"`` or a tuple), ``width``, ``adaptors``, ``adaptor_at``, ``mode``, ``seed``,
-    ...), plus the facts ``in_channels``, ``start``, ``timing`` and ``width_ratio`` (:func:`autosc.planning.make_plan`).
+    ...), plus the facts ``in_channels``, ``start``, ``timing``, ``width_ratio`` and ``prune_batch`` (the labelled
+    images and labels the default importance, ``taylor``, ranks channels on; :func:`autosc.planning.make_plan`).
     """
     facts = {k: options.pop(k) for k in PLAN_FACTS if k in options}
     if isinstance(options.get("budget"), Budget):  # any registered kind, already made (autosc/cost/terms/)

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import AutoscError, one_line
-from .importance import DEFAULT_IMPORTANCE, importance_of
+from .importance import DATA_FREE_IMPORTANCE, importance_of
 
 #: Each pruned layer keeps a multiple of this many channels.
 ROUND_TO = 8
@@ -44,7 +44,7 @@ def macs(net: nn.Module, input_size: tuple[int, int]) -> int:
 
 def prune_at_ratio(
     net: nn.Module, input_size: tuple[int, int], in_channels: int, ratio: float, *,
-    importance: str = DEFAULT_IMPORTANCE, round_to: int = ROUND_TO, batch: tuple[Tensor, Tensor] | None = None,
+    importance: str = DATA_FREE_IMPORTANCE, round_to: int = ROUND_TO, batch: tuple[Tensor, Tensor] | None = None,
     uniform: bool = False,
 ) -> nn.Module:  # fmt: skip
     """A pruned deep copy of ``net`` at Torch-Pruning's global ``pruning_ratio`` (``uniform``: every layer pruned by
@@ -58,7 +58,9 @@ def prune_at_ratio(
 
     criterion = importance_of(importance)
     if criterion.needs_batch and batch is None:
-        raise AutoscError(f"importance {importance!r} needs a batch of labelled images to take gradients on")
+        raise AutoscError(f"importance {importance!r} needs a batch of labelled images to take gradients on, and none "
+                          "was given: name a data-free one (--importance l1 or bn), or give the images "
+                          "(prune_batch=(images, labels) in autosc.plan; autosc compress reads them from its data)")
     pruned = copy.deepcopy(net)
     was_training = net.training
     param = next(pruned.parameters())
@@ -87,7 +89,7 @@ def prune_at_ratio(
 
 def prune_to_fit(
     net: nn.Module, input_size: tuple[int, int], in_channels: int, fits: Callable[[nn.Module], bool], *,
-    importance: str = DEFAULT_IMPORTANCE, round_to: int = ROUND_TO, steps: int = 12,
+    importance: str = DATA_FREE_IMPORTANCE, round_to: int = ROUND_TO, steps: int = 12,
     batch: tuple[Tensor, Tensor] | None = None, target: str = "the target", uniform: bool = False,
 ) -> tuple[nn.Module, float]:  # fmt: skip
     """The least pruning of ``net`` (:func:`prune_at_ratio`) that ``fits``, and its ratio: the ratio searched over
@@ -125,7 +127,7 @@ def prune_to_fit(
 
 def prune_to_macs(
     net: nn.Module, input_size: tuple[int, int], in_channels: int, target_macs: int, *,
-    importance: str = DEFAULT_IMPORTANCE, round_to: int = ROUND_TO, steps: int = 12,
+    importance: str = DATA_FREE_IMPORTANCE, round_to: int = ROUND_TO, steps: int = 12,
     batch: tuple[Tensor, Tensor] | None = None,
 ) -> nn.Module:  # fmt: skip
     """The least pruning of ``net`` whose MACs at ``input_size`` are at most ``target_macs`` (:func:`prune_to_fit`).

@@ -33,7 +33,7 @@ def test_a_pruning_strategy_on_the_cli_meets_the_budget_and_loads_back(cli, tmp_
     result = cli(*run, "--out", out)
     assert result.code == 0, result.err
     report = json.loads((out / "report.json").read_text())
-    assert report["strategy"]["name"] == strategy and report["strategy"]["importance"] == "l1"
+    assert report["strategy"]["name"] == strategy and report["strategy"]["importance"] == "taylor"
     pruning = report["strategy"]["pruning"]
     assert pruning["macs_after"] < pruning["macs_before"] == report["macs"]["human"]
     assert report["macs"]["final_total"] <= report["budget"]["macs"]  # counted on the frozen network
@@ -146,8 +146,11 @@ def test_compress_with_the_input_adaptor_exports_and_loads_back(cli, tmp_path):
 
 
 def test_plan_says_what_pruning_removed_and_where_the_input_is_resized(cli):
-    result = cli("plan", "mobilenet_v2_cifar", "--budget", "50%", "--input-size", "28", "--in-channels", "1",
-                 "--num-classes", "10", "--strategy", "prune", "--input-adaptor")  # fmt: skip
+    args = ["plan", "mobilenet_v2_cifar", "--budget", "50%", "--input-size", "28", "--in-channels", "1",
+            "--num-classes", "10", "--strategy", "prune", "--input-adaptor"]  # fmt: skip
+    refused = cli(*args)  # plan reads no images, and the default importance (taylor) needs some
+    assert refused.code == 2 and refused.err.count("\n") == 1 and "--importance l1 or bn" in refused.err, refused.err
+    result = cli(*args, "--importance", "l1")
     assert result.code == 0, result.err
     text = " ".join(result.out.split())
     assert "strategy prune: Torch-Pruning (l1, global ratio" in text and "the shape is held at the identity" in text

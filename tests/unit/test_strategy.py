@@ -30,6 +30,12 @@ def trained(name: str = "mobilenet_v2_cifar", width: float = 0.5) -> torch.nn.Mo
     return net.eval()
 
 
+def batch() -> tuple[torch.Tensor, torch.Tensor]:
+    """Labelled images for the default importance (``taylor`` takes gradients on them)."""
+    torch.manual_seed(1)
+    return torch.randn(16, 1, *SIZE), torch.randint(0, 10, (16,))
+
+
 def test_split_budget_moves_each_cap_its_share_of_the_way():
     human = Cost(macs=1000, resize_macs=0, activation_bytes=4000, latency_ms=10.0)
     budget = Budget.of(macs=500, memory_bytes=2000, latency_ms=6.0, latency_reference_ms=10.0)
@@ -54,9 +60,10 @@ def _frozen_round_trip(plan, tmp_path, model=None):
 
 def test_prune_meets_a_macs_budget_with_the_shape_held_at_identity(tmp_path):
     net = trained()
-    plan = autosc.plan(net, budget="50%", input_size=SIZE, in_channels=1, num_classes=10, strategy="prune")
+    plan = autosc.plan(net, budget="50%", input_size=SIZE, in_channels=1, num_classes=10, strategy="prune",
+                       prune_batch=batch())  # fmt: skip
     limit = plan.budget.limit("macs")
-    assert plan.pruning is not None and plan.pruning.share == 1.0 and plan.pruning.importance == "l1"
+    assert plan.pruning is not None and plan.pruning.share == 1.0 and plan.pruning.importance == "taylor"
     assert plan.pruning.macs_after <= limit < plan.pruning.macs_before
     assert plan.network.collapsed  # the shape cannot learn
     assert [tuple(a.start_size) for a in plan.network.adaptors()] == [tuple(s) for s in plan.projected.sizes]
@@ -71,7 +78,7 @@ def test_prune_meets_a_macs_budget_with_the_shape_held_at_identity(tmp_path):
 def test_compound_prunes_part_of_the_cut_and_the_shape_the_rest(tmp_path):
     plan = autosc.plan(
         "mobilenet_v2_cifar", budget="40%", input_size=SIZE, in_channels=1, num_classes=10, width=1.0,
-        strategy="compound", prune_share=0.5,
+        strategy="compound", prune_share=0.5, prune_batch=batch(),
     )  # fmt: skip
     human, limit = plan.human_macs, plan.budget.limit("macs")
     pruning = plan.pruning
@@ -88,7 +95,8 @@ def test_a_memory_budget_is_met_by_pruning_and_by_compound(tmp_path):
     human = count(net, SIZE, cells=False).activation_bytes
     limit = int(0.7 * human)
     for strategy in ("prune", "compound"):
-        plan = autosc.plan(net, memory=str(limit), input_size=SIZE, in_channels=1, num_classes=10, strategy=strategy)
+        plan = autosc.plan(net, memory=str(limit), input_size=SIZE, in_channels=1, num_classes=10, strategy=strategy,
+                           importance="l1")  # fmt: skip
         frozen, _ = freeze(plan.network)
         assert count(frozen, SIZE, cells=False).activation_bytes <= limit, strategy
 
@@ -106,9 +114,8 @@ def test_bad_strategy_options_are_refused_in_one_line():
         PlanConfig(budget="60%", importance="l3").validate()
     with pytest.raises(AutoscError, match="--prune-share must be a number from 0 to 1"):
         PlanConfig(budget="60%", prune_share=1.5).validate()
-    with pytest.raises(AutoscError, match="needs a batch of labelled images"):
-        autosc.plan(trained(), budget="50%", input_size=SIZE, in_channels=1, num_classes=10, strategy="prune",
-                    importance="taylor")  # fmt: skip
+    with pytest.raises(AutoscError, match=r"needs a batch of labelled images .*--importance l1 or bn.*prune_batch="):
+        autosc.plan(trained(), budget="50%", input_size=SIZE, in_channels=1, num_classes=10, strategy="prune")
 
 
 def test_a_trained_network_is_pruned_at_its_own_width(tmp_path):
@@ -154,7 +161,8 @@ def test_pruning_strategies_meet_a_latency_budget_on_a_synthetic_model(monkeypat
     monkeypatch.setattr(latency_planning, "time_share", share)
     net = trained()
     for strategy in ("prune", "compound"):
-        plan = autosc.plan(net, latency="50%", input_size=SIZE, in_channels=1, num_classes=10, strategy=strategy)
+        plan = autosc.plan(net, latency="50%", input_size=SIZE, in_channels=1, num_classes=10, strategy=strategy,
+                           prune_batch=batch())  # fmt: skip
         pruning, limit = plan.pruning, plan.budget.limit("latency_ms")
         aimed = pruning.target["latency_ms"] * (1 - AIM_UNDER) / plan.budget.latency_reference_ms
         assert pruning.latency_share <= aimed and pruning.latency_share > aimed - 0.05, strategy  # corrected to it
