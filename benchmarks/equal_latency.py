@@ -8,8 +8,10 @@ lr, batch, distillation from the trained network), except the from-scratch basel
 
 - ``autosc-shape``, ``autosc-auto``, ``autosc-compound``: ``autosc.compress(..., latency=budget, strategy=...)``,
   the product end to end (``shape`` is the default strategy);
-- ``pruning``: ``autosc compress --strategy prune``: Torch-Pruning global L1, channels in 8s, to the budget;
-- ``uniform``: every layer narrowed by one ratio (Torch-Pruning's local pruning, L1, channels in 8s);
+- ``pruning``: ``autosc compress --strategy prune``: Torch-Pruning global, by autosc's default importance
+  (``taylor``), channels in 8s, to the budget;
+- ``uniform``: every layer narrowed by one ratio (Torch-Pruning's local pruning by the same importance, channels
+  in 8s; the ratio alone sets the channel counts, so the choice timed on L1-pruned copies holds);
 - ``resolution``: the trained network fed the largest square input that fits;
 - ``scratch-width``: the width-scaled human network trained from scratch for the teacher's epochs plus the
   fine-tune's.
@@ -41,7 +43,8 @@ import torch
 import autosc
 from autosc import ModelSpec, count
 from autosc.export import export_onnx
-from autosc.prune import prune_at_ratio
+from autosc.prune import DEFAULT_IMPORTANCE, prune_at_ratio
+from autosc.run.data import prune_batch
 from benchmarks.runner import load_rows, onnx_p50s, paired, run_grid, stamp, write_json
 from benchmarks.trained import SIZE, Setup, _acc, _finetune, make_setup
 from benchmarks.trained_peers import LowResolution
@@ -118,7 +121,10 @@ def peer_net(setup: Setup, method: str, choice: dict) -> tuple[torch.nn.Module, 
     if value is None:
         raise ValueError(f"no {method} candidate fits the budget")
     if method == "uniform":
-        return prune_at_ratio(setup.fresh_teacher(), SIZE, b.channels, value, uniform=True).train(), {"ratio": value}
+        batch = prune_batch(b, DEFAULT_IMPORTANCE)
+        net = prune_at_ratio(setup.fresh_teacher(), SIZE, b.channels, value, uniform=True,
+                             importance=DEFAULT_IMPORTANCE, batch=batch)  # fmt: skip
+        return net.train(), {"ratio": value}
     if method == "resolution":
         return LowResolution(setup.fresh_teacher(), (value, value)), {"resolution": value}
     return ModelSpec(setup.args.model, value, b.num_classes, b.channels).build(), {"width": value}
