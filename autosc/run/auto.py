@@ -20,11 +20,11 @@ from ..freeze import freeze
 from ..models.trained import Start
 from ..planning import Plan
 from ..train import TrainConfig
-from ..train.evaluate import evaluate, recalibrate_batchnorm
 from ..train.fine_tune import fine_tune
 from ..train.runtime import resolve_device
 from .data import plan_network
 from .progress import Display
+from .training import recalibrated_accuracy
 
 #: The splits ``auto`` compares, as (strategy, pruning's share of the cut): the shape alone, half and half, pruning
 #: alone.
@@ -86,16 +86,11 @@ def score_plan(plan: Plan, bundle: DataBundle, teacher: nn.Module, config: Train
     device = resolve_device(config.device)
     data = resident(bundle.train, config.device_data, device)
 
-    def recalibrated_val() -> float:
-        recalibrate_batchnorm(frozen.to(device), data or bundle.train, batch_size=config.batch_size,
-                              workers=config.workers, device=device)  # fmt: skip
-        return evaluate(frozen, bundle.val, workers=config.workers, device=device, amp=config.amp)[1]
-
     try:
-        before = recalibrated_val()
+        before = recalibrated_accuracy(frozen, bundle, bundle.val, config, device, data)
         taken = fine_tune(frozen, copy.deepcopy(teacher), bundle.train, data, config, steps=steps, device=device,
                           lr_share=1.0) if steps else 0  # fmt: skip
-        after = recalibrated_val() if taken else before
+        after = recalibrated_accuracy(frozen, bundle, bundle.val, config, device, data) if taken else before
     finally:
         frozen.cpu()
     return {"val_before": before, "val_after": after, "steps": taken,

@@ -20,9 +20,9 @@ from ..data.device import resident
 from ..errors import AutoscError
 from ..freeze import freeze
 from ..train import TrainConfig
-from ..train.evaluate import evaluate, recalibrate_batchnorm
 from ..train.runtime import resolve_device
 from .progress import Display
+from .training import recalibrated_accuracy
 
 
 def candidate_factors(identity: list[float], random: int, seed: int) -> list[tuple[str, list[float]]]:
@@ -62,9 +62,7 @@ def search_shape(
         sizes = set_factors(network, factors)
         frozen, _ = freeze(copy.deepcopy(network))
         with torch.random.fork_rng(devices=[]):
-            recalibrate_batchnorm(frozen.to(device), data or bundle.train, batch_size=config.batch_size,
-                                  workers=config.workers, device=device)  # fmt: skip
-            _, val = evaluate(frozen, bundle.val, workers=config.workers, device=device, amp=config.amp)
+            val = recalibrated_accuracy(frozen, bundle, bundle.val, config, device, data)
         records.append({"label": label, "factors": factors, "sizes": [list(s) for s in sizes], "val": val})
         bar(i + 1, len(candidates))
     best = max(range(len(records)), key=lambda i: (records[i]["val"], -i))

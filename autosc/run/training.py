@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.utils.data import Dataset
 
 from .. import io
 from ..checkpoint import save_checkpoint
@@ -19,7 +20,7 @@ from ..cost.budget import Budget
 from ..cost.budgeted import BudgetedNetwork
 from ..cost.width import auto_width
 from ..data import DataBundle
-from ..data.device import resident
+from ..data.device import DeviceImages, resident
 from ..distributed import DistContext
 from ..errors import AutoscError, one_line
 from ..formats import migrate_plan
@@ -59,24 +60,32 @@ def retrain_after_shrink(bundle: DataBundle, config: TrainConfig) -> Callable[[n
         device = resolve_device(config.device)
         data = resident(bundle.train, config.device_data, device)
 
-        def recalibrate_and_test() -> float:
-            recalibrate_batchnorm(student.to(device), data or bundle.train, batch_size=config.batch_size,
-                                  workers=config.workers, device=device)  # fmt: skip
-            return evaluate(student, bundle.test, workers=config.workers, device=device, amp=config.amp)[1]
-
         try:
             trained = evaluate(teacher.to(device), bundle.test, workers=config.workers, device=device,
                                amp=config.amp)[1]  # fmt: skip
-            shrunk = recalibrate_and_test()
+            shrunk = recalibrated_accuracy(student, bundle, bundle.test, config, device, data)
             steps = shrink_steps(config, len(bundle.train))
             steps = fine_tune(student, teacher, bundle.train, data, config, steps=steps, device=device)
-            fine_tuned = recalibrate_and_test() if steps else None
+            fine_tuned = recalibrated_accuracy(student, bundle, bundle.test, config, device, data) if steps else None
         finally:
             student.cpu()
             teacher.cpu()
         return {"steps": steps, "trained": trained, "shrunk": shrunk, "fine_tuned": fine_tuned}
 
     return run
+
+
+def recalibrated_accuracy(
+    net: nn.Module, bundle: DataBundle, split: Dataset, config: TrainConfig, device: torch.device,
+    data: DeviceImages | None = None,
+) -> float:  # fmt: skip
+    """Accuracy on ``split`` after every BatchNorm is re-estimated on the training images as the trainer feeds them
+    (``data``: device-resident under ``--device-data``): how a network resized, pruned or fine-tuned outside the
+    trainer is scored, since its statistics were measured on other feature maps (docs/algorithm.md, Latency
+    budgets; the shrink, ``auto``'s candidates and ``--shape-search`` all score this way)."""
+    recalibrate_batchnorm(net.to(device), data or bundle.train, batch_size=config.batch_size, workers=config.workers,
+                          device=device)  # fmt: skip
+    return evaluate(net, split, workers=config.workers, device=device, amp=config.amp)[1]
 
 
 def start_accuracy(net: nn.Module, bundle: DataBundle, config: TrainConfig) -> tuple[float, float | None]:
