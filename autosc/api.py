@@ -93,22 +93,29 @@ def probe(model: str | nn.Module, out: str | os.PathLike, config: PlanConfig | R
     The network is adapted as ``plan`` adapts it (``options`` as there), at its width (``--width``, default the
     start's own), and its probe shapes, the start network (the reference a share is of) and ``time_probes.py`` go
     into ``out`` (docs/algorithm.md, Timing tables from the deployment device). A budget given is not needed: the
-    table serves any latency budget at the same ``latency_threads`` and ``latency_batch``.
+    table serves any latency budget at the same ``latency_threads`` and ``latency_batch``; except for a strategy
+    that prunes, whose probes are of the network pruned to the latency share given (``prune_batch``: the labelled
+    images ``taylor`` ranks on, as compress reads them from its data).
     """
     from .cost.device_table import write_probes
     from .cost.latency_probe import ProbeSettings
     from .planning.latency import reference_network
+    from .planning.make import probed_start
+    from .prune.strategies import DEFAULT_STRATEGY
 
     timing = options.pop("timing", None) or ProbeSettings()
     in_channels = options.pop("in_channels", 3)
+    batch = options.pop("prune_batch", None)
     run = _run_config(model, config, options, "probe options")
+    pruned = probed_start(model, run.plan, in_channels=in_channels, seed=run.train.seed, prune_batch=batch)
     cleared = {t.option: None for t in TERMS.values()}
-    free = replace(run.plan, **cleared, latency_table=None, no_budget=True)
+    free = replace(run.plan, **cleared, latency_table=None, no_budget=True, strategy=DEFAULT_STRATEGY)
     free.validate()
-    made = make_plan(model, free, seed=run.train.seed, in_channels=in_channels)
+    made = make_plan(model, free, seed=run.train.seed, in_channels=in_channels, start=pruned)
     network = made.network
+    reference = replace(made.start.spec, channels=None)  # a share is of the start network as the user gave it
     return write_probes(
-        network.net, network.adaptor_names, reference_network(made.start.spec), out, input_size=network.input_size,
+        network.net, network.adaptor_names, reference_network(reference), out, input_size=network.input_size,
         in_channels=network.in_channels, identity=network.spec.to_dict(), threads=free.latency_threads,
         batch=free.latency_batch, timing=timing,
     )  # fmt: skip

@@ -143,6 +143,11 @@ class PlanConfig(BudgetOptions):  # type: ignore[misc,valid-type]
             read_table(self.latency_table)
             if self.latency is None:
                 raise AutoscError("--latency-table needs a latency budget (--latency 60% or 1.5ms) to plan with it")
+            if strategy_of(self.strategy).searched:
+                raise AutoscError(
+                    f"--strategy {self.strategy} compares networks pruned three ways, and a --latency-table describes "
+                    "one: choose shape, prune or compound, and probe for it"
+                )
         check_choices(self)
         strategy_of(self.strategy)  # the registries as they are now: a criterion registered later is accepted
         importance_of(self.importance)

@@ -105,10 +105,24 @@ def _print_count(model: str, width: float, result: dict) -> None:
 ProbeOutOpt = Annotated[str, typer.Option("--out", help="The folder to write the probes into (new, or without probes).")]
 
 
+def _with_data(model: str, config: RunConfig, in_channels: int) -> tuple[RunConfig, int, tuple | None]:
+    """``--data`` given to plan or probe: the data's classes and channels, and the labelled images a pruning
+    criterion ranks on (``taylor``), read as compress reads them; else the options as given and no images."""
+    if config.dataset.data is None:
+        return config, in_channels, None
+    from ..planning.make import plan_size
+    from ..run.data import load_dataset, prune_batch
+
+    bundle = load_dataset(config, plan_size(model, config.plan))
+    if config.plan.num_classes is None:
+        config = config.updated({"num_classes": bundle.num_classes})
+    return config, bundle.channels, prune_batch(bundle, config.plan.importance)
+
+
 def _plan(model: str, in_channels: int = 3, as_json: bool = False, **options) -> None:
-    config = RunConfig.from_flat({**options, "model": model})
+    config, in_channels, batch = _with_data(model, RunConfig.from_flat({**options, "model": model}), in_channels)
     timing = ProbeSettings(progress=Display(quiet=False).counter("measuring the latency model"))
-    plan = api.plan(model, config, in_channels=in_channels, timing=timing)
+    plan = api.plan(model, config, in_channels=in_channels, timing=timing, prune_batch=batch)
     result = plan.to_dict()
     if plan.width_note:
         result["width_note"] = plan.width_note
@@ -123,7 +137,7 @@ register(
     _plan,
     [
         inspect.Parameter("model", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=ModelArg),
-        *config_options(("plan",)),
+        *config_options(("plan", "dataset")),
         inspect.Parameter("in_channels", inspect.Parameter.KEYWORD_ONLY, default=3, annotation=InChannelsOpt),
         inspect.Parameter("as_json", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=JsonOpt),
     ],
@@ -132,9 +146,9 @@ register(
 
 
 def _probe(model: str, out: str, in_channels: int = 3, **options) -> None:
-    config = RunConfig.from_flat({**options, "model": model})
+    config, in_channels, batch = _with_data(model, RunConfig.from_flat({**options, "model": model}), in_channels)
     console.print("exporting the probe networks ...")
-    manifest = api.probe(model, out, config, in_channels=in_channels)
+    manifest = api.probe(model, out, config, in_channels=in_channels, prune_batch=batch)
     folder, plan = manifest.parent, config.plan
     console.print(
         f"wrote the probe networks, {manifest} and {folder / 'time_probes.py'}. On the device you deploy on (Python "
@@ -150,7 +164,7 @@ register(
     [
         inspect.Parameter("model", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=ModelArg),
         inspect.Parameter("out", inspect.Parameter.KEYWORD_ONLY, annotation=ProbeOutOpt),
-        *config_options(("plan",)),
+        *config_options(("plan", "dataset")),
         inspect.Parameter("in_channels", inspect.Parameter.KEYWORD_ONLY, default=3, annotation=InChannelsOpt),
     ],
     "Write the probe networks of a plan and a standalone timing script, to measure a latency table on the device "

@@ -74,6 +74,11 @@ class DeviceTable:
         wanted = network_key(key)
         if wanted != self.key:
             differ = [k for k in sorted(set(wanted) | set(self.key)) if wanted.get(k) != self.key.get(k)]
+            if differ == ["model"] and (self.key["model"].get("channels") or wanted["model"].get("channels")):
+                raise AutoscError(
+                    f"--latency-table {self.path} was measured for a network pruned otherwise: run autosc probe with "
+                    "the same --weights, --strategy, --prune-share, --importance, budget and data options as here"
+                )
             said = "; ".join(f"{k}: table {self.key.get(k)!r}, here {wanted.get(k)!r}" for k in differ[:3])
             raise AutoscError(
                 f"--latency-table {self.path} was measured for another network or setting ({said}); run autosc probe "

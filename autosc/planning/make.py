@@ -20,7 +20,7 @@ from ..models import ModelSpec, default_input_size
 from ..models.trained import Start, load_start
 from ..prune.strategies import Strategy, strategy_of
 from ..resources import check_batch
-from ..units import parse_input_size
+from ..units import is_latency_share, parse_input_size
 from . import latency as latency_planning
 from .adapt import adapt_network
 from .plan import Plan
@@ -48,11 +48,7 @@ def make_plan(
     ``config`` is what the user asked for; the keywords are facts of the data and the run (input size and
     classes, default the config's; the widening ``seed``; a ``start`` or ``budget`` already made; how a latency
     budget is measured, autosc/cost/latency_probe.py; labelled images for a pruning criterion that needs them)."""
-    named = isinstance(model, str)
-    size = input_size or parse_input_size(
-        config.input_size if config.input_size is not None else default_input_size(model) if named else 224
-    )
-    classes = num_classes if num_classes is not None else config.num_classes
+    size, classes = plan_size(model, config, input_size), num_classes if num_classes is not None else config.num_classes
     fixed = parse_width(config.width)
     timing = timing or ProbeSettings()
     if config.latency_table is not None:  # the device's timings, for the network the table was measured for
@@ -69,6 +65,7 @@ def make_plan(
     start, pruning = prune_start(
         start, strategy, share=strategy.prune_share(config.prune_share), importance=config.importance, budget=budget,
         human=replace(human_cost, latency_ms=budget.latency_reference_ms), size=size, timing=timing, batch=prune_batch,
+        timed=timing.table is None,
     )  # fmt: skip
     spec, note, network, cells, candidates = _adapted(
         config, start, human, fixed, size, budget, sizing, seed=seed, timing=timing, width_ratio=width_ratio
@@ -78,11 +75,73 @@ def make_plan(
     if not strategy.shape_learns:
         network.hold_identity()
     projected = network.update_shape()
+    if network.identity_held and timing.table is not None:
+        check_held_on_table(projected.cost, budget)
     return Plan(
         network=network, width_mode="fixed" if fixed is not None else "auto", human=human_cost,
         projected=projected, cells=cells, candidates=candidates, start=start, width_note=note,
         human_latency_ms=human_ms, pruning=pruning,
     )  # fmt: skip
+
+
+def plan_size(model: str | nn.Module, config: PlanConfig, input_size: tuple[int, int] | None = None) -> tuple[int, int]:
+    """The input size a plan is made at: the data's, else the configuration's, else the model's default."""
+    if input_size is not None:
+        return input_size
+    named = isinstance(model, str)
+    return parse_input_size(
+        config.input_size if config.input_size is not None else default_input_size(model) if named else 224
+    )
+
+
+#: The reference p50 a probe prunes against (any value gives the same channels: the target is a share of it).
+NOMINAL_MS = 1.0
+
+
+def probed_start(
+    model: str | nn.Module, config: PlanConfig, *, in_channels: int, seed: int,
+    prune_batch: tuple[Tensor, Tensor] | None = None,
+) -> Start | None:  # fmt: skip
+    """The start network pruned as the plan on a deployment device's table will prune it (``autosc probe`` for a
+    strategy that prunes: the table must describe the pruned network), or None when the strategy prunes nothing.
+
+    Nothing is timed: the device's reference p50 is not known until its table is, so the latency cap must be a
+    share (``--latency 60%``), which prunes to the same MACs whatever the reference (:func:`prune_start`,
+    ``timed`` off); the other caps are counted as in the plan."""
+    strategy = _named_strategy(config)
+    share = strategy.prune_share(config.prune_share)
+    if share <= 0:
+        return None
+    config.validate()
+    texts = config.budget_texts()
+    if texts.get("latency") is None or not is_latency_share(str(texts["latency"])):
+        raise AutoscError(
+            f"probing for --strategy {strategy.name} writes the probes of the network pruned to your latency budget: "
+            "give it as a share (--latency 60%), and the same budget, strategy and data options to compress"
+        )
+    size, fixed = plan_size(model, config), parse_width(config.width)
+    start = _load_start(model, config, config.num_classes, in_channels, fixed, seed)
+    human_cost = replace(human_network_cost(start.spec, size), latency_ms=NOMINAL_MS)
+    start, fixed = pruning_width(start, fixed)
+    budget = parse_budget(human=human_cost, convention=config.macs_convention, latency_threads=config.latency_threads,
+                          latency_batch=config.latency_batch, **texts)  # fmt: skip
+    pruned, _ = prune_start(start, strategy, share=share, importance=config.importance, budget=budget,
+                            human=human_cost, size=size, timing=ProbeSettings(), batch=prune_batch, timed=False)  # fmt: skip
+    return pruned
+
+
+def check_held_on_table(cost: Cost, budget: Budget) -> None:
+    """A pruned network whose shape is held (``--strategy prune``) meets a device's latency cap by its channels
+    alone, aimed through MACs (nothing can be timed on the device from here): the table's prediction must fit, as
+    the end of the run judges it (autosc/run/measure.py, table_verdict)."""
+    limit, reference = budget.limit(latency_planning.KEY), budget.latency_reference_ms
+    if limit is not None and cost.latency_ms is not None and cost.latency_ms > limit:
+        raise AutoscError(
+            f"on the device's table the pruned network takes {cost.latency_ms / reference:.0%} of the start network's "
+            f"p50, over the budget's {limit / reference:.0%}: pruning aims at a device's latency through MACs, which "
+            "the device does not follow exactly; use --strategy compound (the shape takes the rest; probe again with "
+            "it), or --strategy shape"
+        )
 
 
 def _named_strategy(config: PlanConfig) -> Strategy:

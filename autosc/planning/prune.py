@@ -4,7 +4,10 @@ budget's cut, before the shape adaptors are placed on what is left (docs/algorit
 The cut is measured in the budget's own kinds: a share ``s`` moves each cap from the start network's figure ``s``
 of the way to the limit. Counted kinds (MACs, memory) are checked on each pruned candidate exactly; a latency cap
 is reached through MACs, corrected by timing the pruned network with the start network interleaved (the share
-drift cannot move), as ``--width auto`` does (autosc/planning/latency.py).
+drift cannot move), as ``--width auto`` does (autosc/planning/latency.py). A latency measured on a deployment
+device (a timing table, or ``autosc probe`` writing the probes for one) cannot be timed from here: the cap is then
+reached through MACs alone, a pure function of the budget's share, so the probe and the plan on its table prune
+the same channels (docs/algorithm.md, Timing tables from the deployment device).
 """
 
 from __future__ import annotations
@@ -73,11 +76,12 @@ def split_budget(budget: Budget, human: Cost, share: float) -> Budget:
 
 def prune_start(
     start: Start, strategy: Strategy, *, share: float, importance: str, budget: Budget, human: Cost,
-    size: tuple[int, int], timing: ProbeSettings, batch: tuple[Tensor, Tensor] | None = None,
+    size: tuple[int, int], timing: ProbeSettings, batch: tuple[Tensor, Tensor] | None = None, timed: bool = True,
 ) -> tuple[Start, Pruning | None]:  # fmt: skip
     """``start`` with its channels pruned for ``share`` of the cut to ``budget`` (as a new :class:`Start`: its spec
     records the channel counts, its weights are the pruned ones), and what was done; ``start`` itself when the
-    share is 0. ``batch``: labelled images for a criterion that takes gradients (``taylor``)."""
+    share is 0. ``batch``: labelled images for a criterion that takes gradients (``taylor``). ``timed`` off: the
+    latency is a deployment device's, and a latency cap is reached through MACs alone."""
     if share <= 0 or not budget.bounded:
         return start, None
     began = time.perf_counter()
@@ -98,7 +102,8 @@ def prune_start(
     if target.limit(latency_planning.KEY) is None:
         pruned, ratio = prune(exact_fits, target.describe())
     else:
-        pruned, ratio, measured = _prune_to_latency(net, spec, target, size, timing, exact_fits, prune)
+        pruned, ratio, measured = _prune_to_latency(net, spec, target, size, timing if timed else None, exact_fits,
+                                                    prune)  # fmt: skip
     pruned_spec = spec.pruned(channel_record(pruned, net))
     weights = None
     if start.trained:
@@ -120,19 +125,18 @@ def _cost(net: nn.Module, size: tuple[int, int]) -> Cost:
 
 
 def _prune_to_latency(
-    net: nn.Module, spec: ModelSpec, target: Budget, size: tuple[int, int], timing: ProbeSettings,
+    net: nn.Module, spec: ModelSpec, target: Budget, size: tuple[int, int], timing: ProbeSettings | None,
     exact_fits: Callable[[nn.Module], bool], prune: Callable[..., tuple[nn.Module, float]],
-) -> tuple[nn.Module, float, float]:  # fmt: skip
+) -> tuple[nn.Module, float, float | None]:  # fmt: skip
     """Pruned to a MACs stand-in for the latency cap, corrected by the measured share of each candidate (at most
     :data:`LATENCY_CORRECTIONS` timings); the candidate kept is the least pruned one measured within the cap, else
-    the last. Returns (network, ratio, its measured share)."""
-    if timing.table is not None:
-        raise AutoscError(
-            "a --latency-table holds timings of the unpruned network only, so channels cannot be pruned to it; "
-            "use --strategy shape with the table, or time the budget on this machine"
-        )
+    the last. ``timing`` None: the latency is a device's, so the stand-in is not corrected and nothing is timed.
+    Returns (network, ratio, its measured share or None)."""
     allowed = target.limit(latency_planning.KEY) * (1 - AIM_UNDER) / target.latency_reference_ms
     stand_in = macs(net, size) * allowed
+    if timing is None:
+        pruned, ratio = prune(lambda p: exact_fits(p) and macs(p, size) <= stand_in, f"{int(stand_in)} MACs")
+        return pruned, ratio, None
     best = last = None
     for _ in range(LATENCY_CORRECTIONS):
         bound = stand_in

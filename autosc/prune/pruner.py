@@ -59,8 +59,8 @@ def prune_at_ratio(
     criterion = importance_of(importance)
     if criterion.needs_batch and batch is None:
         raise AutoscError(f"importance {importance!r} needs a batch of labelled images to take gradients on, and none "
-                          "was given: name a data-free one (--importance l1 or bn), or give the images "
-                          "(prune_batch=(images, labels) in autosc.plan; autosc compress reads them from its data)")
+                          "was given: name a data-free one (--importance l1 or bn), or give the images (--data for autosc "
+                          "probe, which compress reads anyway; prune_batch=(images, labels) in autosc.plan and probe)")
     pruned = copy.deepcopy(net)
     was_training = net.training
     param = next(pruned.parameters())

@@ -150,6 +150,10 @@ def test_plan_says_what_pruning_removed_and_where_the_input_is_resized(cli):
             "--num-classes", "10", "--strategy", "prune", "--input-adaptor"]  # fmt: skip
     refused = cli(*args)  # plan reads no images, and the default importance (taylor) needs some
     assert refused.code == 2 and refused.err.count("\n") == 1 and "--importance l1 or bn" in refused.err, refused.err
+    images = cli("plan", "mobilenet_v2_cifar", "--budget", "50%", "--input-size", "28", "--strategy", "prune", "--data",
+                 "synthetic", "--subset", "96", "--test-subset", "64")  # fmt: skip
+    assert images.code == 0, images.err  # --data: taylor ranks on the images compress would read
+    assert "strategy prune: Torch-Pruning (taylor, global ratio" in " ".join(images.out.split())
     result = cli(*args, "--importance", "l1")
     assert result.code == 0, result.err
     text = " ".join(result.out.split())

@@ -172,15 +172,6 @@ def test_pruning_strategies_meet_a_latency_budget_on_a_synthetic_model(monkeypat
             assert plan.network.identity_held and plan.projected.scale == 1.0
 
 
-def test_pruning_to_a_latency_cap_with_a_device_table_is_refused():
-    from autosc.cost.latency_probe import ProbeSettings
-    from autosc.planning.prune import _prune_to_latency
-
-    with pytest.raises(AutoscError, match="holds timings of the unpruned network only"):
-        _prune_to_latency(None, None, Budget.of(latency_ms=1.0, latency_reference_ms=2.0), SIZE,
-                          ProbeSettings(table=object()), None, None)  # fmt: skip
-
-
 def test_taylor_ranks_on_the_same_unaugmented_batch_every_time():
     from autosc.data import load_data
     from autosc.run.data import PRUNE_IMAGES, prune_batch
