@@ -154,8 +154,6 @@ class PlanConfig(BudgetOptions):  # type: ignore[misc,valid-type]
         check_share(self.prune_share)
         if isinstance(self.auto_steps, bool) or not isinstance(self.auto_steps, int) or self.auto_steps < 0:
             raise AutoscError(f"--auto-steps must be a whole number of steps, 0 or more, got {self.auto_steps!r}")
-        if self.input_adaptor and self.latency is not None:
-            raise AutoscError("--input-adaptor is not yet timed by the latency model; use it with --budget or --memory")
         if self.shape_search < 0:
             raise AutoscError(f"--shape-search must be 0 or more candidate shapes, got {self.shape_search}")
         self.placement()

@@ -141,8 +141,8 @@ def split_at_adaptors(net: nn.Module, adaptor_names: list[str]) -> tuple[nn.Modu
         elif node.op == "placeholder":
             part[node] = 0
     split = split_module(traced, plain, lambda n: part[n])
-    if not hasattr(split, "submod_0"):
-        raise AutoscError("the network has no operator before its first adaptor; autosc cannot time its stem")
+    if not hasattr(split, "submod_0"):  # the first adaptor resizes the image itself (--input-adaptor): the stem is
+        split.add_module("submod_0", nn.Identity())  # empty, timed as an identity on the image (never called)
     from ..freeze import SingleBranchAdaptor
 
     adaptors = []
@@ -223,7 +223,7 @@ def export_shapes(
     for i, sizes in enumerate(shapes):
         for adaptor, size in zip(adaptors, sizes, strict=True):
             adaptor.size = (int(size[0]), int(size[1]))
-        inputs = part_inputs(split, torch.zeros(1, in_channels, *input_size))
+        inputs = {"submod_0": (1, in_channels, *input_size)} | part_inputs(split, torch.zeros(1, in_channels, *input_size))
         parts.append([])
         for name in names:
             shape = inputs[name]

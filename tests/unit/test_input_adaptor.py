@@ -6,11 +6,11 @@ import torch
 
 import autosc
 from autosc import AutoscError
-from autosc.config import PlanConfig
 from autosc.cost import count, fvcore_macs
 from autosc.cost.counters import example_input
 from autosc.freeze import freeze, load_frozen, save_frozen
 
+from .test_prune_on_table import NET, TIMING, nothing_timed, synthetic_table  # noqa: F401  (a fixture)
 from .test_strategy import SIZE, trained
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
@@ -46,9 +46,29 @@ def test_under_a_budget_the_input_is_resized_and_the_frozen_network_meets_it(tmp
         torch.testing.assert_close(loaded(x), frozen(x), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow  # exports the probe networks
+@pytest.mark.usefixtures("nothing_timed")
+def test_under_a_latency_budget_the_input_adaptor_is_timed_with_an_empty_stem(tmp_path):
+    """The latency model times the network by parts cut at the adaptors; the input adaptor resizes the image itself,
+    so the stem before it is empty (an identity on the image, never called). On a synthetic device table (nothing
+    timed) the plan meets the cap and makes the image smaller."""
+    from autosc.cost.latency_probe import split_at_adaptors
+
+    net = trained()
+    adapted = autosc.plan(net, no_budget=True, input_adaptor=True, **NET).network
+    split, _ = split_at_adaptors(adapted.net, adapted.adaptor_names)
+    assert isinstance(split.submod_0, torch.nn.Identity)
+    x = torch.randn(2, 1, *SIZE)
+    with torch.no_grad():
+        torch.testing.assert_close(split(x), net.eval()(x), rtol=1e-5, atol=1e-6)
+    probes = autosc.probe(net, tmp_path / "probes", input_adaptor=True, timing=TIMING, **NET).parent
+    plan = autosc.plan(net, latency="60%", input_adaptor=True, latency_table=str(synthetic_table(probes, 1.0)),
+                       timing=TIMING, **NET)  # fmt: skip
+    assert plan.projected.cost.latency_ms <= plan.budget.limit("latency_ms")
+    assert plan.network.adaptors()[0].kind == "input" and tuple(plan.projected.sizes[0]) < SIZE
+
+
 def test_the_input_adaptor_is_refused_where_it_does_not_apply():
-    with pytest.raises(AutoscError, match="--input-adaptor is not yet timed by the latency model"):
-        PlanConfig(latency="60%", input_adaptor=True).validate()
     with pytest.raises(AutoscError, match="--input-adaptor is for --mode autosc"):
         autosc.plan("mobilenet_v2_cifar", budget="50%", input_size=SIZE, in_channels=1, num_classes=10,
                     input_adaptor=True, mode="standard")  # fmt: skip
