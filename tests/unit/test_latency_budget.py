@@ -1,4 +1,5 @@
-"""Latency budgets (issue 17): the grammar, the latency model, its cache, and the projection on predicted latency.
+"""Latency budgets (issue 17): the latency model, its cache, and the projection on predicted latency (the grammar
+is in test_latency_grammar.py, the start calibration in test_latency_calibration.py).
 
 The projection and the error paths run on synthetic monotone tables, so nothing here depends on timing; one
 small test measures a real model end to end on a tiny network (what it asserts is structure, not speed).
@@ -12,66 +13,15 @@ import torch
 
 import autosc
 from autosc.cost import latency_probe
-from autosc.cost.budget import Budget, parse_budget
+from autosc.cost.budget import Budget
 from autosc.cost.latency_model import LatencyModel, Probe, cache_path, load_cached, non_decreasing, save_cached
 from autosc.cost.latency_probe import ProbeSettings, model_key, split_at_adaptors
 from autosc.cost.projection import fits, project
-from autosc.cost.shape_cost import Cost
 from autosc.cost.terms.latency import AIM_UNDER
-from autosc.errors import AutoscError, UnreachableBudget
+from autosc.errors import AutoscError
 from autosc.planning import latency as latency_planning
-from autosc.units import parse_latency
 from tests.conftest import assert_one_line_error
 from tests.helpers import train_a_little
-
-
-@pytest.mark.parametrize(
-    ("text", "ms"),
-    [("1.5ms", 1.5), ("800us", 0.8), ("800\u00b5s", 0.8), ("0.002s", 2.0), (" 2 ms ", 2.0), ("1e3us", 1.0)],
-)
-def test_latency_grammar(text, ms):
-    assert parse_latency(text) == pytest.approx(ms)
-
-
-@pytest.mark.parametrize(
-    ("text", "fragment"),
-    [("1.5", "no unit"), ("1.5MS", "unknown unit 'MS'"), ("2min", "unknown unit"), ("0ms", "positive"),
-     ("fast", "cannot read"), ("-1ms", "cannot read")],
-)  # fmt: skip
-def test_latency_grammar_errors(text, fragment):
-    with pytest.raises(AutoscError, match=fragment):
-        parse_latency(text)
-
-
-@pytest.mark.parametrize(("text", "share"), [("60%", 0.6), ("0.6x", 0.6), (" 100% ", 1.0), ("12.5%", 0.125)])
-def test_latency_share_grammar(text, share):
-    """A share of the reference network's p50; the reference's figure sets the milliseconds and is kept."""
-    budget = parse_budget(latency=text, human=Cost(1, 0, 0, latency_ms=4.0))
-    assert (budget.latency_share, budget.latency_reference_ms) == (pytest.approx(share), 4.0)
-    assert budget.latency_ms == pytest.approx(4.0 * share) and budget.latency_allowed_share == pytest.approx(share)
-    assert f"{share:.0%} of the start network's latency" in budget.describe()
-    assert Budget.from_dict(budget.to_dict()) == budget
-    with pytest.raises(AutoscError, match="relative, but the human network's latency is not known"):
-        parse_budget(latency=text)
-
-
-@pytest.mark.parametrize(
-    ("text", "fragment"),
-    [("0%", "above 0 and at most 100%"), ("150%", "at most 100%"), ("1.5x", "at most 100%"), ("abc%", "cannot read"),
-     ("-5%", "above 0"), ("nanx", "above 0")],
-)  # fmt: skip
-def test_latency_share_grammar_errors(text, fragment):
-    with pytest.raises(AutoscError, match=fragment):
-        parse_budget(latency=text, human=Cost(1, 0, 0, latency_ms=4.0))
-
-
-def test_an_absolute_budget_keeps_its_limit_and_is_judged_against_the_reference():
-    budget = parse_budget(latency="1ms", human=Cost(1, 0, 0, latency_ms=4.0))
-    assert (budget.latency_ms, budget.latency_share, budget.latency_allowed_share) == (1.0, None, 0.25)
-    retimed = budget.retimed(8.0)  # the host slowed 2x: the milliseconds stay, the allowed share halves
-    assert (retimed.latency_ms, retimed.latency_allowed_share) == (1.0, 0.125)
-    share = parse_budget(latency="25%", human=Cost(1, 0, 0, latency_ms=4.0)).retimed(8.0)
-    assert (share.latency_ms, share.latency_allowed_share) == (2.0, 0.25)  # a share follows the reference
 
 
 def test_the_fine_tune_after_a_shrink_is_half_the_run_unless_given():
@@ -85,24 +35,6 @@ def test_the_fine_tune_after_a_shrink_is_half_the_run_unless_given():
     assert shrink_steps(TrainConfig(epochs=4, batch_size=128, shrink_steps=0), 3000) == 0
     with pytest.raises(AutoscError, match="--shrink-steps must be >= 0"):
         TrainConfig(shrink_steps=-1).validate()
-
-
-def test_latency_budget_alone_or_with_macs_and_its_meaning():
-    b = parse_budget(budget="300M", latency="1.5ms", latency_threads=2, latency_batch=4)
-    assert (b.macs, b.latency_ms, b.latency_threads, b.latency_batch) == (300_000_000, 1.5, 2, 4)
-    assert "1.500ms latency (2 threads, batch 4)" in b.describe() and "300.00M MACs" in b.describe()
-    assert Budget.from_dict(b.to_dict()) == b
-    assert parse_budget(budget="300M").to_dict()["latency_ms"] is None  # every kind is written, None where uncapped
-    with pytest.raises(AutoscError, match="--latency-batch must be a whole number"):
-        parse_budget(latency="1ms", latency_batch=0)
-
-
-@pytest.mark.parametrize(
-    "args",
-    [("--latency", "1.5"), ("--latency", "3 parsecs"), ("--latency", "1ms", "--latency-threads", "0")],
-)
-def test_latency_option_errors_are_one_line(cli, args):
-    assert_one_line_error(cli("plan", "mobilenet_v2_cifar", "--input-size", "32", *args), "latency")
 
 
 def test_non_decreasing_is_the_least_squares_monotone_fit():
@@ -365,122 +297,6 @@ def test_the_human_size_is_its_own_resize_free_entry():
     assert LatencyModel.from_dict(json.loads(json.dumps(model.to_dict()))) == model
     with pytest.raises(AutoscError, match="no probe at adaptor 0's human size"):
         LatencyModel.fit(probes[1:], human_sizes=human)
-
-
-def test_calibration_rescales_predictions_and_stays_out_of_the_cache(tmp_path):
-    model = LatencyModel.fit(_probes(), key={"name": "m"})
-    sizes = [(9, 9), (7, 7)]
-    calibrated = model.calibrated(sizes, 1.5 * model.predict(sizes))
-    assert calibrated.calibration == pytest.approx(1.5)
-    assert calibrated.predict(sizes) == pytest.approx(1.5 * model.predict(sizes))
-    assert calibrated.predict([(5, 5), (3, 3)]) == pytest.approx(1.5 * model.predict([(5, 5), (3, 3)]))
-    assert calibrated.segment_share(1, (3, 3)) == pytest.approx(1.5 * model.segment_share(1, (3, 3)))
-    assert calibrated.fixed_share() == pytest.approx(1.5 * model.fixed_share())
-    assert calibrated.errors() == model.errors()  # the in-sample fit is the model's, as measured
-    assert LatencyModel.from_dict(json.loads(json.dumps(calibrated.to_dict()))) == calibrated
-    save_cached(calibrated, tmp_path)
-    assert load_cached(calibrated.key, tmp_path) == model  # the cache holds the model as measured
-    with pytest.raises(AutoscError, match="positive measured latency"):
-        model.calibrated(sizes, 0.0)
-
-
-@pytest.mark.slow
-def test_a_plan_calibrates_on_its_start_shape_and_a_rebuild_reuses_the_ratio(fake_timing, monkeypatch):
-    """Measured 2x slower now than the (cached) model says: the start shape is projected on the measurement, the
-    ratio is in the plan's config, and rebuilding from that config (a resumed run) does not time again."""
-    from autosc.planning import network_from_config
-
-    monkeypatch.setattr(latency_planning, "calibrate", _calibrate_at(2.0))
-    plain = autosc.plan("mobilenet_v2_cifar", latency="1ms", input_size=16, num_classes=10, width=1.0,
-                      timing=ProbeSettings(calibrate=False))  # fmt: skip
-    plan = autosc.plan("mobilenet_v2_cifar", latency="1ms", input_size=16, num_classes=10, width=1.0)
-    assert plain.network.cost_model.latency.calibration == 1.0
-    assert plan.network.cost_model.latency.calibration == pytest.approx(2.0, rel=0.2)
-    assert plan.projected.cost.latency_ms <= 1.0
-    area = sum(h * w for h, w in plan.projected.sizes)
-    assert area < sum(h * w for h, w in plain.projected.sizes)  # projected on the slower host: smaller
-    config = plan.network.config()
-    assert config["latency_calibration"] == plan.network.cost_model.latency.calibration
-    assert plan.to_dict()["latency_ms"]["calibration"] == config["latency_calibration"]
-
-    def no_timing(*_a, **_k):
-        raise AssertionError("a rebuilt network must not calibrate again")
-
-    monkeypatch.setattr(latency_planning, "calibrate", no_timing)
-    again = network_from_config(config)
-    assert again.cost_model.latency.calibration == config["latency_calibration"]
-    assert [tuple(s) for s in again.update_shape().sizes] == [tuple(s) for s in plan.projected.sizes]
-
-
-@pytest.mark.slow
-def test_a_host_slower_than_the_width_choice_assumed_gets_a_narrower_width(fake_timing, monkeypatch):
-    """--width auto chose by (cached) timings; when the calibration says the host runs slower now and the budget
-    is out of reach at that width, the plan chooses again for the budget in today's milliseconds."""
-
-    def measure(net, names, *, cost_model, identity, **_):  # a narrower network is faster
-        w = identity["width"]
-        return _synthetic(cost_model, per_pixel=(0.002 * w * w, 0.01 * w * w, 0.03 * w * w), stem=0.2 * w * w)
-
-    monkeypatch.setattr(latency_planning, "fit_latency_model", measure)
-    first = autosc.plan("mobilenet_v2_cifar", latency="1ms", input_size=16, num_classes=10)
-    floor = first.floor.latency_ms
-    ratio = 1.5 / floor  # the floor at that width now predicts 1.5 ms: out of reach of 1 ms
-    monkeypatch.setattr(latency_planning, "calibrate", _calibrate_at(ratio))
-    plan = autosc.plan("mobilenet_v2_cifar", latency="1ms", input_size=16, num_classes=10)
-    assert plan.spec.width < first.spec.width
-    assert plan.network.cost_model.latency.calibration == pytest.approx(ratio)
-    assert plan.projected.cost.latency_ms <= 1.0
-    with pytest.raises(UnreachableBudget, match="impossible"):
-        autosc.plan("mobilenet_v2_cifar", latency="1ms", input_size=16, num_classes=10, width=first.spec.width)
-
-
-@pytest.mark.slow
-def test_a_model_measured_in_a_slow_spell_is_calibrated_before_its_reach_is_judged(fake_timing, monkeypatch):
-    """Timed while the host ran 3x slower than now, the model's smallest shape misses the budget as measured; the
-    plan calibrates on that smallest shape, then on the start shape it projects, and gets the steady plan's shape
-    (it used to refuse the budget as impossible before calibrating)."""
-    steady = autosc.plan("mobilenet_v2_cifar", latency="50%", input_size=16, num_classes=10, width=1.0)
-
-    def measure(net, names, *, cost_model, **_):
-        return _synthetic(cost_model, per_pixel=(0.006, 0.03, 0.09), stem=0.6)
-
-    calls = []
-
-    def calibrate(net, names, sizes, model, *, reference=None, **_):
-        calls.append([tuple(s) for s in sizes])  # the host now: a third of what the model was measured at
-        return model.calibrated(sizes, replace(model, calibration=1.0).predict(sizes) / 3), 2.0
-
-    monkeypatch.setattr(latency_planning, "fit_latency_model", measure)
-    monkeypatch.setattr(latency_planning, "calibrate", calibrate)
-    slow = autosc.plan("mobilenet_v2_cifar", latency="50%", input_size=16, num_classes=10, width=1.0)
-    cost = slow.network.cost_model
-    assert measure(None, None, cost_model=cost).predict(cost.min_sizes) > slow.network.budget.latency_ms  # as measured
-    assert calls == [[tuple(s) for s in cost.min_sizes], [tuple(s) for s in calls[1]]] and calls[1] != calls[0]
-    assert cost.latency.calibration == pytest.approx(1 / 3)
-    assert [tuple(s) for s in slow.projected.sizes] == [tuple(s) for s in steady.projected.sizes]
-
-
-@pytest.mark.slow
-def test_a_relative_budget_follows_the_reference_timed_with_the_start_shape(fake_timing, monkeypatch):
-    """``--latency 50%``: half the reference network's p50. On a host twice as slow at the calibration as the cached
-    timings say, the milliseconds double with the reference, and the projected shape is the one a steady host gets
-    (the drift cancels); the share, the reference and the calibration go into the plan, for a resumed run."""
-    from autosc.planning import network_from_config
-
-    steady = autosc.plan("mobilenet_v2_cifar", latency="50%", input_size=16, num_classes=10, width=1.0)
-    assert steady.network.budget.latency_ms == pytest.approx(1.0)  # half the 2 ms reference
-    monkeypatch.setattr(latency_planning, "calibrate", _calibrate_at(2.0))
-    slow = autosc.plan("mobilenet_v2_cifar", latency="50%", input_size=16, num_classes=10, width=1.0)
-    budget = slow.network.budget
-    assert (budget.latency_share, budget.latency_reference_ms, budget.latency_ms) == (0.5, 4.0, 2.0)
-    assert budget.latency_allowed_share == 0.5
-    assert [tuple(s) for s in slow.projected.sizes] == [tuple(s) for s in steady.projected.sizes]
-    absolute = autosc.plan("mobilenet_v2_cifar", latency="1ms", input_size=16, num_classes=10, width=1.0).network
-    assert (absolute.budget.latency_ms, absolute.budget.latency_reference_ms) == (1.0, 4.0)  # judged as a quarter
-    config = slow.network.config()
-    again = network_from_config(json.loads(json.dumps(config)))
-    assert again.budget == budget
-    assert [tuple(s) for s in again.update_shape().sizes] == [tuple(s) for s in slow.projected.sizes]
 
 
 @pytest.mark.parametrize("mode", ["standard", "both"])
