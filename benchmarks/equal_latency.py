@@ -183,22 +183,27 @@ def measure(rows: list[dict], setup: Setup, runs: int) -> dict:
     return out
 
 
+def _cpu(row: dict) -> str:
+    return row.get("machine", {}).get("cpu_model", "?")
+
+
 def summarise(rows: list[dict], final: dict | None) -> str:
     """Per budget: each method's accuracy, its seed-paired difference to autosc's default (shape) with the standard
-    error, the measured share (timed together with --measure, else each job's own), MACs, params and minutes."""
+    error, the measured share (timed together with --measure, else each job's own), MACs, params and minutes.
+    A pair is formed only within one CPU model (oneDNN gives other numbers for the same seed on another)."""
     lines = []
     for budget in dict.fromkeys(r["budget"] for r in rows):
         at = [r for r in rows if r["budget"] == budget]
         shares = (final or {}).get(budget, {}).get("share", {})
-        ref = {r["seed"]: 100 * r["acc"] for r in at if r["method"] == "autosc-shape"}
+        ref = {(_cpu(r), r["seed"]): 100 * r["acc"] for r in at if r["method"] == "autosc-shape"}
         lines += [f"\nbudget {budget} of the trained network's p50 ({at[0]['teacher']}, {at[0]['teacher_acc']:.2%})",
-                  "| method | seeds | acc before | acc after | vs autosc-shape | p50 share | MACs | params | min |",
-                  "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+                  "| method | seeds | acc before | acc after | vs autosc-shape | p50 share | MACs | params | min | CPU |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
         for method in METHODS:
             rs = [r for r in at if r["method"] == method]
             if not rs:
                 continue
-            diff = paired({r["seed"]: 100 * r["acc"] for r in rs}, ref)
+            diff = paired({(_cpu(r), r["seed"]): 100 * r["acc"] for r in rs}, ref)
             before = [r["acc_before"] for r in rs if r.get("acc_before") is not None]
             share = [shares.get(f"{method} s{r['seed']}", r.get("share")) for r in rs]
             share = [s for s in share if s is not None]
@@ -206,11 +211,12 @@ def summarise(rows: list[dict], final: dict | None) -> str:
                 f"| {method} | {len(rs)} | {100 * statistics.mean(before):.2f} | " if before else f"| {method} | {len(rs)} | — | "
             )  # fmt: skip
             lines[-1] += (f"{100 * statistics.mean(r['acc'] for r in rs):.2f} | "
-                          f"{diff if method != 'autosc-shape' and diff.n > 1 else '—'} | "
+                          f"{f'{diff} ({diff.n} pairs)' if method != 'autosc-shape' and diff.n > 1 else '—'} | "
                           f"{statistics.mean(share):.3f} | " if share else "— | ")  # fmt: skip
             lines[-1] += (f"{statistics.mean(r['macs'] for r in rs) / 1e6:.2f}M | "
                           f"{statistics.mean(r['params'] for r in rs) / 1e6:.3f}M | "
-                          f"{statistics.mean(r['seconds'] for r in rs) / 60:.1f} |")  # fmt: skip
+                          f"{statistics.mean(r['seconds'] for r in rs) / 60:.1f} | "
+                          f"{', '.join(sorted({_cpu(r) for r in rs}))} |")  # fmt: skip
     return "\n".join(lines)
 
 

@@ -4,9 +4,10 @@ autosc's default, shares timed together preferred to each job's own."""
 from benchmarks.equal_latency import METHODS, summarise
 
 
-def _row(method, seed, acc, share):
+def _row(method, seed, acc, share, cpu="AMD EPYC"):
     return {"method": method, "budget": "60%", "seed": seed, "acc": acc, "acc_before": None, "share": share,
-            "macs": 1e6, "params": 1e5, "seconds": 60, "teacher": "t", "teacher_acc": 0.9}  # fmt: skip
+            "macs": 1e6, "params": 1e5, "seconds": 60, "teacher": "t", "teacher_acc": 0.9,
+            "machine": {"cpu_model": cpu}}  # fmt: skip
 
 
 def test_the_table_pairs_each_method_with_autosc_shape_by_seed():
@@ -18,3 +19,10 @@ def test_the_table_pairs_each_method_with_autosc_shape_by_seed():
     timed = summarise(rows, {"60%": {"share": {f"uniform s{s}": 0.55 for s in (30, 31, 32)}}})
     assert "0.550" in next(x for x in timed.splitlines() if x.startswith("| uniform"))
     assert METHODS[0] == "autosc-shape"
+
+
+def test_pairs_are_formed_only_within_one_cpu_model():
+    rows = [_row("autosc-shape", s, 0.80, 0.58) for s in (30, 31, 32)]
+    rows += [_row("uniform", s, 0.78, 0.59) for s in (30, 31)] + [_row("uniform", 32, 0.90, 0.59, cpu="Intel Xeon")]
+    line = next(x for x in summarise(rows, None).splitlines() if x.startswith("| uniform"))
+    assert "-2.00 ± 0.00 (2 pairs)" in line and "AMD EPYC, Intel Xeon" in line  # seed 32 ran on another CPU: not paired
