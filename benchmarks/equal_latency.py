@@ -100,8 +100,8 @@ def autosc_job(setup: Setup, method: str, budget: str, seed: int, folder: Path) 
     a = setup.args
     result = autosc.compress(
         a.model, weights=str(setup.teacher_file), latency=budget, strategy=AUTOSC[method], auto_steps=a.auto_steps,
-        data="fashion-mnist", subset=a.subset, test_subset=a.test_subset, val_split=0.1, data_seed=a.teacher_seed,
-        seed=seed, epochs=a.epochs, lr=a.lr, batch_size=a.batch_size, weight_decay=4e-5, distill=True,
+        data="fashion-mnist", input_size=SIZE, subset=a.subset, test_subset=a.test_subset, val_split=0.1,
+        data_seed=a.teacher_seed, seed=seed, epochs=a.epochs, lr=a.lr, batch_size=a.batch_size, weight_decay=4e-5, distill=True,
         distill_weight=a.distill_weight, distill_temperature=a.temperature, latency_runs=a.latency_runs,
         out=folder, force=True, quiet=True,
     )  # fmt: skip
@@ -112,6 +112,7 @@ def autosc_job(setup: Setup, method: str, budget: str, seed: int, folder: Path) 
         "params": r.params["final"], "share": r.latency_ms.share, "budget_met": r.latency_ms.budget_met,
         "shrinks": r.latency_ms.shrinks, "sizes": [a.size for a in r.adaptors], "onnx": str(folder / "model.onnx"),
         "chosen": strategy.get("chosen"), "pruning": strategy.get("pruning"), "candidates": strategy.get("candidates"),
+        "trained_acc": r.accuracy.human,  # the trained network as the run read it: the teacher's own figure
     }  # fmt: skip
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import autosc
 from benchmarks.runner import load_rows, paired, run_grid
-from benchmarks.trained import Setup, make_setup
+from benchmarks.trained import SIZE, Setup, make_setup
 
 
 def run_job(setup: Setup, budget: str, seed: int, search: int, keep: Path) -> dict:
@@ -27,8 +27,8 @@ def run_job(setup: Setup, budget: str, seed: int, search: int, keep: Path) -> di
     started = time.perf_counter()
     result = autosc.compress(
         a.model, weights=str(setup.teacher_file), budget=budget, shape_search=search, data="fashion-mnist",
-        subset=a.subset, test_subset=a.test_subset, val_split=0.1, data_seed=a.teacher_seed, seed=seed,
-        epochs=a.epochs, lr=a.lr, batch_size=a.batch_size, weight_decay=4e-5, distill=True,
+        input_size=SIZE, subset=a.subset, test_subset=a.test_subset, val_split=0.1, data_seed=a.teacher_seed,
+        seed=seed, epochs=a.epochs, lr=a.lr, batch_size=a.batch_size, weight_decay=4e-5, distill=True,
         distill_weight=a.distill_weight, distill_temperature=a.temperature, latency_runs=a.latency_runs,
         out=folder, force=True, quiet=True,
     )  # fmt: skip
