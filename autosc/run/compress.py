@@ -91,6 +91,8 @@ def _given(
     given.update({k: v for k, v in options.items() if v is not None})
     if model:
         given["model"] = model
+    if isinstance(given.get("input_size"), tuple):  # (28, 28) as autosc.plan takes it
+        given["input_size"] = "x".join(str(v) for v in given["input_size"])
     if given.get("weights") is not None:  # stored absolute, so --resume finds it from any folder
         given["weights"] = str(Path(given["weights"]).expanduser().resolve())
     if inputs.python_data:

@@ -8,7 +8,7 @@ import typer.main
 
 from autosc import AutoscError, RunConfig
 from autosc.cli import app
-from autosc.config import PlanConfig
+from autosc.config import DataConfig, PlanConfig
 from autosc.run import command_line
 from autosc.train import DualRule, TrainConfig, lagrangian_grads
 
@@ -29,10 +29,12 @@ def test_every_config_field_is_a_compress_option_and_nothing_else_is():
     assert "--adaptor-at" in params["adaptor_at"].opts and params["adaptor_at"].multiple
 
 
-def test_plan_options_are_the_plan_config_fields():
+def test_plan_options_are_the_plan_and_data_config_fields():
+    """The data options too: with --data, taylor ranks channels on the images compress would read."""
     params = _cli_params("plan")
-    plan_fields = {f.name for f in PlanConfig.__dataclass_fields__.values() if f.metadata.get("cli", True)}
-    assert set(params) - {"model", "in_channels", "as_json", "help"} == plan_fields
+    fields = {f.name for kind in (PlanConfig, DataConfig) for f in kind.__dataclass_fields__.values()
+              if f.metadata.get("cli", True)}  # fmt: skip
+    assert set(params) - {"model", "in_channels", "as_json", "help"} == fields
 
 
 def test_flat_names_are_unique_and_cover_every_group():
@@ -126,3 +128,11 @@ def test_dual_ascent_and_penalty_weigh_the_cost_as_documented():
     assert torch.allclose(grads[0], alpha.grad / alpha.grad.norm() + dual * g_cost / g_cost.norm())
     alpha.grad = torch.tensor([float("inf"), 0.0])
     assert lagrangian_grads([alpha], cost, 2.0, DualRule()) is None  # an fp16 overflow step is skipped
+
+
+def test_compress_takes_the_input_size_as_a_tuple_as_plan_does():
+    from autosc.run.compress import _given
+    from autosc.run.pipeline import Inputs
+
+    given = _given(None, None, {"input_size": (28, 32), "budget": "50%"}, "mobilenet_v2_cifar", Inputs())
+    assert RunConfig.from_flat(given).plan.input_size == "28x32"
