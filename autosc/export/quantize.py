@@ -1,0 +1,130 @@
+"""INT8 ONNX by ONNX Runtime's static quantization (docs/algorithm.md, INT8 export).
+
+ONNX Runtime's quantizer does the work: the float file is pre-processed (shape inference and graph optimisation,
+``quant_pre_process``), calibrated on a seeded sample of training images (min-max ranges), and rewritten in the
+QDQ format with per-channel weights, signed 8-bit weights and activations (what its CPU kernels run fastest).
+autosc only chooses the images, writes the file atomically, checks it with ``onnx.checker`` and says which nodes
+were left in float (no DequantizeLinear feeds them): a Resize the quantizer skips is where INT8 pays a float
+round trip, which issue 31 asks to measure.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import io
+from ..errors import AutoscError
+from .graph import load_onnx
+
+#: Calibration images drawn from the training split when none are named: enough for min-max ranges of a small
+#: CNN to settle (docs/algorithm.md, INT8 export).
+CALIBRATION_IMAGES = 256
+#: Images per calibration batch fed to ONNX Runtime (the exported file has a dynamic batch).
+CALIBRATION_BATCH = 32
+#: What ``--quantize`` accepts; "none" writes no quantized file.
+QUANTIZE_KINDS = ("none", "int8")
+#: Nodes that carry the quantization itself, never reported as float.
+_QDQ_OPS = {"QuantizeLinear", "DequantizeLinear"}
+
+
+@dataclass(frozen=True)
+class QuantizeResult:
+    """The INT8 file, the images it was calibrated on, and the op types of the nodes left in float."""
+
+    path: Path
+    calibration_images: int
+    float_ops: dict[str, int]  # op type -> nodes computing in float (none of their inputs dequantized)
+
+    def to_dict(self) -> dict:
+        return {"path": str(self.path), "calibration_images": self.calibration_images, "float_ops": self.float_ops}
+
+
+def check_quantize(kind: str) -> str:
+    """``--quantize``'s value, checked: one line naming the choices otherwise."""
+    if kind not in QUANTIZE_KINDS:
+        raise AutoscError(f"--quantize must be one of {', '.join(QUANTIZE_KINDS)}, got {kind!r}")
+    return kind
+
+
+def calibration_sample(images: torch.Tensor, count: int, seed: int) -> torch.Tensor:
+    """``count`` images of ``images`` (N, C, H, W) drawn without replacement by ``seed``, in a fixed order: the
+    same seed gives the same ranges, so the same INT8 file."""
+    if count < 1:
+        raise AutoscError(f"--calibration-images must be 1 or more, got {count}")
+    if images.dim() != 4 or not len(images):
+        raise AutoscError("calibration needs a batch of images (N, C, H, W)")
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:count]
+    return images[order.sort().values].float().contiguous()
+
+
+def quantize_int8(float_onnx: str | os.PathLike, out: str | os.PathLike, images: torch.Tensor) -> QuantizeResult:
+    """Write ``out``, the INT8 (QDQ) version of ``float_onnx`` calibrated on ``images`` (as the network takes them:
+    normalised, at its input size), atomically; ``float_onnx`` is untouched."""
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quant_pre_process,
+        quantize_static,
+    )
+
+    source, target = Path(float_onnx), Path(out)
+    if source.resolve() == target.resolve():
+        raise AutoscError(f"{target} is the float file being quantized; choose another output path")
+    name = load_onnx(source).graph.input[0].name
+    batches = [{name: images[i : i + CALIBRATION_BATCH].numpy()} for i in range(0, len(images), CALIBRATION_BATCH)]
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.left = iter(batches)
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self.left, None)
+
+    with tempfile.TemporaryDirectory(prefix="autosc-quantize-") as work:
+        prepared = Path(work) / "prepared.onnx"
+        quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
+
+        def write(tmp: str) -> None:
+            quantize_static(str(prepared), tmp, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)  # fmt: skip
+            import onnx
+
+            onnx.checker.check_model(tmp)
+
+        io.atomic_write(target, write)
+    return QuantizeResult(target, len(images), float_ops(target))
+
+
+def float_ops(path: str | os.PathLike) -> dict[str, int]:
+    """Op types of the nodes none of whose inputs come from a DequantizeLinear: they compute in float."""
+    graph = load_onnx(Path(path)).graph
+    dequantized = {o for n in graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+    counts: dict[str, int] = {}
+    for node in graph.node:
+        if node.op_type in _QDQ_OPS or any(i in dequantized for i in node.input):
+            continue
+        counts[node.op_type] = counts.get(node.op_type, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def onnx_accuracy(path: str | os.PathLike, images: torch.Tensor, labels: torch.Tensor, *, batch: int = 256) -> float:
+    """Top-1 accuracy of an ONNX file (ONNX Runtime, CPU, full graph optimisation) on ``images``."""
+    from ..env import onnxruntime
+
+    ort = onnxruntime()
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    right = 0
+    for i in range(0, len(images), batch):
+        logits = session.run(None, {name: images[i : i + batch].float().numpy()})[0]
+        right += int((logits.argmax(1) == labels[i : i + batch].numpy()).sum())
+    return right / len(images)
