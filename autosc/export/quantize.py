@@ -103,12 +103,18 @@ def quantize_int8(float_onnx: str | os.PathLike, out: str | os.PathLike, images:
 
 
 def float_ops(path: str | os.PathLike) -> dict[str, int]:
-    """Op types of the nodes none of whose inputs come from a DequantizeLinear: they compute in float."""
-    graph = load_onnx(Path(path)).graph
+    """Op types of the nodes that take a float tensor no DequantizeLinear made: they compute in float. Shape
+    arithmetic (the int64 sizes a Resize is given) is not counted."""
+    import onnx
+
+    graph = onnx.shape_inference.infer_shapes(load_onnx(Path(path))).graph
+    floating = {v.name for v in [*graph.input, *graph.value_info, *graph.output]
+                if v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT}  # fmt: skip
+    floating |= {t.name for t in graph.initializer if t.data_type == onnx.TensorProto.FLOAT}
     dequantized = {o for n in graph.node if n.op_type == "DequantizeLinear" for o in n.output}
     counts: dict[str, int] = {}
     for node in graph.node:
-        if node.op_type in _QDQ_OPS or any(i in dequantized for i in node.input):
+        if node.op_type in _QDQ_OPS or not any(i in floating and i not in dequantized for i in node.input):
             continue
         counts[node.op_type] = counts.get(node.op_type, 0) + 1
     return dict(sorted(counts.items()))

@@ -98,3 +98,18 @@ def test_bad_quantize_input_is_one_line(tmp_path):
     with pytest.raises(AutoscError, match="is the float file being quantized"):
         quantize_int8(tmp_path / "m.onnx", tmp_path / "m.onnx", torch.zeros(4, 3, *SIZE))
     assert not (tmp_path / "q.onnx").exists()
+
+
+def test_the_resizes_of_a_learned_shape_are_fed_int8_and_shape_arithmetic_is_not_float(tmp_path):
+    """A frozen autosc network keeps a Resize per adaptor that moved; after quantization every Resize (and every
+    other compute node) takes dequantized int8 inputs: none is left computing in float. The int64 size arithmetic
+    in front of a Resize is not counted as float."""
+    import autosc
+    from autosc.freeze import freeze
+
+    plan = autosc.plan("mobilenet_v2_cifar", budget="50%", input_size=(32, 32), num_classes=10, in_channels=3)
+    frozen, _ = freeze(plan.network)
+    export_onnx(frozen.eval(), (32, 32), tmp_path / "m.onnx", exporter="torchscript")
+    assert float_ops(tmp_path / "m.onnx")["Resize"] >= 1 and "Shape" in float_ops(tmp_path / "m.onnx")
+    result = quantize_int8(tmp_path / "m.onnx", tmp_path / "q.onnx", torch.randn(32, 3, 32, 32))
+    assert result.float_ops == {}
