@@ -6,6 +6,7 @@ Registered with the app in the order ``--help`` lists them: count, plan, export,
 from __future__ import annotations
 
 import inspect
+import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
 
@@ -150,10 +151,14 @@ def _probe(model: str, out: str, in_channels: int = 3, **options) -> None:
     console.print("exporting the probe networks ...")
     manifest = api.probe(model, out, config, in_channels=in_channels, prune_batch=batch)
     folder, plan = manifest.parent, config.plan
+    pruned = "channels" in json.loads(manifest.read_text())["key"]["model"]
+    same = "--latency"
+    if pruned:  # the table describes the network pruned as compress will prune it
+        same = f"--latency {plan.latency}, --strategy {plan.strategy} and the same weights and data options"
     console.print(
         f"wrote the probe networks, {manifest} and {folder / 'time_probes.py'}. On the device you deploy on (Python "
         f">= 3.8 with numpy and onnxruntime): copy the folder, run `python time_probes.py` in it, bring table.json "
-        f"back and give it to autosc plan or compress as --latency-table table.json (with --latency; threads "
+        f"back and give it to autosc plan or compress as --latency-table table.json (with {same}; threads "
         f"{plan.latency_threads}, batch {plan.latency_batch}, as probed)."
     )
 
