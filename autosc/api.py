@@ -18,7 +18,7 @@ from .export import ExportResult, export_onnx
 from .models import ModelSpec, default_input_size
 from .planning import Plan, make_plan
 from .resources import check_batch
-from .units import parse_input_size
+from .units import input_size_text, parse_input_size
 
 
 def count_model(
@@ -80,10 +80,9 @@ def plan(model: str | nn.Module, config: PlanConfig | RunConfig | None = None, *
 def _run_config(model: str | nn.Module, config: PlanConfig | RunConfig | None, options: dict, where: str) -> RunConfig:
     """``config`` (a plan or run configuration, default all defaults) with the flat ``options`` and a named
     ``model`` over it; an ``input_size`` tuple is read as ``"HxW"``."""
-    if isinstance(options.get("input_size"), tuple):
-        options["input_size"] = "x".join(str(v) for v in options["input_size"])
     run = config if isinstance(config, RunConfig) else RunConfig(plan=config or PlanConfig())
-    return run.updated({**options, **({"model": model} if isinstance(model, str) else {})}, where=where)
+    named = {"model": model} if isinstance(model, str) else {}
+    return run.updated({**input_size_text(options), **named}, where=where)
 
 
 def probe(model: str | nn.Module, out: str | os.PathLike, config: PlanConfig | RunConfig | None = None,

@@ -25,6 +25,13 @@ def _split(text: str) -> tuple[float, str] | None:
     return value, m.group("unit")
 
 
+def input_size_text(options: dict) -> dict:
+    """Flat options with an ``input_size`` tuple (as the Python API takes it) written ``"HxW"``, as the options
+    and the recorded command hold it; other options as they are."""
+    size = options.get("input_size")
+    return {**options, "input_size": "x".join(str(v) for v in size)} if isinstance(size, tuple) else options
+
+
 def parse_input_size(text: str | int | tuple[int, int]) -> tuple[int, int]:
     """``224`` -> (224, 224); ``32x48`` -> (32, 48) as (height, width)."""
     if isinstance(text, tuple):

@@ -101,8 +101,8 @@ def autosc_job(setup: Setup, method: str, budget: str, seed: int, folder: Path) 
     result = autosc.compress(
         a.model, weights=str(setup.teacher_file), latency=budget, strategy=AUTOSC[method], auto_steps=a.auto_steps,
         data="fashion-mnist", input_size=SIZE, subset=a.subset, test_subset=a.test_subset, val_split=0.1,
-        data_seed=a.teacher_seed, seed=seed, epochs=a.epochs, lr=a.lr, batch_size=a.batch_size, weight_decay=4e-5, distill=True,
-        distill_weight=a.distill_weight, distill_temperature=a.temperature, latency_runs=a.latency_runs,
+        data_seed=a.teacher_seed, seed=seed, epochs=a.epochs, lr=a.lr, batch_size=a.batch_size, weight_decay=4e-5,
+        distill=True, distill_weight=a.distill_weight, distill_temperature=a.temperature, latency_runs=a.latency_runs,
         out=folder, force=True, quiet=True,
     )  # fmt: skip
     r = result.report

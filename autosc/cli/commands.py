@@ -6,7 +6,6 @@ Registered with the app in the order ``--help`` lists them: count, plan, export,
 from __future__ import annotations
 
 import inspect
-import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
 
@@ -18,6 +17,7 @@ from ..config import RunConfig
 from ..cost.budget import Budget
 from ..cost.latency_probe import ProbeSettings
 from ..errors import AutoscError
+from ..prune.strategies import strategy_of
 from ..run.progress import Display
 from ..units import format_bytes, format_count
 from .app import app, console, print_json
@@ -151,9 +151,8 @@ def _probe(model: str, out: str, in_channels: int = 3, **options) -> None:
     console.print("exporting the probe networks ...")
     manifest = api.probe(model, out, config, in_channels=in_channels, prune_batch=batch)
     folder, plan = manifest.parent, config.plan
-    pruned = "channels" in json.loads(manifest.read_text())["key"]["model"]
     same = "--latency"
-    if pruned:  # the table describes the network pruned as compress will prune it
+    if strategy_of(plan.strategy).prune_share(plan.prune_share) > 0:  # the table describes the pruned network
         same = f"--latency {plan.latency}, --strategy {plan.strategy} and the same weights and data options"
     console.print(
         f"wrote the probe networks, {manifest} and {folder / 'time_probes.py'}. On the device you deploy on (Python "

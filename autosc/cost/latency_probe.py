@@ -223,7 +223,8 @@ def export_shapes(
     for i, sizes in enumerate(shapes):
         for adaptor, size in zip(adaptors, sizes, strict=True):
             adaptor.size = (int(size[0]), int(size[1]))
-        inputs = {"submod_0": (1, in_channels, *input_size)} | part_inputs(split, torch.zeros(1, in_channels, *input_size))
+        x = torch.zeros(1, in_channels, *input_size)
+        inputs = {"submod_0": tuple(x.shape)} | part_inputs(split, x)  # an empty stem is never called: the image's
         parts.append([])
         for name in names:
             shape = inputs[name]

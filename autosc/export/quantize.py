@@ -41,9 +41,6 @@ class QuantizeResult:
     calibration_images: int
     float_ops: dict[str, int]  # op type -> nodes computing in float (none of their inputs dequantized)
 
-    def to_dict(self) -> dict:
-        return {"path": str(self.path), "calibration_images": self.calibration_images, "float_ops": self.float_ops}
-
 
 def check_quantize(kind: str) -> str:
     """``--quantize``'s value, checked: one line naming the choices otherwise."""
@@ -52,7 +49,7 @@ def check_quantize(kind: str) -> str:
     return kind
 
 
-def calibration_sample(images: torch.Tensor, count: int, seed: int) -> torch.Tensor:
+def calibration_sample(images: torch.Tensor, count: int = CALIBRATION_IMAGES, seed: int = 0) -> torch.Tensor:
     """``count`` images of ``images`` (N, C, H, W) drawn without replacement by ``seed``, in a fixed order: the
     same seed gives the same ranges, so the same INT8 file."""
     if count < 1:

@@ -64,8 +64,8 @@ def make_plan(
     budget, sizing, human_ms = _budget(config, budget, human, human_cost, size, fixed is None, width_ratio, timing)
     start, pruning = prune_start(
         start, strategy, share=strategy.prune_share(config.prune_share), importance=config.importance, budget=budget,
-        human=replace(human_cost, latency_ms=budget.latency_reference_ms), size=size, timing=timing, batch=prune_batch,
-        timed=timing.table is None,
+        human=replace(human_cost, latency_ms=budget.latency_reference_ms), size=size, batch=prune_batch,
+        timing=timing if timing.table is None else None,  # a device's table: nothing can be timed
     )  # fmt: skip
     spec, note, network, cells, candidates = _adapted(
         config, start, human, fixed, size, budget, sizing, seed=seed, timing=timing, width_ratio=width_ratio
@@ -106,8 +106,8 @@ def probed_start(
     strategy that prunes: the table must describe the pruned network), or None when the strategy prunes nothing.
 
     Nothing is timed: the device's reference p50 is not known until its table is, so the latency cap must be a
-    share (``--latency 60%``), which prunes to the same MACs whatever the reference (:func:`prune_start`,
-    ``timed`` off); the other caps are counted as in the plan."""
+    share (``--latency 60%``), which prunes to the same MACs whatever the reference (:func:`prune_start` without
+    timing); the other caps are counted as in the plan."""
     strategy = _named_strategy(config)
     share = strategy.prune_share(config.prune_share)
     if share <= 0:
@@ -126,7 +126,7 @@ def probed_start(
     budget = parse_budget(human=human_cost, convention=config.macs_convention, latency_threads=config.latency_threads,
                           latency_batch=config.latency_batch, **texts)  # fmt: skip
     pruned, _ = prune_start(start, strategy, share=share, importance=config.importance, budget=budget,
-                            human=human_cost, size=size, timing=ProbeSettings(), batch=prune_batch, timed=False)  # fmt: skip
+                            human=human_cost, size=size, timing=None, batch=prune_batch)  # fmt: skip
     return pruned
 
 

@@ -76,11 +76,11 @@ def split_budget(budget: Budget, human: Cost, share: float) -> Budget:
 
 def prune_start(
     start: Start, strategy: Strategy, *, share: float, importance: str, budget: Budget, human: Cost,
-    size: tuple[int, int], timing: ProbeSettings, batch: tuple[Tensor, Tensor] | None = None, timed: bool = True,
+    size: tuple[int, int], timing: ProbeSettings | None, batch: tuple[Tensor, Tensor] | None = None,
 ) -> tuple[Start, Pruning | None]:  # fmt: skip
     """``start`` with its channels pruned for ``share`` of the cut to ``budget`` (as a new :class:`Start`: its spec
     records the channel counts, its weights are the pruned ones), and what was done; ``start`` itself when the
-    share is 0. ``batch``: labelled images for a criterion that takes gradients (``taylor``). ``timed`` off: the
+    share is 0. ``batch``: labelled images for a criterion that takes gradients (``taylor``). ``timing`` None: the
     latency is a deployment device's, and a latency cap is reached through MACs alone."""
     if share <= 0 or not budget.bounded:
         return start, None
@@ -102,8 +102,7 @@ def prune_start(
     if target.limit(latency_planning.KEY) is None:
         pruned, ratio = prune(exact_fits, target.describe())
     else:
-        pruned, ratio, measured = _prune_to_latency(net, spec, target, size, timing if timed else None, exact_fits,
-                                                    prune)  # fmt: skip
+        pruned, ratio, measured = _prune_to_latency(net, spec, target, size, timing, exact_fits, prune)
     pruned_spec = spec.pruned(channel_record(pruned, net))
     weights = None
     if start.trained:

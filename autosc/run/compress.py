@@ -23,6 +23,7 @@ from ..config import RunConfig
 from ..data import PYTHON_DATA
 from ..errors import AutoscError
 from ..models import instance_spec, is_zoo_model
+from ..units import input_size_text
 from . import pipeline
 from .folder import RunFolder, default_run_dir
 from .pipeline import Inputs, Result
@@ -88,11 +89,9 @@ def _given(
     """The options as given, flat: ``config``'s changes, then the preset's, then the keywords (None: not given)."""
     given = _changed(config) if config is not None else {}
     given.update(read_preset(preset) if preset is not None else {})
-    given.update({k: v for k, v in options.items() if v is not None})
+    given.update({k: v for k, v in input_size_text(options).items() if v is not None})
     if model:
         given["model"] = model
-    if isinstance(given.get("input_size"), tuple):  # (28, 28) as autosc.plan takes it
-        given["input_size"] = "x".join(str(v) for v in given["input_size"])
     if given.get("weights") is not None:  # stored absolute, so --resume finds it from any folder
         given["weights"] = str(Path(given["weights"]).expanduser().resolve())
     if inputs.python_data:
