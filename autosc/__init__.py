@@ -7,7 +7,7 @@ and ``compress``; ``config`` the one run configuration; ``cli`` is a thin layer
 over these (docs/architecture.md, The pipeline).
 """
 
-from .api import count_model, export_model, load_frozen, plan, probe
+from .api import count_model, export_model, load_frozen, plan, probe, quantize_export
 from .config import DataConfig, ExportConfig, PlanConfig, RunConfig
 from .cost import Budget, count, parse_budget
 from .errors import AutoscError
@@ -39,5 +39,6 @@ __all__ = [
     "load_frozen",
     "parse_budget",
     "plan",
+    "quantize_export",
     "probe",
 ]

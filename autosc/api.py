@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
@@ -19,6 +19,9 @@ from .models import ModelSpec, default_input_size
 from .planning import Plan, make_plan
 from .resources import check_batch
 from .units import input_size_text, parse_input_size
+
+if TYPE_CHECKING:
+    from .run.quantized import Int8File
 
 
 def count_model(
@@ -128,6 +131,7 @@ def export_model(
     exporter: str = "dynamo",
     dynamic_batch: bool = True,
     model: str | None = None,
+    pool_halves: bool = True,
 ) -> ExportResult:
     """``autosc export``: a frozen model or a training checkpoint to a checked ONNX file.
 
@@ -150,7 +154,47 @@ def export_model(
         opset=opset,
         exporter=exporter,
         dynamic_batch=dynamic_batch,
+        pool_halves=pool_halves,
     )
+
+
+def quantize_export(
+    path: str | os.PathLike,
+    float_onnx: str | os.PathLike,
+    *,
+    config: RunConfig | None = None,
+    seed: int | None = None,
+) -> Int8File:
+    """``autosc export --quantize int8``: the INT8 file beside ``float_onnx`` (``model.onnx`` -> ``model.int8.onnx``),
+    calibrated on ``config.export.calibration_images`` training images and measured on the test and validation splits.
+
+    The images are those of ``config.dataset`` when it names data; else those of the run ``path`` (a ``frozen.pt``
+    or checkpoint) belongs to, read from its ``run.json`` with its seed, as compress read them.
+    """
+    from .export.graph import onnx_input_size
+    from .run.data import load_dataset
+    from .run.folder import RunFolder
+    from .run.quantized import quantize_file
+
+    config = config or RunConfig()
+    config.export.validate()
+    if config.dataset.data is None:
+        folder = RunFolder(Path(path).parent)
+        if not folder.run_file.is_file():
+            raise AutoscError(
+                "--quantize int8 calibrates on training images: give --data (and the data options the network was "
+                f"trained with), or export the frozen.pt of a run folder (no run.json beside {path})"
+            )
+        run = RunConfig.from_dict(folder.read_run()["config"])
+        seed = run.train.seed if seed is None else seed  # another seed draws other images, from the same splits:
+        dataset = replace(run.dataset, data_seed=run.dataset.seed(run.train.seed))
+        config = replace(run, dataset=dataset, export=config.export, train=replace(run.train, seed=seed))
+    elif seed is not None:
+        config = replace(config, train=replace(config.train, seed=seed))
+    float_onnx = Path(float_onnx)
+    bundle = load_dataset(config, onnx_input_size(float_onnx))
+    return quantize_file(float_onnx, float_onnx.with_suffix(".int8.onnx"), bundle,
+                         count=config.export.calibration_images, seed=config.train.seed)  # fmt: skip
 
 
 def load_frozen(path: str | os.PathLike, model: str | nn.Module | None = None) -> nn.Module:

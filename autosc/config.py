@@ -218,6 +218,11 @@ class ExportConfig:
     pool_halves: bool = option(
         True, "Export a resize to exactly half the size as a 2x2 average pool (same values, faster in ONNX Runtime)."
     )
+    quantize: str = option(
+        "none", "Also write an INT8 ONNX file (int8: ONNX Runtime static QDQ, per-channel weights), measured against "
+        "the float one.", choices=("none", "int8"),
+    )  # fmt: skip
+    calibration_images: int = option(256, "Training images (seeded by --seed) the INT8 ranges are calibrated on.")
 
     def validate(self) -> None:
         """Refuse an exporter, opset or run count the export would refuse, before hours of training."""
@@ -231,6 +236,8 @@ class ExportConfig:
             raise AutoscError(f"--opset must be an integer from {MIN_OPSET} to {top}, got {self.opset}")
         if self.latency_runs < 1:
             raise AutoscError(f"--latency-runs must be at least 1, got {self.latency_runs}")
+        if self.calibration_images < 1:
+            raise AutoscError(f"--calibration-images must be 1 or more, got {self.calibration_images}")
 
 
 @dataclass

@@ -22,7 +22,7 @@ from .cost.terms import TERMS
 from .errors import AutoscError
 
 RUN_FORMAT = "autosc-run/6"
-REPORT_FORMAT = "autosc-report/6"
+REPORT_FORMAT = "autosc-report/7"
 SHAPE_FORMAT = "autosc-shape/3"
 
 #: What each file is called in a message.
@@ -210,14 +210,19 @@ def _report_5(data: dict, where: str) -> dict:
     return data
 
 
+def _report_6(data: dict, where: str) -> dict:
+    data.setdefault("quantized", None)  # before --quantize: float files only
+    return data
+
+
 def migrate_report(data: Any, where: str = "report.json") -> dict:
     """``report.json`` at :data:`REPORT_FORMAT`: version 1 had no tag and left out what was None (the latency
     budget's fields, the baseline's timing, ``seconds``, ``start``, an adaptor's optional fields) and a budget's
     uncapped kinds; version 2 had no ``train.precise_bn`` (off then); version 3 had no latency share, reference or
     verdict by share; version 4 had no ``train.retime`` (off then), ``latency_ms.retimes`` or ``latency_ms.tolerance`` (0 then);
-    version 5 had no ``strategy``."""
-    return _migrate(data, REPORT_FORMAT, {1: _report_1, 2: _report_2, 3: _report_3, 4: _report_4, 5: _report_5},
-                    where)  # fmt: skip
+    version 5 had no ``strategy``; version 6 had no ``quantized`` (no INT8 file then)."""
+    steps = {1: _report_1, 2: _report_2, 3: _report_3, 4: _report_4, 5: _report_5, 6: _report_6}
+    return _migrate(data, REPORT_FORMAT, steps, where)
 
 
 # -- frozen.shape.json ------------------------------------------------------------------------------------

@@ -107,13 +107,14 @@ def zoo_families(*quick: str) -> list:
 
 
 #: the command line of the shared tiny run (the `tiny_run` fixture)
-TINY_RUN_ARGS = ["compress", *TINY_RUN, "--epochs", "2", "--baseline", "--collapse", "--exporter", "torchscript", "--quiet"]
+TINY_RUN_ARGS = ["compress", *TINY_RUN, "--epochs", "2", "--baseline", "--collapse", "--exporter", "torchscript",
+                 "--quantize", "int8", "--calibration-images", "32", "--quiet"]  # fmt: skip
 
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
     """The run folder of one tiny ``autosc compress`` (2 epochs, a baseline, collapsed after the shape phase,
-    torchscript export: the dynamo exporter's three exports took 23 of its 33 s; the default exporter's run is
+    INT8 files beside the float ones, torchscript export: the dynamo exporter's three exports took 23 of its 33 s; the default exporter's run is
     test_a_run_writes_outside_its_folder_only_what_the_docs_list), made once per test session: the checks of its files, report.json, report.md and ONNX export all read
     it. Under pytest-xdist the workers share one, made by the first that needs it (a file lock; the base temporary
     folder's parent is common to the workers). Tests must not change it (copy it to tmp_path first)."""

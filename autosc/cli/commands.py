@@ -176,36 +176,61 @@ register(
 )
 
 
-@app.command()
-def export(
-    path: Annotated[str, typer.Argument(help="A frozen model (frozen.pt) or a training checkpoint (checkpoint.pt).")],
-    output: Annotated[str, typer.Option("--output", "-o", help="Where to write the .onnx file.")] = "model.onnx",
-    opset: Annotated[int, typer.Option(help="ONNX opset (>= 17).")] = 18,
-    exporter: Annotated[str, typer.Option(help="dynamo (default) or torchscript.")] = "dynamo",
-    static_batch: Annotated[
-        bool, typer.Option("--static-batch", help="Fix the batch at 1 instead of leaving it dynamic.")
-    ] = False,
-    model: Annotated[
-        str | None,
-        typer.Option(
-            "--model", help="The builder (file.py:build) of a network that is not a zoo one; never read from the file."
-        ),
-    ] = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Export a frozen network to ONNX, checked against PyTorch with onnxruntime (optimisation off and on)."""
-    result = api.export_model(
-        path, output, opset=opset, exporter=exporter, dynamic_batch=not static_batch, model=model
-    ).to_dict()
+def _export(path: str, output: str = "model.onnx", static_batch: bool = False, model: str | None = None,
+            as_json: bool = False, **options) -> None:  # fmt: skip
+    config = RunConfig.from_flat(options, where="export options")
+    config.export.validate()  # a bad --quantize is refused before anything is written
+    e = config.export
+    result = api.export_model(path, output, opset=e.opset, exporter=e.exporter, dynamic_batch=not static_batch,
+                              model=model, pool_halves=e.pool_halves).to_dict()  # fmt: skip
+    int8 = None
+    if e.quantize != "none":
+        int8 = api.quantize_export(path, output, config=config, seed=options.get("seed")).to_dict()
+        result["quantized"] = int8
     if as_json:
         print_json(result)
         return
     console.print(
         f"wrote {result['path']} ({result['exporter']} exporter, opset {result['opset']}, "
         f"{result['resize_nodes']} Resize nodes with constant sizes, {result['pooled_resizes']} exact halves as "
-        f"average pools); onnxruntime vs PyTorch max abs diff "
-        f"{result['max_abs_diff']:.2e}"
+        f"average pools); onnxruntime vs PyTorch max abs diff {result['max_abs_diff']:.2e}"
     )
+    if int8 is not None:
+        console.print(_int8_line(int8))
+
+
+def _int8_line(int8: dict) -> str:
+    """The INT8 file, what calibrated it and its test top-1 next to the float file's."""
+    a = int8["accuracy"]
+    floats = ", ".join(f"{n} {op}" for op, n in int8["float_ops"].items()) or "none"
+    return (
+        f"wrote {int8['path']} (INT8 QDQ, calibrated on {int8['calibration_images']} {int8['data']} training images, "
+        f"seed {int8['seed']}); test top-1 {100 * a['float']:.2f}% float, {100 * a['int8']:.2f}% INT8; largest logit "
+        f"difference {int8['logit_diff']:.3g}; nodes left in float: {floats}"
+    )
+
+
+register(
+    "export",
+    _export,
+    [
+        inspect.Parameter("path", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Annotated[str, typer.Argument(
+            help="A frozen model (frozen.pt) or a training checkpoint (checkpoint.pt).")]),
+        inspect.Parameter("output", inspect.Parameter.KEYWORD_ONLY, default="model.onnx", annotation=Annotated[
+            str, typer.Option("--output", "-o", help="Where to write the .onnx file (INT8: beside it, .int8.onnx).")]),
+        inspect.Parameter("static_batch", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Annotated[
+            bool, typer.Option("--static-batch", help="Fix the batch at 1 instead of leaving it dynamic.")]),
+        inspect.Parameter("model", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[
+            str | None, typer.Option("--model", help="The builder (file.py:build) of a network that is not a zoo "
+                                     "one; never read from the file.")]),
+        *config_options(("export",), only=("exporter", "opset", "pool_halves", "quantize", "calibration_images")),
+        *config_options(("dataset",)),
+        *config_options(("train",), only=("seed",)),
+        inspect.Parameter("as_json", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=JsonOpt),
+    ],
+    "Export a frozen network to ONNX, checked against PyTorch with onnxruntime (optimisation off and on); with "
+    "--quantize int8 also an INT8 file, calibrated on the run's training images (or --data's) and measured.",
+)  # fmt: skip
 
 
 def _int_list(text: str, what: str) -> list[int]:

@@ -38,8 +38,9 @@ PANELS = {
 }
 
 
-def config_options(groups: tuple[str | None, ...]) -> list[inspect.Parameter]:
-    """Typer options for the :class:`RunConfig` fields of ``groups``, derived from the fields themselves.
+def config_options(groups: tuple[str | None, ...], only: tuple[str, ...] | None = None) -> list[inspect.Parameter]:
+    """Typer options for the :class:`RunConfig` fields of ``groups`` (or only the fields named in ``only``), derived
+    from the fields themselves.
 
     Every option defaults to None ("not given"), so a preset's value or the
     field's own default applies; ``--help`` shows that default beside the help.
@@ -47,7 +48,7 @@ def config_options(groups: tuple[str | None, ...]) -> list[inspect.Parameter]:
     hints = field_types()
     params = []
     for group, f in RunConfig.option_fields():
-        if group not in groups or not f.metadata.get("cli", True):
+        if group not in groups or not f.metadata.get("cli", True) or (only is not None and f.name not in only):
             continue
         kind = f.metadata.get("cli_type") or _base_type(hints[f.name])
         flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")

@@ -30,6 +30,20 @@ def load_onnx(path: str | os.PathLike) -> onnx.ModelProto:
     return model
 
 
+def onnx_input_size(path: str | os.PathLike) -> tuple[int, int]:
+    """The (H, W) an autosc ONNX file was exported at, from its ``autosc.input_size`` metadata, else its input's
+    static dimensions; one line when neither says."""
+    model = load_onnx(path)
+    props = {p.key: p.value for p in model.metadata_props}
+    if "autosc.input_size" in props:
+        h, w = props["autosc.input_size"].split("x")
+        return int(h), int(w)
+    dims = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    if len(dims) != 4 or not all(dims[2:]):
+        raise AutoscError(f"{os.fspath(path)} does not say its input size (no autosc.input_size, no fixed H and W)")
+    return dims[2], dims[3]
+
+
 def _attr(node: onnx.NodeProto, name: str, default=None):
     import onnx
 

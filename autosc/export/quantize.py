@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,15 +50,22 @@ def check_quantize(kind: str) -> str:
     return kind
 
 
-def calibration_sample(images: torch.Tensor, count: int = CALIBRATION_IMAGES, seed: int = 0) -> torch.Tensor:
-    """``count`` images of ``images`` (N, C, H, W) drawn without replacement by ``seed``, in a fixed order: the
-    same seed gives the same ranges, so the same INT8 file."""
+def calibration_indices(total: int, count: int = CALIBRATION_IMAGES, seed: int = 0) -> list[int]:
+    """Which of ``total`` images calibrate: ``count`` drawn without replacement by ``seed``, in ascending order
+    (all of them when there are fewer). The same seed gives the same ranges, so the same INT8 file."""
     if count < 1:
         raise AutoscError(f"--calibration-images must be 1 or more, got {count}")
+    if total < 1:
+        raise AutoscError("calibration needs at least one training image")
+    order = torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:count]
+    return order.sort().values.tolist()
+
+
+def calibration_sample(images: torch.Tensor, count: int = CALIBRATION_IMAGES, seed: int = 0) -> torch.Tensor:
+    """The :func:`calibration_indices` of a batch of images (N, C, H, W) already in memory."""
     if images.dim() != 4 or not len(images):
         raise AutoscError("calibration needs a batch of images (N, C, H, W)")
-    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:count]
-    return images[order.sort().values].float().contiguous()
+    return images[calibration_indices(len(images), count, seed)].float().contiguous()
 
 
 def quantize_int8(float_onnx: str | os.PathLike, out: str | os.PathLike, images: torch.Tensor) -> QuantizeResult:
@@ -117,17 +125,38 @@ def float_ops(path: str | os.PathLike) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def onnx_accuracy(path: str | os.PathLike, images: torch.Tensor, labels: torch.Tensor, *, batch: int = 256) -> float:
-    """Top-1 accuracy of an ONNX file (ONNX Runtime, CPU, full graph optimisation) on ``images``."""
+def onnx_session(path: str | os.PathLike, threads: int | None = None):
+    """An ONNX Runtime CPU session with every graph optimisation, quiet (``threads``: intra-op, default all)."""
     from ..env import onnxruntime
 
     ort = onnxruntime()
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
-    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    right = 0
-    for i in range(0, len(images), batch):
-        logits = session.run(None, {name: images[i : i + batch].float().numpy()})[0]
-        right += int((logits.argmax(1) == labels[i : i + batch].numpy()).sum())
-    return right / len(images)
+    if threads is not None:
+        opts.intra_op_num_threads = threads
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def onnx_accuracy(
+    paths: dict[str, str | os.PathLike], batches: Iterable[tuple[torch.Tensor, torch.Tensor]]
+) -> dict[str, float | None]:
+    """Top-1 accuracy of each ONNX file (label -> path) on the same labelled ``batches``, read once for all of
+    them; None where there were no images."""
+    sessions = {label: onnx_session(path) for label, path in paths.items()}
+    right, seen = dict.fromkeys(sessions, 0), 0
+    for images, labels in batches:
+        x, y = images.float().numpy(), labels.numpy()
+        for label, session in sessions.items():
+            right[label] += int((session.run(None, {session.get_inputs()[0].name: x})[0].argmax(1) == y).sum())
+        seen += len(y)
+    return {label: (n / seen if seen else None) for label, n in right.items()}
+
+
+def logit_difference(float_onnx: str | os.PathLike, int8_onnx: str | os.PathLike, images: torch.Tensor) -> tuple[
+        float, float]:  # fmt: skip
+    """The largest absolute difference between the two files' logits on ``images``, and the same over the largest
+    float logit (a scale-free figure: logits of 3 and of 30 differ by as much for other reasons)."""
+    x = images.float().numpy()
+    outs = [s.run(None, {s.get_inputs()[0].name: x})[0] for s in map(onnx_session, (float_onnx, int8_onnx))]
+    worst = float(np.abs(outs[0] - outs[1]).max())
+    return worst, worst / max(float(np.abs(outs[0]).max()), 1e-12)

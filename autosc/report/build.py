@@ -23,13 +23,15 @@ from . import schema
 @dataclass(frozen=True)
 class Measured:
     """What happened after training: the frozen network as kept, its export and its timing; ``accuracy`` (test,
-    validation) when it is not the last epoch's (a network shrunk after training is evaluated again)."""
+    validation) when it is not the last epoch's (a network shrunk after training is evaluated again); the INT8
+    files' measurements when asked for."""
 
     frozen: nn.Module
     shape: dict
     exported: ExportResult
     latency: schema.Latency
     accuracy: tuple[float, float | None] | None = None
+    quantized: schema.Quantized | None = None  # --quantize int8: the INT8 files measured (autosc/run/quantized.py)
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,7 @@ def build_report(
         seconds=seconds,
         start=start,
         strategy=strategy,
+        quantized=measured.quantized,
     )
 
 

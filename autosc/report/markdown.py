@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ..units import format_bytes, format_count
 from ._format import DASH, acc, budget, budget_text, convention, duration, model_line, pct, size, table
+from .quantized_md import int8_section
 from .schema import Adaptor, Baseline, Latency, Report, Timing
 
 ALPHA_STILL = 0.01  # |alpha_end - alpha_start| below this everywhere: the shape did not learn
@@ -35,6 +36,7 @@ def render_markdown(report: Report) -> str:
         *([line] if (line := latency_verdict(report)) else []),
         _main_table(report),
         _run_notes(report),
+        *([int8] if (int8 := int8_section(report)) else []),
         *([search] if (search := _strategy_search(report)) else []),
         *([shapes] if (shapes := _shape_search(report)) else []),
         _adaptor_table(report.adaptors),

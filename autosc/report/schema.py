@@ -130,6 +130,42 @@ class Latency:
 
 
 @dataclass
+class Quantized:
+    """The INT8 files of ``--quantize int8`` measured beside their float ones (docs/algorithm.md, INT8 export): ONNX
+    Runtime top-1 of each file on the test and validation splits, the compressed network's largest logit difference,
+    the four files timed together, and the nodes each INT8 file still computes in float."""
+
+    kind: str
+    calibration_images: int
+    seed: int
+    files: dict[str, str]  # label (compressed, human) -> the INT8 file's name in the run folder
+    accuracy: dict[str, dict]  # label -> {"float", "int8", "float_val", "int8_val"}: ONNX Runtime top-1
+    logit_diff: float  # the compressed network's largest |INT8 - float| logit on ``logit_images`` test images
+    logit_diff_rel: float  # the same over its largest float logit
+    logit_images: int
+    latency: dict[str, Timing]  # compressed, compressed_int8, human, human_int8: timed together
+    threads: int
+    batch: int
+    runs: int
+    float_ops: dict[str, dict[str, int]]  # label -> op type -> nodes left computing in float
+    loss_limit: float  # top-1 the INT8 compressed network may lose before the report says so
+
+    @property
+    def lost(self) -> float:
+        """Test top-1 the compressed network loses in INT8 (positive: worse than float)."""
+        acc = self.accuracy["compressed"]
+        return acc["float"] - acc["int8"]
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "lost": self.lost, "within_limit": self.lost <= self.loss_limit}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Quantized:
+        names = [f.name for f in fields(cls)]
+        return cls(**{**{k: data[k] for k in names}, "latency": {k: Timing(**t) for k, t in data["latency"].items()}})
+
+
+@dataclass
 class Baseline:
     """The human network narrowed to the budget (``--baseline``), trained with the same recipe and seed."""
 
@@ -167,6 +203,7 @@ class Report:
     start: dict | None = None  # the trained start: weights (file), trained_width, widened, distilled; None: scratch
     #: how the budget was split (name, importance, prune_share, and the pruning step's record; None: an older report)
     strategy: dict | None = None
+    quantized: Quantized | None = None  # --quantize int8: the INT8 files measured; None without
 
     def to_dict(self) -> dict:
         """``report.json``: the format tag, then every field, null where it does not apply (docs/algorithm.md,
@@ -229,6 +266,8 @@ class Report:
             baseline=Baseline(**data["baseline"]) if data["baseline"] is not None else None,
             seconds=data["seconds"],
             start=data["start"],
+            strategy=data["strategy"],
+            quantized=Quantized.from_dict(data["quantized"]) if data["quantized"] is not None else None,
         )
 
 
@@ -238,4 +277,4 @@ TIMINGS = ("compressed", "human", "baseline")
 LATENCY_FIELDS = ("threads", "batch", "runs", "predicted", "rounds", "spread", "budget_met", "shrinks", "share",
                   "share_spread", "allowed_share", "shrink", "table", "tolerance", "retimes")  # fmt: skip
 
-__all__ = ["Accuracy", "Adaptor", "Baseline", "Latency", "Macs", "Onnx", "Report", "Timing"]
+__all__ = ["Accuracy", "Adaptor", "Baseline", "Latency", "Macs", "Onnx", "Quantized", "Report", "Timing"]

@@ -36,7 +36,8 @@ LOCK_GRACE = 3.0
 OWN_FILES = frozenset(
     {
         RUN_FILE, "checkpoint.pt", "metrics.jsonl", "baseline_checkpoint.pt", "baseline_metrics.jsonl",
-        "frozen.pt", "frozen.shape.json", "model.onnx", "human.onnx", "baseline.onnx",
+        "frozen.pt", "frozen.shape.json", "model.onnx", "human.onnx", "baseline.onnx", "model.int8.onnx",
+        "human.int8.onnx",
         "report.json", "report.md", "shape.png", "dynamics.png", "pruned_start.pt",
     }
 )  # fmt: skip
@@ -63,6 +64,10 @@ class RunFolder:
     def onnx(self, label: str) -> Path:
         """``model.onnx`` for the compressed network, ``<label>.onnx`` for the others (human, baseline)."""
         return self.root / ("model.onnx" if label == "compressed" else f"{label}.onnx")
+
+    def int8(self, label: str) -> Path:
+        """The INT8 file beside :meth:`onnx`'s: ``model.int8.onnx``, ``human.int8.onnx``."""
+        return self.onnx(label).with_suffix(".int8.onnx")
 
     @property
     def frozen(self) -> Path:

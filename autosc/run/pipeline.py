@@ -113,6 +113,11 @@ def run(
     try:
         with stop_at_once():  # the export and the timing have no batch boundary: a signal stops them where they are
             measured = _measure(config, network, state, baseline, bundle, size, folder, display)
+            if config.export.quantize != "none":
+                measured = replace(measured, quantized=stages.quantize_run(
+                    folder, bundle, config.export, seed=state.train_config.seed,
+                    threads=network.budget.latency_threads, batch=network.budget.latency_batch, display=display,
+                ))  # fmt: skip
             if retimer is not None:
                 measured.latency.retimes = retimer.records
             start = _start_record(state, network, distilled=teacher is not None)

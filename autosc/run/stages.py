@@ -3,8 +3,9 @@
 ``compress`` (autosc/run/compress.py) calls them in order, and so may a benchmark or a notebook:
 :func:`load_dataset` -> :func:`plan_network` -> :func:`train_network` (and :func:`train_baseline`) ->
 :func:`freeze_and_save` -> :func:`export_networks` -> :func:`time_onnx` or :func:`check_latency_budget` ->
-:func:`build_report`. They live by job: before training (autosc/run/data.py), training (autosc/run/training.py),
-freezing, exporting and timing (autosc/run/measure.py) and the report (autosc/report/build.py). A stage given
+:func:`quantize_run` (``--quantize int8``) -> :func:`build_report`. They live by job: before training
+(autosc/run/data.py), training (autosc/run/training.py), freezing, exporting and timing (autosc/run/measure.py),
+INT8 (autosc/run/quantized.py) and the report (autosc/report/build.py). A stage given
 no :class:`~autosc.run.folder.RunFolder` keeps nothing on disk but what it must (ONNX files go to the folder it
 is given).
 """
@@ -22,6 +23,7 @@ from .measure import (
     table_verdict,
     time_onnx,
 )
+from .quantized import quantize_run
 from .retime import Retimer, shape_retimer
 from .training import (
     BASELINE_FORMAT,
@@ -53,6 +55,7 @@ __all__ = [
     "load_dataset",
     "load_start_network",
     "plan_network",
+    "quantize_run",
     "retrain_after_shrink",
     "shape_retimer",
     "start_accuracy",

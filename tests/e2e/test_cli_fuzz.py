@@ -70,6 +70,8 @@ COMPRESS = {
     "exporter": ["tflite"],
     "opset": ["9", "999", "x"],
     "latency_runs": ["0", "x"],
+    "quantize": ["int4", "fp16"],
+    "calibration_images": ["0", "-5", "x"],
     "shrink_steps": ["-1", "x", "1e9"],
     "preset": ["/nonexistent/p.toml"],
     "out": ["/dev/null/run"],
