@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from torch import nn
 
 # environment(), cpu_model() and n_cores() live in autosc.env; re-exported here for existing callers.
-__all__ = ["PERCENTILES", "bench", "bench_table", "cpu_model", "environment", "n_cores", "time_together"]
+__all__ = ["PERCENTILES", "bench", "bench_table", "cpu_model", "environment", "n_cores", "op_profile", "time_together"]
 
 PERCENTILES = (50, 90, 99)
 
@@ -233,6 +233,44 @@ def time_together(
         result = bench(paths, labels=list(networks), threads=[threads], batches=[batch], runs=runs, warmup=warmup,
                        block=block)  # fmt: skip
     return {r["label"]: {k: r[k] for k in ("p50", "p90", "p99", "mean")} for r in result["results"]}
+
+
+def op_profile(path: str | os.PathLike, *, threads: int = 1, batch: int = 1, runs: int = 50,
+               warmup: int = 10) -> dict[str, dict]:  # fmt: skip
+    """Where one file's time goes, by the op type ONNX Runtime ran (after its graph optimisation fused what it
+    could): ``{op: {"ms": mean per run, "nodes": nodes per run, "float_nodes": those whose first input was
+    float}}``, from ORT's own profiler, largest first.
+
+    Why the profiler and not the graph: whether a quantized graph runs in INT8 is decided when ONNX Runtime fuses
+    each DequantizeLinear -> op -> QuantizeLinear group into one integer kernel; a group it does not fuse runs
+    the op in float between two conversions, which only the kernels it ran show (docs/algorithm.md, INT8 export).
+    """
+    import json
+
+    info = _model_info(os.fspath(path), None)
+    with tempfile.TemporaryDirectory(prefix="autosc-profile-") as tmp:
+        ort = onnxruntime()
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
+        opts.log_severity_level = 3
+        feed = _feed(info, batch, np.random.default_rng(0))
+        warm = ort.InferenceSession(os.fspath(path), opts, providers=["CPUExecutionProvider"])
+        for _ in range(warmup):  # outside the profile: the first runs allocate
+            warm.run(None, feed)
+        opts.enable_profiling, opts.profile_file_prefix = True, os.path.join(tmp, "profile")
+        session = ort.InferenceSession(os.fspath(path), opts, providers=["CPUExecutionProvider"])
+        for _ in range(warmup + runs):
+            session.run(None, feed)
+        with open(session.end_profiling()) as f:
+            events = [e for e in json.load(f) if e.get("cat") == "Node" and e["name"].endswith("_kernel_time")]
+    events = events[-len(events) * runs // (warmup + runs):] if events else []  # the last ``runs`` runs
+    totals: dict[str, list[int]] = {}  # op -> [microseconds, nodes, float nodes] over the runs
+    for e in events:
+        entry = totals.setdefault(e["args"]["op_name"], [0, 0, 0])
+        first = (e["args"].get("input_type_shape") or [{}])[0]
+        entry[0], entry[1], entry[2] = entry[0] + e["dur"], entry[1] + 1, entry[2] + ("float" in first)
+    out = {op: {"ms": t[0] / 1e3 / runs, "nodes": t[1] / runs, "float_nodes": t[2] / runs} for op, t in totals.items()}
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]["ms"]))
 
 
 def bench_table(result: dict) -> Table:

@@ -22,12 +22,13 @@ def int8_section(report: Report) -> str | None:
         "## INT8",
         _loss_line(q),
         table(header, rows),
-        f"ONNX Runtime static quantization (QDQ, per-channel INT8 weights, INT8 activations) calibrated on "
+        f"ONNX Runtime static quantization (QDQ, U8S8: 8-bit activations, per-channel 7-bit weights) calibrated on "
         f"{q.calibration_images} training images drawn with seed {q.seed}; files {', '.join(q.files.values())}. "
         f"Largest logit difference from the float file on {q.logit_images} test images: {q.logit_diff:.3g} "
         f"({100 * q.logit_diff_rel:.1f}% of the largest float logit). All four files timed together, "
         f"{q.runs} runs each.",
         _float_note(q),
+        *([line] if (line := _profile_note(q)) else []),
     ]
     return "\n\n".join(lines)
 
@@ -66,3 +67,27 @@ def _float_note(q: Quantized) -> str:
     if not any(q.float_ops.values()):
         return "Every node of both INT8 files takes INT8 inputs (dequantized just before it): none runs in float."
     return "Nodes left computing in float (no dequantized INT8 input): " + "; ".join(parts) + "."
+
+
+#: Ops a profile names one by one; the rest are summed as "other".
+PROFILE_TOP = 4
+
+
+def _profile_note(q: Quantized) -> str | None:
+    """Where the INT8 file's time goes by op (ONNX Runtime's profiler), and the ops it ran in float with their cost
+    in both files: a Resize left in float is paid for here."""
+    if not q.profile:
+        return None
+    int8, float_ = q.profile["compressed_int8"], q.profile["compressed"]
+    ops = list(int8.items())
+    parts = [f"{op} {e['ms']:.3f} ms ({e['nodes']:.0f})" for op, e in ops[:PROFILE_TOP]]
+    rest = sum(e["ms"] for _, e in ops[PROFILE_TOP:])
+    ran = [f"{e['float_nodes']:.0f} {op} ({e['ms']:.3f} ms; {float_.get(op, {}).get('ms', 0.0):.3f} ms in the float file)"
+           for op, e in ops if e["float_nodes"] >= 0.5 and op not in _BOOKKEEPING]  # fmt: skip
+    text = (f"Where autosc's INT8 file spends a run (ONNX Runtime's profiler, ms per run and nodes): "
+            f"{', '.join(parts)}, other ops {rest:.3f} ms.")  # fmt: skip
+    return text + (f" Run in float: {', '.join(ran)}." if ran else " No compute node ran in float.")
+
+
+#: Ops whose float input is bookkeeping, not compute: the conversions themselves and shape reads.
+_BOOKKEEPING = {"QuantizeLinear", "DequantizeLinear", "Shape"}

@@ -149,6 +149,8 @@ class Quantized:
     runs: int
     float_ops: dict[str, dict[str, int]]  # label -> op type -> nodes left computing in float
     loss_limit: float  # top-1 the INT8 compressed network may lose before the report says so
+    # the compressed network's float and INT8 files by op type as ONNX Runtime ran them (autosc.latency.op_profile)
+    profile: dict[str, dict] | None = None
 
     @property
     def lost(self) -> float:
@@ -162,7 +164,7 @@ class Quantized:
     @classmethod
     def from_dict(cls, data: dict) -> Quantized:
         names = [f.name for f in fields(cls)]
-        return cls(**{**{k: data[k] for k in names}, "latency": {k: Timing(**t) for k, t in data["latency"].items()}})
+        return cls(**{**{k: data.get(k) for k in names}, "latency": {k: Timing(**t) for k, t in data["latency"].items()}})
 
 
 @dataclass

@@ -16,7 +16,7 @@ from ..cost.latency_probe import BLOCK
 from ..data import DataBundle
 from ..data.bundle import flatten_subsets, without_augmentation
 from ..export.quantize import calibration_indices, logit_difference, onnx_accuracy, quantize_int8
-from ..latency import time_together
+from ..latency import op_profile, time_together
 from ..report import schema
 from .folder import RunFolder
 from .progress import Display
@@ -28,6 +28,8 @@ LOGIT_IMAGES = 256
 INT8_LOSS_LIMIT = 0.01
 #: The networks quantized: the one autosc made and the one it is compared with.
 QUANTIZED = ("compressed", "human")
+#: Runs ONNX Runtime's profiler averages the time by op over (at most ``--latency-runs``).
+PROFILE_RUNS = 50
 #: Images per ONNX Runtime call when the splits are scored.
 EVAL_BATCH = 256
 
@@ -63,6 +65,8 @@ def quantize_run(
         latency={label: schema.Timing(**{k: t[k] for k in ("p50", "p90", "p99")}) for label, t in timed.items()},
         threads=threads, batch=batch, runs=config.latency_runs,
         float_ops={label: r.float_ops for label, r in done.items()}, loss_limit=INT8_LOSS_LIMIT,
+        profile={label: op_profile(paths[label], threads=threads, batch=batch, runs=min(PROFILE_RUNS, config.latency_runs))
+                 for label in ("compressed", "compressed_int8")},
     )  # fmt: skip
 
 

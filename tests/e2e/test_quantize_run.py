@@ -30,6 +30,10 @@ def test_compress_writes_checked_int8_files_and_measures_them(tiny_run):
     assert all(t["p50"] <= t["p90"] for t in q["latency"].values()) and q["runs"] == 5
     assert q["logit_images"] == 64 and q["logit_diff"] >= 0
     assert Report.from_dict(report).quantized.to_dict() == q
+    # ONNX Runtime ran the INT8 file's convolutions as integer kernels, none of them in float (U8S8)
+    profile = q["profile"]["compressed_int8"]
+    assert profile["QLinearConv"]["nodes"] > 0 and profile.get("Conv", {"float_nodes": 0})["float_nodes"] == 0
+    assert profile["Resize"]["nodes"] == len(report["adaptors"]) - report["onnx"]["pooled_resizes"]
     assert "## INT8" in (tiny_run / "report.md").read_text()
 
 

@@ -19,6 +19,14 @@ def _quantized(int8: float = 0.9120, float_ops: dict | None = None) -> dict:
         "latency": {k: {"p50": v, "p90": v * 1.1, "p99": v * 1.2} for k, v in timing.items()},
         "threads": 1, "batch": 1, "runs": 200,
         "float_ops": float_ops or {"compressed": {}, "human": {}}, "loss_limit": 0.01,
+        "profile": {"compressed": {"Conv": {"ms": 1.0, "nodes": 52.0, "float_nodes": 52.0},
+                                   "Resize": {"ms": 0.030, "nodes": 3.0, "float_nodes": 3.0}},
+                    "compressed_int8": {"QLinearConv": {"ms": 0.40, "nodes": 52.0, "float_nodes": 0.0},
+                                        "DequantizeLinear": {"ms": 0.08, "nodes": 10.0, "float_nodes": 0.0},
+                                        "QuantizeLinear": {"ms": 0.05, "nodes": 7.0, "float_nodes": 7.0},
+                                        "Resize": {"ms": 0.035, "nodes": 3.0, "float_nodes": 3.0},
+                                        "Shape": {"ms": 0.01, "nodes": 3.0, "float_nodes": 3.0},
+                                        "Flatten": {"ms": 0.004, "nodes": 1.0, "float_nodes": 0.0}}},
     }  # fmt: skip
 
 
@@ -50,3 +58,14 @@ def test_a_loss_over_the_limit_and_float_nodes_are_said_plainly():
     assert "**INT8 loses 6.37 points of test top-1** (91.37% float, 85.00% INT8)" in md
     assert "ship the float file" in md
     assert "Nodes left computing in float (no dequantized INT8 input): autosc: 2 Resize; human: —." in md
+
+
+def test_the_profile_says_where_the_int8_time_goes_and_what_ran_in_float():
+    md = render_markdown(_report())
+    assert ("QLinearConv 0.400 ms (52), DequantizeLinear 0.080 ms (10), QuantizeLinear 0.050 ms (7), "
+            "Resize 0.035 ms (3), other ops 0.014 ms.") in md  # fmt: skip
+    # conversions and shape reads are not compute: only the Resize is named as run in float
+    assert "Run in float: 3 Resize (0.035 ms; 0.030 ms in the float file)." in md
+    data = _quantized()
+    del data["profile"]  # a record written before the profile: no sentence, no error
+    assert "profiler" not in render_markdown(Report.from_dict({**make_report_dict(), "quantized": data}))
