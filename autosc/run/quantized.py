@@ -54,7 +54,7 @@ def quantize_run(
     images = calibration_images(bundle, config.calibration_images, seed)
     done = {label: quantize_int8(folder.onnx(label), folder.int8(label), images) for label in QUANTIZED}
     paths = {**{label: folder.onnx(label) for label in QUANTIZED}, **{f"{k}_int8": r.path for k, r in done.items()}}
-    measured = {label: _measured(paths[label], paths[f"{label}_int8"], bundle) for label in QUANTIZED}
+    measured = {label: measure_pair(paths[label], paths[f"{label}_int8"], bundle) for label in QUANTIZED}
     timed = time_together(paths, threads=threads, batch=batch, runs=config.latency_runs,
                           warmup=min(20, config.latency_runs), block=min(BLOCK, config.latency_runs))  # fmt: skip
     accuracy, (worst, relative, sample) = {k: m[0] for k, m in measured.items()}, measured["compressed"][1]
@@ -92,11 +92,11 @@ def quantize_file(float_onnx: Path, out: Path, bundle: DataBundle, *, count: int
     """``out``, the INT8 version of ``float_onnx`` calibrated on ``count`` of ``bundle``'s training images, measured
     beside it on the bundle's test and validation splits."""
     done = quantize_int8(float_onnx, out, calibration_images(bundle, count, seed))
-    accuracy, (worst, relative, _) = _measured(float_onnx, done.path, bundle)
+    accuracy, (worst, relative, _) = measure_pair(float_onnx, done.path, bundle)
     return Int8File(done.path, bundle.name, done.calibration_images, seed, accuracy, worst, relative, done.float_ops)
 
 
-def _measured(float_onnx: Path, int8_onnx: Path, bundle: DataBundle) -> tuple[dict, tuple[float, float, int]]:
+def measure_pair(float_onnx: Path, int8_onnx: Path, bundle: DataBundle) -> tuple[dict, tuple[float, float, int]]:
     """Top-1 of a float file and its INT8 one on the test and validation splits ({float, int8, float_val,
     int8_val}; None without a validation split), and (the largest logit difference, the same over the largest float
     logit, the images it was taken on)."""
