@@ -96,8 +96,8 @@ def summarise(rows: list[dict]) -> str:
         at = [r for r in rows if r["budget"] == budget]
         lines += [f"\nbudget {budget}: INT8 (U8S8) against float, {len({r['seed'] for r in at})} seeds",
                   "| method | n | top-1 float | top-1 INT8 | INT8 loss | INT8 speed-up | share float | share INT8 "
-                  "| of trained INT8 | Resize ms float / INT8 | float compute ms | conversions ms |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+                  "| of trained INT8 | Resize ms float / INT8 | float compute ms | conversions ms | CPU |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
         for method in ("trained", *METHODS):
             rs = [r for r in at if r["method"] == method]
             if rs:
@@ -115,7 +115,12 @@ def _row(method: str, rs: list[dict]) -> str:
     return (f"| {method} | {len(rs)} | {m('acc_float', 100):.2f} | {m('acc_int8', 100):.2f} | "
             f"{statistics.fmean(loss):+.2f} ± {se:.2f} | {m('speedup'):.2f}× | {m('share_float'):.3f} | "
             f"{m('share_int8'):.3f} | {m('share_int8_of_int8'):.3f} | {m('resize_ms_float'):.3f} / "
-            f"{m('resize_ms_int8'):.3f} | {m('float_compute_ms'):.3f} | {m('convert_ms'):.3f} |")  # fmt: skip
+            f"{m('resize_ms_int8'):.3f} | {m('float_compute_ms'):.3f} | {m('convert_ms'):.3f} | "
+            f"{', '.join(sorted({_cpu(r) for r in rs}))} |")  # fmt: skip
+
+
+def _cpu(row: dict) -> str:
+    return row.get("machine", {}).get("cpu_model", "?")
 
 
 def _pairs(at: list[dict]) -> list[str]:
@@ -123,8 +128,8 @@ def _pairs(at: list[dict]) -> list[str]:
     out = []
     for other in ("uniform", "pruning"):
         for key, what, scale in (("speedup", "INT8 speed-up", 1.0), ("acc_int8", "INT8 top-1 (points)", 100.0)):
-            def by_seed(method: str) -> dict:
-                return {r["seed"]: scale * r[key] for r in at if r["method"] == method}  # noqa: B023
+            def by_seed(method: str) -> dict:  # pairs only within one CPU model: oneDNN and ORT differ across them
+                return {(_cpu(r), r["seed"]): scale * r[key] for r in at if r["method"] == method}  # noqa: B023
 
             diff = paired(by_seed("autosc-shape"), by_seed(other))
             if diff.n > 1:
