@@ -3,7 +3,7 @@ network, without training (docs/architecture.md, The pipeline)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor, nn
@@ -53,6 +53,49 @@ def make_plan(
     timing = timing or ProbeSettings()
     if config.latency_table is not None:  # the device's timings, for the network the table was measured for
         timing, fixed = _with_table(config, timing, fixed)
+    o = _opening(model, config, size, classes, in_channels, seed, start=start, fixed=fixed, given=budget,
+                 timing=timing, width_ratio=width_ratio, prune_batch=prune_batch)  # fmt: skip
+    spec, note, network, cells, candidates = _adapted(
+        config, o.start, o.human, o.fixed, size, o.budget, o.sizing, seed=seed, timing=timing, width_ratio=width_ratio
+    )
+    if (o.fixed is not None or note is not None) and o.pruning is None:
+        refuse_unneeded(network.cost_model.human_cost(), o.budget, o.human, spec, size, width_ratio)
+    if not o.strategy.shape_learns:
+        network.hold_identity()
+    projected = network.update_shape()
+    if network.identity_held and timing.table is not None:
+        check_held_on_table(projected.cost, o.budget)
+    return Plan(
+        network=network, width_mode="fixed" if o.fixed is not None else "auto", human=o.human_cost,
+        projected=projected, cells=cells, candidates=candidates, start=o.start, width_note=note,
+        human_latency_ms=o.human_ms, pruning=o.pruning,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Opened:
+    """A plan's start and budget, before any adaptor: the start as pruned, its human network and cost, the width
+    (None: chosen by the budget), the strategy, the budget, the one a width is sized by, the reference's p50."""
+
+    start: Start
+    human: ModelSpec
+    human_cost: Cost
+    fixed: float | None
+    strategy: Strategy
+    budget: Budget
+    sizing: Budget
+    human_ms: float | None
+    pruning: dict | None
+
+
+def _opening(
+    model: str | nn.Module, config: PlanConfig, size: tuple[int, int], classes: int | None, in_channels: int,
+    seed: int, *, start: Start | None, fixed: float | None, given: Budget | None, timing: ProbeSettings | None,
+    width_ratio: float = AUTO_WIDTH_RATIO, prune_batch: tuple[Tensor, Tensor] | None = None,
+) -> _Opened:  # fmt: skip
+    """Load the start, count its human network, parse the budget against it and prune the strategy's share of the
+    cut: what a plan and a probe of a pruned network (:func:`probed_start`) both begin with. ``timing`` None times
+    nothing: a latency share is read against a nominal reference (the channels pruned are the same)."""
     start = start or _load_start(model, config, classes, in_channels, fixed, seed)
     human = start.spec
     if human.module is not None and classes is not None:
@@ -61,27 +104,13 @@ def make_plan(
     strategy = _named_strategy(config)
     if strategy.prune_share(config.prune_share) > 0:  # pruning removes channels: the width is the start's own
         start, fixed = pruning_width(start, fixed)
-    budget, sizing, human_ms = _budget(config, budget, human, human_cost, size, fixed is None, width_ratio, timing)
+    budget, sizing, human_ms = _budget(config, given, human, human_cost, size, fixed is None, width_ratio, timing)
     start, pruning = prune_start(
         start, strategy, share=strategy.prune_share(config.prune_share), importance=config.importance, budget=budget,
         human=replace(human_cost, latency_ms=budget.latency_reference_ms), size=size, batch=prune_batch,
-        timing=timing if timing.table is None else None,  # a device's table: nothing can be timed
+        timing=timing if timing is not None and timing.table is None else None,  # a device's table: nothing timed
     )  # fmt: skip
-    spec, note, network, cells, candidates = _adapted(
-        config, start, human, fixed, size, budget, sizing, seed=seed, timing=timing, width_ratio=width_ratio
-    )
-    if (fixed is not None or note is not None) and pruning is None:
-        refuse_unneeded(network.cost_model.human_cost(), budget, human, spec, size, width_ratio)
-    if not strategy.shape_learns:
-        network.hold_identity()
-    projected = network.update_shape()
-    if network.identity_held and timing.table is not None:
-        check_held_on_table(projected.cost, budget)
-    return Plan(
-        network=network, width_mode="fixed" if fixed is not None else "auto", human=human_cost,
-        projected=projected, cells=cells, candidates=candidates, start=start, width_note=note,
-        human_latency_ms=human_ms, pruning=pruning,
-    )  # fmt: skip
+    return _Opened(start, human, human_cost, fixed, strategy, budget, sizing, human_ms, pruning)
 
 
 def plan_size(model: str | nn.Module, config: PlanConfig, input_size: tuple[int, int] | None = None) -> tuple[int, int]:
@@ -119,15 +148,8 @@ def probed_start(
             f"probing for --strategy {strategy.name} writes the probes of the network pruned to your latency budget: "
             "give it as a share (--latency 60%), and the same budget, strategy and data options to compress"
         )
-    size, fixed = plan_size(model, config), parse_width(config.width)
-    start = _load_start(model, config, config.num_classes, in_channels, fixed, seed)
-    human_cost = replace(human_network_cost(start.spec, size), latency_ms=NOMINAL_MS)
-    start, fixed = pruning_width(start, fixed)
-    budget = parse_budget(human=human_cost, convention=config.macs_convention, latency_threads=config.latency_threads,
-                          latency_batch=config.latency_batch, **texts)  # fmt: skip
-    pruned, _ = prune_start(start, strategy, share=share, importance=config.importance, budget=budget,
-                            human=human_cost, size=size, timing=None, batch=prune_batch)  # fmt: skip
-    return pruned
+    return _opening(model, config, plan_size(model, config), config.num_classes, in_channels, seed, start=None,
+                    fixed=parse_width(config.width), given=None, timing=None, prune_batch=prune_batch).start  # fmt: skip
 
 
 def check_held_on_table(cost: Cost, budget: Budget) -> None:
@@ -209,7 +231,7 @@ def _on_slower_host(
 
 def _budget(
     config: PlanConfig, given: Budget | None, human: ModelSpec, human_cost: Cost, size: tuple[int, int],
-    auto: bool, ratio: float, timing: ProbeSettings,
+    auto: bool, ratio: float, timing: ProbeSettings | None,
 ) -> tuple[Budget, Budget, float | None]:  # fmt: skip
     """The budget asked for (``given``, else the config's text, a relative one read against ``human_cost``), the
     one ``--width auto`` sizes the width by, and the human network's measured latency (a latency budget only)."""
@@ -220,7 +242,8 @@ def _budget(
             latency_threads=config.latency_threads, latency_batch=config.latency_batch, free=True
         )
         check_batch("--latency-batch", settings.latency_batch, (human.in_channels, *size))  # before anything is timed
-        human_ms = latency_planning.time_spec(human, size, settings, timing)  # the reference a latency share is of
+        # the reference a latency share is of; nominal when nothing is timed (a probe: the share prunes alike)
+        human_ms = latency_planning.time_spec(human, size, settings, timing) if timing is not None else NOMINAL_MS
     if given is not None:
         keep = human_ms is None or given.latency_reference_ms is not None
         budget = given if keep else replace(given, latency_reference_ms=human_ms)
