@@ -79,7 +79,7 @@ def migrate_plan(plan: dict) -> dict:
     for key, value in (("mode", "autosc"), ("standard_cells", []), ("init_factor", None), ("branches", None),
                        ("low_branch", "max"), ("mix", "blend"), ("latency_table", None),
                        ("identity_held", False), ("searched_alphas", None),
-                       ("input_cell", None)):  # fmt: skip
+                       ("input_cell", None), ("latency_int8", False)):  # fmt: skip
         out.setdefault(key, value)
     if "latency_calibration" not in out:  # a latency run from before calibration projected with the ratio 1
         latency = isinstance(out.get("budget"), dict) and out["budget"].get("latency_ms") is not None
@@ -212,6 +212,7 @@ def _report_5(data: dict, where: str) -> dict:
 
 def _report_6(data: dict, where: str) -> dict:
     data.setdefault("quantized", None)  # before --quantize: float files only
+    data["latency_ms"] = {**data["latency_ms"], "int8": data["latency_ms"].get("int8")}  # float timings then
     return data
 
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from torch import nn
 
 # environment(), cpu_model() and n_cores() live in autosc.env; re-exported here for existing callers.
-__all__ = ["PERCENTILES", "bench", "bench_table", "cpu_model", "environment", "n_cores", "op_profile", "time_together"]
+__all__ = ["PERCENTILES", "bench", "bench_table", "cpu_model", "environment", "n_cores", "int8_twin", "op_profile", "time_together"]
 
 PERCENTILES = (50, 90, 99)
 
@@ -205,8 +205,10 @@ def time_together(
     block: int = 10,
     exporter: str = "torchscript",
     opset: int = 18,
+    int8: bool = False,
 ) -> dict[str, dict[str, float]]:
-    """Export every network and time them all in one measurement: ``{label: {"p50", "p90", "p99", "mean"}}`` (ms).
+    """Export every network and time them all in one measurement: ``{label: {"p50", "p90", "p99", "mean"}}`` (ms);
+    with ``int8``, each as autosc's INT8 export writes it (:func:`int8_twin`), for a latency budget on what ships.
 
     Why together: a shared host's speed drifts between minutes by more than the differences being measured, so
     networks that are compared are timed interleaved (:func:`bench`), where the drift hits them alike, in visits
@@ -230,9 +232,29 @@ def time_together(
             path = os.path.join(tmp, f"{k}.onnx")
             export_onnx(net.eval(), size, path, in_channels=in_channels, opset=opset, exporter=exporter, check=False)
             paths.append(path)
+        if int8:
+            paths = [int8_twin(path, os.path.join(tmp, f"{k}.int8.onnx")) for k, path in enumerate(paths)]
         result = bench(paths, labels=list(networks), threads=[threads], batches=[batch], runs=runs, warmup=warmup,
                        block=block)  # fmt: skip
     return {r["label"]: {k: r[k] for k in ("p50", "p90", "p99", "mean")} for r in result["results"]}
+
+
+#: Random images an INT8 twin is calibrated on: its ranges set the scales, not which kernels run or how long.
+TWIN_IMAGES = 8
+
+
+def int8_twin(path: str | os.PathLike, out: str | os.PathLike) -> str:
+    """``path`` quantized as ``--quantize int8`` quantizes (autosc/export/quantize.py), calibrated on
+    ``TWIN_IMAGES`` seeded random inputs: the same graph and kernels as the file a run ships, to time (the latency
+    model's probes, the reference and the end check of a latency budget on the INT8 network)."""
+    import torch
+
+    from .export.quantize import quantize_int8
+
+    info = _model_info(os.fspath(path), None)
+    shape = [d if d is not None else 1 for d in info["shape"][1:]]
+    images = torch.randn(TWIN_IMAGES, *shape, generator=torch.Generator().manual_seed(0))
+    return os.fspath(quantize_int8(path, out, images).path)
 
 
 def op_profile(path: str | os.PathLike, *, threads: int = 1, batch: int = 1, runs: int = 50,

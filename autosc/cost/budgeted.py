@@ -81,6 +81,8 @@ class BudgetedNetwork(nn.Module):
             "latency_calibration": latency.calibration if latency is not None else None,
             # a latency model fitted on a deployment device's timing table (None: timed on this machine)
             "latency_table": latency.key.get("table") if latency is not None else None,
+            # the latency budget is on the INT8 network (--quantize int8): its model was timed on INT8 probes
+            "latency_int8": bool(latency.key.get("int8")) if latency is not None else False,
             "identity_held": self.identity_held,
             # the cell the input adaptor resizes the image before (None: no input adaptor)
             "input_cell": next((n.removesuffix(".adaptor") for n, a in zip(self.adaptor_names, self.adaptors(),

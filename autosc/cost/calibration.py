@@ -55,7 +55,7 @@ def measure_share(
     ``reference_onnx``: where the reference's export is kept between calls (written by the first, reused by the
     next: a run's reference never changes, and the re-times exported it again each time); default: each call."""
     from ..export import export_onnx
-    from ..latency import time_together
+    from ..latency import int8_twin, time_together
 
     timing = timing or ProbeSettings()
     if any(p.device.type != "cpu" for p in net.parameters()):  # timed in ONNX Runtime on this machine's CPU
@@ -71,6 +71,8 @@ def measure_share(
             for label, module in [("shape", split)] + ([] if kept else [("reference", reference)]):
                 export_onnx(module.eval(), input_size, paths[label], in_channels=in_channels, opset=timing.opset,
                             exporter=timing.exporter, check=False)  # fmt: skip
+            if timing.int8:  # each exported once, quantized once: the reference's twin is kept beside it
+                paths = {k: Path(int8_twin(p, Path(p).with_suffix(".int8.onnx"))) for k, p in paths.items()}
             rounds = [time_together(paths, threads=threads, batch=batch, runs=RUNS, warmup=10, block=timing.block)
                       for _ in range(ROUNDS)]  # fmt: skip
     finally:

@@ -61,12 +61,14 @@ class ProbeSettings:
     progress: Callable[[int, int], None] | None = None  # (done, total): each shape exported, then the timings
     #: a timing table from the deployment device (autosc.cost.device_table.DeviceTable): fit on it, time nothing
     table: Any = field(default=None, compare=False)
+    #: time every network as autosc's INT8 export writes it (``--quantize int8``: a latency budget on what ships)
+    int8: bool = False
 
     def key(self) -> dict:
         """What changes a measurement, for a latency model's cache key (the cache's place, the start calibration
-        and the progress display do not)."""
+        and the progress display do not); ``int8`` only when set, so float models keep their cached keys."""
         fields = ("exporter", "opset", "probes", "random_probes", "identity_probes", "runs", "block")
-        return {k: getattr(self, k) for k in fields}
+        return {k: getattr(self, k) for k in fields} | ({"int8": True} if self.int8 else {})
 
 
 def _environment_key() -> dict:
@@ -82,12 +84,13 @@ def time_network(net: nn.Module, input_size: tuple[int, int], in_channels: int, 
 
     key = latency_key(kind="network", model=identity, input_size=list(input_size), in_channels=in_channels,
                       threads=threads, batch=batch, runs=timing.runs, exporter=timing.exporter, opset=timing.opset,
-                      **_environment_key())  # fmt: skip
+                      **({"int8": True} if timing.int8 else {}), **_environment_key())  # fmt: skip
     cached = read_cache(key, timing.cache_dir) if identity is not None else None
     if cached is not None and isinstance(cached.get("p50"), (int, float)):
         return float(cached["p50"])
     timed = time_together({"net": net}, input_size, in_channels, threads=threads, batch=batch, runs=timing.runs,
-                          warmup=min(10, timing.runs), block=1, exporter=timing.exporter, opset=timing.opset)  # fmt: skip
+                          warmup=min(10, timing.runs), block=1, exporter=timing.exporter, opset=timing.opset,
+                          int8=timing.int8)  # fmt: skip
     p50 = float(timed["net"]["p50"])
     if identity is not None:
         write_cache({"key": key, "p50": p50}, timing.cache_dir)
@@ -265,10 +268,12 @@ def time_shapes(
                                   tag=tag)  # fmt: skip
     warmup, block = min(10, timing.runs), min(timing.block, timing.runs)
     flat = [p for files in parts for p in files]
-    parts_ms = _p50s(flat, input_size, threads=threads, batch=batch, runs=timing.runs, warmup=warmup, block=block)
+    parts_ms = _p50s(flat, input_size, threads=threads, batch=batch, runs=timing.runs, warmup=warmup, block=block,
+                     int8=timing.int8)  # fmt: skip
     if timing.progress is not None:
         timing.progress(len(shapes) + len(shapes) // 2, 2 * len(shapes))
-    whole_ms = _p50s(wholes, input_size, threads=threads, batch=batch, runs=timing.runs, warmup=warmup, block=block)
+    whole_ms = _p50s(wholes, input_size, threads=threads, batch=batch, runs=timing.runs, warmup=warmup, block=block,
+                     int8=timing.int8)  # fmt: skip
     if timing.progress is not None:
         timing.progress(2 * len(shapes), 2 * len(shapes))
     n = len(adaptors) + 1
@@ -364,5 +369,5 @@ def calibrate(
         adaptor.size = (int(size[0]), int(size[1]))
     timed = time_together({"start": split}, input_size, in_channels, threads=threads, batch=batch,
                           runs=CALIBRATION_RUNS, warmup=min(10, CALIBRATION_RUNS), block=timing.block,
-                          exporter=timing.exporter, opset=timing.opset)  # fmt: skip
+                          exporter=timing.exporter, opset=timing.opset, int8=timing.int8)  # fmt: skip
     return model.calibrated([tuple(s) for s in sizes], float(timed["start"]["p50"])), None

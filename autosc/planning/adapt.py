@@ -84,6 +84,8 @@ def network_from_config(
     budget = Budget.from_dict(config["budget"])
     # a plan fitted on a device's timing table rebuilds its latency model from that table, never by timing here
     timing = ProbeSettings(table=read_table(config["latency_table"])) if config["latency_table"] else None
+    if config["latency_int8"]:  # a budget on the INT8 network: its latency model was timed on INT8 probes
+        timing = ProbeSettings(int8=True)
     net = start.build_at(spec, noise=widen_noise, seed=seed) if start is not None else None
     mode = config["mode"]
     standard = set(config["standard_cells"])

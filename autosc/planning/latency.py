@@ -52,7 +52,7 @@ def time_share(spec: ModelSpec, reference: ModelSpec, size: tuple[int, int], bud
     timed = time_together(
         {"candidate": reference_network(spec), "reference": reference_network(reference)}, size, spec.in_channels,
         threads=budget.latency_threads, batch=budget.latency_batch, runs=timing.runs, warmup=min(10, timing.runs),
-        block=timing.block, exporter=timing.exporter, opset=timing.opset,
+        block=timing.block, exporter=timing.exporter, opset=timing.opset, int8=timing.int8,
     )  # fmt: skip
     return timed["candidate"]["p50"] / timed["reference"]["p50"]
 

@@ -283,9 +283,10 @@ def latency_verdict(report: Report) -> str | None:
         over += " (within the noise)"
     elif not lat.budget_met and lat.tolerance and lat.share <= lat.allowed_share * (1 + lat.tolerance) + lat.share_spread:
         over += f" (within the end check's {lat.tolerance:.0%} tolerance, so it was not shrunk)"
+    int8 = " (both as INT8 files: the budget is on the network that ships)" if lat.int8 else ""
     return (
         f"Latency budget {asked} {verdict}: the compressed network runs at {lat.share:.1%} "
-        f"± {lat.share_spread:.1%} of it, timed together{over}; {timed}.{shrunk}"
+        f"± {lat.share_spread:.1%} of it, timed together{int8}{over}; {timed}.{shrunk}"
     )
 
 

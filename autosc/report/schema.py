@@ -124,6 +124,8 @@ class Latency:
     tolerance: float | None = None
     # the re-times during the shape phase (autosc/run/retime.py): step, shares measured and predicted, re-projected
     retimes: list | None = None
+    # true: the files were timed as INT8 (--quantize int8 under a latency budget: the budget is on what ships)
+    int8: bool | None = None
 
     def to_dict(self) -> dict:
         return {**{k: _plain(getattr(self, k)) for k in TIMINGS}, **{k: getattr(self, k) for k in LATENCY_FIELDS}}
@@ -277,6 +279,6 @@ class Report:
 TIMINGS = ("compressed", "human", "baseline")
 #: The plain (non-timing) fields of ``latency_ms`` in report.json.
 LATENCY_FIELDS = ("threads", "batch", "runs", "predicted", "rounds", "spread", "budget_met", "shrinks", "share",
-                  "share_spread", "allowed_share", "shrink", "table", "tolerance", "retimes")  # fmt: skip
+                  "share_spread", "allowed_share", "shrink", "table", "tolerance", "retimes", "int8")  # fmt: skip
 
 __all__ = ["Accuracy", "Adaptor", "Baseline", "Latency", "Macs", "Onnx", "Quantized", "Report", "Timing"]

@@ -153,7 +153,7 @@ def compress(
 
 
 #: Options that do not change what training computes, so ``--resume`` may change them (export and timing).
-RESUME_SAFE = ("opset", "exporter", "latency_runs", "pool_halves", "quantize", "calibration_images")
+RESUME_SAFE = ("opset", "exporter", "latency_runs", "pool_halves", "calibration_images")
 
 
 def _stored_value(value: Any) -> str:

@@ -76,13 +76,15 @@ def export_networks(
     }
 
 
-def time_onnx(paths: dict[str, Path], runs: int, *, threads: int = 1, batch: int = 1) -> schema.Latency:
+def time_onnx(paths: dict[str, Path], runs: int, *, threads: int = 1, batch: int = 1, int8: bool = False
+              ) -> schema.Latency:  # fmt: skip
     """ONNX Runtime p50/p90/p99 of every exported file (labels: compressed, human, ...), timed together
     (:func:`autosc.latency.time_together`) in warm blocks as the latency model is: each network as warm as when
-    deployed."""
-    timed = time_together(paths, threads=threads, batch=batch, runs=runs, warmup=min(20, runs), block=min(BLOCK, runs))
+    deployed; ``int8``: each file's INT8 twin, for a latency budget on the INT8 network."""
+    timed = time_together(paths, threads=threads, batch=batch, runs=runs, warmup=min(20, runs), block=min(BLOCK, runs),
+                          int8=int8)  # fmt: skip
     found = {label: schema.Timing(**{k: t[k] for k in ("p50", "p90", "p99")}) for label, t in timed.items()}
-    return schema.Latency(**found, threads=threads, batch=batch, runs=runs)
+    return schema.Latency(**found, threads=threads, batch=batch, runs=runs, int8=int8 or None)
 
 
 @dataclass
@@ -126,7 +128,7 @@ def table_verdict(network: BudgetedNetwork, latency: schema.Latency) -> schema.L
     )  # fmt: skip
 
 
-def measure_verdict(paths: dict[str, Path], config: ExportConfig, budget: Budget) -> Verdict:
+def measure_verdict(paths: dict[str, Path], config: ExportConfig, budget: Budget, int8: bool = False) -> Verdict:
     """Time the exported networks in ``LATENCY_ROUNDS`` interleaved rounds and judge the compressed one's share.
 
     The allowed share is the budget's limit over the reference p50 it was set against
@@ -135,7 +137,7 @@ def measure_verdict(paths: dict[str, Path], config: ExportConfig, budget: Budget
     is converted at the reference's speed now, which is the old judgement in milliseconds.
     """
     rounds = [
-        time_onnx(paths, config.latency_runs, threads=budget.latency_threads, batch=budget.latency_batch)
+        time_onnx(paths, config.latency_runs, threads=budget.latency_threads, batch=budget.latency_batch, int8=int8)
         for _ in range(LATENCY_ROUNDS)
     ]
     k, spread = middle_round([r.compressed.p50 / r.human.p50 for r in rounds])
@@ -173,12 +175,13 @@ def check_latency_budget(
     trained = frozen  # the teacher of every fine-tune after a shrink
     confirmed: list[float] = []  # the share measured twice over the budget before each shrink (the report's why)
     paths = {label: folder.onnx(label) for label in networks}
+    int8 = bool(network.cost_model.latency.key.get("int8"))  # a budget on the INT8 network: its files timed
     while True:
-        verdict = measure_verdict(paths, config, asked)
+        verdict = measure_verdict(paths, config, asked, int8)
         can_shrink = shrinks < LATENCY_SHRINKS and not network.identity_held  # a held shape never moves
         if verdict.over and can_shrink:
             time.sleep(CONFIRM_PAUSE_S)
-            verdict = min(verdict, measure_verdict(paths, config, asked), key=lambda v: v.share)
+            verdict = min(verdict, measure_verdict(paths, config, asked, int8), key=lambda v: v.share)
         if not verdict.over or not can_shrink:
             break
         shrinks += 1

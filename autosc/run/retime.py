@@ -155,4 +155,5 @@ def shape_retimer(
     model = network.cost_model.latency
     if not config.retime or model is None or "table" in model.key or network.budget.latency_allowed_share is None:
         return None
-    return Retimer(network, measure_on_this_machine(reference_network(reference)), dist or DistContext(), log)
+    timing = ProbeSettings(int8=bool(model.key.get("int8")))  # timed as the latency model was: float or INT8
+    return Retimer(network, measure_on_this_machine(reference_network(reference), timing), dist or DistContext(), log)

@@ -30,7 +30,7 @@ class FakeHost:
     def __init__(self, shares: list[float], slower: float = 1.0) -> None:
         self.shares, self.slower, self.rounds, self.paths = shares, slower, 0, []
 
-    def time_onnx(self, paths, runs, *, threads=1, batch=1):
+    def time_onnx(self, paths, runs, *, threads=1, batch=1, int8=False):
         share = self.shares[min(self.rounds, len(self.shares) - 1)]
         self.rounds += 1
         self.paths.append(paths["compressed"].stat().st_mtime_ns)

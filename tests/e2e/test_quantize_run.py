@@ -85,3 +85,28 @@ def test_export_quantize_without_data_or_run_folder_says_what_to_give(cli, tiny_
         (tmp_path / name).write_bytes((tiny_run / name).read_bytes())
     result = cli("export", alone, "-o", tmp_path / "m.onnx", "--exporter", "torchscript", "--quantize", "int8")
     assert_one_line_error(result, "--quantize int8 calibrates on training images: give --data")
+
+
+@pytest.mark.slow
+def test_a_latency_budget_with_quantize_int8_is_on_the_int8_network(cli, tmp_path, monkeypatch):
+    """``--latency 30% --quantize int8``: the plan's latency model is an INT8 one (its cache key, run.json's
+    ``latency_int8``), the end check timed INT8 files, and a resume with another --quantize is refused."""
+    from autosc.cost.latency_model import default_cache_dir
+
+    from ..conftest import TINY_DATA
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # a fresh cache: the INT8 model is measured here
+    run = tmp_path / "run"
+    result = cli("compress", "mobilenet_v2_cifar", "--width", "0.35", "--latency", "30%", *TINY_DATA, "--epochs", "1",
+                 "--quantize", "int8", "--calibration-images", "16", "--exporter", "torchscript", "--latency-runs",
+                 "5", "--no-retime", "--out", run, "--quiet")  # fmt: skip
+    assert result.code == 0, result.err
+    plan = json.loads((run / "run.json").read_text())["plan"]
+    assert plan["latency_int8"] is True
+    keys = [json.loads(p.read_text())["key"] for p in default_cache_dir().glob("*.json")]
+    assert keys and all(k.get("int8") is True for k in keys)  # every timing this run cached was of INT8 files
+    report = json.loads((run / "report.json").read_text())
+    assert report["latency_ms"]["int8"] is True and report["latency_ms"]["budget_met"] is not None
+    assert report["quantized"]["files"]["compressed"] == "model.int8.onnx"
+    assert "both as INT8 files" in (run / "report.md").read_text()
+    assert_one_line_error(cli("compress", "--out", run, "--resume", "--quantize", "none"), "--quantize")

@@ -252,7 +252,7 @@ def test_a_network_measured_over_its_latency_budget_is_shrunk_and_measured_again
     exported = stages.export_networks(networks, (16, 16), 3, folder, ExportConfig(exporter="torchscript"))
     timed = []
 
-    def fake_measure(paths, runs, *, threads, batch):  # the first frozen network runs 30% over, later ones fit
+    def fake_measure(paths, runs, *, threads, batch, int8=False):  # the first frozen network runs 30% over, later fit
         timed.append(paths["compressed"].stat().st_mtime_ns)  # over in the measurement and in its confirmation
         p50 = budget_ms * (1.3 if len(timed) <= 2 * stages.LATENCY_ROUNDS else 0.95) + 0.001 * (len(timed) % 3)
         t = schema.Timing(p50, p50 * 1.1, p50 * 1.2)
