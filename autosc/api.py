@@ -77,6 +77,10 @@ def plan(model: str | nn.Module, config: PlanConfig | RunConfig | None = None, *
         facts["budget"] = options.pop("budget")
     run = _run_config(model, config, options, "plan options")
     run.plan.validate(budget_given="budget" in facts)
+    if "timing" not in facts and run.export.quantize == "int8":  # a latency budget on the INT8 network
+        from .cost.latency_probe import ProbeSettings
+
+        facts["timing"] = ProbeSettings(int8=True)
     return make_plan(model, run.plan, seed=run.train.seed, **facts)
 
 

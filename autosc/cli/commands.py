@@ -121,8 +121,11 @@ def _with_data(model: str, config: RunConfig, in_channels: int) -> tuple[RunConf
 
 
 def _plan(model: str, in_channels: int = 3, as_json: bool = False, **options) -> None:
-    config, in_channels, batch = _with_data(model, RunConfig.from_flat({**options, "model": model}), in_channels)
-    timing = ProbeSettings(progress=Display(quiet=False).counter("measuring the latency model"))
+    config = RunConfig.from_flat({**options, "model": model})
+    config.export.validate()  # --quantize, before any data is read
+    config, in_channels, batch = _with_data(model, config, in_channels)
+    timing = ProbeSettings(progress=Display(quiet=False).counter("measuring the latency model"),
+                           int8=config.export.quantize == "int8")  # fmt: skip
     plan = api.plan(model, config, in_channels=in_channels, timing=timing, prune_batch=batch)
     result = plan.to_dict()
     if plan.width_note:
@@ -139,10 +142,12 @@ register(
     [
         inspect.Parameter("model", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=ModelArg),
         *config_options(("plan", "dataset")),
+        *config_options(("export",), only=("quantize",)),
         inspect.Parameter("in_channels", inspect.Parameter.KEYWORD_ONLY, default=3, annotation=InChannelsOpt),
         inspect.Parameter("as_json", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=JsonOpt),
     ],
-    "Show, without training, the width, the adaptor places and the MACs envelope for a budget.",
+    "Show, without training, the width, the adaptor places and the MACs envelope for a budget (--quantize int8: "
+    "a latency budget on the INT8 network).",
 )
 
 

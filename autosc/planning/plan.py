@@ -82,6 +82,7 @@ class Plan:
             "calibration": model.calibration,
             "threads": self.budget.latency_threads,
             "batch": self.budget.latency_batch,
+            "int8": bool(model.key.get("int8")),  # timed as INT8 files (--quantize int8)
         }
 
     def _macs(self) -> dict:

@@ -186,6 +186,24 @@ def test_plan_reports_the_latency_envelope(fake_timing, cli):
 
 
 @pytest.mark.slow
+def test_plan_with_quantize_int8_times_the_int8_network(fake_timing, cli, monkeypatch):
+    """``autosc plan --latency ... --quantize int8``: the reference and the latency model are timed as INT8 files
+    (the timing settings say so; the synthetic model stands in for the timings)."""
+    asked = []
+
+    def measure(net, names, *, cost_model, timing, **_):
+        asked.append(timing.int8)
+        return replace(_synthetic(cost_model), key={"int8": True} if timing.int8 else {})
+
+    monkeypatch.setattr(latency_planning, "fit_latency_model", measure)
+    monkeypatch.setattr(latency_planning, "time_spec", lambda spec, size, budget, timing: asked.append(timing.int8) or 2.0)
+    result = cli("plan", "mobilenet_v2_cifar", "--latency", "1ms", "--input-size", "16", "--quantize", "int8", "--json")
+    assert result.code == 0, result.err
+    assert asked and all(asked) and result.json()["latency_ms"]["int8"] is True
+    assert_one_line_error(cli("plan", "mobilenet_v2_cifar", "--quantize", "int4"), "--quantize must be one of")
+
+
+@pytest.mark.slow
 def test_split_at_adaptors_computes_the_collapsed_network():
     network = _plan(budget="40%").network
     train_a_little(network)
