@@ -275,17 +275,14 @@ def op_profile(path: str | os.PathLike, *, threads: int = 1, batch: int = 1, run
         opts = ort.SessionOptions()
         opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
         opts.log_severity_level = 3
-        feed = _feed(info, batch, np.random.default_rng(0))
-        warm = ort.InferenceSession(os.fspath(path), opts, providers=["CPUExecutionProvider"])
-        for _ in range(warmup):  # outside the profile: the first runs allocate
-            warm.run(None, feed)
         opts.enable_profiling, opts.profile_file_prefix = True, os.path.join(tmp, "profile")
+        feed = _feed(info, batch, np.random.default_rng(0))
         session = ort.InferenceSession(os.fspath(path), opts, providers=["CPUExecutionProvider"])
         for _ in range(warmup + runs):
             session.run(None, feed)
         with open(session.end_profiling()) as f:
             events = [e for e in json.load(f) if e.get("cat") == "Node" and e["name"].endswith("_kernel_time")]
-    events = events[-len(events) * runs // (warmup + runs):] if events else []  # the last ``runs`` runs
+    events = events[-len(events) * runs // (warmup + runs):] if events else []  # the last ``runs``: the first allocate
     totals: dict[str, list[int]] = {}  # op -> [microseconds, nodes, float nodes] over the runs
     for e in events:
         entry = totals.setdefault(e["args"]["op_name"], [0, 0, 0])
