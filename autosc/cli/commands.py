@@ -289,11 +289,13 @@ def _finish(result, quiet: bool, against: Callable[[Report], str]) -> None:
     if not result.completed:
         raise typer.Exit(result.exit_code)
     if not quiet and result.report is not None:  # under torchrun only rank 0 has a report
-        r = result.report
+        r, q = result.report, result.report.quantized
+        int8 = (f" | INT8 top-1 {100 * q.accuracy['compressed']['int8']:.2f}%, p50 "
+                f"{q.latency['compressed_int8'].p50:.2f} ms" if q is not None else "")  # fmt: skip
         console.print(
             f"done: {result.run_dir} | top-1 {100 * r.accuracy.final:.2f}% | MACs {format_count(r.macs.final_total)} "
             f"({against(r)}) | ONNX p50 {r.latency_ms.compressed.p50:.2f} ms "
-            f"vs human {r.latency_ms.human.p50:.2f} ms | see {result.run_dir / 'report.md'}"
+            f"vs human {r.latency_ms.human.p50:.2f} ms{int8} | see {result.run_dir / 'report.md'}"
         )
 
 

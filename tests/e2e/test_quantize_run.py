@@ -99,8 +99,9 @@ def test_a_latency_budget_with_quantize_int8_is_on_the_int8_network(cli, tmp_pat
     run = tmp_path / "run"
     result = cli("compress", "mobilenet_v2_cifar", "--width", "0.35", "--latency", "30%", *TINY_DATA, "--epochs", "1",
                  "--quantize", "int8", "--calibration-images", "16", "--exporter", "torchscript", "--latency-runs",
-                 "5", "--no-retime", "--out", run, "--quiet")  # fmt: skip
+                 "5", "--no-retime", "--out", run)  # fmt: skip
     assert result.code == 0, result.err
+    assert "| INT8 top-1 " in result.out  # the closing line gives the file that ships too
     plan = json.loads((run / "run.json").read_text())["plan"]
     assert plan["latency_int8"] is True
     keys = [json.loads(p.read_text())["key"] for p in default_cache_dir().glob("*.json")]
