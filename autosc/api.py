@@ -109,10 +109,12 @@ def probe(model: str | nn.Module, out: str | os.PathLike, config: PlanConfig | R
     from .planning.make import probed_start
     from .prune.strategies import DEFAULT_STRATEGY
 
-    timing = options.pop("timing", None) or ProbeSettings()
+    timing = options.pop("timing", None)
     in_channels = options.pop("in_channels", 3)
     batch = options.pop("prune_batch", None)
     run = _run_config(model, config, options, "probe options")
+    run.export.validate()
+    timing = timing or ProbeSettings(int8=run.export.quantize == "int8")  # INT8 probes: a table for an INT8 budget
     pruned = probed_start(model, run.plan, in_channels=in_channels, seed=run.train.seed, prune_batch=batch)
     cleared = {t.option: None for t in TERMS.values()}
     free = replace(run.plan, **cleared, latency_table=None, no_budget=True, strategy=DEFAULT_STRATEGY)

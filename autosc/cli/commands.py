@@ -152,13 +152,17 @@ register(
 
 
 def _probe(model: str, out: str, in_channels: int = 3, **options) -> None:
-    config, in_channels, batch = _with_data(model, RunConfig.from_flat({**options, "model": model}), in_channels)
+    config = RunConfig.from_flat({**options, "model": model})
+    config.export.validate()  # --quantize, before any data is read
+    config, in_channels, batch = _with_data(model, config, in_channels)
     console.print("exporting the probe networks ...")
     manifest = api.probe(model, out, config, in_channels=in_channels, prune_batch=batch)
     folder, plan = manifest.parent, config.plan
     same = "--latency"
     if strategy_of(plan.strategy).prune_share(plan.prune_share) > 0:  # the table describes the pruned network
         same = f"--latency {plan.latency}, --strategy {plan.strategy} and the same weights and data options"
+    if config.export.quantize == "int8":  # INT8 probes: the table is for a budget on the INT8 network
+        same += " and --quantize int8"
     console.print(
         f"wrote the probe networks, {manifest} and {folder / 'time_probes.py'}. On the device you deploy on (Python "
         f">= 3.8 with numpy and onnxruntime): copy the folder, run `python time_probes.py` in it, bring table.json "
@@ -174,10 +178,11 @@ register(
         inspect.Parameter("model", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=ModelArg),
         inspect.Parameter("out", inspect.Parameter.KEYWORD_ONLY, annotation=ProbeOutOpt),
         *config_options(("plan", "dataset")),
+        *config_options(("export",), only=("quantize",)),
         inspect.Parameter("in_channels", inspect.Parameter.KEYWORD_ONLY, default=3, annotation=InChannelsOpt),
     ],
     "Write the probe networks of a plan and a standalone timing script, to measure a latency table on the device "
-    "you deploy on (then --latency-table).",
+    "you deploy on (then --latency-table; --quantize int8: INT8 probes, for a latency budget on the INT8 network).",
 )
 
 

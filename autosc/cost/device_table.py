@@ -74,6 +74,13 @@ class DeviceTable:
         wanted = network_key(key)
         if wanted != self.key:
             differ = [k for k in sorted(set(wanted) | set(self.key)) if wanted.get(k) != self.key.get(k)]
+            if differ == ["int8"]:
+                asked, timed = ("INT8", "float") if wanted.get("int8") else ("float", "INT8")
+                raise AutoscError(
+                    f"--latency-table {self.path} was timed on {timed} probes and this budget is on the {asked} "
+                    f"network: run autosc probe {'with' if asked == 'INT8' else 'without'} --quantize int8, or "
+                    f"{'leave out' if asked == 'INT8' else 'give'} --quantize int8 here"
+                )
             if differ == ["model"] and (self.key["model"].get("channels") or wanted["model"].get("channels")):
                 raise AutoscError(
                     f"--latency-table {self.path} was measured for a network pruned otherwise: run autosc probe with "
@@ -122,6 +129,10 @@ def write_probes(
     parts, wholes = export_shapes(split, adaptors, shapes, input_size, in_channels, timing=timing, folder=out)
     export_onnx(reference.eval(), input_size, out / REFERENCE, in_channels=in_channels, opset=timing.opset,
                 exporter=timing.exporter, check=False)  # fmt: skip
+    if timing.int8:  # an INT8 table: the reference a share is of is the INT8 start network too
+        from ..latency import int8_twin
+
+        os.replace(int8_twin(out / REFERENCE, out / "reference.int8.onnx"), out / REFERENCE)
     names = [[Path(p).name for p in files] for files in parts]
     manifest = {
         "format": PROBES_FORMAT, "key": key, "threads": threads, "batch": batch, "runs": timing.runs,

@@ -15,6 +15,7 @@ times nothing.
 from __future__ import annotations
 
 import copy
+import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -218,8 +219,15 @@ def export_shapes(
     tag: str = "",
 ) -> tuple[list[list[str]], list[str]]:
     """The split network (:func:`split_at_adaptors`) at each of ``shapes``: every part and the whole exported into
-    ``folder``; returns each shape's part files (the stem first) and its whole-network file."""
+    ``folder`` (with ``timing.int8``, as their INT8 twins); returns each shape's part files (the stem first) and its
+    whole-network file."""
     from ..export import export_onnx
+    from ..latency import int8_twin
+
+    def written(path: Path) -> str:  # the INT8 twin in the float file's place: the name a manifest lists
+        if timing.int8:
+            os.replace(int8_twin(path, path.with_suffix(".int8.onnx")), path)
+        return str(path)
 
     names = [f"submod_{j}" for j in range(len(adaptors) + 1)]  # the stem, then the part after each adaptor
     parts, wholes = [], []
@@ -236,11 +244,11 @@ def export_shapes(
             path = folder / f"{tag}{i}-{name}.onnx"
             export_onnx(split.get_submodule(name), shape[-2:], path, in_channels=shape[1], opset=timing.opset,
                         exporter=timing.exporter, check=False)  # fmt: skip
-            parts[-1].append(str(path))
+            parts[-1].append(written(path))
         whole = folder / f"{tag}{i}-whole.onnx"
         export_onnx(split, input_size, whole, in_channels=in_channels, opset=timing.opset, exporter=timing.exporter,
                     check=False)  # fmt: skip
-        wholes.append(str(whole))
+        wholes.append(written(whole))
         if timing.progress is not None:
             timing.progress(i + 1, 2 * len(shapes))
     return parts, wholes
@@ -268,12 +276,10 @@ def time_shapes(
                                   tag=tag)  # fmt: skip
     warmup, block = min(10, timing.runs), min(timing.block, timing.runs)
     flat = [p for files in parts for p in files]
-    parts_ms = _p50s(flat, input_size, threads=threads, batch=batch, runs=timing.runs, warmup=warmup, block=block,
-                     int8=timing.int8)  # fmt: skip
+    parts_ms = _p50s(flat, input_size, threads=threads, batch=batch, runs=timing.runs, warmup=warmup, block=block)
     if timing.progress is not None:
         timing.progress(len(shapes) + len(shapes) // 2, 2 * len(shapes))
-    whole_ms = _p50s(wholes, input_size, threads=threads, batch=batch, runs=timing.runs, warmup=warmup, block=block,
-                     int8=timing.int8)  # fmt: skip
+    whole_ms = _p50s(wholes, input_size, threads=threads, batch=batch, runs=timing.runs, warmup=warmup, block=block)
     if timing.progress is not None:
         timing.progress(2 * len(shapes), 2 * len(shapes))
     n = len(adaptors) + 1

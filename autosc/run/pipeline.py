@@ -142,9 +142,6 @@ def _validate(config: RunConfig, inputs: Inputs) -> tuple[int, int] | None:
     config.export.validate()
     if config.train.compile:  # found missing at the first compiled step, half-way through training
         check_compiler(resolve_device(config.train.device))
-    if config.export.quantize != "none" and config.plan.latency_table is not None:
-        raise AutoscError("--quantize int8 with --latency-table: the table was timed in float on the device; leave "
-                          "one of them out (an INT8 table from the device is not supported yet)")  # fmt: skip
     if config.baseline and inputs.model is not None:
         raise AutoscError("--baseline builds the human network at another width, which a module instance cannot do")
     size = _input_size(config, inputs)
