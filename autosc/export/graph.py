@@ -188,10 +188,13 @@ def check_resizes(model: onnx.ModelProto) -> int:
 
 
 def _spatial_inputs(model: onnx.ModelProto) -> dict[str, list[int | None]]:
-    """The spatial (last two) dims of every 4-d tensor in the graph that shape inference can tell."""
+    """The spatial (last two) dims of every 4-d tensor in the graph that shape inference can tell. With data
+    propagation: a Resize's sizes are computed (the batch and channels read from its input's shape, the spatial
+    size a constant), and without it every map after the first Resize had no known size, so an exact half there
+    was never found."""
     import onnx
 
-    inferred = onnx.shape_inference.infer_shapes(model)
+    inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
     dims = {}
     for info in [*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output]:
         shape = info.type.tensor_type.shape.dim

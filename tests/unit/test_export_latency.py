@@ -356,3 +356,23 @@ def test_export_onnx_refuses_a_fifo_target(tmp_path):
     with pytest.raises(AutoscError, match="is not a regular file"):
         export_onnx(FrozenAdaptorNet((13, 11)), (32, 32), fifo)
     assert os.listdir(tmp_path) == ["net.onnx"]
+
+
+class _TwoResizes(torch.nn.Module):
+    """32 -> 24 (not a half), then 24 -> 12: the second is an exact half of a map whose size only data propagation
+    through the first Resize's computed sizes can tell."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.Conv2d(8, 8, 3, padding=1)
+        self.head = torch.nn.Linear(8, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.nn.functional.interpolate(self.a(x), size=(24, 24), mode="bilinear", align_corners=False)
+        x = torch.nn.functional.interpolate(self.b(x), size=(12, 12), mode="bilinear", align_corners=False)
+        return self.head(x.mean((2, 3)))
+
+
+def test_an_exact_half_after_another_resize_is_pooled_too(tmp_path):
+    result = export_onnx(_TwoResizes().eval(), (32, 32), tmp_path / "m.onnx", exporter="torchscript")  # parity
+    assert (result.pooled_resizes, result.resize_nodes) == (1, 1)
