@@ -83,7 +83,8 @@ def _model_info(path: str, in_shape: tuple[int, ...] | None) -> dict:
     }
 
 
-def _session(path: str, threads: int):
+def _session(path: str, threads: int, profile: str | None = None):
+    """A timing session; ``profile``: the prefix ONNX Runtime's profiler writes its events under."""
     ort = onnxruntime()  # telemetry off
 
     opts = ort.SessionOptions()
@@ -92,6 +93,8 @@ def _session(path: str, threads: int):
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3
+    if profile is not None:
+        opts.enable_profiling, opts.profile_file_prefix = True, profile
     return ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
 
 
@@ -271,13 +274,8 @@ def op_profile(path: str | os.PathLike, *, threads: int = 1, batch: int = 1, run
 
     info = _model_info(os.fspath(path), None)
     with tempfile.TemporaryDirectory(prefix="autosc-profile-") as tmp:
-        ort = onnxruntime()
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
-        opts.log_severity_level = 3
-        opts.enable_profiling, opts.profile_file_prefix = True, os.path.join(tmp, "profile")
         feed = _feed(info, batch, np.random.default_rng(0))
-        session = ort.InferenceSession(os.fspath(path), opts, providers=["CPUExecutionProvider"])
+        session = _session(os.fspath(path), threads, profile=os.path.join(tmp, "profile"))
         for _ in range(warmup + runs):
             session.run(None, feed)
         with open(session.end_profiling()) as f:

@@ -71,8 +71,10 @@ def measure_share(
             for label, module in [("shape", split)] + ([] if kept else [("reference", reference)]):
                 export_onnx(module.eval(), input_size, paths[label], in_channels=in_channels, opset=timing.opset,
                             exporter=timing.exporter, check=False)  # fmt: skip
-            if timing.int8:  # each exported once, quantized once: the reference's twin is kept beside it
-                paths = {k: Path(int8_twin(p, Path(p).with_suffix(".int8.onnx"))) for k, p in paths.items()}
+            if timing.int8:  # the reference's twin is kept beside its export and quantized once, like the export
+                twins = {k: Path(p).with_suffix(".int8.onnx") for k, p in paths.items()}
+                paths = {k: twins[k] if k == "reference" and kept and twins[k].is_file()
+                         else Path(int8_twin(p, twins[k])) for k, p in paths.items()}  # fmt: skip
             rounds = [time_together(paths, threads=threads, batch=batch, runs=RUNS, warmup=10, block=timing.block)
                       for _ in range(ROUNDS)]  # fmt: skip
     finally:
