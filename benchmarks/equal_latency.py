@@ -33,6 +33,7 @@ about 6 hours of CPU (the grid resumes across sessions from its rows).
 
 from __future__ import annotations
 
+import copy
 import json
 import statistics
 import time
@@ -45,6 +46,7 @@ from autosc import ModelSpec, count
 from autosc.export import export_onnx
 from autosc.prune import DEFAULT_IMPORTANCE, prune_at_ratio
 from autosc.run.data import prune_batch
+from autosc.train.evaluate import recalibrate_batchnorm
 from benchmarks.runner import load_rows, onnx_p50s, paired, run_grid, stamp, write_json
 from benchmarks.trained import SIZE, Setup, _acc, _finetune, make_setup
 from benchmarks.trained_peers import LowResolution
@@ -109,6 +111,7 @@ def autosc_job(setup: Setup, method: str, budget: str, seed: int, folder: Path) 
     strategy = r.strategy or {}
     return {
         "acc": r.accuracy.final, "val_acc": r.accuracy.val, "acc_before": None, "macs": r.macs.final_total,
+        "acc_before_bn": ((r.start or {}).get("before") or {}).get("test"),  # planned, BatchNorm re-estimated
         "params": r.params["final"], "share": r.latency_ms.share, "budget_met": r.latency_ms.budget_met,
         "shrinks": r.latency_ms.shrinks, "sizes": [a.size for a in r.adaptors], "onnx": str(folder / "model.onnx"),
         "chosen": strategy.get("chosen"), "pruning": strategy.get("pruning"), "candidates": strategy.get("candidates"),
@@ -136,6 +139,7 @@ def peer_job(setup: Setup, method: str, budget: str, seed: int, folder: Path, ch
     net, extra = peer_net(setup, method, choice)
     a = setup.args
     before = None if method == "scratch-width" else _acc(net, setup.bundle.test)
+    before_bn = None if method == "scratch-width" else _acc_bn(net, setup.bundle)
     if method == "scratch-width":
         net, val = _finetune(setup, net, seed, epochs=a.teacher_epochs + a.epochs, lr=a.teacher_lr, distill=False)
     else:
@@ -143,9 +147,18 @@ def peer_job(setup: Setup, method: str, budget: str, seed: int, folder: Path, ch
     folder.mkdir(parents=True, exist_ok=True)
     export_onnx(net.eval(), SIZE, folder / "model.onnx", in_channels=setup.bundle.channels, exporter="torchscript")
     cost = count(net, SIZE, cells=False)
-    return {"acc": _acc(net, setup.bundle.test), "val_acc": val, "acc_before": before, "macs": cost.total_macs,
+    return {"acc": _acc(net, setup.bundle.test), "val_acc": val, "acc_before": before, "acc_before_bn": before_bn,
+            "macs": cost.total_macs,
             "params": cost.params, "share": choice["shares"][_label(method, extra)], "onnx": str(folder / "model.onnx"),
             **extra}  # fmt: skip
+
+
+def _acc_bn(net: torch.nn.Module, bundle) -> float:
+    """Test top-1 of a copy of ``net`` with BatchNorm re-estimated: the cut's cost apart from stale statistics,
+    as autosc's report measures its planned network (``start.before``)."""
+    twin = copy.deepcopy(net)
+    recalibrate_batchnorm(twin, bundle.train, device="cpu")
+    return _acc(twin, bundle.test)
 
 
 def _label(method: str, extra: dict) -> str:
@@ -189,36 +202,41 @@ def _cpu(row: dict) -> str:
 
 
 def summarise(rows: list[dict], final: dict | None) -> str:
-    """Per budget: each method's accuracy, its seed-paired difference to autosc's default (shape) with the standard
-    error, the measured share (timed together with --measure, else each job's own), MACs, params and minutes.
-    A pair is formed only within one CPU model (oneDNN gives other numbers for the same seed on another)."""
+    """Per budget: each method's accuracy before the fine-tune (as cut, and with BatchNorm re-estimated) and
+    after, its seed-paired difference to autosc's default (shape) with the standard error, the measured share
+    (timed together with --measure, else each job's own), MACs, params and minutes. A pair is formed only within
+    one CPU model (oneDNN gives other numbers for the same seed on another)."""
     lines = []
     for budget in dict.fromkeys(r["budget"] for r in rows):
         at = [r for r in rows if r["budget"] == budget]
         shares = (final or {}).get(budget, {}).get("share", {})
         ref = {(_cpu(r), r["seed"]): 100 * r["acc"] for r in at if r["method"] == "autosc-shape"}
         lines += [f"\nbudget {budget} of the trained network's p50 ({at[0]['teacher']}, {at[0]['teacher_acc']:.2%})",
-                  "| method | seeds | acc before | acc after | vs autosc-shape | p50 share | MACs | params | min | CPU |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
-        for method in METHODS:
-            rs = [r for r in at if r["method"] == method]
-            if not rs:
-                continue
-            diff = paired({(_cpu(r), r["seed"]): 100 * r["acc"] for r in rs}, ref)
-            before = [r["acc_before"] for r in rs if r.get("acc_before") is not None]
-            share = [shares.get(f"{method} s{r['seed']}", r.get("share")) for r in rs]
-            share = [s for s in share if s is not None]
-            lines.append(
-                f"| {method} | {len(rs)} | {100 * statistics.mean(before):.2f} | " if before else f"| {method} | {len(rs)} | — | "
-            )  # fmt: skip
-            lines[-1] += (f"{100 * statistics.mean(r['acc'] for r in rs):.2f} | "
-                          f"{f'{diff} ({diff.n} pairs)' if method != 'autosc-shape' and diff.n > 1 else '—'} | "
-                          f"{statistics.mean(share):.3f} | " if share else "— | ")  # fmt: skip
-            lines[-1] += (f"{statistics.mean(r['macs'] for r in rs) / 1e6:.2f}M | "
-                          f"{statistics.mean(r['params'] for r in rs) / 1e6:.3f}M | "
-                          f"{statistics.mean(r['seconds'] for r in rs) / 60:.1f} | "
-                          f"{', '.join(sorted({_cpu(r) for r in rs}))} |")  # fmt: skip
+                  "| method | seeds | before, as cut | before, BN re-estimated | after | vs autosc-shape | p50 share "
+                  "| MACs | params | min | CPU |", "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+        lines += [_method_row(method, rs, ref, shares) for method in METHODS
+                  if (rs := [r for r in at if r["method"] == method])]  # fmt: skip
     return "\n".join(lines)
+
+
+def _mean(values: list, scale: float = 100, digits: int = 2, of: int | None = None) -> str:
+    """The mean of the values that were measured, a dash for none, and how many when fewer than ``of``."""
+    got = [v for v in values if v is not None]
+    if not got:
+        return "—"
+    return f"{scale * statistics.mean(got):.{digits}f}" + (f" ({len(got)})" if of is not None and len(got) < of else "")
+
+
+def _method_row(method: str, rs: list[dict], ref: dict, shares: dict) -> str:
+    diff = paired({(_cpu(r), r["seed"]): 100 * r["acc"] for r in rs}, ref)
+    n = len(rs)
+    cells = [method, str(n), _mean([r.get("acc_before") for r in rs], of=n),
+             _mean([r.get("acc_before_bn") for r in rs], of=n), _mean([r["acc"] for r in rs]),
+             f"{diff} ({diff.n} pairs)" if method != "autosc-shape" and diff.n > 1 else "—",
+             _mean([shares.get(f"{method} s{r['seed']}", r.get("share")) for r in rs], 1, 3),
+             _mean([r["macs"] for r in rs], 1e-6) + "M", _mean([r["params"] for r in rs], 1e-6, 3) + "M",
+             _mean([r["seconds"] for r in rs], 1 / 60, 1), ", ".join(sorted({_cpu(r) for r in rs}))]  # fmt: skip
+    return "| " + " | ".join(cells) + " |"
 
 
 def arguments():

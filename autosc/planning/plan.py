@@ -30,6 +30,9 @@ class Plan:
     #: what compress's searches tried on the data: ``auto`` (the candidate splits), ``shape_search`` (the candidate
     #: shapes); None where a search did not run (autosc/run/auto.py, autosc/run/shape_search.py)
     searches: dict | None = None
+    #: the planned network's top-1 before any step, {"test", "val"} (a trained start only): what the cut itself
+    #: costs, which the fine-tune must win back (docs/algorithm.md, Trained start)
+    before: dict | None = None
 
     @property
     def spec(self):  # the widened network's spec
@@ -135,4 +138,5 @@ class Plan:
             "pruning": self.pruning.to_dict() if self.pruning is not None else None,
             "auto": (self.searches or {}).get("auto"),
             "shape_search": (self.searches or {}).get("shape_search"),
+            "before": self.before,
         }

@@ -201,6 +201,9 @@ def _main_rows(report: Report) -> list[list[str]]:
     # a fresh human network is not evaluated by a run, hence its dash; a trained start is, before compressing
     human_acc = acc(report.accuracy.human) if report.accuracy.human is not None else DASH
     rows.append(["top-1 accuracy (test)", human_acc, _accuracy_cell(report), acc(base.accuracy) if base else DASH])
+    before = (report.start or {}).get("before")
+    if before:  # the planned network before a step: what the cut cost before the fine-tune won it back
+        rows.append(["top-1 before the fine-tune (test)", DASH, acc(before["test"]), DASH])
     if report.accuracy.val is not None:
         human_val = acc(report.accuracy.human_val) if report.accuracy.human_val is not None else DASH
         rows.append(["top-1 accuracy (validation)", human_val, acc(report.accuracy.val), DASH])

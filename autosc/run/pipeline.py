@@ -120,7 +120,7 @@ def run(
                 ))  # fmt: skip
             if retimer is not None:
                 measured.latency.retimes = retimer.records
-            start = _start_record(state, network, distilled=teacher is not None)
+            start = _start_record(state, network, folder, distilled=teacher is not None)
             report = stages.build_report(
                 Context(config.plan.model, bundle.name, size, bundle.channels, command), network, trainer,
                 state.human, measured,
@@ -211,6 +211,8 @@ def _network(
                                    widen_noise=config.plan.widen_noise, seed=seed)  # fmt: skip
     plan, searches = _plan(config, bundle, size, state, display, dist)
     plan.searches = searches  # recorded in run.json's plan_summary
+    if dist.is_main and state.trained:  # the cut's own cost, before the fine-tune wins it back
+        plan.before = stages.planned_accuracy(plan.network, bundle, state.train_config)
     if plan.width_note:
         display.log(plan.width_note)
     if dist.is_main:
@@ -338,12 +340,14 @@ def _strategy_record(config: RunConfig, folder: RunFolder) -> dict:
             "shape_search": summary.get("shape_search")}  # fmt: skip
 
 
-def _start_record(state: StartState, network: BudgetedNetwork, *, distilled: bool) -> dict | None:
-    """The report's ``start``: what a trained start was and how it was used; None from scratch."""
+def _start_record(state: StartState, network: BudgetedNetwork, folder: RunFolder, *, distilled: bool) -> dict | None:
+    """The report's ``start``: what a trained start was and how it was used, and the planned network's top-1
+    before the fine-tune (``before``, from ``run.json``); None from scratch."""
     start = state.start
     if not start.trained:
         return None
     return {
+        "before": folder.read_run().get("plan_summary", {}).get("before"),
         "weights": start.source,
         "trained_width": start.spec.width,
         "widened": network.spec.width > start.spec.width,

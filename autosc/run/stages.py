@@ -28,6 +28,7 @@ from .retime import Retimer, shape_retimer
 from .training import (
     BASELINE_FORMAT,
     TrainedBaseline,
+    planned_accuracy,
     retrain_after_shrink,
     start_accuracy,
     train_baseline,
@@ -55,6 +56,7 @@ __all__ = [
     "load_dataset",
     "load_start_network",
     "plan_network",
+    "planned_accuracy",
     "quantize_run",
     "retrain_after_shrink",
     "shape_retimer",

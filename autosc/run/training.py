@@ -100,6 +100,19 @@ def start_accuracy(net: nn.Module, bundle: DataBundle, config: TrainConfig) -> t
     return test, val
 
 
+def planned_accuracy(net: nn.Module, bundle: DataBundle, config: TrainConfig) -> dict[str, float | None]:
+    """{"test", "val"} top-1 of the planned network before any step, BatchNorm re-estimated as before every
+    evaluation (so it reads like the epochs' figures): what the cut itself costs. ``net``'s own statistics are
+    restored after, so the run trains from exactly the state it would without this."""
+    device = resolve_device(config.device)
+    kept = {k: v.clone() for k, v in net.state_dict().items()}
+    test = recalibrated_accuracy(net, bundle, bundle.test, config, device)
+    val = evaluate(net, bundle.val, workers=config.workers, device=device, amp=config.amp)[1] if bundle.val is not None else None
+    net.load_state_dict(kept)
+    net.cpu()
+    return {"test": test, "val": val}
+
+
 def train_network(
     net: nn.Module,
     bundle: DataBundle,

@@ -115,6 +115,11 @@ def test_compress_with_weights_on_the_cli(cli, tmp_path):
     assert report["start"]["trained_width"] == 0.5 and report["width"] == 0.5
     assert report["accuracy"]["human"] is not None and report["accuracy"]["val"] is not None
     assert report["train"]["distill"] in (True, False) and report["train"]["lr"] == pytest.approx(0.01)
+    # the planned network's top-1 before a step, kept in run.json when planned and carried to both reports
+    before = report["start"]["before"]
+    assert before == json.loads((out / "run.json").read_text())["plan_summary"]["before"]
+    assert 0 <= before["test"] <= 1 and 0 <= before["val"] <= 1
+    assert f"| top-1 before the fine-tune (test) | — | {100 * before['test']:.2f}%" in (out / "report.md").read_text()
     # a resumed run must start from the same trained network: a changed weights file is refused, in one line
     torch.save(build_model("mobilenet_v2_cifar", width=0.5, num_classes=10).state_dict(), tmp_path / "w.pt")
     again = cli("compress", "mobilenet_v2_cifar", "--out", out, "--resume", "--quiet")
