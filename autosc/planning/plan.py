@@ -31,7 +31,7 @@ class Plan:
     #: shapes); None where a search did not run (autosc/run/auto.py, autosc/run/shape_search.py)
     searches: dict | None = None
     #: the planned network's top-1 before any step, {"test", "val"} (a trained start only): what the cut itself
-    #: costs, which the fine-tune must win back (docs/algorithm.md, Trained start)
+    #: costs, which the fine-tune must win back (docs/algorithm.md, Compressing a trained network)
     before: dict | None = None
 
     @property
