@@ -77,7 +77,7 @@ def plan(model: str | nn.Module, config: PlanConfig | RunConfig | None = None, *
         facts["budget"] = options.pop("budget")
     run = _run_config(model, config, options, "plan options")
     run.plan.validate(budget_given="budget" in facts)
-    if "timing" not in facts and run.export.quantize == "int8":  # a latency budget on the INT8 network
+    if "timing" not in facts and run.export.int8:  # a latency budget on the INT8 network
         from .cost.latency_probe import ProbeSettings
 
         facts["timing"] = ProbeSettings(int8=True)
@@ -114,7 +114,7 @@ def probe(model: str | nn.Module, out: str | os.PathLike, config: PlanConfig | R
     batch = options.pop("prune_batch", None)
     run = _run_config(model, config, options, "probe options")
     run.export.validate()
-    timing = timing or ProbeSettings(int8=run.export.quantize == "int8")  # INT8 probes: a table for an INT8 budget
+    timing = timing or ProbeSettings(int8=run.export.int8)  # INT8 probes: a table for an INT8 budget
     pruned = probed_start(model, run.plan, in_channels=in_channels, seed=run.train.seed, prune_batch=batch)
     cleared = {t.option: None for t in TERMS.values()}
     free = replace(run.plan, **cleared, latency_table=None, no_budget=True, strategy=DEFAULT_STRATEGY)

@@ -224,6 +224,12 @@ class ExportConfig:
     )  # fmt: skip
     calibration_images: int = option(256, "Training images (seeded by --seed) the INT8 ranges are calibrated on.")
 
+    @property
+    def int8(self) -> bool:
+        """The network that ships is the INT8 file: a latency budget times INT8 twins (docs/algorithm.md, INT8
+        export)."""
+        return self.quantize == "int8"
+
     def validate(self) -> None:
         """Refuse an exporter, opset or run count the export would refuse, before hours of training."""
         import onnx

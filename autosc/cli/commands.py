@@ -125,7 +125,7 @@ def _plan(model: str, in_channels: int = 3, as_json: bool = False, **options) ->
     config.export.validate()  # --quantize, before any data is read
     config, in_channels, batch = _with_data(model, config, in_channels)
     timing = ProbeSettings(progress=Display(quiet=False).counter("measuring the latency model"),
-                           int8=config.export.quantize == "int8")  # fmt: skip
+                           int8=config.export.int8)  # fmt: skip
     plan = api.plan(model, config, in_channels=in_channels, timing=timing, prune_batch=batch)
     result = plan.to_dict()
     if plan.width_note:
@@ -161,7 +161,7 @@ def _probe(model: str, out: str, in_channels: int = 3, **options) -> None:
     same = "--latency"
     if strategy_of(plan.strategy).prune_share(plan.prune_share) > 0:  # the table describes the pruned network
         same = f"--latency {plan.latency}, --strategy {plan.strategy} and the same weights and data options"
-    if config.export.quantize == "int8":  # INT8 probes: the table is for a budget on the INT8 network
+    if config.export.int8:  # INT8 probes: the table is for a budget on the INT8 network
         same += " and --quantize int8"
     console.print(
         f"wrote the probe networks, {manifest} and {folder / 'time_probes.py'}. On the device you deploy on (Python "

@@ -123,7 +123,7 @@ def plan_network(
         in_channels=bundle.channels,
         seed=config.train.seed,
         start=start,
-        timing=ProbeSettings(progress=progress, calibrate=calibrate, int8=config.export.quantize == "int8"),
+        timing=ProbeSettings(progress=progress, calibrate=calibrate, int8=config.export.int8),
         prune_batch=prune_batch(bundle, plan.importance) if _prunes(plan) else None,
     )
 
