@@ -54,10 +54,11 @@ def quantize_run(
     images = calibration_images(bundle, config.calibration_images, seed)
     done = {label: quantize_int8(folder.onnx(label), folder.int8(label), images) for label in QUANTIZED}
     paths = {**{label: folder.onnx(label) for label in QUANTIZED}, **{f"{k}_int8": r.path for k, r in done.items()}}
-    measured = {label: measure_pair(paths[label], paths[f"{label}_int8"], bundle) for label in QUANTIZED}
+    test, val = split_accuracy(paths, bundle)  # all four files in one pass over each split
     timed = time_together(paths, threads=threads, batch=batch, runs=config.latency_runs,
                           warmup=min(20, config.latency_runs), block=min(BLOCK, config.latency_runs))  # fmt: skip
-    accuracy, (worst, relative, sample) = {k: m[0] for k, m in measured.items()}, measured["compressed"][1]
+    accuracy = {label: _pair(test, val, label, f"{label}_int8") for label in QUANTIZED}
+    worst, relative, sample = _logits(paths["compressed"], paths["compressed_int8"], bundle)
     return schema.Quantized(
         kind=config.quantize, calibration_images=len(images), seed=seed,
         files={label: Path(r.path).name for label, r in done.items()}, accuracy=accuracy,
@@ -100,12 +101,24 @@ def measure_pair(float_onnx: Path, int8_onnx: Path, bundle: DataBundle) -> tuple
     """Top-1 of a float file and its INT8 one on the test and validation splits ({float, int8, float_val,
     int8_val}; None without a validation split), and (the largest logit difference, the same over the largest float
     logit, the images it was taken on)."""
-    paths = {"float": float_onnx, "int8": int8_onnx}
+    test, val = split_accuracy({"float": float_onnx, "int8": int8_onnx}, bundle)
+    return _pair(test, val, "float", "int8"), _logits(float_onnx, int8_onnx, bundle)
+
+
+def split_accuracy(paths: dict[str, Path], bundle: DataBundle) -> tuple[dict, dict]:
+    """({name: test top-1}, {name: validation top-1, None without a split}) of every file, one pass per split."""
     test = onnx_accuracy(paths, _batches(bundle.test))
     val = onnx_accuracy(paths, _batches(bundle.val)) if bundle.val is not None else dict.fromkeys(paths)
+    return test, val
+
+
+def _pair(test: dict, val: dict, float_key: str, int8_key: str) -> dict[str, float | None]:
+    return {"float": test[float_key], "int8": test[int8_key], "float_val": val[float_key], "int8_val": val[int8_key]}
+
+
+def _logits(float_onnx: Path, int8_onnx: Path, bundle: DataBundle) -> tuple[float, float, int]:
     sample = next(_batches(bundle.test, LOGIT_IMAGES))[0]
-    worst, relative = logit_difference(float_onnx, int8_onnx, sample)
-    return {**test, "float_val": val["float"], "int8_val": val["int8"]}, (worst, relative, len(sample))
+    return (*logit_difference(float_onnx, int8_onnx, sample), len(sample))
 
 
 def _batches(dataset: Dataset, size: int = EVAL_BATCH) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
