@@ -21,8 +21,8 @@ from .cost.budget import SETTINGS
 from .cost.terms import TERMS
 from .errors import AutoscError
 
-RUN_FORMAT = "autosc-run/6"
-REPORT_FORMAT = "autosc-report/7"
+RUN_FORMAT = "autosc-run/7"
+REPORT_FORMAT = "autosc-report/8"
 SHAPE_FORMAT = "autosc-shape/3"
 
 #: What each file is called in a message.
@@ -151,14 +151,22 @@ def _run_5(data: dict, where: str) -> dict:
     return data
 
 
+def _run_6(data: dict, where: str) -> dict:
+    # a run planned before the planned network was scored: its accuracy before the fine-tune is unknown
+    if isinstance(data.get("plan_summary"), dict):
+        data["plan_summary"] = {"before": None, **data["plan_summary"]}
+    return data
+
+
 def migrate_run(data: Any, where: str = "run.json") -> dict:
     """``run.json`` at :data:`RUN_FORMAT`: version 1 had no tag, omitted the plan's default keys and its
     ``start`` without ``--weights``; older still, flat ``args`` instead of ``config``, and a config without the
     validation split or device-resident data (runs that go on as they started); version 2 had no
     ``precise_bn`` (off then); version 3's budgets had no ``latency_share`` or ``latency_reference_ms``; version 4
     had no ``retime`` (off then); version 5 had no strategies (the shape alone: no ``plan_summary.pruning``,
-    ``auto`` or ``shape_search``)."""
-    return _migrate(data, RUN_FORMAT, {1: _run_1, 2: _run_2, 3: _run_3, 4: _run_4, 5: _run_5}, where)
+    ``auto`` or ``shape_search``); version 6 had no ``plan_summary.before``."""
+    steps = {1: _run_1, 2: _run_2, 3: _run_3, 4: _run_4, 5: _run_5, 6: _run_6}
+    return _migrate(data, RUN_FORMAT, steps, where)
 
 
 # -- report.json ------------------------------------------------------------------------------------------
@@ -216,13 +224,20 @@ def _report_6(data: dict, where: str) -> dict:
     return data
 
 
+def _report_7(data: dict, where: str) -> dict:
+    if isinstance(data.get("start"), dict):  # a trained start scored only before compressing then
+        data["start"] = {"before": None, **data["start"]}
+    return data
+
+
 def migrate_report(data: Any, where: str = "report.json") -> dict:
     """``report.json`` at :data:`REPORT_FORMAT`: version 1 had no tag and left out what was None (the latency
     budget's fields, the baseline's timing, ``seconds``, ``start``, an adaptor's optional fields) and a budget's
     uncapped kinds; version 2 had no ``train.precise_bn`` (off then); version 3 had no latency share, reference or
     verdict by share; version 4 had no ``train.retime`` (off then), ``latency_ms.retimes`` or ``latency_ms.tolerance`` (0 then);
-    version 5 had no ``strategy``; version 6 had no ``quantized`` (no INT8 file then)."""
-    steps = {1: _report_1, 2: _report_2, 3: _report_3, 4: _report_4, 5: _report_5, 6: _report_6}
+    version 5 had no ``strategy``; version 6 had no ``quantized`` (no INT8 file then); version 7 had no
+    ``start.before``."""
+    steps = {1: _report_1, 2: _report_2, 3: _report_3, 4: _report_4, 5: _report_5, 6: _report_6, 7: _report_7}
     return _migrate(data, REPORT_FORMAT, steps, where)
 
 

@@ -194,3 +194,11 @@ def test_a_file_of_another_kind_is_refused():
         migrate_report({**read(V1 / "synth" / "report.json"), "format": "autosc-shape/2"})
     with pytest.raises(AutoscError, match="not an autosc run file"):
         migrate_run([1, 2])
+
+
+def test_a_trained_start_from_before_the_before_score_reads_it_as_unknown():
+    run = migrate_run({**migrate_run(read(V1 / "synth" / "run.json")), "format": "autosc-run/6"})
+    assert run["plan_summary"]["before"] is None and run["format"] == RUN_FORMAT
+    current = migrate_report(read(V1 / "main" / "report.json"))
+    report = migrate_report({**current, "format": "autosc-report/7", "start": {"weights": "w.pt"}})
+    assert report["start"] == {"before": None, "weights": "w.pt"} and report["format"] == REPORT_FORMAT
