@@ -75,6 +75,9 @@ def project(model: ShapeCostModel, factors: list[float], budget: Budget) -> Proj
     """The largest common P such that the shape ``P * factors`` fits ``budget``, then the pixel fill.
 
     P < 1 shrinks an over-budget shape; P > 1 grows an under-budget one up to the human sizes (module docstring).
+    A budget out of reach even at the floor gives the floor (P = 0): a network refuses such a budget when it is
+    built (:func:`check_reachable`), so here it was measured out of reach during training, where stopping would
+    lose the run (a re-time on a slow spell crashed a benchmark run, benchmarks/RESULTS.md).
     """
 
     def at(scale: float) -> tuple[Sizes, Cost]:
@@ -98,8 +101,8 @@ def project(model: ShapeCostModel, factors: list[float], budget: Budget) -> Proj
     else:
         lo, hi = 0.0, 1.0
         best = at(lo)
-        if not fits(best[1], budget):
-            check_reachable(model, budget)
+        if not fits(best[1], budget):  # out of reach now (a re-time timed a slower spell, a tighter end-check
+            return Projection(0.0, *best)  # budget): the floor, for the caller to judge; the refusal is up front
         caps = sizes
     for _ in range(BISECTION_STEPS):
         mid = (lo + hi) / 2

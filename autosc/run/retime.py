@@ -120,16 +120,20 @@ class Retimer:
                   "re_projected": moved}  # fmt: skip
         if moved:
             record["new_sizes"] = [list(s) for s in network.retime(calibration, budget.followed(reference_ms)).sizes]
-            self._warn_if_unreachable()
+            record["unreachable"] = self._warn_if_unreachable()
         self.records.append(record)
         self.log(_describe(record))
         return record
 
-    def _warn_if_unreachable(self) -> None:
+    def _warn_if_unreachable(self) -> bool:
+        """Say so when the budget as re-timed is out of reach even at the floor: the floor trains on (a run is
+        not stopped by one slow spell), and the end check judges it."""
         try:
             check_reachable(self.network.cost_model, self.network.budget)
         except UnreachableBudget as exc:
             self.log(f"re-time: {exc}; the smallest shape trains on, and the end check judges it")
+            return True
+        return False
 
 
 def _describe(record: dict) -> str:

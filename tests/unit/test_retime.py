@@ -261,3 +261,17 @@ def test_the_re_times_export_the_reference_once(monkeypatch):
     other = retime.measure_on_this_machine(torch.nn.Identity())  # another run: its own reference export
     other(network)
     assert exported[3:] == ["shape.onnx", "reference.onnx"]
+
+
+@pytest.mark.slow
+def test_a_retime_that_finds_the_budget_out_of_reach_trains_on_at_the_floor(plan):
+    """A slow spell measured the floor itself over the budget (a benchmark run crashed here, a traceback mid-run):
+    the shape goes to the floor, the log says so once, every later projection keeps it, and nothing raises."""
+    network = plan.network
+    floor = [tuple(s) for s in network.cost_model.min_sizes]
+    said = []
+    record = Retimer(network, host(1.0, 20.0)[0], log=said.append).retime(1, 10, torch.device("cpu"))
+    assert record["re_projected"] and record["unreachable"]
+    assert [tuple(s) for s in record["new_sizes"]] == floor
+    assert [tuple(s) for s in network.update_shape().sizes] == floor
+    assert sum("the smallest shape trains on" in line for line in said) == 1
