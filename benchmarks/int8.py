@@ -111,9 +111,9 @@ def _row(method: str, rs: list[dict]) -> str:
         return statistics.fmean(scale * r[key] for r in rs)
 
     loss = [100 * (r["acc_float"] - r["acc_int8"]) for r in rs]
-    se = statistics.stdev(loss) / len(loss) ** 0.5 if len(loss) > 1 else float("nan")
+    se = f" ± {statistics.stdev(loss) / len(loss) ** 0.5:.2f}" if len(loss) > 1 else ""  # one seed: no spread
     return (f"| {method} | {len(rs)} | {m('acc_float', 100):.2f} | {m('acc_int8', 100):.2f} | "
-            f"{statistics.fmean(loss):+.2f} ± {se:.2f} | {m('speedup'):.2f}× | {m('share_float'):.3f} | "
+            f"{statistics.fmean(loss):+.2f}{se} | {m('speedup'):.2f}× | {m('share_float'):.3f} | "
             f"{m('share_int8'):.3f} | {m('share_int8_of_int8'):.3f} | {m('resize_ms_float'):.3f} / "
             f"{m('resize_ms_int8'):.3f} | {m('float_compute_ms'):.3f} | {m('convert_ms'):.3f} | "
             f"{', '.join(sorted({_cpu(r) for r in rs}))} |")  # fmt: skip
