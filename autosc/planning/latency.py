@@ -127,10 +127,10 @@ def calibrate_start(
     smallest shape first, then on the start shape that projects."""
     cost_model = network.cost_model
     try:
-        start = network.update_shape().sizes
+        check_reachable(cost_model, network.budget)
     except UnreachableBudget:
         _calibrate_on(network, cost_model.min_sizes, spec, timing, reference)
-        start = network.update_shape().sizes
+    start = network.update_shape().sizes
     _calibrate_on(network, start, spec, timing, reference)
     network.update_shape()
 
