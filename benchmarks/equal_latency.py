@@ -46,7 +46,8 @@ from autosc import ModelSpec, count
 from autosc.export import export_onnx
 from autosc.prune import DEFAULT_IMPORTANCE, prune_at_ratio
 from autosc.run.data import prune_batch
-from autosc.train.evaluate import recalibrate_batchnorm
+from autosc.run.training import recalibrated_accuracy
+from autosc.train.runtime import resolve_device
 from benchmarks.runner import load_rows, onnx_p50s, paired, run_grid, stamp, write_json
 from benchmarks.trained import SIZE, Setup, _acc, _finetune, make_setup
 from benchmarks.trained_peers import LowResolution
@@ -139,7 +140,7 @@ def peer_job(setup: Setup, method: str, budget: str, seed: int, folder: Path, ch
     net, extra = peer_net(setup, method, choice)
     a = setup.args
     before = None if method == "scratch-width" else _acc(net, setup.bundle.test)
-    before_bn = None if method == "scratch-width" else _acc_bn(net, setup.bundle)
+    before_bn = None if method == "scratch-width" else _acc_bn(setup, net, seed)
     if method == "scratch-width":
         net, val = _finetune(setup, net, seed, epochs=a.teacher_epochs + a.epochs, lr=a.teacher_lr, distill=False)
     else:
@@ -153,12 +154,12 @@ def peer_job(setup: Setup, method: str, budget: str, seed: int, folder: Path, ch
             **extra}  # fmt: skip
 
 
-def _acc_bn(net: torch.nn.Module, bundle) -> float:
+def _acc_bn(setup: Setup, net: torch.nn.Module, seed: int) -> float:
     """Test top-1 of a copy of ``net`` with BatchNorm re-estimated: the cut's cost apart from stale statistics,
-    as autosc's report measures its planned network (``start.before``)."""
-    twin = copy.deepcopy(net)
-    recalibrate_batchnorm(twin, bundle.train, device="cpu")
-    return _acc(twin, bundle.test)
+    scored as autosc's report scores its planned network (``start.before``)."""
+    config = setup.recipe(seed)
+    return recalibrated_accuracy(copy.deepcopy(net), setup.bundle, setup.bundle.test, config,
+                                 resolve_device(config.device))  # fmt: skip
 
 
 def _label(method: str, extra: dict) -> str:

@@ -120,13 +120,14 @@ def run(
                 ))  # fmt: skip
             if retimer is not None:
                 measured.latency.retimes = retimer.records
-            start = _start_record(state, network, folder, distilled=teacher is not None)
+            summary = folder.read_run().get("plan_summary", {})  # as planned, also on resume
+            start = _start_record(state, network, summary, distilled=teacher is not None)
             report = stages.build_report(
                 Context(config.plan.model, bundle.name, size, bundle.channels, command), network, trainer,
                 state.human, measured,
                 baseline=baseline.to_report(size, network.budget.convention) if baseline is not None else None,
                 start=start, start_accuracy=state.accuracy if start else (None, None),
-                seconds=time.perf_counter() - started, strategy=_strategy_record(config, folder),
+                seconds=time.perf_counter() - started, strategy=_strategy_record(config, summary),
             )  # fmt: skip
             io.write_json(folder.report, report.to_dict())
             write_report(folder.root, report, trainer.history)
@@ -329,9 +330,9 @@ def _measure(
     return Measured(check.frozen, check.shape, check.exported["compressed"], check.latency, accuracy)
 
 
-def _strategy_record(config: RunConfig, folder: RunFolder) -> dict:
-    """The report's ``strategy``: the options, and the pruning step's record as planned (in ``run.json``)."""
-    summary = folder.read_run().get("plan_summary", {})
+def _strategy_record(config: RunConfig, summary: dict) -> dict:
+    """The report's ``strategy``: the options, and the pruning step's record as planned (``run.json``'s
+    ``plan_summary``)."""
     candidates = summary.get("auto")
     p = config.plan
     chosen = next((c["strategy"] for c in candidates if c.get("chosen")), None) if candidates else None
@@ -340,14 +341,14 @@ def _strategy_record(config: RunConfig, folder: RunFolder) -> dict:
             "shape_search": summary.get("shape_search")}  # fmt: skip
 
 
-def _start_record(state: StartState, network: BudgetedNetwork, folder: RunFolder, *, distilled: bool) -> dict | None:
+def _start_record(state: StartState, network: BudgetedNetwork, summary: dict, *, distilled: bool) -> dict | None:
     """The report's ``start``: what a trained start was and how it was used, and the planned network's top-1
-    before the fine-tune (``before``, from ``run.json``); None from scratch."""
+    before the fine-tune (``before``, from ``run.json``'s ``plan_summary``); None from scratch."""
     start = state.start
     if not start.trained:
         return None
     return {
-        "before": folder.read_run().get("plan_summary", {}).get("before"),
+        "before": summary.get("before"),
         "weights": start.source,
         "trained_width": start.spec.width,
         "widened": network.spec.width > start.spec.width,

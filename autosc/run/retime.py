@@ -116,13 +116,17 @@ class Retimer:
                   "re_projected": moved}  # fmt: skip
         if moved:
             record["new_sizes"] = [list(s) for s in network.retime(calibration, budget.followed(reference_ms)).sizes]
-            if self._unreachable():  # one measurement puts even the floor over: time the floor itself first
+            if self._out_of_reach() is not None:  # one measurement puts even the floor over: time the floor first
                 floor = network.last_projection.sizes
                 calibration, reference_ms, _ = self._timed(device)  # a slow spell had sent a run to 2x2 maps
                 again = network.retime(calibration, budget.followed(reference_ms))
                 record["floor_share"] = network.cost_model.latency.predict(floor) / reference_ms
                 record["new_sizes"] = [list(s) for s in again.sizes]
-            record["unreachable"] = self._warn_if_unreachable()
+            out = self._out_of_reach()
+            if out is not None:  # the floor itself timed over: it trains on, and the end check judges it
+                self.log(f"re-time: {out} (the floor itself timed so); the smallest shape trains on, and the end "
+                         "check judges it")  # fmt: skip
+            record["unreachable"] = out is not None
         self.records.append(record)
         self.log(_describe(record))
         return record
@@ -135,23 +139,13 @@ class Retimer:
             values = [timed.calibration, timed.reference_ms, timed.spread]
         return distributed.from_main(self.dist, values, device)
 
-    def _unreachable(self) -> bool:
-        try:
-            check_reachable(self.network.cost_model, self.network.budget)
-        except UnreachableBudget:
-            return True
-        return False
-
-    def _warn_if_unreachable(self) -> bool:
-        """Say so when the budget as re-timed is out of reach even at the floor: the floor trains on (a run is
-        not stopped by one slow spell), and the end check judges it."""
+    def _out_of_reach(self) -> UnreachableBudget | None:
+        """Why the budget as re-timed is out of reach even at the floor; None when the floor fits."""
         try:
             check_reachable(self.network.cost_model, self.network.budget)
         except UnreachableBudget as exc:
-            self.log(f"re-time: {exc} (the floor itself timed so); the smallest shape trains on, and the end check "
-                     "judges it")  # fmt: skip
-            return True
-        return False
+            return exc
+        return None
 
 
 def _describe(record: dict) -> str:
