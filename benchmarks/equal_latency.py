@@ -43,6 +43,7 @@ import torch
 
 import autosc
 from autosc import ModelSpec, count
+from autosc.errors import UnreachableBudget, one_line
 from autosc.export import export_onnx
 from autosc.prune import DEFAULT_IMPORTANCE, prune_at_ratio
 from autosc.run.data import prune_batch
@@ -168,12 +169,18 @@ def _label(method: str, extra: dict) -> str:
     return f"input {extra['resolution']}" if method == "resolution" else f"width {extra['width']:.2f}"
 
 
-def run_job(setup: Setup, job: dict, keep: Path, choices_path: Path) -> dict:
+def run_job(setup: Setup, job: dict, keep: Path, choices_path: Path) -> dict | None:
+    """One job's row; ``None`` (skipped, tried again by the next call) where autosc refuses the budget at
+    planning: the refusal rests on one timing of this host, whose speed drifts (benchmarks/RESULTS.md, 35% s31)."""
     method, budget, seed = job["method"], job["budget"], job["seed"]
     folder = keep / f"{budget.rstrip('%')}pct-{method}-s{seed}"
     started = time.perf_counter()
     if method in AUTOSC:
-        row = autosc_job(setup, method, budget, seed, folder)
+        try:
+            row = autosc_job(setup, method, budget, seed, folder)
+        except UnreachableBudget as exc:
+            print(f"{budget} s{seed} {method}: refused at planning: {one_line(exc)}", flush=True)
+            return None
     else:
         row = peer_job(setup, method, budget, seed, folder, choices(setup, budget, choices_path, setup.args.latency_runs))
     return {**row, "seconds": time.perf_counter() - started, "teacher": setup.teacher_record["key"],

@@ -119,8 +119,9 @@ def run_grid(
     """Run every job whose key (:func:`done_key` over ``key``) is not yet in ``out``; all rows, old and new.
 
     ``run(job)`` returns the job's figures; the row is the job, the figures and the machine stamp, appended to
-    ``out`` as soon as the job ends. An exception (Ctrl-C, a stop) ends the grid with the finished rows kept:
-    the same call resumes. ``describe(row)`` is the progress line after ``[i/n]``.
+    ``out`` as soon as the job ends. ``run`` returns ``None`` for a job it skips (a refusal it has reported):
+    no row, so the next call tries it again, and the grid goes on. An exception (Ctrl-C, a stop) ends the grid
+    with the finished rows kept: the same call resumes. ``describe(row)`` is the progress line after ``[i/n]``.
     """
     out = Path(out)
     if out.suffix == ".json":
@@ -133,7 +134,11 @@ def run_grid(
     machine = stamp() if todo else {}
     for i, job in enumerate(todo, 1):
         started = time.perf_counter()
-        row = {**job, **run(job)}
+        figures = run(job)
+        if figures is None:
+            print(f"[{i}/{len(todo)}] {done_key(job, key)}: skipped, no row (the next call tries it again)", flush=True)
+            continue
+        row = {**job, **figures}
         row["machine"] = {**machine, "date": now()}
         append_row(out, row)
         rows.append(row)

@@ -1,6 +1,8 @@
 """The equal-latency benchmark's table (benchmarks/equal_latency.py) from rows alone: paired differences to
-autosc's default, shares timed together preferred to each job's own."""
+autosc's default, shares timed together preferred to each job's own; a budget autosc refuses skips its job."""
 
+from autosc.errors import UnreachableBudget
+from benchmarks import equal_latency
 from benchmarks.equal_latency import METHODS, summarise
 
 
@@ -26,3 +28,13 @@ def test_pairs_are_formed_only_within_one_cpu_model():
     rows += [_row("uniform", s, 0.78, 0.59) for s in (30, 31)] + [_row("uniform", 32, 0.90, 0.59, cpu="Intel Xeon")]
     line = next(x for x in summarise(rows, None).splitlines() if x.startswith("| uniform"))
     assert "-2.00 ± 0.00 (2 pairs)" in line and "AMD EPYC, Intel Xeon" in line  # seed 32 ran on another CPU: not paired
+
+
+def test_a_budget_refused_at_planning_skips_the_job(monkeypatch, tmp_path, capsys):
+    def refuse(*args, **kwargs):
+        raise UnreachableBudget("budget latency <= 1.27 ms is impossible: the smallest reachable cost ...")
+
+    monkeypatch.setattr(equal_latency, "autosc_job", refuse)
+    job = {"method": "autosc-shape", "budget": "35%", "seed": 31, "model": "mobilenet_v2_cifar"}
+    assert equal_latency.run_job(None, job, tmp_path, tmp_path / "choices.json") is None  # no row: tried again
+    assert "35% s31 autosc-shape: refused at planning: budget latency" in capsys.readouterr().out

@@ -52,6 +52,22 @@ def test_a_stopped_grid_resumes_where_it_stopped(tmp_path):
     assert resumed == grid()[2:] and len(rows) == 6  # the stopped job and the rest, nothing else
 
 
+def test_a_skipped_job_leaves_no_row_and_runs_again(tmp_path, capsys):
+    out, calls = tmp_path / "r.jsonl", []
+
+    def refuse_a1(job: dict) -> dict | None:  # a job refused (a timing on a slow spell): no row, the grid goes on
+        calls.append(job)
+        return None if job == {"method": "a", "seed": 1} else {"accuracy": 0.5}
+
+    rows = runner.run_grid(grid(), refuse_a1, out, key=("method", "seed"))
+    kept = [(r["method"], r["seed"]) for r in runner.load_rows(out)]
+    assert len(calls) == 6 and len(rows) == 5 and ("a", 1) not in kept and len(kept) == 5
+    assert "skipped, no row" in capsys.readouterr().out
+    again: list[dict] = []
+    runner.run_grid(grid(), fake(again), out, key=("method", "seed"))
+    assert again == [{"method": "a", "seed": 1}]  # the next call tries only the skipped job
+
+
 def test_shards_split_the_grid_and_keys_ignore_other_fields(tmp_path):
     calls: list[dict] = []
     for i in range(3):  # parallel processes, each with its own file (benchmarks/gpu_session.sh)
