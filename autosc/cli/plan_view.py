@@ -33,8 +33,9 @@ def _print_header(model: str, result: dict, standard: bool) -> None:
     console.print(f"width {result['width']:g} ({result['width_mode']})")
     if result.get("trained_width") is not None:
         console.print(f"trained network: {result['weights']} at width {result['trained_width']:g}")
-    if result.get("width_note"):
-        console.print(result["width_note"])
+    for key in ("width_note", "floor_note"):
+        if result.get(key):
+            console.print(result[key])
     pruning = result.get("pruning")
     if pruning is not None:  # --strategy prune or compound: what the pruning step removed before the adaptors
         held = "; the shape is held at the identity" if pruning["strategy"] == "prune" else ""

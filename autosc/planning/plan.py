@@ -12,6 +12,25 @@ from ..cost.shape_cost import Cost
 from ..models.trained import Start
 from .prune import Pruning
 
+#: a shape-only plan whose floor uses more of a cap than this says so: at 35% of a converged mobilenet_v2_cifar's
+#: latency the floor was predicted at 0.93-0.95 of the budget at two seeds, and those runs trained at or next to the
+#: floor and ended 20-26 points under it (at 0.72, the third ended 6 under; benchmarks/RESULTS.md, issue 30)
+NEAR_FLOOR = 0.85
+
+
+def near_floor_note(floor: Cost, budget: Budget) -> str | None:
+    """One line where the smallest shape already uses over :data:`NEAR_FLOOR` of a cap: the shape alone has
+    almost nothing to choose from there, and on a timed budget one slow measurement can send it to the floor."""
+    for term, limit in budget.terms():
+        value = term.read(floor, budget)
+        if value is not None and limit > 0 and value > NEAR_FLOOR * limit:
+            return (
+                f"note: the smallest shape at this width is predicted at {value / limit:.0%} of the {term.noun} budget "
+                f"({term.format(value)} of {term.format(limit)}): the shape alone has little room left; --strategy "
+                "compound or prune also cuts channels (docs/algorithm.md, Strategies)"
+            )
+    return None
+
 
 @dataclass
 class Plan:
@@ -64,6 +83,11 @@ class Plan:
     def floor(self) -> Cost:
         """Every adapted map at its floor."""
         return self.network.cost_model.floor_cost()
+
+    @property
+    def floor_note(self) -> str | None:
+        """:func:`near_floor_note` for a plan whose shape alone meets the budget (no channels pruned)."""
+        return near_floor_note(self.floor, self.budget) if self.pruning is None else None
 
     def config(self) -> dict:
         """Plain data that rebuilds the architecture (see :func:`autosc.planning.network_from_config`)."""

@@ -214,8 +214,9 @@ def _network(
     plan.searches = searches  # recorded in run.json's plan_summary
     if dist.is_main and state.trained:  # the cut's own cost, before the fine-tune wins it back
         plan.before = stages.planned_accuracy(plan.network, bundle, state.train_config)
-    if plan.width_note:
-        display.log(plan.width_note)
+    for note in (plan.width_note, plan.floor_note):
+        if note:
+            display.log(note)
     if dist.is_main:
         folder.write_run(
             {

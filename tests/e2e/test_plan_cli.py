@@ -90,3 +90,15 @@ def test_an_unreachable_budget_has_its_own_error_type():
     with pytest.raises(UnreachableBudget, match="impossible"):
         autosc.plan("mobilenet_v2_cifar", budget="1M", width=1.0, input_size=(32, 32))
     assert issubclass(UnreachableBudget, AutoscError)  # still one line at the CLI
+
+
+@pytest.mark.slow
+def test_plan_says_when_the_shape_alone_has_little_room(cli):
+    floor = cli("plan", "mobilenet_v2_cifar", "--budget", "40M", "--width", "1", "--json").json()["macs"]["floor"]
+    near = cli("plan", "mobilenet_v2_cifar", "--budget", f"{floor / 0.9 / 1e6:.3f}M", "--width", "1", "--json")
+    assert near.code == 0, near.err
+    assert "90% of the MAC budget" in near.json()["floor_note"] and "--strategy" in near.json()["floor_note"]
+    text = cli("plan", "mobilenet_v2_cifar", "--budget", f"{floor / 0.9 / 1e6:.3f}M", "--width", "1")
+    assert "the shape alone has little room left" in text.out
+    far = cli("plan", "mobilenet_v2_cifar", "--budget", f"{floor / 0.6 / 1e6:.3f}M", "--width", "1", "--json")
+    assert "floor_note" not in far.json()
