@@ -23,7 +23,7 @@ summary reports those shares. Each job appends one JSON line (resumable, seed by
 
     python -m benchmarks.equal_latency --teacher-epochs 60 --budgets 60% --seeds 30,31,32,33,34
     python -m benchmarks.equal_latency --teacher-epochs 60 --budgets 60% --measure
-    python -m benchmarks.equal_latency --summary
+    python -m benchmarks.equal_latency --summary  # the table, and the plot results/equal_latency.png
     python -m benchmarks.equal_latency --device cuda --subset 0 --test-subset 0 --teacher-epochs 200 --epochs 30  # GPU
 
 Cost here: the from-scratch baseline trains for the teacher's epochs plus the fine-tune's at every seed, about
@@ -260,13 +260,21 @@ def arguments():
     return ap
 
 
+def _plot(rows: list[dict], final: dict | None, path: Path) -> None:
+    from benchmarks.equal_latency_plot import plot  # imports this module's METHODS
+
+    plot(rows, final, path)
+    print(f"plot: {path}")
+
+
 def main(argv: list[str] | None = None) -> None:
     args = arguments().parse_args(argv)
     out = Path(args.out)
     final_path = out.with_name(out.stem + "_final.json")
     if args.summary:
-        rows = load_rows(out)
-        print(summarise(rows, json.loads(final_path.read_text()) if final_path.is_file() else None))
+        rows, final = load_rows(out), json.loads(final_path.read_text()) if final_path.is_file() else None
+        print(summarise(rows, final))
+        _plot(rows, final, out.with_suffix(".png"))
         return
     setup = make_setup(args, out)
     if args.measure:

@@ -38,3 +38,13 @@ def test_a_budget_refused_at_planning_skips_the_job(monkeypatch, tmp_path, capsy
     job = {"method": "autosc-shape", "budget": "35%", "seed": 31, "model": "mobilenet_v2_cifar"}
     assert equal_latency.run_job(None, job, tmp_path, tmp_path / "choices.json") is None  # no row: tried again
     assert "35% s31 autosc-shape: refused at planning: budget latency" in capsys.readouterr().out
+
+
+def test_the_plot_places_each_seed_at_its_timed_together_share(tmp_path):
+    from benchmarks.equal_latency_plot import plot, points
+
+    rows = [_row("autosc-shape", s, 0.80, 0.58) for s in (30, 31)] + [_row("uniform", 30, 0.82, 0.59)]
+    pts = points(rows, "60%", {"60%": {"share": {"uniform s30": 0.55}}})
+    assert pts == {"autosc-shape": [(0.58, 80.0), (0.58, 80.0)], "uniform": [(0.55, 82.0)]}  # measured, else own
+    plot(rows, None, tmp_path / "p.png")
+    assert (tmp_path / "p.png").stat().st_size > 10_000
