@@ -128,9 +128,7 @@ def _plan(model: str, in_channels: int = 3, as_json: bool = False, **options) ->
                            int8=config.export.int8)  # fmt: skip
     plan = api.plan(model, config, in_channels=in_channels, timing=timing, prune_batch=batch)
     result = plan.to_dict()
-    for key in ("width_note", "floor_note"):
-        if getattr(plan, key):
-            result[key] = getattr(plan, key)
+    result.update(plan.notes())
     if as_json:
         print_json(result)
         return

@@ -7,6 +7,7 @@ from rich.table import Table
 
 from ..cost.budget import Budget
 from ..cost.terms import TERMS
+from ..planning.plan import NOTE_KEYS
 from ..units import format_bytes, format_count, format_ms
 from .app import console
 
@@ -33,7 +34,7 @@ def _print_header(model: str, result: dict, standard: bool) -> None:
     console.print(f"width {result['width']:g} ({result['width_mode']})")
     if result.get("trained_width") is not None:
         console.print(f"trained network: {result['weights']} at width {result['trained_width']:g}")
-    for key in ("width_note", "floor_note"):
+    for key in NOTE_KEYS:
         if result.get(key):
             console.print(result[key])
     pruning = result.get("pruning")

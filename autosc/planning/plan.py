@@ -16,6 +16,8 @@ from .prune import Pruning
 #: latency the floor was predicted at 0.93-0.95 of the budget at two seeds, and those runs trained at or next to the
 #: floor and ended 20-26 points under it (at 0.72, the third ended 6 under; benchmarks/RESULTS.md, issue 30)
 NEAR_FLOOR = 0.85
+#: the keys of :meth:`Plan.notes`, in the order they are shown
+NOTE_KEYS = ("width_note", "floor_note")
 
 
 def near_floor_note(floor: Cost, budget: Budget) -> str | None:
@@ -88,6 +90,11 @@ class Plan:
     def floor_note(self) -> str | None:
         """:func:`near_floor_note` for a plan whose shape alone meets the budget (no channels pruned)."""
         return near_floor_note(self.floor, self.budget) if self.pruning is None else None
+
+    def notes(self) -> dict[str, str]:
+        """The lines a user reads before training, by key (:data:`NOTE_KEYS`): ``compress`` logs them, ``autosc
+        plan`` prints them and puts them in its ``--json``."""
+        return {key: text for key in NOTE_KEYS if (text := getattr(self, key))}
 
     def config(self) -> dict:
         """Plain data that rebuilds the architecture (see :func:`autosc.planning.network_from_config`)."""

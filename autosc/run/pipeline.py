@@ -214,9 +214,8 @@ def _network(
     plan.searches = searches  # recorded in run.json's plan_summary
     if dist.is_main and state.trained:  # the cut's own cost, before the fine-tune wins it back
         plan.before = stages.planned_accuracy(plan.network, bundle, state.train_config)
-    for note in (plan.width_note, plan.floor_note):
-        if note:
-            display.log(note)
+    for note in plan.notes().values():
+        display.log(note)
     if dist.is_main:
         folder.write_run(
             {

@@ -116,13 +116,14 @@ class Retimer:
                   "re_projected": moved}  # fmt: skip
         if moved:
             record["new_sizes"] = [list(s) for s in network.retime(calibration, budget.followed(reference_ms)).sizes]
-            if self._out_of_reach() is not None:  # one measurement puts even the floor over: time the floor first
+            out = self._out_of_reach()
+            if out is not None:  # one measurement puts even the floor over: time the floor first
                 floor = network.last_projection.sizes
                 calibration, reference_ms, _ = self._timed(device)  # a slow spell had sent a run to 2x2 maps
                 again = network.retime(calibration, budget.followed(reference_ms))
                 record["floor_share"] = network.cost_model.latency.predict(floor) / reference_ms
                 record["new_sizes"] = [list(s) for s in again.sizes]
-            out = self._out_of_reach()
+                out = self._out_of_reach()
             if out is not None:  # the floor itself timed over: it trains on, and the end check judges it
                 self.log(f"re-time: {out} (the floor itself timed so); the smallest shape trains on, and the end "
                          "check judges it")  # fmt: skip
