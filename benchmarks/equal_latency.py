@@ -18,8 +18,9 @@ lr, batch, distillation from the trained network), except the from-scratch basel
 
 The peers' sizes are chosen by measurement: the trained network and every candidate (ratios, input sides, widths)
 are timed in one interleaved measurement per budget (``<out>.choices.json``), the largest that fits chosen.
-``--measure`` times every final network of a budget together with the trained network (``ROUNDS`` rounds) and the
-summary reports those shares. Each job appends one JSON line (resumable, seed by seed).
+``--measure`` times every final network of a budget together with the trained network (``ROUNDS`` rounds), appends
+the measurement to ``<out>_measures.jsonl`` and writes their combination (``equal_latency_criterion.combine``) to
+``<out>_final.json``, whose shares the summary and the criterion's table report. Each job appends one JSON line (resumable, seed by seed).
 
     python -m benchmarks.equal_latency --teacher-epochs 60 --budgets 60% --seeds 30,31,32,33,34
     python -m benchmarks.equal_latency --teacher-epochs 60 --budgets 60% --measure
@@ -49,7 +50,8 @@ from autosc.prune import DEFAULT_IMPORTANCE, prune_at_ratio
 from autosc.run.data import prune_batch
 from autosc.run.training import recalibrated_accuracy
 from autosc.train.runtime import resolve_device
-from benchmarks.runner import load_rows, onnx_p50s, paired, run_grid, stamp, write_json
+from benchmarks.equal_latency_criterion import combine, verdict_table
+from benchmarks.runner import append_row, load_rows, onnx_p50s, paired, run_grid, stamp, write_json
 from benchmarks.trained import SIZE, Setup, _acc, _finetune, make_setup
 from benchmarks.trained_peers import LowResolution
 
@@ -189,19 +191,21 @@ def run_job(setup: Setup, job: dict, keep: Path, choices_path: Path) -> dict | N
 
 def measure(rows: list[dict], setup: Setup, runs: int) -> dict:
     """Per budget, every final ONNX file timed together with the trained network, in ``ROUNDS`` rounds: the
-    median share of each, and half the range of its shares as the noise."""
+    median share of each, half the range of its shares as the noise, and the trained network's p50 in ms (how
+    fast the host ran)."""
     out = {}
     for budget in dict.fromkeys(r["budget"] for r in rows):
         nets = {f"{r['method']} s{r['seed']}": r["onnx"] for r in rows if r["budget"] == budget
                 and Path(r.get("onnx", "")).is_file()}  # fmt: skip
         nets["trained"] = setup.fresh_teacher()
-        rounds = []
+        rounds, trained_ms = [], []
         for _ in range(ROUNDS):
             p50 = onnx_p50s(nets, SIZE, setup.bundle.channels, runs=runs, warmup=10, block=10)
             rounds.append({k: v / p50["trained"] for k, v in p50.items()})
+            trained_ms.append(p50["trained"])
         out[budget] = {"share": {k: statistics.median(r[k] for r in rounds) for k in nets},
                        "noise": {k: (max(r[k] for r in rounds) - min(r[k] for r in rounds)) / 2 for k in nets},
-                       "machine": stamp()}  # fmt: skip
+                       "trained_ms": statistics.median(trained_ms), "machine": stamp()}  # fmt: skip
     return out
 
 
@@ -270,15 +274,17 @@ def _plot(rows: list[dict], final: dict | None, path: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     args = arguments().parse_args(argv)
     out = Path(args.out)
-    final_path = out.with_name(out.stem + "_final.json")
+    final_path, measures_path = out.with_name(out.stem + "_final.json"), out.with_name(out.stem + "_measures.jsonl")
     if args.summary:
         rows, final = load_rows(out), json.loads(final_path.read_text()) if final_path.is_file() else None
         print(summarise(rows, final))
+        print(verdict_table(rows, final or {}, METHODS))
         _plot(rows, final, out.with_suffix(".png"))
         return
     setup = make_setup(args, out)
     if args.measure:
-        write_json(final_path, measure(load_rows(out), setup, args.latency_runs))
+        append_row(measures_path, measure(load_rows(out), setup, args.latency_runs))
+        write_json(final_path, combine(load_rows(measures_path)))  # every measurement so far, combined
         print(summarise(load_rows(out), json.loads(final_path.read_text())))
         return
     jobs = [{"method": m, "budget": b, "seed": int(s), "model": args.model} for b in args.budgets.split(",")
