@@ -17,7 +17,8 @@ lr, batch, distillation from the trained network), except the from-scratch basel
   fine-tune's.
 
 The peers' sizes are chosen by measurement: the trained network and every candidate (ratios, input sides, widths)
-are timed in one interleaved measurement per budget (``<out>.choices.json``), the largest that fits chosen.
+are timed together per budget in ``ROUNDS`` rounds (``<out>.choices.json``), the largest whose median share fits
+chosen.
 ``--measure`` times every final network of a budget together with the trained network (``ROUNDS`` rounds), appends
 the measurement to ``<out>_measures.jsonl`` and writes their combination (``equal_latency_criterion.combine``) to
 ``<out>_final.json``, whose shares the summary and the criterion's table report. Each job appends one JSON line (resumable, seed by seed).
@@ -69,8 +70,9 @@ def _share(budget: str) -> float:
 
 
 def choose_peers(setup: Setup, budget: str, runs: int) -> dict:
-    """The least-compressed uniform pruning, input side and width whose p50 is within the budget's share of the
-    trained network's, all timed together with it (latency does not depend on the weights' values)."""
+    """The least-compressed uniform pruning, input side and width whose median share over ``ROUNDS`` rounds is
+    within the budget, all timed together with the trained network (latency does not depend on the weights'
+    values; one round once chose a size that later measured over the budget: benchmarks/RESULTS.md, issue 30)."""
     teacher, ch, w0 = setup.fresh_teacher(), setup.bundle.channels, setup.args.teacher_width
     nets = {"trained": teacher}
     nets |= {f"uniform {r}": prune_at_ratio(teacher, SIZE, ch, r, uniform=True) for r in RATIOS}
@@ -78,18 +80,32 @@ def choose_peers(setup: Setup, budget: str, runs: int) -> dict:
     nets |= {f"width {w:.2f}": ModelSpec(setup.args.model, w, setup.bundle.num_classes, ch).build()
              for w in WIDTHS if w <= w0}  # fmt: skip
     with torch.random.fork_rng():
-        p50 = onnx_p50s(nets, SIZE, ch, runs=runs, warmup=10, block=10)
-    allowed = _share(budget) * p50["trained"]
+        timed = shares_in_rounds(nets, ch, runs)
+    share = timed["share"]
 
     def best(values, label, key):
-        fit = [v for v in values if p50[label.format(v)] <= allowed]
+        fit = [v for v in values if share[label.format(v)] <= _share(budget)]
         return key(fit) if fit else None
 
     return {
         "uniform": best(RATIOS, "uniform {}", min), "resolution": best(SIDES, "input {}", max),
-        "scratch-width": best([w for w in WIDTHS if w <= w0], "width {:.2f}", max),
-        "shares": {k: v / p50["trained"] for k, v in p50.items()}, "machine": stamp(),
+        "scratch-width": best([w for w in WIDTHS if w <= w0], "width {:.2f}", max), "shares": share,
+        "noise": timed["noise"], "trained_ms": timed["trained_ms"], "machine": stamp(),
     }  # fmt: skip
+
+
+def shares_in_rounds(nets: dict, channels: int, runs: int) -> dict:
+    """Every network's p50 as a share of ``nets["trained"]``'s, timed together in ``ROUNDS`` rounds: the median
+    share, half the range of the shares as the noise, and the trained network's median p50 in ms (the host's
+    speed at the time)."""
+    rounds, trained_ms = [], []
+    for _ in range(ROUNDS):
+        p50 = onnx_p50s(nets, SIZE, channels, runs=runs, warmup=10, block=10)
+        rounds.append({k: v / p50["trained"] for k, v in p50.items()})
+        trained_ms.append(p50["trained"])
+    return {"share": {k: statistics.median(r[k] for r in rounds) for k in nets},
+            "noise": {k: (max(r[k] for r in rounds) - min(r[k] for r in rounds)) / 2 for k in nets},
+            "trained_ms": statistics.median(trained_ms)}  # fmt: skip
 
 
 def choices(setup: Setup, budget: str, path: Path, runs: int) -> dict:
@@ -190,22 +206,13 @@ def run_job(setup: Setup, job: dict, keep: Path, choices_path: Path) -> dict | N
 
 
 def measure(rows: list[dict], setup: Setup, runs: int) -> dict:
-    """Per budget, every final ONNX file timed together with the trained network, in ``ROUNDS`` rounds: the
-    median share of each, half the range of its shares as the noise, and the trained network's p50 in ms (how
-    fast the host ran)."""
+    """Per budget, every final ONNX file timed together with the trained network (:func:`shares_in_rounds`)."""
     out = {}
     for budget in dict.fromkeys(r["budget"] for r in rows):
         nets = {f"{r['method']} s{r['seed']}": r["onnx"] for r in rows if r["budget"] == budget
                 and Path(r.get("onnx", "")).is_file()}  # fmt: skip
         nets["trained"] = setup.fresh_teacher()
-        rounds, trained_ms = [], []
-        for _ in range(ROUNDS):
-            p50 = onnx_p50s(nets, SIZE, setup.bundle.channels, runs=runs, warmup=10, block=10)
-            rounds.append({k: v / p50["trained"] for k, v in p50.items()})
-            trained_ms.append(p50["trained"])
-        out[budget] = {"share": {k: statistics.median(r[k] for r in rounds) for k in nets},
-                       "noise": {k: (max(r[k] for r in rounds) - min(r[k] for r in rounds)) / 2 for k in nets},
-                       "trained_ms": statistics.median(trained_ms), "machine": stamp()}  # fmt: skip
+        out[budget] = {**shares_in_rounds(nets, setup.bundle.channels, runs), "machine": stamp()}
     return out
 
 

@@ -48,3 +48,11 @@ def test_the_plot_places_each_seed_at_its_timed_together_share(tmp_path):
     assert pts == {"autosc-shape": [(0.58, 80.0), (0.58, 80.0)], "uniform": [(0.55, 82.0)]}  # measured, else own
     plot(rows, None, tmp_path / "p.png")
     assert (tmp_path / "p.png").stat().st_size > 10_000
+
+
+def test_shares_are_the_median_of_rounds_timed_together(monkeypatch):
+    rounds = iter([{"trained": 2.0, "a": 1.0}, {"trained": 1.0, "a": 0.7}, {"trained": 4.0, "a": 2.0}])
+    monkeypatch.setattr(equal_latency, "onnx_p50s", lambda nets, *args, **kwargs: next(rounds))
+    got = equal_latency.shares_in_rounds({"trained": None, "a": None}, 1, runs=5)
+    assert got["share"] == {"trained": 1.0, "a": 0.5}  # shares 0.5, 0.7, 0.5: a slow round moves no choice
+    assert abs(got["noise"]["a"] - 0.1) < 1e-12 and got["trained_ms"] == 2.0
