@@ -21,11 +21,14 @@ are timed together per budget in ``ROUNDS`` rounds (``<out>.choices.json``), the
 chosen.
 ``--measure`` times every final network of a budget together with the trained network (``ROUNDS`` rounds), appends
 the measurement to ``<out>_measures.jsonl`` and writes their combination (``equal_latency_criterion.combine``) to
-``<out>_final.json``, whose shares the summary and the criterion's table report. Each job appends one JSON line (resumable, seed by seed).
+``<out>_final.json``, whose shares the summary and the criterion's table report. Each job appends one JSON line
+(resumable, seed by seed); a family is one ``--out`` (its choices, measurements and networks go by that name).
 
     python -m benchmarks.equal_latency --teacher-epochs 60 --budgets 60% --seeds 30,31,32,33,34
     python -m benchmarks.equal_latency --teacher-epochs 60 --budgets 60% --measure
-    python -m benchmarks.equal_latency --summary  # the table, and the plot results/equal_latency.png
+    python -m benchmarks.equal_latency --summary  # the table, the criterion, the plot results/equal_latency.png
+    python -m benchmarks.equal_latency --model resnet18_cifar --teacher-width 0.5 --teacher-epochs 60 \
+        --budgets 35% --out benchmarks/results/equal_latency_resnet18.jsonl  # the second family
     python -m benchmarks.equal_latency --device cuda --subset 0 --test-subset 0 --teacher-epochs 200 --epochs 30  # GPU
 
 Cost here: the from-scratch baseline trains for the teacher's epochs plus the fine-tune's at every seed, about
@@ -266,7 +269,8 @@ def arguments():
     ap.set_defaults(budgets="60%", seeds="30,31,32,33,34", methods=",".join(METHODS), teacher_epochs=60,
                     out=str(Path("benchmarks/results/equal_latency.jsonl")))  # fmt: skip
     ap.add_argument("--auto-steps", type=int, default=100, help="autosc-auto's fine-tuning steps per candidate")
-    ap.add_argument("--keep", default="exports/equal_latency", help="where the final networks are kept")
+    ap.add_argument("--keep", default=None, help="where the final networks are kept (default: exports/<out's stem>, "
+                    "so a second family's --out keeps its networks apart)")
     ap.add_argument("--measure", action="store_true", help="time every final network of a budget together")
     return ap
 
@@ -297,7 +301,8 @@ def main(argv: list[str] | None = None) -> None:
     jobs = [{"method": m, "budget": b, "seed": int(s), "model": args.model} for b in args.budgets.split(",")
             for s in args.seeds.split(",") for m in args.methods.split(",")]  # fmt: skip
     choices_path = out.with_name(out.stem + ".choices.json")
-    rows = run_grid(jobs, lambda job: run_job(setup, job, Path(args.keep), choices_path), out,
+    keep = Path(args.keep or Path("exports") / out.stem)
+    rows = run_grid(jobs, lambda job: run_job(setup, job, keep, choices_path), out,
                     key=("method", "budget", "seed", "model"), describe=lambda r: f"{r['budget']} s{r['seed']} "
                     f"{r['method']}: {r['acc']:.2%}, share {r['share']}, {r['seconds'] / 60:.1f} min")  # fmt: skip
     print(summarise(rows, None))

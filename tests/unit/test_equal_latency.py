@@ -1,6 +1,8 @@
 """The equal-latency benchmark's table (benchmarks/equal_latency.py) from rows alone: paired differences to
 autosc's default, shares timed together preferred to each job's own; a budget autosc refuses skips its job."""
 
+from pathlib import Path
+
 from autosc.errors import UnreachableBudget
 from benchmarks import equal_latency
 from benchmarks.equal_latency import METHODS, summarise
@@ -56,3 +58,12 @@ def test_shares_are_the_median_of_rounds_timed_together(monkeypatch):
     got = equal_latency.shares_in_rounds({"trained": None, "a": None}, 1, runs=5)
     assert got["share"] == {"trained": 1.0, "a": 0.5}  # shares 0.5, 0.7, 0.5: a slow round moves no choice
     assert abs(got["noise"]["a"] - 0.1) < 1e-12 and got["trained_ms"] == 2.0
+
+
+def test_a_family_keeps_its_networks_under_its_own_out(monkeypatch, tmp_path):
+    kept = []
+    monkeypatch.setattr(equal_latency, "make_setup", lambda args, out: None)
+    monkeypatch.setattr(equal_latency, "run_job", lambda setup, job, keep, choices: kept.append((keep, choices)))
+    monkeypatch.setattr(equal_latency, "run_grid", lambda jobs, fn, out, **kw: [fn(j) for j in jobs] and [])
+    equal_latency.main(["--out", str(tmp_path / "equal_latency_resnet18.jsonl"), "--seeds", "30", "--methods", "uniform"])
+    assert kept == [(Path("exports/equal_latency_resnet18"), tmp_path / "equal_latency_resnet18.choices.json")]
