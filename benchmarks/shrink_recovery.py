@@ -6,7 +6,7 @@ loses more than 1 point between its last training epoch and the exported network
 of the run's steps, 10 on the quality protocol, at 5% of its learning rate) lost 1.3-4 points in 3 of the 10
 shrinks of the (b) rounds. Those shrinks happen when the host happens to be slow, so this benchmark makes them
 happen: each kept run folder's checkpoint (the network as trained) is frozen at its own budget (the teacher) and
-under its latency limit times ``--cut`` (the student, as a confirmed shrink projects it), and the student goes
+under its latency limit times ``--cuts`` (the student, as a confirmed shrink projects it), and the student goes
 through each variant from the same start: BatchNorm re-estimated, the fine-tune (steps a share of the run's,
 learning rate a share of the run's), BatchNorm again. Scored on a validation split the runs never saw (``--val``
 Fashion-MNIST training images outside their subset, seeded; settings are chosen on it) and on the test set.
