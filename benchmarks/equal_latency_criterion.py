@@ -41,7 +41,8 @@ def _cpu(row: dict) -> str:
 
 def judge(rows: list[dict], final: dict, budget: str, a: str, b: str) -> dict | None:
     """``a − b`` at ``budget``: the seed-paired top-1 (points) and share differences, the larger of the two
-    methods' mean share noises, and the criterion's reading; ``None`` when fewer than two seeds pair."""
+    methods' share noises (each the mean over the paired seeds), and the criterion's reading; ``None`` when fewer
+    than two seeds pair."""
     at = final.get(budget, {})
     shares, noise = at.get("share", {}), at.get("noise", {})
 
@@ -53,7 +54,8 @@ def judge(rows: list[dict], final: dict, budget: str, a: str, b: str) -> dict | 
     if top1.n < 2:
         return None
     share = paired(*(by_seed(m, lambda r, m=m: shares[f"{m} s{r['seed']}"]) for m in (a, b)))
-    tol = max(statistics.fmean(by_seed(m, lambda r, m=m: noise[f"{m} s{r['seed']}"]).values()) for m in (a, b))
+    tol = max(statistics.fmean(v for k, v in by_seed(m, lambda r, m=m: noise[f"{m} s{r['seed']}"]).items()
+                               if k in top1.seeds) for m in (a, b))  # fmt: skip
     return {"a": a, "b": b, "top1": top1, "share": share, "tol": tol, "reading": _reading(top1, share, tol, a, b)}
 
 

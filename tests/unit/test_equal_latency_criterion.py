@@ -58,3 +58,10 @@ def test_fewer_than_five_seeds_or_other_cpus_give_no_verdict():
     unmeasured = _final({f"a s{s}": 0.58 for s in range(30, 33)})  # b never timed together: not judged
     assert judge(rows, unmeasured, "60%", "a", "b") is None
     assert "| a − b | 3 |" in verdict_table(rows, final, ("a", "b"))
+
+
+def test_the_noise_is_read_over_the_paired_seeds_only():
+    rows = _rows([0.90, 0.91, 0.90, 0.92, 0.91], [0.88, 0.885, 0.89, 0.895, 0.88]) + [_row("a", 35, 0.9)]
+    final = _final({f"{m} s{s}": 0.58 for m in "ab" for s in range(30, 35)} | {"a s35": 0.58})
+    final["60%"]["noise"]["a s35"] = 1.0  # an unpaired seed's noisy timing must not widen the tolerance
+    assert judge(rows, final, "60%", "a", "b")["tol"] == 0.01
