@@ -55,7 +55,7 @@ from autosc.run.data import prune_batch
 from autosc.run.training import recalibrated_accuracy
 from autosc.train.runtime import resolve_device
 from benchmarks.equal_latency_criterion import combine, verdict_table
-from benchmarks.runner import append_row, load_rows, onnx_p50s, paired, run_grid, stamp, write_json
+from benchmarks.runner import append_row, cpu_of, load_rows, onnx_p50s, paired, run_grid, stamp, write_json
 from benchmarks.trained import SIZE, Setup, _acc, _finetune, make_setup
 from benchmarks.trained_peers import LowResolution
 
@@ -219,9 +219,6 @@ def measure(rows: list[dict], setup: Setup, runs: int) -> dict:
     return out
 
 
-def _cpu(row: dict) -> str:
-    return row.get("machine", {}).get("cpu_model", "?")
-
 
 def summarise(rows: list[dict], final: dict | None) -> str:
     """Per budget: each method's accuracy before the fine-tune (as cut, and with BatchNorm re-estimated) and
@@ -232,7 +229,7 @@ def summarise(rows: list[dict], final: dict | None) -> str:
     for budget in dict.fromkeys(r["budget"] for r in rows):
         at = [r for r in rows if r["budget"] == budget]
         shares = (final or {}).get(budget, {}).get("share", {})
-        ref = {(_cpu(r), r["seed"]): 100 * r["acc"] for r in at if r["method"] == "autosc-shape"}
+        ref = {(cpu_of(r), r["seed"]): 100 * r["acc"] for r in at if r["method"] == "autosc-shape"}
         lines += [f"\nbudget {budget} of the trained network's p50 ({at[0]['teacher']}, {at[0]['teacher_acc']:.2%})",
                   "| method | seeds | before, as cut | before, BN re-estimated | after | vs autosc-shape | p50 share "
                   "| MACs | params | min | CPU |", "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
@@ -250,14 +247,14 @@ def _mean(values: list, scale: float = 100, digits: int = 2, of: int | None = No
 
 
 def _method_row(method: str, rs: list[dict], ref: dict, shares: dict) -> str:
-    diff = paired({(_cpu(r), r["seed"]): 100 * r["acc"] for r in rs}, ref)
+    diff = paired({(cpu_of(r), r["seed"]): 100 * r["acc"] for r in rs}, ref)
     n = len(rs)
     cells = [method, str(n), _mean([r.get("acc_before") for r in rs], of=n),
              _mean([r.get("acc_before_bn") for r in rs], of=n), _mean([r["acc"] for r in rs]),
              f"{diff} ({diff.n} pairs)" if method != "autosc-shape" and diff.n > 1 else "—",
              _mean([shares.get(f"{method} s{r['seed']}", r.get("share")) for r in rs], 1, 3),
              _mean([r["macs"] for r in rs], 1e-6) + "M", _mean([r["params"] for r in rs], 1e-6, 3) + "M",
-             _mean([r["seconds"] for r in rs], 1 / 60, 1), ", ".join(sorted({_cpu(r) for r in rs}))]  # fmt: skip
+             _mean([r["seconds"] for r in rs], 1 / 60, 1), ", ".join(sorted({cpu_of(r) for r in rs}))]  # fmt: skip
     return "| " + " | ".join(cells) + " |"
 
 

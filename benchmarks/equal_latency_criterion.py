@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import statistics
 
-from benchmarks.runner import paired
+from benchmarks.runner import cpu_of, paired
 
 #: Pairs the criterion judges need at least this many seeds (RESULTS.md, issue 30: "over at least 5 seeds").
 MIN_PAIRS = 5
@@ -35,9 +35,6 @@ def combine(measurements: list[dict]) -> dict:
     return out
 
 
-def _cpu(row: dict) -> str:
-    return row.get("machine", {}).get("cpu_model", "?")
-
 
 def judge(rows: list[dict], final: dict, budget: str, a: str, b: str) -> dict | None:
     """``a − b`` at ``budget``: the seed-paired top-1 (points) and share differences, the larger of the two
@@ -47,7 +44,7 @@ def judge(rows: list[dict], final: dict, budget: str, a: str, b: str) -> dict | 
     shares, noise = at.get("share", {}), at.get("noise", {})
 
     def by_seed(method: str, value) -> dict:
-        return {(_cpu(r), r["seed"]): value(r) for r in rows if r["budget"] == budget and r["method"] == method
+        return {(cpu_of(r), r["seed"]): value(r) for r in rows if r["budget"] == budget and r["method"] == method
                 and f"{method} s{r['seed']}" in shares}  # fmt: skip
 
     top1 = paired(by_seed(a, lambda r: 100 * r["acc"]), by_seed(b, lambda r: 100 * r["acc"]))
@@ -67,7 +64,7 @@ def _reading(top1, share, tol: float, a: str, b: str) -> str:
     if abs(top1.mean) <= 2 * top1.se:  # a tie in top-1; at equal accuracy the faster one is worth naming
         faster = b if share.mean > tol else a if share.mean < -tol else None
         return f"tie; {faster} at a share {abs(share.mean):.3f} lower" if faster else "tie"
-    ahead, behind = (a, b) if top1.mean > 0 else (b, a)
+    ahead = a if top1.mean > 0 else b
     extra = share.mean if ahead == a else -share.mean
     if extra > tol:
         return f"no claim: {ahead} is ahead at a share {extra:.3f} higher (noise {tol:.3f})"

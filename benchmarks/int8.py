@@ -24,7 +24,7 @@ from autosc.export import export_onnx
 from autosc.export.quantize import quantize_int8
 from autosc.latency import op_profile
 from autosc.run.quantized import calibration_images, measure_pair
-from benchmarks.runner import load_rows, onnx_p50s, paired, run_grid
+from benchmarks.runner import cpu_of, load_rows, onnx_p50s, paired, run_grid
 from benchmarks.trained import SIZE, make_setup
 
 #: The methods whose networks are quantized (those equal_latency makes from the trained weights; scratch-width too
@@ -116,11 +116,8 @@ def _row(method: str, rs: list[dict]) -> str:
             f"{statistics.fmean(loss):+.2f}{se} | {m('speedup'):.2f}× | {m('share_float'):.3f} | "
             f"{m('share_int8'):.3f} | {m('share_int8_of_int8'):.3f} | {m('resize_ms_float'):.3f} / "
             f"{m('resize_ms_int8'):.3f} | {m('float_compute_ms'):.3f} | {m('convert_ms'):.3f} | "
-            f"{', '.join(sorted({_cpu(r) for r in rs}))} |")  # fmt: skip
+            f"{', '.join(sorted({cpu_of(r) for r in rs}))} |")  # fmt: skip
 
-
-def _cpu(row: dict) -> str:
-    return row.get("machine", {}).get("cpu_model", "?")
 
 
 def _pairs(at: list[dict]) -> list[str]:
@@ -129,7 +126,7 @@ def _pairs(at: list[dict]) -> list[str]:
     for other in ("uniform", "pruning"):
         for key, what, scale in (("speedup", "INT8 speed-up", 1.0), ("acc_int8", "INT8 top-1 (points)", 100.0)):
             def by_seed(method: str) -> dict:  # pairs only within one CPU model: oneDNN and ORT differ across them
-                return {(_cpu(r), r["seed"]): scale * r[key] for r in at if r["method"] == method}  # noqa: B023
+                return {(cpu_of(r), r["seed"]): scale * r[key] for r in at if r["method"] == method}  # noqa: B023
 
             diff = paired(by_seed("autosc-shape"), by_seed(other))
             if diff.n > 1:

@@ -183,6 +183,12 @@ class Paired:
         return f"{self.mean:+.2f} ± {self.se:.2f}"
 
 
+def cpu_of(row: Mapping) -> str:
+    """The CPU model a row was measured on: pairs are formed only within one (oneDNN gives other numbers for the
+    same seed on another)."""
+    return row.get("machine", {}).get("cpu_model", "?")
+
+
 def paired(a: Mapping[Hashable, float], b: Mapping[Hashable, float]) -> Paired:
     """``a[s] - b[s]`` for every seed ``s`` (any key) both have, in sorted order."""
     seeds = tuple(sorted(set(a) & set(b)))
