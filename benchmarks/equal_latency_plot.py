@@ -45,7 +45,9 @@ def budget_panel(ax, rows: list[dict], budget: str, final: dict | None) -> None:
     ax.set_ylabel("top-1 % (test)")
     ax.set_title(f"budget {budget}")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, title="method (seeds)", title_fontsize=7)
+    # Below the panel, not inside it: inside, the legend covered the seeds' dots it names.
+    ax.legend(fontsize=7, title="method (seeds)", title_fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16),
+              ncol=3, frameon=False)  # fmt: skip
 
 
 def plot(rows: list[dict], final: dict | None, path: Path) -> None:
@@ -56,7 +58,7 @@ def plot(rows: list[dict], final: dict | None, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     budgets = list(dict.fromkeys(r["budget"] for r in rows))
-    fig, axes = plt.subplots(1, len(budgets), figsize=(5.5 * len(budgets), 4.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(budgets), figsize=(5.5 * len(budgets), 5.2), squeeze=False)
     for ax, budget in zip(axes[0], budgets, strict=True):
         budget_panel(ax, rows, budget, final)
     fig.suptitle("Equal measured latency: accuracy kept from the converged network (mean ± 2 standard errors)")
