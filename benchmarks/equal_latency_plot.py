@@ -58,10 +58,12 @@ def plot(rows: list[dict], final: dict | None, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     budgets = list(dict.fromkeys(r["budget"] for r in rows))
-    fig, axes = plt.subplots(1, len(budgets), figsize=(5.5 * len(budgets), 5.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(budgets), figsize=(max(5.5 * len(budgets), 7.5), 5.4), squeeze=False)
     for ax, budget in zip(axes[0], budgets, strict=True):
         budget_panel(ax, rows, budget, final)
-    fig.suptitle("Equal measured latency: accuracy kept from the converged network (mean ± 2 standard errors)")
+    models = ", ".join(dict.fromkeys(str(r.get("model", "?")) for r in rows))
+    fig.suptitle(f"{models} at equal measured latency: accuracy kept from the converged network\n"
+                 "(one dot per seed; mean ± 2 standard errors)", fontsize=10)  # fmt: skip
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
