@@ -55,7 +55,7 @@ from autosc.run.data import prune_batch
 from autosc.run.training import recalibrated_accuracy
 from autosc.train.runtime import resolve_device
 from benchmarks.equal_latency_criterion import combine, verdict_table
-from benchmarks.runner import append_row, cpu_of, load_rows, onnx_p50s, paired, run_grid, stamp, write_json
+from benchmarks.runner import append_row, completed, cpu_of, load_rows, onnx_p50s, paired, run_grid, stamp, write_json
 from benchmarks.trained import SIZE, Setup, _acc, _finetune, make_setup
 from benchmarks.trained_peers import LowResolution
 
@@ -123,13 +123,13 @@ def choices(setup: Setup, budget: str, path: Path, runs: int) -> dict:
 def autosc_job(setup: Setup, method: str, budget: str, seed: int, folder: Path) -> dict:
     """The product end to end with the method's strategy, on the teacher's images; its run folder kept."""
     a = setup.args
-    result = autosc.compress(
+    result = completed(autosc.compress(
         a.model, weights=str(setup.teacher_file), latency=budget, strategy=AUTOSC[method], auto_steps=a.auto_steps,
         data="fashion-mnist", input_size=SIZE, subset=a.subset, test_subset=a.test_subset, val_split=0.1,
         data_seed=a.teacher_seed, seed=seed, epochs=a.epochs, lr=a.lr, batch_size=a.batch_size, weight_decay=4e-5,
         distill=True, distill_weight=a.distill_weight, distill_temperature=a.temperature, latency_runs=a.latency_runs,
         out=folder, force=True, quiet=True,
-    )  # fmt: skip
+    ))  # fmt: skip
     r = result.report
     strategy = r.strategy or {}
     return {

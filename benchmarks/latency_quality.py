@@ -52,7 +52,7 @@ from autosc import ModelSpec, compress
 from autosc.cost.width import human_cost
 from autosc.run import load_dataset
 from benchmarks.quality_jobs import data_config, run_job
-from benchmarks.runner import add_out, load_rows, onnx_p50s, paired, parser, run_grid, stamp, write_json
+from benchmarks.runner import add_out, completed, load_rows, onnx_p50s, paired, parser, run_grid, stamp, write_json
 
 MODEL, SIZE, CHANNELS, CLASSES = "mobilenet_v2_cifar", 28, 1, 10
 METHODS = ("autosc", "human-width", "human-res")
@@ -104,9 +104,9 @@ def autosc_job(budget: str, seed: int, folder: Path, args: argparse.Namespace) -
     """The product end to end on the very images the human networks train on (the grid's seed-0 subset); its
     run folder is kept in ``folder`` for ``--measure``."""
     bundle = load_dataset(data_config(quality_args(args), args.subset), (SIZE, SIZE))
-    result = compress(MODEL, train_data=bundle.train, test_data=bundle.test, latency=budget,
-                      epochs=args.epochs, lr=args.lr, batch_size=128, weight_decay=4e-5, seed=seed,
-                      val_split=0.0, latency_runs=args.latency_runs, out=folder, quiet=True)  # fmt: skip
+    result = completed(compress(MODEL, train_data=bundle.train, test_data=bundle.test, latency=budget,
+                                epochs=args.epochs, lr=args.lr, batch_size=128, weight_decay=4e-5, seed=seed,
+                                val_split=0.0, latency_runs=args.latency_runs, out=folder, quiet=True))  # fmt: skip
     r = result.report
     return {"accuracy": r.accuracy.final, "latency_p50_ms": r.latency_ms.compressed.p50,
             "predicted_ms": r.latency_ms.predicted, "budget_met": r.latency_ms.budget_met,

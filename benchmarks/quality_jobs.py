@@ -29,7 +29,7 @@ from autosc.data import DataBundle
 from autosc.run import freeze_and_save, load_dataset, train_network
 from autosc.train import Trainer, evaluate
 from autosc.units import parse_macs
-from benchmarks.runner import done_key, onnx_p50s
+from benchmarks.runner import done_key, onnx_p50s, trained_to_end
 
 METHODS = ("autosc", "uniform", "human-width", "human-res", "both", "standard")
 ADAPTED = ("autosc", "uniform", "both", "standard")  # the methods with shape adaptors: frozen before they are evaluated
@@ -182,10 +182,8 @@ def build(job: dict, args: argparse.Namespace) -> tuple[torch.nn.Module, tuple[i
 def train_job(job: dict, net: torch.nn.Module, bundle: DataBundle, config: RunConfig) -> Trainer:
     """Train to the end, monitoring ~1000 test images per epoch; Ctrl-C ends the benchmark (finished jobs stay)."""
     monitor = Subset(bundle.test, range(0, len(bundle.test), max(1, len(bundle.test) // 1000)))
-    trainer = train_network(net, dataclasses.replace(bundle, test=monitor), config.train, name=job["method"])
-    if trainer is None:
-        raise SystemExit("stopped: the finished jobs are in the results file; the same command resumes")
-    return trainer
+    return trained_to_end(train_network(net, dataclasses.replace(bundle, test=monitor), config.train,
+                                        name=job["method"]))  # fmt: skip
 
 
 def run_job(job: dict, args: argparse.Namespace) -> dict:

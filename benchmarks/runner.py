@@ -147,6 +147,28 @@ def run_grid(
     return rows
 
 
+#: what a job that was stopped says: the grid ends there, and the same command resumes it.
+STOPPED = "stopped: the finished jobs are in the results file; the same command resumes"
+
+
+def trained_to_end(trainer):
+    """``trainer`` if it trained to the end; one a signal stopped (``stop_signal``) ends the grid instead.
+
+    Why: a stopped training returns normally (its state saved), so without this a SIGTERM mid-job wrote a row for
+    a network trained a fraction of its epochs (benchmarks/RESULTS.md, the second family's scratch-width, 00:13).
+    """
+    if trainer.stop_signal is not None:
+        raise SystemExit(STOPPED)
+    return trainer
+
+
+def completed(result):
+    """``result`` of ``autosc.compress`` if the run completed; a stopped run (no report) ends the grid instead."""
+    if not result.completed:
+        raise SystemExit(STOPPED)
+    return result
+
+
 # -- the paired difference ----------------------------------------------------------------------------
 
 

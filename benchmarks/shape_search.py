@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import autosc
-from benchmarks.runner import load_rows, paired, run_grid
+from benchmarks.runner import completed, load_rows, paired, run_grid
 from benchmarks.trained import SIZE, Setup, make_setup
 
 
@@ -25,13 +25,13 @@ def run_job(setup: Setup, budget: str, seed: int, search: int, keep: Path) -> di
     a = setup.args
     folder = keep / f"{budget.rstrip('%')}pct-search{search}-s{seed}"
     started = time.perf_counter()
-    result = autosc.compress(
+    result = completed(autosc.compress(
         a.model, weights=str(setup.teacher_file), budget=budget, shape_search=search, data="fashion-mnist",
         input_size=SIZE, subset=a.subset, test_subset=a.test_subset, val_split=0.1, data_seed=a.teacher_seed,
         seed=seed, epochs=a.epochs, lr=a.lr, batch_size=a.batch_size, weight_decay=4e-5, distill=True,
         distill_weight=a.distill_weight, distill_temperature=a.temperature, latency_runs=a.latency_runs,
         out=folder, force=True, quiet=True,
-    )  # fmt: skip
+    ))  # fmt: skip
     r = result.report
     found = (r.strategy or {}).get("shape_search") or []
     chosen = next((c for c in found if c["chosen"]), None)

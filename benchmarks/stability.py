@@ -35,7 +35,7 @@ from unittest import mock
 import autosc
 from autosc.train.trainer import Trainer
 
-from .runner import RESULTS, load_rows, paired, run_grid
+from .runner import RESULTS, completed, load_rows, paired, run_grid
 
 PRESET = Path(__file__).resolve().parent.parent / "budgets" / "fashion-mnist-quick.toml"
 OUT = RESULTS / "stability.jsonl"
@@ -58,8 +58,8 @@ def run_job(job: dict) -> dict:
 
     with tempfile.TemporaryDirectory() as out, mock.patch.object(Trainer, "_precise_bn", probe):
         started = time.perf_counter()
-        result = autosc.compress(preset=PRESET, seed=job["seed"], precise_bn=job["precise_bn"], out=Path(out) / "run",
-                                 quiet=True)  # fmt: skip
+        result = completed(autosc.compress(preset=PRESET, seed=job["seed"], precise_bn=job["precise_bn"],
+                                           out=Path(out) / "run", quiet=True))  # fmt: skip
         seconds = time.perf_counter() - started
         history = load_rows(result.run_dir / "metrics.jsonl")
     precise = [{k: e[k] for k in ("train_loss", "val_loss", "val_acc", "test_loss", "test_acc", "seconds")}

@@ -46,7 +46,7 @@ from autosc.errors import UnreachableBudget
 from autosc.run.stages import freeze_and_save, load_dataset, train_network
 from autosc.train import TrainConfig
 from autosc.train.evaluate import evaluate
-from benchmarks.runner import add_out, load_rows, onnx_p50s, paired, parser, run_grid
+from benchmarks.runner import add_out, load_rows, onnx_p50s, paired, parser, run_grid, trained_to_end
 from benchmarks.trained_peers import TEACHER, LowResolution, prune_to_macs, resolution_for_macs, train_teacher
 
 SIZE = (28, 28)  # Fashion-MNIST's native size: no resize in the data
@@ -92,7 +92,7 @@ def _finetune(setup: Setup, net: nn.Module, seed: int, **recipe) -> tuple[nn.Mod
     """Fine-tune ``net`` (distilling from the trained network unless told not to); (net, final val accuracy)."""
     config = setup.recipe(seed, **recipe)
     teacher = setup.fresh_teacher() if config.distill else None
-    trainer = train_network(net, setup.bundle, config, teacher=teacher)
+    trainer = trained_to_end(train_network(net, setup.bundle, config, teacher=teacher))
     net.cpu().eval()
     return net, trainer.history[-1].get("val_acc")
 

@@ -3,6 +3,8 @@ already holds and resumes after a stop; the paired difference matches a hand com
 names the CPU; the product's time-together timer times two tiny networks in one measurement."""
 
 import json
+import os
+import signal
 import statistics
 
 import pytest
@@ -136,3 +138,55 @@ def test_time_together_times_two_tiny_conv_nets(tmp_path):
     p50 = runner.onnx_p50s({"small": tiny(4), "file": str(path)}, {"small": (8, 8), "file": (16, 16)}, 3, runs=4,
                            warmup=1, block=2)  # fmt: skip
     assert set(p50) == {"small", "file"} and all(v > 0 for v in p50.values())
+
+
+class _SignalOnRead(torch.utils.data.Dataset):
+    """Eight images; reading the ``at``-th sends SIGTERM to this process: a scheduler stopping a job mid-epoch."""
+
+    def __init__(self, at: int | None = None):
+        g = torch.Generator().manual_seed(1)
+        self.x, self.y = torch.randn(8, 1, 8, 8, generator=g), torch.randint(0, 3, (8,), generator=g)
+        self.at, self.reads = at, 0
+
+    def __len__(self) -> int:
+        return 8
+
+    def __getitem__(self, i: int):
+        self.reads += 1
+        if self.reads == self.at:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return self.x[i], self.y[i]
+
+
+def _setup(data: torch.utils.data.Dataset):
+    from types import SimpleNamespace
+
+    from autosc.data.bundle import DataBundle
+    from benchmarks.trained import Setup
+
+    bundle = DataBundle("tiny", data, _SignalOnRead(), 3, 1, (8, 8), "test")
+    args = SimpleNamespace(epochs=3, batch_size=4, lr=0.05, device="cpu", distill_weight=0.0, temperature=4.0,
+                           shape_until=0.5, alpha_lr=0.05, device_data="off")  # fmt: skip
+    return Setup(bundle, nn.Identity(), {}, None, 0, args)
+
+
+def _net() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(144, 3))
+
+
+def test_a_job_whose_training_a_signal_stops_ends_the_grid_without_a_row(tmp_path):
+    """The fine-tune every trained-start benchmark shares (benchmarks.trained._finetune): SIGTERM mid-epoch stops
+    the training with its state saved and returns normally; the job must not become a row (it once did)."""
+    from benchmarks.trained import _finetune
+
+    out, data = tmp_path / "r.jsonl", {0: _SignalOnRead(), 1: _SignalOnRead(at=11)}  # seed 1: in epoch 2
+
+    def job(j: dict) -> dict:
+        net, val = _finetune(_setup(data[j["seed"]]), _net(), j["seed"], distill=False)
+        return {"trained": True}
+
+    with pytest.raises(SystemExit, match="stopped"):
+        runner.run_grid(grid(seeds=(0, 1), methods=("a",)), job, out, key=("method", "seed"))
+    assert [r["seed"] for r in runner.load_rows(out)] == [0]  # the finished job kept, the stopped one not written
+    assert data[1].reads < 3 * 8  # it did stop early: three full epochs read every image three times
