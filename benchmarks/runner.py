@@ -23,10 +23,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from torch import nn
 
 from autosc.latency import environment, time_together
+
+if TYPE_CHECKING:
+    from autosc.run.pipeline import Result
+    from autosc.train.trainer import Trainer
 
 #: Where every benchmark writes its results by default.
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -151,7 +156,7 @@ def run_grid(
 STOPPED = "stopped: the finished jobs are in the results file; the same command resumes"
 
 
-def trained_to_end(trainer):
+def trained_to_end(trainer: Trainer) -> Trainer:
     """``trainer`` if it trained to the end; one a signal stopped (``stop_signal``) ends the grid instead.
 
     Why: a stopped training returns normally (its state saved), so without this a SIGTERM mid-job wrote a row for
@@ -162,7 +167,7 @@ def trained_to_end(trainer):
     return trainer
 
 
-def completed(result):
+def completed(result: Result) -> Result:
     """``result`` of ``autosc.compress`` if the run completed; a stopped run (no report) ends the grid instead."""
     if not result.completed:
         raise SystemExit(STOPPED)
