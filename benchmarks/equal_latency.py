@@ -219,7 +219,6 @@ def measure(rows: list[dict], setup: Setup, runs: int) -> dict:
     return out
 
 
-
 def summarise(rows: list[dict], final: dict | None) -> str:
     """Per budget: each method's accuracy before the fine-tune (as cut, and with BatchNorm re-estimated) and
     after, its seed-paired difference to autosc's default (shape) with the standard error, the measured share

@@ -35,7 +35,6 @@ def combine(measurements: list[dict]) -> dict:
     return out
 
 
-
 def judge(rows: list[dict], final: dict, budget: str, a: str, b: str) -> dict | None:
     """``a − b`` at ``budget``: the seed-paired top-1 (points) and share differences, the larger of the two
     methods' share noises (each the mean over the paired seeds), and the criterion's reading; ``None`` when fewer

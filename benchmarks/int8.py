@@ -119,7 +119,6 @@ def _row(method: str, rs: list[dict]) -> str:
             f"{', '.join(sorted({cpu_of(r) for r in rs}))} |")  # fmt: skip
 
 
-
 def _pairs(at: list[dict]) -> list[str]:
     """autosc-shape against uniform and pruning, seed by seed: INT8 speed-up and INT8 top-1."""
     out = []

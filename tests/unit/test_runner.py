@@ -1,19 +1,23 @@
 """The benchmarks' runner (benchmarks/runner.py): a grid of fake jobs (no training) skips what its results file
 already holds and resumes after a stop; the paired difference matches a hand computation; the machine stamp
-names the CPU; the product's time-together timer times two tiny networks in one measurement."""
+names the CPU; the product's time-together timer times two tiny networks in one measurement; a job whose
+training a real SIGTERM stops ends the grid without a row."""
 
 import json
 import os
 import signal
 import statistics
+from types import SimpleNamespace
 
 import pytest
 import torch
 from torch import nn
 
+from autosc.data.bundle import DataBundle
 from autosc.env import cpu_model
 from autosc.latency import time_together
 from benchmarks import runner
+from benchmarks.trained import Setup, _finetune
 
 
 def grid(seeds=(0, 1, 2), methods=("a", "b")) -> list[dict]:
@@ -158,12 +162,7 @@ class _SignalOnRead(torch.utils.data.Dataset):
         return self.x[i], self.y[i]
 
 
-def _setup(data: torch.utils.data.Dataset):
-    from types import SimpleNamespace
-
-    from autosc.data.bundle import DataBundle
-    from benchmarks.trained import Setup
-
+def _setup(data: torch.utils.data.Dataset) -> Setup:
     bundle = DataBundle("tiny", data, _SignalOnRead(), 3, 1, (8, 8), "test")
     args = SimpleNamespace(epochs=3, batch_size=4, lr=0.05, device="cpu", distill_weight=0.0, temperature=4.0,
                            shape_until=0.5, alpha_lr=0.05, device_data="off")  # fmt: skip
@@ -178,8 +177,6 @@ def _net() -> nn.Module:
 def test_a_job_whose_training_a_signal_stops_ends_the_grid_without_a_row(tmp_path):
     """The fine-tune every trained-start benchmark shares (benchmarks.trained._finetune): SIGTERM mid-epoch stops
     the training with its state saved and returns normally; the job must not become a row (it once did)."""
-    from benchmarks.trained import _finetune
-
     out, data = tmp_path / "r.jsonl", {0: _SignalOnRead(), 1: _SignalOnRead(at=11)}  # seed 1: in epoch 2
 
     def job(j: dict) -> dict:
