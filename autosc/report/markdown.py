@@ -261,9 +261,13 @@ def latency_verdict(report: Report) -> str | None:
         return None
     verdict = "**met**" if lat.budget_met else "**not met**"
     shrunk = _retime_sentence(lat.retimes) + _shrink_sentence(lat.shrinks, lat.shrink)
+    predicted = (
+        f"predicted {lat.predicted:.3f} ms by the latency model" if lat.predicted is not None
+        else "not predicted (its channels were cut after training, and the latency model is fitted at the planned ones)"
+    )  # fmt: skip
     timed = (
         f"measured p50 {lat.compressed.p50:.3f} ms against the start network's {lat.human.p50:.3f} ms (middle of "
-        f"{lat.rounds} interleaved rounds), predicted {lat.predicted:.3f} ms by the latency model"
+        f"{lat.rounds} interleaved rounds), {predicted}"
     )
     if lat.table is not None:  # planned on a deployment device's timings: its prediction is the verdict
         return (
@@ -325,8 +329,12 @@ def _shrink_sentence(shrinks: int | None, record: dict | None) -> str:
     if record.get("confirmed_shares"):
         shares = ", ".join(f"{v:.1%}" for v in record["confirmed_shares"])
         why = f" (measured twice at {shares} of the start network's p50 before)"
+    how = ""
+    if record.get("pruned"):  # a held shape (--strategy prune): its channels were cut instead
+        cuts = ", ".join(f"{p['macs_before'] / 1e6:.1f}M to {p['macs_after'] / 1e6:.1f}M MACs" for p in record["pruned"])
+        how = f" by pruning its channels further ({cuts}, importance {record['pruned'][0]['importance']})"
     return (
-        f" The frozen network was shrunk {times} after training to meet it{why}: test accuracy {record['trained']:.2%} as "
+        f" The frozen network was shrunk {times}{how} after training to meet it{why}: test accuracy {record['trained']:.2%} as "
         f"trained, {record['shrunk']:.2%} shrunk with BatchNorm re-estimated{tuned} (the accuracy above)."
     )
 

@@ -16,11 +16,12 @@ from ..cost.budgeted import BudgetedNetwork
 from ..cost.calibration import middle_round
 from ..cost.latency_probe import BLOCK
 from ..export import ExportResult, export_onnx
-from ..freeze import freeze, save_frozen
+from ..freeze import freeze, save_frozen, shape_spec
 from ..latency import time_together
 from ..report import schema
 from .folder import RunFolder
 from .progress import Display
+from .shrink import Shrinker, shrink_shape
 
 #: Which exported networks are checked against PyTorch (onnx.checker + ONNX Runtime parity); the human
 #: network is exported only to be timed.
@@ -147,6 +148,12 @@ def measure_verdict(paths: dict[str, Path], config: ExportConfig, budget: Budget
     return Verdict(rounds[k], rounds[k].compressed.p50 / rounds[k].human.p50, spread, allowed)
 
 
+def default_shrinker(network: BudgetedNetwork) -> Shrinker | None:
+    """The shape projected lower; None for a held shape, which never moves (the pipeline gives ``--strategy prune``
+    :func:`autosc.run.shrink.prune_further`, which needs the run's importance and data)."""
+    return None if network.identity_held else shrink_shape(network)
+
+
 def check_latency_budget(
     network: BudgetedNetwork,
     networks: dict[str, nn.Module],
@@ -157,6 +164,7 @@ def check_latency_budget(
     config: ExportConfig,
     display: Display | None = None,
     retrain: Callable[[nn.Module, nn.Module], dict] | None = None,
+    shrink: Shrinker | None = None,
 ) -> LatencyCheck:
     """Time the frozen network against its latency budget; shrink it only while a second measurement confirms it
     is over by more than ``LATENCY_TOLERANCE`` and the noise.
@@ -167,18 +175,22 @@ def check_latency_budget(
     taken is the smaller) shrinks: the projection aims that much lower on predicted latency, the network is frozen,
     ``retrain(shrunk, trained)`` adapts it (BatchNorm and a distilled fine-tune from the network as trained,
     :func:`autosc.run.training.retrain_after_shrink`; its record goes into the report), and it is saved, exported
-    and measured again (at most ``LATENCY_SHRINKS`` times). The network's own budget is left as it is; the one
-    the kept network meets is returned.
+    and measured again (at most ``LATENCY_SHRINKS`` times). ``shrink`` makes it smaller (autosc/run/shrink.py;
+    default: the shape projected lower, or nothing where the shape is held). The network's own budget is left as it
+    is; the one the kept network meets is returned.
     """
     asked = budget = network.budget  # verdicts are on the budget asked; shrinks project under a tighter one
     frozen, shape, shrinks, record = networks["compressed"], None, 0, None
     trained = frozen  # the teacher of every fine-tune after a shrink
     confirmed: list[float] = []  # the share measured twice over the budget before each shrink (the report's why)
+    pruned: list[dict] = []  # what each channel cut did (a held shape's shrinks)
     paths = {label: folder.onnx(label) for label in networks}
     int8 = bool(network.cost_model.latency.key.get("int8"))  # a budget on the INT8 network: its files timed
+    shrink = shrink or default_shrinker(network)
+    predicted = network.update_shape(budget).cost.latency_ms
     while True:
         verdict = measure_verdict(paths, config, asked, int8)
-        can_shrink = shrinks < LATENCY_SHRINKS and not network.identity_held  # a held shape never moves
+        can_shrink = shrinks < LATENCY_SHRINKS and shrink is not None
         if verdict.over and can_shrink:
             time.sleep(CONFIRM_PAUSE_S)
             verdict = min(verdict, measure_verdict(paths, config, asked, int8), key=lambda v: v.share)
@@ -186,21 +198,23 @@ def check_latency_budget(
             break
         shrinks += 1
         confirmed.append(verdict.share)
-        budget = budget.with_limits(latency_ms=budget.limit("latency_ms") * verdict.allowed / verdict.share)
         if display is not None:
             display.log(
                 f"measured twice at {verdict.share:.3f} of the reference's p50, over the allowed {verdict.allowed:.3f} "
-                f"by more than the noise ({verdict.spread:.3f}): shrinking to a predicted "
-                f"{budget.limit('latency_ms'):.3f} ms and measuring again"
+                f"by more than the noise ({verdict.spread:.3f}): shrinking by {verdict.allowed / verdict.share:.3f} "
+                "and measuring again"
             )
-        frozen, shape = freeze_and_save(network, budget=budget)
+        shrunk = shrink(frozen, shape or shape_spec(network), budget, verdict.allowed / verdict.share)
+        frozen, shape, budget, predicted = shrunk.frozen, shrunk.shape, shrunk.budget, shrunk.predicted
+        pruned += [shrunk.pruned] if shrunk.pruned is not None else []
         if retrain is not None:  # the teacher is the network as trained every time: one record says it all
             record = {**retrain(frozen, trained), "confirmed_shares": list(confirmed)}
+            record.update({"pruned": list(pruned)} if pruned else {})
         save_frozen(frozen, shape, folder.frozen)
         networks["compressed"] = frozen
         exported = {**exported, **export_networks({"compressed": frozen}, size, in_channels, folder, config)}
     latency = replace(
-        verdict.middle, predicted=network.update_shape(budget).cost.latency_ms, rounds=LATENCY_ROUNDS,
+        verdict.middle, predicted=predicted, rounds=LATENCY_ROUNDS,
         spread=verdict.spread * verdict.middle.human.p50, budget_met=verdict.share <= verdict.allowed,
         shrinks=shrinks, shrink=record, share=verdict.share, share_spread=verdict.spread, allowed_share=verdict.allowed,
         tolerance=LATENCY_TOLERANCE,

@@ -31,9 +31,11 @@ from ..train.runtime import Stopped, check_compiler, resolve_device, stop_at_onc
 from ..units import parse_input_size
 from . import stages
 from .auto import check_auto, choose_split
+from .data import prune_batch
 from .folder import RunFolder
 from .progress import Display
 from .shape_search import search_shape
+from .shrink import Shrinker, prune_further
 
 #: A start network scoring under this many times chance is taken for untrained: it is not distilled from, and a
 #: module instance that scores so is trained with the from-scratch recipe.
@@ -321,13 +323,22 @@ def _measure(
         return Measured(frozen, shape, exported["compressed"], latency)
     check = stages.check_latency_budget(
         network, networks, exported, size, bundle.channels, folder, config.export, display,
-        retrain=stages.retrain_after_shrink(bundle, train),
+        retrain=stages.retrain_after_shrink(bundle, train), shrink=_shrinker(config, network, bundle, size),
     )  # fmt: skip
     if check.shape is None:
         return Measured(frozen, shape, check.exported["compressed"], check.latency)
     # shrunk after training: its accuracy is the kept network's own, not the last epoch's
     accuracy = stages.start_accuracy(check.frozen, bundle, train)
     return Measured(check.frozen, check.shape, check.exported["compressed"], check.latency, accuracy)
+
+
+def _shrinker(config: RunConfig, network: BudgetedNetwork, bundle: DataBundle, size: tuple[int, int]) -> Shrinker | None:
+    """How the end check cuts a confirmed miss: a held shape (``--strategy prune``) by its channels, with the run's
+    importance; else the default, the shape projected lower (autosc/run/shrink.py)."""
+    if not network.identity_held:
+        return None
+    importance = config.plan.importance
+    return prune_further(size, bundle.channels, importance=importance, batch=prune_batch(bundle, importance))
 
 
 def _strategy_record(config: RunConfig, summary: dict) -> dict:

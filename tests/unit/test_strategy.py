@@ -180,3 +180,33 @@ def test_taylor_ranks_on_the_same_unaugmented_batch_every_time():
     first, again = prune_batch(bundle, "taylor"), prune_batch(bundle, "taylor")
     assert first[0].shape[0] == PRUNE_IMAGES and torch.equal(first[0], again[0]) and torch.equal(first[1], again[1])
     assert prune_batch(bundle, "l1") is None  # a data-free criterion takes no batch
+
+
+@pytest.mark.parametrize("module", [False, True])
+def test_a_held_shape_confirmed_over_its_latency_is_pruned_further_and_its_file_rebuilds_it(tmp_path, module):
+    """``--strategy prune`` cannot shrink a shape, so the end check cuts channels (autosc/run/shrink.py): to the
+    factor of the MACs, the spec's channel record updated so the saved file rebuilds the network that was cut."""
+    from autosc.cost.terms.latency import AIM_UNDER
+    from autosc.run.shrink import prune_further
+
+    net = trained()
+    model = net if module else "mobilenet_v2_cifar"
+    plan = autosc.plan(model, budget="60%", input_size=SIZE, in_channels=1, num_classes=10, strategy="prune",
+                       prune_batch=batch(), width=None if module else 0.5)  # fmt: skip
+    frozen, spec = freeze(plan.network)
+    before = count(frozen, SIZE, cells=False).total_macs
+    shrunk = prune_further(SIZE, 1, importance="taylor", batch=batch())(frozen, spec, plan.budget, 0.7)
+    after = count(shrunk.frozen, SIZE, cells=False).total_macs
+    assert shrunk.pruned["macs_before"] == before and shrunk.pruned["macs_after"] == after
+    assert 0.5 * 0.7 * before < after <= 0.7 * (1 - AIM_UNDER) * before  # cut by the factor, not to nothing
+    assert shrunk.predicted is None and shrunk.budget == plan.budget  # a MACs budget: no latency limit to tighten
+    assert shrunk.shape["model"]["channels"] != spec["model"]["channels"]
+    assert all(".cell." not in name for name in shrunk.shape["model"]["channels"])  # the spec's names, not the wrapper's
+    sgd_a_little(shrunk.frozen, 1)  # logits far from zero, so the comparison below can fail
+    save_frozen(shrunk.frozen.eval(), shrunk.shape, tmp_path / "frozen.pt")
+    loaded, _ = load_frozen(tmp_path / "frozen.pt", model=net if module else None)
+    x = torch.randn(4, 1, *SIZE)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), shrunk.frozen(x), rtol=1e-5, atol=1e-6)
+        assert shrunk.frozen(x).abs().max() > 1e-2
+    assert count(loaded, SIZE, cells=False).total_macs == after
