@@ -46,3 +46,20 @@ def sizing_macs(width: float) -> int:
 def test_a_candidate_that_is_the_reference_is_not_timed(monkeypatch):
     monkeypatch.setattr("autosc.latency.time_together", lambda *a, **k: pytest.fail("timed"))
     assert latency_planning.time_share(HUMAN, HUMAN, SIZE, Budget.of(latency_ms=1.0), ProbeSettings()) == 1.0
+
+
+def test_a_share_is_the_middle_of_three_rounds_timed_together(monkeypatch):
+    """One round ranged 0.34-0.42 on one pruned network, and the pruning step kept a low draw that the end check
+    then measured over the budget: a share is read as the end check reads its own, the middle round."""
+    rounds = iter([(0.30, 1.0), (0.45, 1.0), (0.72, 2.0)])  # candidate, reference p50 per round: 0.30, 0.45, 0.36
+    calls = []
+
+    def time_together(networks, *a, **k):
+        calls.append(sorted(networks))
+        c, r = next(rounds)
+        return {"candidate": {"p50": c}, "reference": {"p50": r}}
+
+    monkeypatch.setattr("autosc.latency.time_together", time_together)
+    share = latency_planning.time_share(HUMAN.at_width(0.5), HUMAN, SIZE, Budget.of(latency_ms=1.0), ProbeSettings())
+    assert share == pytest.approx(0.36)
+    assert calls == [["candidate", "reference"]] * latency_planning.SHARE_ROUNDS == [["candidate", "reference"]] * 3
