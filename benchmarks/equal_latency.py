@@ -222,17 +222,19 @@ def measure(rows: list[dict], setup: Setup, runs: int) -> dict:
 def summarise(rows: list[dict], final: dict | None) -> str:
     """Per budget: each method's accuracy before the fine-tune (as cut, and with BatchNorm re-estimated) and
     after, its seed-paired difference to autosc's default (shape) with the standard error, the measured share
-    (timed together with --measure, else each job's own), MACs, params and minutes. A pair is formed only within
+    (timed together with --measure, else each job's own), how many of its networks meet the budget (that share at
+    most the budget's, plus its noise when measured together), MACs, params and minutes. A pair is formed only within
     one CPU model (oneDNN gives other numbers for the same seed on another)."""
     lines = []
     for budget in dict.fromkeys(r["budget"] for r in rows):
         at = [r for r in rows if r["budget"] == budget]
-        shares = (final or {}).get(budget, {}).get("share", {})
+        timed = (final or {}).get(budget, {})
+        shares, noise = timed.get("share", {}), timed.get("noise", {})
         ref = {(cpu_of(r), r["seed"]): 100 * r["acc"] for r in at if r["method"] == "autosc-shape"}
         lines += [f"\nbudget {budget} of the trained network's p50 ({at[0]['teacher']}, {at[0]['teacher_acc']:.2%})",
                   "| method | seeds | before, as cut | before, BN re-estimated | after | vs autosc-shape | p50 share "
-                  "| MACs | params | min | CPU |", "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
-        lines += [_method_row(method, rs, ref, shares) for method in METHODS
+                  "| within budget | MACs | params | min | CPU |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+        lines += [_method_row(method, rs, ref, shares, _within(rs, shares, noise, _share(budget))) for method in METHODS
                   if (rs := [r for r in at if r["method"] == method])]  # fmt: skip
     return "\n".join(lines)
 
@@ -245,13 +247,23 @@ def _mean(values: list, scale: float = 100, digits: int = 2, of: int | None = No
     return f"{scale * statistics.mean(got):.{digits}f}" + (f" ({len(got)})" if of is not None and len(got) < of else "")
 
 
-def _method_row(method: str, rs: list[dict], ref: dict, shares: dict) -> str:
+def _within(rs: list[dict], shares: dict, noise: dict, allowed: float) -> str:
+    """How many of a method's networks meet the budget: the share timed together (else the job's own) at most the
+    allowed one plus that measurement's noise."""
+    met = 0
+    for r in rs:
+        key = f"{r['method']} s{r['seed']}"
+        met += shares.get(key, r.get("share") or float("inf")) <= allowed + noise.get(key, 0.0)
+    return f"{met}/{len(rs)}"
+
+
+def _method_row(method: str, rs: list[dict], ref: dict, shares: dict, within: str) -> str:
     diff = paired({(cpu_of(r), r["seed"]): 100 * r["acc"] for r in rs}, ref)
     n = len(rs)
     cells = [method, str(n), _mean([r.get("acc_before") for r in rs], of=n),
              _mean([r.get("acc_before_bn") for r in rs], of=n), _mean([r["acc"] for r in rs]),
              f"{diff} ({diff.n} pairs)" if method != "autosc-shape" and diff.n > 1 else "—",
-             _mean([shares.get(f"{method} s{r['seed']}", r.get("share")) for r in rs], 1, 3),
+             _mean([shares.get(f"{method} s{r['seed']}", r.get("share")) for r in rs], 1, 3), within,
              _mean([r["macs"] for r in rs], 1e-6) + "M", _mean([r["params"] for r in rs], 1e-6, 3) + "M",
              _mean([r["seconds"] for r in rs], 1 / 60, 1), ", ".join(sorted({cpu_of(r) for r in rs}))]  # fmt: skip
     return "| " + " | ".join(cells) + " |"

@@ -25,6 +25,18 @@ def test_the_table_pairs_each_method_with_autosc_shape_by_seed():
     assert METHODS[0] == "autosc-shape"
 
 
+def test_the_table_counts_the_networks_within_the_budget_and_its_noise():
+    """A peer chosen within the budget can measure over it when timed with the rest: the table says how many met it
+    (the share timed together at most the budget's plus that measurement's noise, else the job's own share)."""
+    rows = [_row("uniform", s, 0.8, share) for s, share in ((30, 0.59), (31, 0.64), (32, 0.70))]
+    cells = next(x for x in summarise(rows, None).splitlines() if x.startswith("| uniform")).split(" | ")
+    assert cells[7] == "1/3"  # each job's own share: only 0.59 is within 60%
+    final = {"60%": {"share": {"uniform s30": 0.61, "uniform s31": 0.62, "uniform s32": 0.70},
+                     "noise": {"uniform s30": 0.02, "uniform s31": 0.01, "uniform s32": 0.05}}}  # fmt: skip
+    cells = next(x for x in summarise(rows, final).splitlines() if x.startswith("| uniform")).split(" | ")
+    assert cells[7] == "1/3"  # 0.61 within its noise; 0.62 over by more than 0.01; 0.70 over by more than 0.05
+
+
 def test_pairs_are_formed_only_within_one_cpu_model():
     rows = [_row("autosc-shape", s, 0.80, 0.58) for s in (30, 31, 32)]
     rows += [_row("uniform", s, 0.78, 0.59) for s in (30, 31)] + [_row("uniform", 32, 0.90, 0.59, cpu="Intel Xeon")]
