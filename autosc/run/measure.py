@@ -148,6 +148,15 @@ def measure_verdict(paths: dict[str, Path], config: ExportConfig, budget: Budget
     return Verdict(rounds[k], rounds[k].compressed.p50 / rounds[k].human.p50, spread, allowed)
 
 
+def _say_shrinking(display: Display | None, verdict: Verdict) -> None:
+    if display is not None:
+        display.log(
+            f"measured twice at {verdict.share:.3f} of the reference's p50, over the allowed {verdict.allowed:.3f} "
+            f"by more than the noise ({verdict.spread:.3f}): shrinking by {verdict.allowed / verdict.share:.3f} "
+            "and measuring again"
+        )
+
+
 def default_shrinker(network: BudgetedNetwork) -> Shrinker | None:
     """The shape projected lower; None for a held shape, which never moves (the pipeline gives ``--strategy prune``
     :func:`autosc.run.shrink.prune_further`, which needs the run's importance and data)."""
@@ -175,9 +184,8 @@ def check_latency_budget(
     taken is the smaller) shrinks: the projection aims that much lower on predicted latency, the network is frozen,
     ``retrain(shrunk, trained)`` adapts it (BatchNorm and a distilled fine-tune from the network as trained,
     :func:`autosc.run.training.retrain_after_shrink`; its record goes into the report), and it is saved, exported
-    and measured again (at most ``LATENCY_SHRINKS`` times). ``shrink`` makes it smaller (autosc/run/shrink.py;
-    default: the shape projected lower, or nothing where the shape is held). The network's own budget is left as it
-    is; the one the kept network meets is returned.
+    and measured again (at most ``LATENCY_SHRINKS`` times). ``shrink`` makes it smaller (autosc/run/shrink.py; default:
+    the shape projected lower, none for a held shape). The budget the kept network meets is returned, not set.
     """
     asked = budget = network.budget  # verdicts are on the budget asked; shrinks project under a tighter one
     frozen, shape, shrinks, record = networks["compressed"], None, 0, None
@@ -198,12 +206,7 @@ def check_latency_budget(
             break
         shrinks += 1
         confirmed.append(verdict.share)
-        if display is not None:
-            display.log(
-                f"measured twice at {verdict.share:.3f} of the reference's p50, over the allowed {verdict.allowed:.3f} "
-                f"by more than the noise ({verdict.spread:.3f}): shrinking by {verdict.allowed / verdict.share:.3f} "
-                "and measuring again"
-            )
+        _say_shrinking(display, verdict)
         shrunk = shrink(frozen, shape or shape_spec(network), budget, verdict.allowed / verdict.share)
         frozen, shape, budget, predicted = shrunk.frozen, shrunk.shape, shrunk.budget, shrunk.predicted
         pruned += [shrunk.pruned] if shrunk.pruned is not None else []
