@@ -4,7 +4,7 @@ within the cap, so a low draw is kept; resnet18 ``pruning`` s37 was planned at 0
 
 The network is that run's, rebuilt from its model spec (``results/share_noise_spec.json``: the pruned channel
 counts; fresh weights, as the plan times it), against the same spec unpruned. ``--rounds`` single rounds in a row,
-each a ``time_together`` of the two (200 runs in blocks of 10, 1 thread); reported: mean, standard deviation and
+each one round of ``time_share`` itself (``share_round``: the plan's default runs and blocks, 1 thread); reported: mean, standard deviation and
 range of one round, and the standard deviation of the middle of each consecutive triple.
 
     python -m benchmarks.share_rounds --rounds 12
@@ -18,18 +18,14 @@ import statistics
 import time
 from pathlib import Path
 
+from autosc.cost.budget import Budget
 from autosc.cost.calibration import middle_round
+from autosc.cost.latency_probe import ProbeSettings
 from autosc.env import cpu_model
-from autosc.latency import time_together
 from autosc.models import ModelSpec
-from autosc.planning.latency import reference_network
+from autosc.planning.latency import reference_network, share_round
 
 SPEC = Path(__file__).parent / "results" / "share_noise_spec.json"
-
-
-def one_round(networks: dict, size: tuple[int, int], in_channels: int) -> float:
-    timed = time_together(networks, size, in_channels, threads=1, batch=1, runs=200, warmup=10, block=10)
-    return timed["candidate"]["p50"] / timed["reference"]["p50"]
 
 
 def main() -> None:
@@ -42,7 +38,8 @@ def main() -> None:
     full = ModelSpec(m["name"], m["width"], m["num_classes"], m["in_channels"])
     networks = {"candidate": reference_network(pruned), "reference": reference_network(full)}
     began = time.perf_counter()
-    shares = [one_round(networks, size, m["in_channels"]) for _ in range(args.rounds)]
+    budget, timing = Budget.of(latency_ms=1.0), ProbeSettings()  # the limit is not read; 1 thread, batch 1
+    shares = [share_round(networks, size, m["in_channels"], budget, timing) for _ in range(args.rounds)]
     triples = [shares[i : i + 3] for i in range(0, len(shares) - 2, 3)]
     middles = [t[middle_round(t)[0]] for t in triples]
     print(f"{m['name']} pruned vs unpruned, {args.rounds} rounds, {cpu_model()}, "

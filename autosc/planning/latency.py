@@ -45,7 +45,8 @@ WIDTH_CORRECTIONS = 4
 #: Interleaved rounds of one share measured while planning, read by the middle one as the end check reads its own
 #: (autosc/run/measure.py): one round of a pruned resnet18 against its trained network ranged 0.34-0.42 (sd 0.026),
 #: and the pruning step, which keeps the least pruned candidate measured within the cap, kept a low draw (0.335
-#: where the end check measured 0.386); the middle of three rounds halves the spread (benchmarks/RESULTS.md, issue 30).
+#: where the end check measured 0.386); the middle of three narrows the draws (sd 0.019 -> 0.014 at the default
+#: 60 runs a round; benchmarks/RESULTS.md, issue 30).
 SHARE_ROUNDS = 3
 
 
@@ -53,20 +54,26 @@ def time_share(spec: ModelSpec, reference: ModelSpec, size: tuple[int, int], bud
     """The human network ``spec``'s p50 as a share of the ``reference`` network's, timed together now (interleaved,
     warm blocks) in :data:`SHARE_ROUNDS` rounds, the middle one's: the host's drift cancels out, as in the budget's
     own verdict; never cached (a ratio of p50s measured at two moments is not one)."""
-    from ..latency import time_together
-
     if spec == reference:
         return 1.0
     networks = {"candidate": reference_network(spec), "reference": reference_network(reference)}
-    shares = []
-    for _ in range(SHARE_ROUNDS):
-        timed = time_together(
-            networks, size, spec.in_channels, threads=budget.latency_threads, batch=budget.latency_batch,
-            runs=timing.runs, warmup=min(10, timing.runs), block=timing.block, exporter=timing.exporter,
-            opset=timing.opset, int8=timing.int8,
-        )  # fmt: skip
-        shares.append(timed["candidate"]["p50"] / timed["reference"]["p50"])
+    shares = [share_round(networks, size, spec.in_channels, budget, timing) for _ in range(SHARE_ROUNDS)]
     return shares[middle_round(shares)[0]]
+
+
+def share_round(
+    networks: dict[str, nn.Module], size: tuple[int, int], in_channels: int, budget: Budget, timing: ProbeSettings
+) -> float:
+    """One round of :func:`time_share`: ``networks["candidate"]``'s p50 over ``networks["reference"]``'s, timed
+    together at the budget's threads and batch and ``timing``'s runs and blocks."""
+    from ..latency import time_together
+
+    timed = time_together(
+        networks, size, in_channels, threads=budget.latency_threads, batch=budget.latency_batch, runs=timing.runs,
+        warmup=min(10, timing.runs), block=timing.block, exporter=timing.exporter, opset=timing.opset,
+        int8=timing.int8,
+    )  # fmt: skip
+    return timed["candidate"]["p50"] / timed["reference"]["p50"]
 
 
 def width_budget(human: ModelSpec, size: tuple[int, int], budget: Budget, ratio: float, timing: ProbeSettings) -> Budget:
